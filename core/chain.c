@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The middleware chain and the core terminal at its bottom.
+ *
+ * `next` is {db, index}: dbr_next_call runs link `index` with a next of
+ * index + 1 made on the stack, so a plugin may call it any number of times
+ * and no state is shared between calls. Below the last link the terminal
+ * checks a connection out, drives the driver and returns the connection.
+ */
+#include <glib.h>
+
+#include "ctx.h"
+#include "db.h"
+
+static const char *const call_kind_names[DBR_NCALL_KINDS] = {
+    [DBR_CALL_CONNECT] = "connect", [DBR_CALL_PING] = "ping", [DBR_CALL_EXEC] = "exec",
+    [DBR_CALL_QUERY] = "query",     [DBR_CALL_TX] = "tx",     [DBR_CALL_TX_STMT] = "tx_stmt",
+};
+
+const char *dbr_call_kind_name(dbr_call_kind kind)
+{
+    if ((unsigned)kind >= DBR_NCALL_KINDS || !call_kind_names[kind])
+        return "unknown";
+    return call_kind_names[kind];
+}
+
+dbr_call_kind dbr_call_kind_of(const dbr_call *call)
+{
+    return call->kind;
+}
+
+const char *dbr_call_sql(const dbr_call *call)
+{
+    return call->sql;
+}
+
+int dbr_call_nparams(const dbr_call *call)
+{
+    return call->nparams;
+}
+
+const char *const *dbr_call_params(const dbr_call *call)
+{
+    return call->params;
+}
+
+dbr_ctx *dbr_call_ctx(const dbr_call *call)
+{
+    return call->ctx;
+}
+
+const dbr_tx_opts *dbr_call_tx_opts(const dbr_call *call)
+{
+    return call->kind == DBR_CALL_TX ? call->tx_opts : NULL;
+}
+
+bool dbr_call_idempotent(const dbr_call *call)
+{
+    return call->idempotent;
+}
+
+dbr_result *dbr_call_take_result(dbr_call *call)
+{
+    dbr_result *r = call->result;
+
+    call->result = NULL;
+    return r;
+}
+
+bool dbr_run_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const char *sql,
+                int nparams, const char *const *params, dbr_result **out, dbr_error **err)
+{
+    dbr_driver_result *res = db->drv->exec(dc, sql, nparams, params, wait, err);
+
+    if (!res)
+        return false;
+    if (out)
+        *out = dbr_result_wrap(db->drv, res);
+    else
+        db->drv->result_free(res);
+    return true;
+}
+
+static bool terminal(dbr_call *call, dbr_error **err)
+{
+    dbr_db *db = call->db;
+    dbr_pconn *pc;
+    dbr_wait wait;
+    bool ok;
+
+    switch (call->kind) {
+    case DBR_CALL_TX:
+        return dbr_tx_terminal(call, err);
+    case DBR_CALL_TX_STMT:
+        return dbr_tx_stmt_terminal(call, err);
+    default:
+        break;
+    }
+    pc = dbr_pool_get(db->pool, call->ctx, err);
+    if (!pc)
+        return false;
+    wait = dbr_ctx_wait(call->ctx);
+    switch (call->kind) {
+    case DBR_CALL_CONNECT:
+        ok = true;
+        break;
+    case DBR_CALL_PING:
+        ok = db->drv->ping ? db->drv->ping(pc->dc, &wait, err)
+                           : dbr_run_on(db, pc->dc, &wait, "SELECT 1", 0, NULL, NULL, err);
+        break;
+    case DBR_CALL_EXEC:
+    case DBR_CALL_QUERY:
+        ok = dbr_run_on(db, pc->dc, &wait, call->sql, call->nparams, call->params,
+                        call->want_result ? &call->result : NULL, err);
+        break;
+    default:
+        ok = dbr_set_error(err, DBR_ERR_INTERNAL, "core", "unknown call kind %d", call->kind);
+        break;
+    }
+    dbr_pool_put(db->pool, pc, false);
+    return ok;
+}
+
+bool dbr_next_call(const dbr_next *next, dbr_call *call, dbr_error **err)
+{
+    dbr_next below;
+    const dbr_link *link;
+
+    if (!next || !call)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_next_call: NULL argument");
+    if (next->index >= next->db->nlinks)
+        return terminal(call, err);
+    link = &next->db->links[next->index];
+    below.db = next->db;
+    below.index = next->index + 1;
+    return link->ops->handle(link->self, call, &below, err);
+}
+
+bool dbr_dispatch(dbr_db *db, dbr_call *call, dbr_error **err)
+{
+    dbr_next top = {.db = db, .index = 0};
+    int64_t start = dbr_now_us();
+    dbr_error *e = NULL;
+    bool ok;
+
+    call->db = db;
+    ok = dbr_next_call(&top, call, &e);
+    if (ok && e) {
+        /* A plugin reported success and an error: believe the success. */
+        g_warning("a plugin returned success with an error set (%s); ignoring the error",
+                  dbr_error_message(e));
+        dbr_error_free(e);
+        e = NULL;
+    }
+    if (!ok && call->result)
+        dbr_result_free(dbr_call_take_result(call));
+    dbr_counter_add(ok ? db->calls_ok[call->kind] : db->calls_failed[call->kind], 1);
+    dbr_histogram_observe(db->call_seconds[call->kind], (double)(dbr_now_us() - start) / 1e6);
+    if (e)
+        dbr_error_propagate(err, e);
+    return ok;
+}

@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Loading the config file: GKeyFile parsing, the [database] and [chain]
+ * groups, and the checks GKeyFile does not make (duplicate keys, unknown
+ * groups, plugin groups nobody loads). Plugin groups are read by their
+ * plugins through section.c.
+ */
+#include <errno.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "settings.h"
+
+#define PLUGIN_GROUP_PREFIX "plugin."
+
+static bool fail_file(const dbr_settings *st, int line, dbr_error **err, const char *fmt, ...)
+    DBR_PRINTF(4, 5);
+static bool fail_file(const dbr_settings *st, int line, dbr_error **err, const char *fmt, ...)
+{
+    va_list ap;
+    char *what;
+
+    va_start(ap, fmt);
+    what = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    if (line > 0)
+        dbr_set_error(err, DBR_ERR_CONFIG, "config", "%s:%d: %s", st->source, line, what);
+    else
+        dbr_set_error(err, DBR_ERR_CONFIG, "config", "%s: %s", st->source, what);
+    g_free(what);
+    return false;
+}
+
+/* The group a raw line opens, or NULL. */
+static char *line_group(const char *line)
+{
+    const char *s = line, *end;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s != '[' || !(end = strchr(s, ']')))
+        return NULL;
+    return g_strndup(s + 1, (gsize)(end - s - 1));
+}
+
+/* The key a raw line sets, or NULL. */
+static char *line_key(const char *line)
+{
+    const char *s = line, *eq;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s == '#' || *s == '[' || !(eq = strchr(s, '=')))
+        return NULL;
+    return g_strstrip(g_strndup(s, (gsize)(eq - s)));
+}
+
+int dbr_settings_line(const dbr_settings *st, const char *group, const char *key)
+{
+    bool in_group = false;
+
+    for (int i = 0; st->lines && st->lines[i]; i++) {
+        char *g = line_group(st->lines[i]), *k;
+
+        if (g) {
+            in_group = strcmp(g, group) == 0;
+            g_free(g);
+            if (in_group && !key)
+                return i + 1;
+            continue;
+        }
+        if (!in_group || !key)
+            continue;
+        k = line_key(st->lines[i]);
+        if (k && strcmp(k, key) == 0) {
+            g_free(k);
+            return i + 1;
+        }
+        g_free(k);
+    }
+    return 0;
+}
+
+/* GKeyFile keeps the last of two equal keys without a word: refuse them. */
+static bool check_duplicate_keys(const dbr_settings *st, dbr_error **err)
+{
+    GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    char *group = g_strdup("");
+    bool ok = true;
+
+    for (int i = 0; ok && st->lines[i]; i++) {
+        char *g = line_group(st->lines[i]), *k, *id;
+
+        if (g) {
+            g_free(group);
+            group = g;
+            continue;
+        }
+        if (!(k = line_key(st->lines[i])))
+            continue;
+        id = g_strconcat(group, "\n", k, NULL);
+        if (g_hash_table_contains(seen, id))
+            ok = fail_file(st, i + 1, err, "[%s] %s: set twice in the same group", group, k);
+        g_hash_table_add(seen, id);
+        g_free(k);
+    }
+    g_free(group);
+    g_hash_table_destroy(seen);
+    return ok;
+}
+
+/* Reads password_file like libpq reads .pgpass: only when no one else may. */
+static bool read_password_file(const dbr_config_section *sec, const char *path, char **out,
+                               dbr_error **err)
+{
+    GError *gerr = NULL;
+    GStatBuf sb;
+    char *text;
+
+    if (g_stat(path, &sb) != 0) {
+        dbr_error_propagate(err, dbr_config_error(sec, "password_file", "cannot read %s: %s",
+                                                  path, g_strerror(errno)));
+        return false;
+    }
+    if (!S_ISREG(sb.st_mode) || (sb.st_mode & (S_IRWXG | S_IRWXO))) {
+        dbr_error_propagate(err, dbr_config_error(sec, "password_file",
+                                                  "%s must be a regular file that group and "
+                                                  "others cannot access (chmod 600)",
+                                                  path));
+        return false;
+    }
+    if (!g_file_get_contents(path, &text, NULL, &gerr)) {
+        dbr_error_propagate(err,
+                            dbr_config_error(sec, "password_file", "%s", gerr->message));
+        g_error_free(gerr);
+        return false;
+    }
+    *strchrnul(text, '\n') = '\0';
+    *out = text;
+    return true;
+}
+
+/* Adds password to conninfo in the form the conninfo already uses. */
+static char *conninfo_with_password(const char *conninfo, const char *password)
+{
+    GString *s = g_string_new(conninfo);
+
+    if (g_str_has_prefix(conninfo, "postgresql://") || g_str_has_prefix(conninfo, "postgres://")) {
+        char *enc = g_uri_escape_string(password, NULL, FALSE);
+
+        g_string_append(s, strchr(conninfo, '?') ? "&password=" : "?password=");
+        g_string_append(s, enc);
+        g_free(enc);
+    } else {
+        g_string_append(s, " password='");
+        for (const char *p = password; *p; p++) {
+            if (*p == '\'' || *p == '\\')
+                g_string_append_c(s, '\\');
+            g_string_append_c(s, *p);
+        }
+        g_string_append_c(s, '\'');
+    }
+    return g_string_free(s, FALSE);
+}
+
+static bool load_database(dbr_settings *st, dbr_error **err)
+{
+    dbr_config_section *sec;
+    const char *driver, *conninfo, *password_file, *name;
+    long long max_open, max_idle;
+    bool ok;
+
+    if (!g_key_file_has_group(st->kf, "database"))
+        return fail_file(st, 0, err, "missing group [database] (it names the driver)");
+    sec = dbr_section_new(st, "database");
+    ok = dbr_config_get_string(sec, "driver", NULL, &driver, err) &&
+         dbr_config_get_string(sec, "conninfo", "", &conninfo, err) &&
+         dbr_config_get_string(sec, "password_file", NULL, &password_file, err) &&
+         dbr_config_get_string(sec, "name", "default", &name, err) &&
+         dbr_config_get_int(sec, "max_open_conns", 10, 0, 100000, &max_open, err) &&
+         dbr_config_get_int(sec, "max_idle_conns", 2, 0, 100000, &max_idle, err) &&
+         dbr_config_get_duration(sec, "conn_max_lifetime", 30 * G_TIME_SPAN_MINUTE, 0,
+                                 G_MAXINT64 / 4, &st->max_lifetime_us, err) &&
+         dbr_config_get_duration(sec, "conn_max_idle_time", 10 * G_TIME_SPAN_MINUTE, 0,
+                                 G_MAXINT64 / 4, &st->max_idle_time_us, err) &&
+         dbr_config_get_duration(sec, "conn_validate_after", G_TIME_SPAN_SECOND, 0,
+                                 G_MAXINT64 / 4, &st->validate_after_us, err) &&
+         dbr_config_get_duration(sec, "connect_timeout", 10 * G_TIME_SPAN_SECOND,
+                                 G_TIME_SPAN_MILLISECOND, G_TIME_SPAN_HOUR,
+                                 &st->connect_timeout_us, err) &&
+         dbr_config_get_duration(sec, "cancel_timeout", G_TIME_SPAN_SECOND,
+                                 10 * G_TIME_SPAN_MILLISECOND, G_TIME_SPAN_MINUTE,
+                                 &st->cancel_timeout_us, err) &&
+         dbr_config_get_bool(sec, "connect_on_open", true, &st->connect_on_open, err) &&
+         dbr_section_check_unread(sec, err);
+    if (ok && (!driver || !*driver)) {
+        dbr_error_propagate(err, dbr_config_error(sec, "driver",
+                                                  "missing: name a driver such as \"pq\""));
+        ok = false;
+    }
+    if (ok) {
+        char *password = NULL;
+
+        if (password_file && !read_password_file(sec, password_file, &password, err)) {
+            ok = false;
+        } else {
+            st->conninfo = password ? conninfo_with_password(conninfo, password)
+                                    : g_strdup(conninfo);
+            if (password)
+                memset(password, 0, strlen(password));
+            g_free(password);
+            st->driver = g_strdup(driver);
+            st->name = g_strdup(name);
+            st->max_open = (int)max_open;
+            /* As Go's database/sql: never more idle than open. */
+            st->max_idle = max_open && max_idle > max_open ? (int)max_open : (int)max_idle;
+        }
+    }
+    dbr_section_free(sec);
+    return ok;
+}
+
+static bool load_chain(dbr_settings *st, dbr_error **err)
+{
+    dbr_config_section *sec = dbr_section_new(st, "chain");
+    gsize n;
+    bool ok;
+
+    ok = dbr_section_get_list(sec, "plugins", &st->plugins, err) &&
+         dbr_section_get_list(sec, "path", &st->paths, err) && dbr_section_check_unread(sec, err);
+    if (ok && g_key_file_has_group(st->kf, "chain")) {
+        for (char **p = st->paths; *p; p++) {
+            if (!g_path_is_absolute(*p)) {
+                dbr_error_propagate(err, dbr_config_error(sec, "path",
+                                                          "\"%s\" is not an absolute directory",
+                                                          *p));
+                ok = false;
+                break;
+            }
+        }
+    }
+    dbr_section_free(sec);
+    if (!ok)
+        return false;
+    n = g_strv_length(st->plugins);
+    st->sections = g_new0(dbr_config_section *, n + 1);
+    for (gsize i = 0; i < n; i++) {
+        char *group = g_strconcat(PLUGIN_GROUP_PREFIX, st->plugins[i], NULL);
+
+        for (gsize j = 0; j < i; j++) {
+            if (strcmp(st->plugins[i], st->plugins[j]) == 0) {
+                g_free(group);
+                return fail_file(st, dbr_settings_line(st, "chain", "plugins"), err,
+                                 "[chain] plugins: \"%s\" is listed twice", st->plugins[i]);
+            }
+        }
+        st->sections[i] = dbr_section_new(st, group);
+        g_free(group);
+    }
+    return true;
+}
+
+/* Every group must be one we know, and every plugin group must be in the chain. */
+static bool check_groups(const dbr_settings *st, dbr_error **err)
+{
+    char **groups = g_key_file_get_groups(st->kf, NULL);
+    bool ok = true;
+
+    for (char **g = groups; ok && *g; g++) {
+        const char *name = *g + strlen(PLUGIN_GROUP_PREFIX);
+
+        if (strcmp(*g, "database") == 0 || strcmp(*g, "chain") == 0)
+            continue;
+        if (!g_str_has_prefix(*g, PLUGIN_GROUP_PREFIX) || !*name)
+            ok = fail_file(st, dbr_settings_line(st, *g, NULL), err,
+                           "unknown group [%s]: expected [database], [chain] or [plugin.NAME]",
+                           *g);
+        else if (!g_strv_contains((const char *const *)st->plugins, name))
+            ok = fail_file(st, dbr_settings_line(st, *g, NULL), err,
+                           "[%s] configures plugin \"%s\", which [chain] plugins does not list",
+                           *g, name);
+    }
+    g_strfreev(groups);
+    return ok;
+}
+
+dbr_settings *dbr_settings_load(const char *path, const char *text, dbr_error **err)
+{
+    dbr_settings *st = g_new0(dbr_settings, 1);
+    GError *gerr = NULL;
+    char *owned = NULL;
+
+    st->source = g_strdup(path ? path : "<string>");
+    if (path) {
+        if (!g_file_get_contents(path, &owned, NULL, &gerr)) {
+            fail_file(st, 0, err, "cannot read the config file: %s", gerr->message);
+            goto out_free;
+        }
+        text = owned;
+    }
+    if (!g_utf8_validate(text, -1, NULL)) {
+        fail_file(st, 0, err, "not a text file: the config must be UTF-8 text in INI form");
+        goto out_free;
+    }
+    st->lines = g_strsplit(text, "\n", -1);
+    st->kf = g_key_file_new();
+    if (!g_key_file_load_from_data(st->kf, text, (gsize)-1, G_KEY_FILE_NONE, &gerr)) {
+        fail_file(st, 0, err, "%s", gerr->message);
+        goto out_free;
+    }
+    if (!check_duplicate_keys(st, err) || !load_database(st, err) || !load_chain(st, err) ||
+        !check_groups(st, err))
+        goto out_free;
+    g_free(owned);
+    return st;
+
+out_free:
+    if (gerr)
+        g_error_free(gerr);
+    g_free(owned);
+    dbr_settings_free(st);
+    return NULL;
+}
+
+void dbr_settings_free(dbr_settings *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; st->sections && st->sections[i]; i++)
+        dbr_section_free(st->sections[i]);
+    g_free(st->sections);
+    if (st->conninfo)
+        memset(st->conninfo, 0, strlen(st->conninfo));
+    g_free(st->conninfo);
+    g_free(st->driver);
+    g_free(st->name);
+    g_strfreev(st->plugins);
+    g_strfreev(st->paths);
+    g_strfreev(st->lines);
+    if (st->kf)
+        g_key_file_free(st->kf);
+    g_free(st->source);
+    g_free(st);
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/* Deadlines and cancellation, as the rest of the core sees them. */
+#ifndef DBR_CORE_CTX_H
+#define DBR_CORE_CTX_H
+
+#include <dbr/driver.h>
+
+/*
+ * Someone blocked on a condition variable who must wake when the ctx is
+ * canceled. Registered for the duration of one wait; fn runs on the canceling
+ * thread with the ctx lock held, so it may take the waiter's own lock but must
+ * never call back into the ctx.
+ */
+typedef struct dbr_ctx_waker {
+    void (*fn)(void *arg);
+    void *arg;
+    struct dbr_ctx_waker *next;
+} dbr_ctx_waker;
+
+/* ctx may be NULL everywhere: no deadline, never canceled. */
+dbr_wait dbr_ctx_wait(const dbr_ctx *ctx);
+int64_t dbr_ctx_deadline(const dbr_ctx *ctx);
+bool dbr_ctx_canceled(const dbr_ctx *ctx);
+/* False, with DBR_ERR_CANCELED or DBR_ERR_TIMEOUT, when ctx is done. */
+bool dbr_ctx_check(const dbr_ctx *ctx, const char *what, dbr_error **err);
+void dbr_ctx_add_waker(dbr_ctx *ctx, dbr_ctx_waker *w);
+void dbr_ctx_remove_waker(dbr_ctx *ctx, dbr_ctx_waker *w);
+/* Blocks until ctx is canceled, its deadline passes, or until_us (0 = no
+ * limit): true when until_us was reached first. Never busy-waits. */
+bool dbr_ctx_sleep_until(const dbr_ctx *ctx, int64_t until_us);
+
+#endif

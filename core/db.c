@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Opening and closing a db, and the autocommit entry points.
+ *
+ * dbr_open: parse the config, load the driver, create the pool, load and
+ * create each plugin in chain order (a plugin must read every key of its
+ * group), make the first connection through the chain (so a retry plugin can
+ * wait out a database that is still starting), then run the plugins' open
+ * hooks. Any failure undoes what was done, in reverse.
+ */
+#include <glib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctx.h"
+#include "db.h"
+
+#ifndef DBR_VERSION
+#define DBR_VERSION "0.0.0"
+#endif
+
+const char *dbr_version(void)
+{
+    return DBR_VERSION;
+}
+
+static bool load_driver(dbr_db *db, dbr_error **err)
+{
+    const char *name = db->st->driver;
+    bool by_path = g_path_is_absolute(name);
+    const struct dbr_driver_ops *ops;
+
+    if (!dbr_loader_load(by_path ? NULL : name, by_path ? name : NULL, DBR_MODULE_DRIVER,
+                         db->st->paths, &db->driver_mod, err))
+        return false;
+    ops = db->driver_mod.mod->ops;
+    if (ops->struct_size < offsetof(struct dbr_driver_ops, ping) || !ops->connect || !ops->close ||
+        !ops->exec || !ops->result_nrows || !ops->result_ncols || !ops->result_colname ||
+        !ops->result_value || !ops->result_affected || !ops->result_free || !ops->txstatus)
+        return dbr_set_error(err, DBR_ERR_PLUGIN, "loader",
+                             "refusing to load %s: its driver ops lack a required function",
+                             db->driver_mod.path);
+    db->drv = ops;
+    return true;
+}
+
+static bool load_plugin(dbr_db *db, int i, dbr_error **err)
+{
+    dbr_link *link = &db->links[i];
+    dbr_config_section *sec = db->st->sections[i];
+    const char *name = db->st->plugins[i], *module;
+    const struct dbr_plugin_ops *ops;
+
+    if (!dbr_config_get_string(sec, "module", NULL, &module, err))
+        return false;
+    if (!dbr_loader_load(module ? NULL : name, module, DBR_MODULE_PLUGIN, db->st->paths,
+                         &link->mod, err))
+        return false;
+    ops = link->mod.mod->ops;
+    if (ops->struct_size < offsetof(struct dbr_plugin_ops, open) || !ops->create ||
+        !ops->destroy || !ops->handle)
+        return dbr_set_error(err, DBR_ERR_PLUGIN, "loader",
+                             "refusing to load %s: its plugin ops lack create, destroy or handle",
+                             link->mod.path);
+    for (int j = 0; j < i; j++)
+        if (strcmp(db->links[j].mod.mod->name, link->mod.mod->name) == 0)
+            return dbr_set_error(err, DBR_ERR_PLUGIN, "loader",
+                                 "refusing to load %s: a plugin named \"%s\" is already loaded",
+                                 link->mod.path, link->mod.mod->name);
+    link->ops = ops;
+    if (!ops->create(sec, &db->host, &link->self, err)) {
+        link->ops = NULL;
+        if (err && !*err)
+            dbr_set_error(err, DBR_ERR_PLUGIN, name, "plugin %s failed to start", name);
+        return false;
+    }
+    return dbr_section_check_unread(sec, err);
+}
+
+static void register_core_metrics(dbr_db *db)
+{
+    for (int k = DBR_CALL_CONNECT; k < DBR_NCALL_KINDS; k++) {
+        char *ok = g_strdup_printf("db=\"%s\",kind=\"%s\",outcome=\"ok\"", db->st->name,
+                                   dbr_call_kind_name(k));
+        char *failed = g_strdup_printf("db=\"%s\",kind=\"%s\",outcome=\"error\"", db->st->name,
+                                       dbr_call_kind_name(k));
+        char *kind = g_strdup_printf("db=\"%s\",kind=\"%s\"", db->st->name,
+                                     dbr_call_kind_name(k));
+
+        db->calls_ok[k] = dbr_metrics_counter(db->metrics, "dbr_calls_total",
+                                              "Calls through the chain, by kind and outcome.", ok);
+        db->calls_failed[k] = dbr_metrics_counter(
+            db->metrics, "dbr_calls_total", "Calls through the chain, by kind and outcome.", failed);
+        db->call_seconds[k] = dbr_metrics_histogram(
+            db->metrics, "dbr_call_duration_seconds",
+            "Latency of calls through the whole chain, by kind.", kind);
+        g_free(ok);
+        g_free(failed);
+        g_free(kind);
+    }
+}
+
+static dbr_db *db_open(const char *path, const char *text, dbr_error **err)
+{
+    dbr_db *db = g_new0(dbr_db, 1);
+    dbr_call first = {.kind = DBR_CALL_CONNECT, .idempotent = true};
+    GString *chain;
+    char *safe;
+    int n;
+
+    db->st = dbr_settings_load(path, text, err);
+    if (!db->st)
+        goto out_fail;
+    db->metrics = dbr_metrics_new();
+    db->events = dbr_events_new();
+    db->txs = dbr_txs_new();
+    dbr_host_init(&db->host, db);
+    register_core_metrics(db);
+    if (!load_driver(db, err))
+        goto out_fail;
+    db->pool = dbr_pool_new(db->drv, db->st);
+    n = (int)g_strv_length(db->st->plugins);
+    db->links = g_new0(dbr_link, n);
+    for (db->nlinks = 0; db->nlinks < n; db->nlinks++) {
+        if (!load_plugin(db, db->nlinks, err)) {
+            db->nlinks++; /* so dbr_close undoes this one too */
+            goto out_fail;
+        }
+    }
+    if (db->st->connect_on_open && !dbr_dispatch(db, &first, err))
+        goto out_fail;
+    for (int i = 0; i < db->nlinks; i++) {
+        dbr_link *link = &db->links[i];
+
+        if (link->ops->open && !link->ops->open(link->self, db, err))
+            goto out_fail;
+        link->opened = true;
+    }
+    chain = g_string_new(NULL);
+    for (int i = 0; i < db->nlinks; i++)
+        g_string_append_printf(chain, "%s > ", db->links[i].mod.mod->name);
+    safe = dbr_redact_conninfo(db->st->conninfo);
+    g_info("db \"%s\" open: chain %score, driver %s (%s), conninfo \"%s\"", db->st->name,
+           chain->str, db->driver_mod.mod->name, db->driver_mod.path, safe);
+    g_free(safe);
+    g_string_free(chain, TRUE);
+    return db;
+
+out_fail:
+    dbr_close(db);
+    return NULL;
+}
+
+dbr_db *dbr_open(const char *config_path, dbr_error **err)
+{
+    if (!config_path)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_open: config_path is NULL"), NULL;
+    return db_open(config_path, NULL, err);
+}
+
+dbr_db *dbr_open_string(const char *config_text, dbr_error **err)
+{
+    if (!config_text)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_open_string: config_text is NULL"),
+               NULL;
+    return db_open(NULL, config_text, err);
+}
+
+void dbr_close(dbr_db *db)
+{
+    if (!db)
+        return;
+    for (int i = db->nlinks - 1; i >= 0; i--) {
+        dbr_link *link = &db->links[i];
+
+        if (link->opened && link->ops->close)
+            link->ops->close(link->self, db);
+    }
+    dbr_pool_free(db->pool);
+    for (int i = db->nlinks - 1; i >= 0; i--) {
+        dbr_link *link = &db->links[i];
+
+        if (link->ops)
+            link->ops->destroy(link->self);
+        dbr_loader_unload(&link->mod);
+    }
+    g_free(db->links);
+    dbr_loader_unload(&db->driver_mod);
+    dbr_txs_free(db->txs);
+    dbr_events_free(db->events);
+    dbr_metrics_free(db->metrics);
+    dbr_settings_free(db->st);
+    g_free(db);
+}
+
+static bool check_statement(const char *fn, dbr_db *db, const char *sql, int nparams,
+                            const char *const *params, dbr_error **err)
+{
+    if (!db || !sql)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: %s is NULL", fn, !db ? "db" : "sql");
+    if (nparams < 0 || (nparams > 0 && !params))
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                             "%s: nparams is %d but params is %s", fn, nparams,
+                             params ? "set" : "NULL");
+    return true;
+}
+
+bool dbr_ping(dbr_db *db, dbr_ctx *ctx, dbr_error **err)
+{
+    dbr_call call = {.kind = DBR_CALL_PING, .ctx = ctx, .idempotent = true};
+
+    if (!db)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_ping: db is NULL");
+    return dbr_dispatch(db, &call, err);
+}
+
+bool dbr_exec(dbr_db *db, dbr_ctx *ctx, const char *sql, int nparams, const char *const *params,
+              dbr_error **err)
+{
+    dbr_call call = {.kind = DBR_CALL_EXEC, .ctx = ctx};
+
+    if (!check_statement("dbr_exec", db, sql, nparams, params, err))
+        return false;
+    call.sql = sql;
+    call.nparams = nparams;
+    call.params = params;
+    return dbr_dispatch(db, &call, err);
+}
+
+dbr_result *dbr_query(dbr_db *db, dbr_ctx *ctx, const char *sql, int nparams,
+                      const char *const *params, dbr_error **err)
+{
+    dbr_call call = {.kind = DBR_CALL_QUERY, .ctx = ctx, .want_result = true};
+
+    if (!check_statement("dbr_query", db, sql, nparams, params, err))
+        return NULL;
+    call.sql = sql;
+    call.nparams = nparams;
+    call.params = params;
+    if (!dbr_dispatch(db, &call, err))
+        return NULL;
+    return dbr_call_take_result(&call);
+}
+
+void dbr_pool_stats_get(dbr_db *db, dbr_pool_stats *out)
+{
+    if (!out)
+        return;
+    memset(out, 0, sizeof(*out));
+    if (db)
+        dbr_pool_read_stats(db->pool, out);
+}
+
+void dbr_subscribe(dbr_db *db, dbr_event_fn fn, void *user)
+{
+    if (db && fn)
+        dbr_events_subscribe(db->events, fn, user);
+}
+
+char *dbr_metrics_text(dbr_db *db)
+{
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+    } pool_series[] = {
+#define POOL(n, t, h, f) {"dbr_pool_" n, t, h, offsetof(dbr_pool_stats, f)}
+        POOL("max_open_connections", "gauge", "Maximum open connections (0 = unlimited).",
+             max_open),
+        POOL("open_connections", "gauge", "Open connections, in use or idle.", open),
+        POOL("in_use_connections", "gauge", "Connections checked out.", in_use),
+        POOL("idle_connections", "gauge", "Idle connections.", idle),
+        POOL("wait_count_total", "counter", "Checkouts that had to wait.", wait_count),
+        POOL("max_idle_closed_total", "counter", "Connections closed by max_idle_conns.",
+             max_idle_closed),
+        POOL("max_idle_time_closed_total", "counter",
+             "Connections closed by conn_max_idle_time.", max_idle_time_closed),
+        POOL("max_lifetime_closed_total", "counter", "Connections closed by conn_max_lifetime.",
+             max_lifetime_closed),
+#undef POOL
+    };
+    dbr_pool_stats s;
+    GString *out;
+
+    if (!db)
+        return NULL;
+    out = g_string_sized_new(4096);
+    dbr_pool_read_stats(db->pool, &s);
+    for (size_t i = 0; i < G_N_ELEMENTS(pool_series); i++) {
+        const char *p = (const char *)&s + pool_series[i].off;
+        long long v = pool_series[i].off < offsetof(dbr_pool_stats, wait_count)
+                          ? *(const int *)p
+                          : *(const long long *)p;
+
+        g_string_append_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s{db=\"%s\"} %lld\n",
+                               pool_series[i].name, pool_series[i].help, pool_series[i].name,
+                               pool_series[i].type, pool_series[i].name, db->st->name, v);
+    }
+    g_string_append_printf(out,
+                           "# HELP dbr_pool_wait_duration_seconds_total Time spent waiting for "
+                           "a connection.\n# TYPE dbr_pool_wait_duration_seconds_total counter\n"
+                           "dbr_pool_wait_duration_seconds_total{db=\"%s\"} %.6f\n",
+                           db->st->name, (double)s.wait_duration_us / 1e6);
+    dbr_metrics_render(db->metrics, out);
+    /* The contract says free(): hand back malloc'd memory, not g_malloc'd. */
+    {
+        char *text = strdup(out->str);
+
+        g_string_free(out, TRUE);
+        return text;
+    }
+}

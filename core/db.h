@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/* The db, the call and the chain, as the core's files share them. */
+#ifndef DBR_CORE_DB_H
+#define DBR_CORE_DB_H
+
+#include <glib.h>
+
+#include <dbr/driver.h>
+#include <dbr/plugin.h>
+
+#include "events.h"
+#include "loader.h"
+#include "metrics.h"
+#include "pool.h"
+#include "settings.h"
+
+#define DBR_NCALL_KINDS (DBR_CALL_TX_STMT + 1)
+
+struct dbr_host {
+    dbr_db *db;
+    dbr_metrics *metrics;
+    dbr_events *events;
+    guint64 rng; /* splitmix64 state, advanced atomically */
+};
+
+typedef struct dbr_link {
+    dbr_loaded mod;
+    const struct dbr_plugin_ops *ops;
+    void *self;
+    bool opened;
+} dbr_link;
+
+typedef struct dbr_txs dbr_txs;
+
+struct dbr_db {
+    dbr_settings *st;
+    dbr_loaded driver_mod;
+    const struct dbr_driver_ops *drv;
+    dbr_pool *pool;
+    dbr_link *links;
+    int nlinks;
+    dbr_host host;
+    dbr_metrics *metrics;
+    dbr_events *events;
+    dbr_txs *txs;
+    dbr_counter *calls_ok[DBR_NCALL_KINDS];
+    dbr_counter *calls_failed[DBR_NCALL_KINDS];
+    dbr_histogram *call_seconds[DBR_NCALL_KINDS];
+};
+
+struct dbr_call {
+    dbr_call_kind kind;
+    dbr_db *db;
+    dbr_ctx *ctx;
+    const char *sql;
+    int nparams;
+    const char *const *params;
+    bool idempotent;
+    bool want_result;   /* a query, not an exec */
+    dbr_result *result; /* a successful query's result */
+    /* DBR_CALL_TX */
+    const dbr_tx_opts *tx_opts;
+    dbr_tx_fn fn;
+    void *user;
+    /* DBR_CALL_TX_STMT */
+    dbr_tx *tx;
+};
+
+struct dbr_next {
+    dbr_db *db;
+    int index; /* the link to run next; nlinks = the core */
+};
+
+struct dbr_result {
+    const struct dbr_driver_ops *drv;
+    dbr_driver_result *res;
+};
+
+/* Runs a call through the whole chain, with the core's call metrics. */
+bool dbr_dispatch(dbr_db *db, dbr_call *call, dbr_error **err);
+/* The bottom of the chain for a whole transaction and for one statement in it. */
+bool dbr_tx_terminal(dbr_call *call, dbr_error **err);
+bool dbr_tx_stmt_terminal(dbr_call *call, dbr_error **err);
+/* Runs one statement on a connection and wraps the result (NULL when unwanted). */
+bool dbr_run_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const char *sql,
+                int nparams, const char *const *params, dbr_result **out, dbr_error **err);
+dbr_result *dbr_result_wrap(const struct dbr_driver_ops *drv, dbr_driver_result *res);
+
+dbr_txs *dbr_txs_new(void);
+void dbr_txs_free(dbr_txs *txs);
+
+void dbr_host_init(dbr_host *host, dbr_db *db);
+
+#endif

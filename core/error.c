@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The error object shared by every layer (include/dbr/error.h).
+ *
+ * Strings are owned by the error. The SQLSTATE and the layer name are kept
+ * inline: they are short by definition, the layer must outlive a module that
+ * may be unloaded before its error is read, and it keeps allocations down on
+ * the error path of every failed statement.
+ */
+#include <glib.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include <dbr/error.h>
+
+struct dbr_error {
+    dbr_error_kind kind;
+    dbr_error_phase phase;
+    bool retryable;
+    char sqlstate[6];
+    char *message;
+    char *detail;
+    char *hint;
+    char layer[32]; /* copied: an error may outlive the module that raised it */
+    dbr_error *cause;
+};
+
+static const char *const kind_names[] = {
+    [DBR_ERR_NONE] = "none",
+#define DBR_KIND_NAME(name, text) [DBR_ERR_##name] = text,
+    DBR_ERROR_KINDS(DBR_KIND_NAME)
+#undef DBR_KIND_NAME
+};
+
+const char *dbr_error_kind_name(dbr_error_kind kind)
+{
+    if ((unsigned)kind >= G_N_ELEMENTS(kind_names))
+        return "unknown";
+    return kind_names[kind];
+}
+
+static dbr_error *error_newv(dbr_error_kind kind, const char *layer, const char *fmt, va_list ap)
+{
+    dbr_error *e = g_new0(dbr_error, 1);
+
+    e->kind = kind;
+    g_strlcpy(e->layer, layer ? layer : "core", sizeof(e->layer));
+    e->message = g_strdup_vprintf(fmt, ap);
+    return e;
+}
+
+dbr_error *dbr_error_new(dbr_error_kind kind, const char *layer, const char *fmt, ...)
+{
+    va_list ap;
+    dbr_error *e;
+
+    va_start(ap, fmt);
+    e = error_newv(kind, layer, fmt, ap);
+    va_end(ap);
+    return e;
+}
+
+dbr_error *dbr_error_wrap(dbr_error *cause, dbr_error_kind kind, const char *layer,
+                          const char *fmt, ...)
+{
+    va_list ap;
+    dbr_error *e;
+    char *head;
+
+    va_start(ap, fmt);
+    e = error_newv(kind, layer, fmt, ap);
+    va_end(ap);
+    if (cause) {
+        /* The wrapper speaks for the whole story: "gave up after 5 attempts:
+         * connection refused" reads well in one log line. */
+        head = e->message;
+        e->message = g_strdup_printf("%s: %s", head, cause->message);
+        g_free(head);
+        memcpy(e->sqlstate, cause->sqlstate, sizeof(e->sqlstate));
+        e->phase = cause->phase;
+        e->cause = cause;
+    }
+    return e;
+}
+
+dbr_error *dbr_error_copy(const dbr_error *e)
+{
+    dbr_error *c;
+
+    if (!e)
+        return NULL;
+    c = g_new0(dbr_error, 1);
+    *c = *e;
+    c->message = g_strdup(e->message);
+    c->detail = g_strdup(e->detail);
+    c->hint = g_strdup(e->hint);
+    c->cause = dbr_error_copy(e->cause);
+    return c;
+}
+
+void dbr_error_free(dbr_error *e)
+{
+    while (e) {
+        dbr_error *cause = e->cause;
+
+        g_free(e->message);
+        g_free(e->detail);
+        g_free(e->hint);
+        g_free(e);
+        e = cause;
+    }
+}
+
+bool dbr_error_propagate(dbr_error **dest, dbr_error *e)
+{
+    if (dest)
+        *dest = e;
+    else
+        dbr_error_free(e);
+    return false;
+}
+
+bool dbr_set_error(dbr_error **dest, dbr_error_kind kind, const char *layer, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!dest)
+        return false;
+    va_start(ap, fmt);
+    *dest = error_newv(kind, layer, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+void dbr_error_set_sqlstate(dbr_error *e, const char *sqlstate)
+{
+    if (e)
+        g_strlcpy(e->sqlstate, sqlstate ? sqlstate : "", sizeof(e->sqlstate));
+}
+
+void dbr_error_set_detail(dbr_error *e, const char *detail)
+{
+    if (e) {
+        g_free(e->detail);
+        e->detail = g_strdup(detail);
+    }
+}
+
+void dbr_error_set_hint(dbr_error *e, const char *hint)
+{
+    if (e) {
+        g_free(e->hint);
+        e->hint = g_strdup(hint);
+    }
+}
+
+void dbr_error_set_phase(dbr_error *e, dbr_error_phase phase)
+{
+    if (e)
+        e->phase = phase;
+}
+
+void dbr_error_set_retryable(dbr_error *e, bool retryable)
+{
+    if (e)
+        e->retryable = retryable;
+}
+
+dbr_error_kind dbr_error_kind_of(const dbr_error *e)
+{
+    return e ? e->kind : DBR_ERR_NONE;
+}
+
+const char *dbr_error_sqlstate(const dbr_error *e)
+{
+    return e ? e->sqlstate : "";
+}
+
+const char *dbr_error_message(const dbr_error *e)
+{
+    return e && e->message ? e->message : "";
+}
+
+const char *dbr_error_detail(const dbr_error *e)
+{
+    return e && e->detail ? e->detail : "";
+}
+
+const char *dbr_error_hint(const dbr_error *e)
+{
+    return e && e->hint ? e->hint : "";
+}
+
+const char *dbr_error_layer(const dbr_error *e)
+{
+    return e ? e->layer : "";
+}
+
+dbr_error_phase dbr_error_phase_of(const dbr_error *e)
+{
+    return e ? e->phase : DBR_PHASE_NONE;
+}
+
+bool dbr_error_retryable(const dbr_error *e)
+{
+    return e && e->retryable;
+}
+
+const dbr_error *dbr_error_cause(const dbr_error *e)
+{
+    return e ? e->cause : NULL;
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Host services handed to plugins: clock, interruptible sleep, randomness,
+ * events and metrics. Plugins reach time and randomness only through here,
+ * which is what lets their tests run on a fake clock.
+ */
+#include <glib.h>
+
+#include "ctx.h"
+#include "db.h"
+
+void dbr_host_init(dbr_host *host, dbr_db *db)
+{
+    host->db = db;
+    host->metrics = db->metrics;
+    host->events = db->events;
+    host->rng = (guint64)g_get_real_time() ^ ((guint64)(guintptr)db << 16);
+}
+
+int64_t dbr_host_now_us(const dbr_host *host)
+{
+    (void)host;
+    return dbr_now_us();
+}
+
+bool dbr_host_sleep(const dbr_host *host, dbr_ctx *ctx, int64_t us, dbr_error **err)
+{
+    (void)host;
+    if (us < 0)
+        us = 0;
+    if (dbr_ctx_sleep_until(ctx, dbr_now_us() + us))
+        return true;
+    return dbr_ctx_check(ctx, "sleep", err) &&
+           dbr_set_error(err, DBR_ERR_INTERNAL, "core", "sleep ended early");
+}
+
+uint64_t dbr_host_random(const dbr_host *host)
+{
+    /* splitmix64: lock-free, and every thread gets a distinct value. */
+    guint64 z = __atomic_add_fetch(&((dbr_host *)host)->rng, 0x9e3779b97f4a7c15ULL,
+                                   __ATOMIC_RELAXED);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void dbr_host_publish(const dbr_host *host, const char *type, ...)
+{
+    va_list ap;
+
+    va_start(ap, type);
+    dbr_events_publishv(host->events, type, ap);
+    va_end(ap);
+}
+
+const char *dbr_host_db_name(const dbr_host *host)
+{
+    return host->db->st->name;
+}
+
+dbr_counter *dbr_host_counter(const dbr_host *host, const char *name, const char *help,
+                              const char *labels)
+{
+    return dbr_metrics_counter(host->metrics, name, help, labels);
+}
+
+dbr_gauge *dbr_host_gauge(const dbr_host *host, const char *name, const char *help,
+                          const char *labels)
+{
+    return dbr_metrics_gauge(host->metrics, name, help, labels);
+}
+
+dbr_histogram *dbr_host_histogram(const dbr_host *host, const char *name, const char *help,
+                                  const char *labels)
+{
+    return dbr_metrics_histogram(host->metrics, name, help, labels);
+}

@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The connection pool.
+ *
+ * Semantics of Go's database/sql: max_open (0 = unlimited), max_idle,
+ * a maximum lifetime and a maximum idle time per connection, stats as
+ * sql.DBStats. Beyond it:
+ *   - waiters are served strictly FIFO: a returned connection is handed to
+ *     the oldest waiter directly, so a newcomer can never overtake it;
+ *   - each lifetime is shortened by a random 0-10%, so connections opened
+ *     together do not all expire together;
+ *   - a connection idle for longer than conn_validate_after is checked
+ *     (driver alive(), no round trip) before it is handed out;
+ *   - a connection that comes back inside a transaction is rolled back, and
+ *     discarded if that fails; a broken one is always discarded.
+ *
+ * The lock is held only for list and counter updates; connecting, closing
+ * and rolling back happen outside it.
+ */
+#include <glib.h>
+#include <string.h>
+
+#include "ctx.h"
+#include "pool.h"
+
+typedef struct waiter {
+    GCond cond;
+    dbr_pconn *conn; /* handed over by a returning connection */
+    bool slot;       /* or: leave to open a connection of its own */
+} waiter;
+
+struct dbr_pool {
+    const struct dbr_driver_ops *drv;
+    const dbr_settings *st;
+    GMutex lock;
+    dbr_pconn *idle; /* most recently returned first */
+    int nidle;
+    int open; /* connected or connecting, in use or idle */
+    int in_use;
+    GQueue waiters; /* waiter *, oldest first */
+    long long wait_count, wait_duration_us;
+    long long max_idle_closed, max_idle_time_closed, max_lifetime_closed;
+};
+
+dbr_pool *dbr_pool_new(const struct dbr_driver_ops *drv, const dbr_settings *st)
+{
+    dbr_pool *pool = g_new0(dbr_pool, 1);
+
+    pool->drv = drv;
+    pool->st = st;
+    g_mutex_init(&pool->lock);
+    g_queue_init(&pool->waiters);
+    return pool;
+}
+
+static void close_list(dbr_pool *pool, dbr_pconn *list)
+{
+    while (list) {
+        dbr_pconn *next = list->next;
+
+        pool->drv->close(list->dc);
+        g_free(list);
+        list = next;
+    }
+}
+
+void dbr_pool_free(dbr_pool *pool)
+{
+    if (!pool)
+        return;
+    if (pool->in_use)
+        g_warning("closing a db with %d connection(s) still in use", pool->in_use);
+    close_list(pool, pool->idle);
+    g_mutex_clear(&pool->lock);
+    g_free(pool);
+}
+
+/* With the lock held: a slot freed up; let the oldest waiter open a connection. */
+static void grant_slot(dbr_pool *pool)
+{
+    waiter *w = g_queue_pop_head(&pool->waiters);
+
+    if (!w)
+        return;
+    pool->open++;
+    pool->in_use++;
+    w->slot = true;
+    g_cond_signal(&w->cond);
+}
+
+static dbr_pconn *pool_connect(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
+{
+    int64_t now = dbr_now_us();
+    dbr_wait wait = dbr_ctx_wait(ctx);
+    int64_t limit = now + pool->st->connect_timeout_us;
+    dbr_driver_conn *dc;
+    dbr_pconn *pc;
+
+    if (!wait.deadline_us || wait.deadline_us > limit)
+        wait.deadline_us = limit;
+    dc = pool->drv->connect(pool->st->conninfo, &wait, err);
+    if (!dc) {
+        g_mutex_lock(&pool->lock);
+        pool->open--;
+        pool->in_use--;
+        grant_slot(pool);
+        g_mutex_unlock(&pool->lock);
+        return NULL;
+    }
+    pc = g_new0(dbr_pconn, 1);
+    pc->dc = dc;
+    pc->created_us = dbr_now_us();
+    if (pool->st->max_lifetime_us) {
+        int64_t spread = pool->st->max_lifetime_us / 10;
+
+        pc->expires_us = pc->created_us + pool->st->max_lifetime_us -
+                         (spread > 0 ? g_random_int_range(0, (gint32)MIN(spread, G_MAXINT32)) : 0);
+    }
+    return pc;
+}
+
+static void wake_waiter(void *arg)
+{
+    void **pw = arg; /* {pool, waiter} */
+    dbr_pool *pool = pw[0];
+    waiter *w = pw[1];
+
+    g_mutex_lock(&pool->lock);
+    g_cond_signal(&w->cond);
+    g_mutex_unlock(&pool->lock);
+}
+
+/* With the lock held: takes the most recent idle connection that is still
+ * within its lifetime and idle time; expired ones go on *dead. */
+static dbr_pconn *take_idle(dbr_pool *pool, int64_t now, dbr_pconn **dead)
+{
+    while (pool->idle) {
+        dbr_pconn *pc = pool->idle;
+        bool old = pc->expires_us && now >= pc->expires_us;
+        bool stale = pool->st->max_idle_time_us && now - pc->returned_us >= pool->st->max_idle_time_us;
+
+        pool->idle = pc->next;
+        pool->nidle--;
+        if (!old && !stale) {
+            pool->in_use++;
+            return pc;
+        }
+        if (old)
+            pool->max_lifetime_closed++;
+        else
+            pool->max_idle_time_closed++;
+        pool->open--;
+        pc->next = *dead;
+        *dead = pc;
+    }
+    return NULL;
+}
+
+dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
+{
+    dbr_pconn *dead = NULL, *pc;
+    waiter w;
+    void *wake_arg[2] = {pool, &w};
+    dbr_ctx_waker waker = {.fn = wake_waiter, .arg = wake_arg};
+    bool registered = false;
+
+    if (!dbr_ctx_check(ctx, "waiting for a connection", err))
+        return NULL;
+    /* Ready before the waker can see it. */
+    memset(&w, 0, sizeof(w));
+    g_cond_init(&w.cond);
+    g_mutex_lock(&pool->lock);
+    for (;;) {
+        int64_t now = dbr_now_us(), start;
+
+        pc = take_idle(pool, now, &dead);
+        if (pc) {
+            g_mutex_unlock(&pool->lock);
+            close_list(pool, dead);
+            dead = NULL;
+            if (pool->st->validate_after_us && now - pc->returned_us >= pool->st->validate_after_us &&
+                pool->drv->alive && !pool->drv->alive(pc->dc)) {
+                dbr_pool_put(pool, pc, true);
+                g_mutex_lock(&pool->lock);
+                continue;
+            }
+            goto out;
+        }
+        if (!pool->st->max_open || pool->open < pool->st->max_open) {
+            pool->open++;
+            pool->in_use++;
+            g_mutex_unlock(&pool->lock);
+            close_list(pool, dead);
+            pc = pool_connect(pool, ctx, err);
+            goto out;
+        }
+        /* Full: queue up. The ctx lock is taken before the pool lock by a
+         * canceling thread, so register the waker without holding ours. */
+        if (ctx && !registered) {
+            g_mutex_unlock(&pool->lock);
+            dbr_ctx_add_waker(ctx, &waker);
+            registered = true;
+            g_mutex_lock(&pool->lock);
+            continue;
+        }
+        g_queue_push_tail(&pool->waiters, &w);
+        pool->wait_count++;
+        start = now;
+        while (!w.conn && !w.slot && !dbr_ctx_done(ctx)) {
+            if (dbr_ctx_deadline(ctx))
+                g_cond_wait_until(&w.cond, &pool->lock, dbr_ctx_deadline(ctx));
+            else
+                g_cond_wait(&w.cond, &pool->lock);
+        }
+        pool->wait_duration_us += dbr_now_us() - start;
+        if (!w.conn && !w.slot)
+            g_queue_remove(&pool->waiters, &w);
+        g_mutex_unlock(&pool->lock);
+        close_list(pool, dead);
+        if (w.conn)
+            pc = w.conn;
+        else if (w.slot)
+            pc = pool_connect(pool, ctx, err);
+        else {
+            pc = NULL;
+            dbr_ctx_check(ctx, "waiting for a connection", err);
+            if (err && *err && dbr_error_kind_of(*err) == DBR_ERR_TIMEOUT) {
+                /* Say what the caller waited for: the pool, not the server. */
+                dbr_error *e = *err;
+
+                *err = dbr_error_wrap(e, DBR_ERR_POOL_EXHAUSTED, "pool",
+                                      "all %d connections in use", pool->st->max_open);
+            }
+        }
+        goto out;
+    }
+out:
+    if (registered)
+        dbr_ctx_remove_waker(ctx, &waker);
+    g_cond_clear(&w.cond);
+    return pc;
+}
+
+/* Outside the lock: leaves the connection fit for the next user, or says no. */
+static bool make_clean(dbr_pool *pool, dbr_pconn *pc)
+{
+    dbr_txstatus s = pool->drv->txstatus(pc->dc);
+    dbr_driver_result *r;
+    dbr_wait wait;
+
+    if (s == DBR_TXSTATUS_IDLE)
+        return true;
+    if (s != DBR_TXSTATUS_INTRANS && s != DBR_TXSTATUS_INERROR)
+        return false;
+    wait.deadline_us = dbr_now_us() + pool->st->cancel_timeout_us;
+    wait.cancel_fd = -1;
+    r = pool->drv->exec(pc->dc, "ROLLBACK", 0, NULL, &wait, NULL);
+    if (r)
+        pool->drv->result_free(r);
+    return r && pool->drv->txstatus(pc->dc) == DBR_TXSTATUS_IDLE;
+}
+
+void dbr_pool_put(dbr_pool *pool, dbr_pconn *pc, bool discard)
+{
+    int64_t now;
+    waiter *w;
+
+    if (!pc)
+        return;
+    if (!discard && !make_clean(pool, pc))
+        discard = true;
+    now = dbr_now_us();
+    g_mutex_lock(&pool->lock);
+    if (!discard && pc->expires_us && now >= pc->expires_us) {
+        pool->max_lifetime_closed++;
+        discard = true;
+    }
+    if (discard) {
+        pool->open--;
+        pool->in_use--;
+        grant_slot(pool);
+    } else if ((w = g_queue_pop_head(&pool->waiters))) {
+        /* Hand-off: in_use stays the same, the connection changes hands. */
+        pc->returned_us = now;
+        w->conn = pc;
+        g_cond_signal(&w->cond);
+        pc = NULL;
+    } else if (pool->nidle >= pool->st->max_idle) {
+        pool->max_idle_closed++;
+        pool->open--;
+        pool->in_use--;
+        discard = true;
+    } else {
+        pc->returned_us = now;
+        pc->next = pool->idle;
+        pool->idle = pc;
+        pool->nidle++;
+        pool->in_use--;
+        pc = NULL;
+    }
+    g_mutex_unlock(&pool->lock);
+    if (pc) {
+        pool->drv->close(pc->dc);
+        g_free(pc);
+    }
+}
+
+void dbr_pool_read_stats(dbr_pool *pool, dbr_pool_stats *out)
+{
+    g_mutex_lock(&pool->lock);
+    out->max_open = pool->st->max_open;
+    out->open = pool->open;
+    out->in_use = pool->in_use;
+    out->idle = pool->nidle;
+    out->wait_count = pool->wait_count;
+    out->wait_duration_us = pool->wait_duration_us;
+    out->max_idle_closed = pool->max_idle_closed;
+    out->max_idle_time_closed = pool->max_idle_time_closed;
+    out->max_lifetime_closed = pool->max_lifetime_closed;
+    g_mutex_unlock(&pool->lock);
+}
+
+int dbr_pool_close_idle(dbr_pool *pool, bool all)
+{
+    dbr_pconn *dead = NULL, *keep = NULL, *pc;
+    int64_t now = dbr_now_us();
+    int n = 0;
+
+    g_mutex_lock(&pool->lock);
+    while ((pc = pool->idle)) {
+        bool old = pc->expires_us && now >= pc->expires_us;
+        bool stale = pool->st->max_idle_time_us && now - pc->returned_us >= pool->st->max_idle_time_us;
+
+        pool->idle = pc->next;
+        if (all || old || stale) {
+            if (old)
+                pool->max_lifetime_closed++;
+            else if (stale)
+                pool->max_idle_time_closed++;
+            pool->open--;
+            pool->nidle--;
+            pc->next = dead;
+            dead = pc;
+            n++;
+        } else {
+            pc->next = keep;
+            keep = pc;
+        }
+    }
+    /* keep is reversed; put it back in most-recent-first order */
+    while ((pc = keep)) {
+        keep = pc->next;
+        pc->next = pool->idle;
+        pool->idle = pc;
+    }
+    for (int i = 0; i < n && g_queue_get_length(&pool->waiters); i++)
+        grant_slot(pool);
+    g_mutex_unlock(&pool->lock);
+    close_list(pool, dead);
+    return n;
+}

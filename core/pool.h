@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/* The connection pool: the semantics of Go's database/sql pool. */
+#ifndef DBR_CORE_POOL_H
+#define DBR_CORE_POOL_H
+
+#include <dbr/driver.h>
+
+#include "settings.h"
+
+typedef struct dbr_pool dbr_pool;
+
+typedef struct dbr_pconn {
+    dbr_driver_conn *dc;
+    int64_t created_us;
+    int64_t expires_us; /* 0 = never */
+    int64_t returned_us;
+    struct dbr_pconn *next; /* idle list */
+} dbr_pconn;
+
+dbr_pool *dbr_pool_new(const struct dbr_driver_ops *drv, const dbr_settings *st);
+/* Closes the idle connections and frees the pool; every connection must have
+ * been returned. */
+void dbr_pool_free(dbr_pool *pool);
+/* Checks a connection out, waiting FIFO behind others while the pool is at
+ * max_open, within ctx's deadline and cancellation. */
+dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err);
+/* Returns a connection. It is closed instead of kept when discard is set,
+ * when the driver says it is broken or still inside a transaction that
+ * cannot be rolled back, or when it is past its lifetime. */
+void dbr_pool_put(dbr_pool *pool, dbr_pconn *pc, bool discard);
+void dbr_pool_read_stats(dbr_pool *pool, dbr_pool_stats *out);
+/* Closes every idle connection (after a failed health check), and those past
+ * their idle time or lifetime; returns how many were closed. */
+int dbr_pool_close_idle(dbr_pool *pool, bool all);
+
+#endif

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* The parsed config file: [database], [chain] and each plugin's group. */
+#ifndef DBR_CORE_SETTINGS_H
+#define DBR_CORE_SETTINGS_H
+
+#include <glib.h>
+
+#include <dbr/config.h>
+
+typedef struct dbr_settings dbr_settings;
+
+struct dbr_config_section {
+    dbr_settings *st;
+    char *group;
+    GHashTable *values; /* key -> expanded value, filled as keys are read */
+    GHashTable *read;   /* keys a reader asked for */
+};
+
+struct dbr_settings {
+    char *source; /* the path, or "<string>" */
+    GKeyFile *kf;
+    char **lines; /* the raw text, to name lines in errors */
+
+    /* [database] */
+    char *name;
+    char *driver;
+    char *conninfo; /* secrets included: never log it; see dbr_redact_conninfo */
+    int max_open;   /* 0 = unlimited */
+    int max_idle;
+    int64_t max_lifetime_us;  /* 0 = forever */
+    int64_t max_idle_time_us; /* 0 = forever */
+    int64_t validate_after_us;
+    int64_t connect_timeout_us;
+    int64_t cancel_timeout_us;
+    bool connect_on_open;
+
+    /* [chain] */
+    char **plugins; /* names, outermost first */
+    char **paths;   /* extra module directories */
+    dbr_config_section **sections; /* one per plugin, same order */
+};
+
+dbr_settings *dbr_settings_load(const char *path, const char *text, dbr_error **err);
+void dbr_settings_free(dbr_settings *st);
+
+dbr_config_section *dbr_section_new(dbr_settings *st, const char *group);
+void dbr_section_free(dbr_config_section *sec);
+/* A DBR_ERR_CONFIG error for the first key of sec nobody read, or true. */
+bool dbr_section_check_unread(const dbr_config_section *sec, dbr_error **err);
+/* The 1-based line of [group] key (or of [group] when key is NULL); 0 if not found. */
+int dbr_settings_line(const dbr_settings *st, const char *group, const char *key);
+/* A list value: comma-separated, trimmed, no empty entries. */
+bool dbr_section_get_list(const dbr_config_section *sec, const char *key, char ***out,
+                          dbr_error **err);
+
+/* "host=db password=*** user=app": for logs and error text. */
+char *dbr_redact_conninfo(const char *conninfo);
+
+#endif

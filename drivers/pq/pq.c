@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dbr-driver-pq: the PostgreSQL driver, on libpq. The only code in dbr that
+ * includes a libpq header.
+ *
+ * Config:
+ *   [database]
+ *   driver = pq
+ *   conninfo = host=localhost dbname=app user=app   # or a postgresql:// URI
+ *
+ * conninfo goes to libpq as written, so multi-host lists and
+ * target_session_attrs work as libpq documents them. Beneath it the driver
+ * sets defaults the user can override in conninfo: TCP keepalives that find a
+ * dead peer within about a minute, tcp_user_timeout, and
+ * fallback_application_name=dbr.
+ *
+ * Build: part of the dbr meson build (drivers/meson.build).
+ */
+#include <glib.h>
+#include <poll.h>
+#include <stdlib.h>
+
+#include "pq.h"
+
+static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, dbr_error **err)
+{
+    /* Defaults first: libpq lets later keywords, and the expanded conninfo
+     * in dbname, override them. */
+    static const char *const keys[] = {
+        "keepalives",       "keepalives_idle",           "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout",          "fallback_application_name",
+        "dbname",           NULL,
+    };
+    const char *vals[] = {"1", "30", "10", "3", "30000", "dbr", conninfo, NULL};
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    char *perr = NULL;
+    PQconninfoOption *opts;
+    dbr_driver_conn *conn;
+    PGconn *pg;
+
+    /* A malformed conninfo is a config error, said before any I/O. libpq's
+     * message names the option, never its value. */
+    opts = PQconninfoParse(conninfo, &perr);
+    if (!opts) {
+        dbr_set_error(err, DBR_ERR_CONFIG, PQ_LAYER, "invalid conninfo: %s",
+                      perr ? g_strchomp(perr) : "out of memory");
+        PQfreemem(perr);
+        return NULL;
+    }
+    PQconninfoFree(opts);
+    pg = PQconnectStartParams(keys, vals, 1);
+    if (!pg || PQstatus(pg) == CONNECTION_BAD) {
+        dbr_error_propagate(err, pq_connect_error(pg));
+        PQfinish(pg);
+        return NULL;
+    }
+    while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+        int r = pq_wait_socket(PQsocket(pg), st == PGRES_POLLING_WRITING, wait,
+                               wait ? wait->deadline_us : 0);
+
+        if (r != 1) {
+            dbr_error *e = dbr_error_new(r == -1 ? DBR_ERR_CANCELED : DBR_ERR_TIMEOUT, PQ_LAYER,
+                                         r == -1 ? "connect canceled"
+                                                 : "timed out connecting to the server");
+
+            dbr_error_set_phase(e, DBR_PHASE_CONNECT);
+            dbr_error_set_retryable(e, r == 0);
+            PQfinish(pg);
+            return dbr_error_propagate(err, e), NULL;
+        }
+        st = PQconnectPoll(pg);
+    }
+    if (st == PGRES_POLLING_FAILED) {
+        dbr_error_propagate(err, pq_connect_error(pg));
+        PQfinish(pg);
+        return NULL;
+    }
+    if (PQsetnonblocking(pg, 1) != 0) {
+        dbr_error_propagate(err, pq_conn_error(pg, DBR_PHASE_CONNECT, "cannot set non-blocking"));
+        PQfinish(pg);
+        return NULL;
+    }
+    conn = g_new0(dbr_driver_conn, 1);
+    conn->pg = pg;
+    return conn;
+}
+
+static void pq_close(dbr_driver_conn *conn)
+{
+    if (!conn)
+        return;
+    PQfinish(conn->pg);
+    g_free(conn);
+}
+
+static dbr_txstatus pq_txstatus(const dbr_driver_conn *conn)
+{
+    if (conn->broken || PQstatus(conn->pg) != CONNECTION_OK)
+        return DBR_TXSTATUS_BROKEN;
+    switch (PQtransactionStatus(conn->pg)) {
+    case PQTRANS_IDLE:
+        return DBR_TXSTATUS_IDLE;
+    case PQTRANS_ACTIVE:
+        return DBR_TXSTATUS_ACTIVE;
+    case PQTRANS_INTRANS:
+        return DBR_TXSTATUS_INTRANS;
+    case PQTRANS_INERROR:
+        return DBR_TXSTATUS_INERROR;
+    default:
+        return DBR_TXSTATUS_BROKEN;
+    }
+}
+
+/* An idle connection has nothing to read unless the server spoke first,
+ * and an idle server speaks only to say goodbye (a FATAL message, then
+ * EOF, after pg_terminate_backend or a shutdown). */
+static bool pq_alive(dbr_driver_conn *conn)
+{
+    struct pollfd p = {.fd = PQsocket(conn->pg), .events = POLLIN};
+
+    if (conn->broken || PQstatus(conn->pg) != CONNECTION_OK)
+        return false;
+    if (poll(&p, 1, 0) == 1 && (!PQconsumeInput(conn->pg) || PQstatus(conn->pg) != CONNECTION_OK))
+        return false;
+    return true;
+}
+
+static int pq_result_nrows(const dbr_driver_result *r)
+{
+    return PQntuples((const PGresult *)r);
+}
+
+static int pq_result_ncols(const dbr_driver_result *r)
+{
+    return PQnfields((const PGresult *)r);
+}
+
+static const char *pq_result_colname(const dbr_driver_result *r, int col)
+{
+    return PQfname((const PGresult *)r, col);
+}
+
+static const char *pq_result_value(const dbr_driver_result *r, int row, int col)
+{
+    const PGresult *res = (const PGresult *)r;
+
+    return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+static long long pq_result_affected(const dbr_driver_result *r)
+{
+    const char *n = PQcmdTuples((PGresult *)r);
+
+    return n && *n ? strtoll(n, NULL, 10) : -1;
+}
+
+static void pq_result_free(dbr_driver_result *r)
+{
+    PQclear((PGresult *)r);
+}
+
+static bool pq_savepoint_sql(char *buf, int len, int op, const char *name)
+{
+    static const char *const fmt[] = {"SAVEPOINT %s", "RELEASE SAVEPOINT %s",
+                                      "ROLLBACK TO SAVEPOINT %s"};
+
+    if (op < 0 || op > 2)
+        return false;
+    return g_snprintf(buf, (gulong)len, fmt[op], name) < len;
+}
+
+static const struct dbr_driver_ops pq_ops = {
+    .struct_size = sizeof(struct dbr_driver_ops),
+    .connect = pq_connect,
+    .close = pq_close,
+    .exec = pq_exec,
+    .result_nrows = pq_result_nrows,
+    .result_ncols = pq_result_ncols,
+    .result_colname = pq_result_colname,
+    .result_value = pq_result_value,
+    .result_affected = pq_result_affected,
+    .result_free = pq_result_free,
+    .txstatus = pq_txstatus,
+    .ping = pq_ping,
+    .alive = pq_alive,
+    .cancel = pq_cancel,
+    .classify = pq_classify,
+    .begin_sql = NULL, /* PostgreSQL speaks the standard START TRANSACTION */
+    .savepoint_sql = pq_savepoint_sql,
+};
+
+DBR_MODULE_DEFINE(DBR_MODULE_DRIVER, "pq", "1.0.0", "PostgreSQL through libpq", &pq_ops)

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/* The PostgreSQL driver's shared pieces. */
+#ifndef DBR_PQ_H
+#define DBR_PQ_H
+
+#include <libpq-fe.h>
+
+#include <dbr/driver.h>
+
+#define PQ_LAYER "pq"
+
+struct dbr_driver_conn {
+    PGconn *pg;
+    bool broken; /* given up on after a cancel that went unanswered */
+};
+
+/* Errors */
+dbr_error_kind pq_classify(const char *sqlstate);
+dbr_error *pq_result_error(const PGresult *res, dbr_error_phase phase);
+dbr_error *pq_conn_error(PGconn *pg, dbr_error_phase phase, const char *what);
+dbr_error *pq_connect_error(PGconn *pg);
+
+/* Waiting on the socket within a dbr_wait: 1 ready, 0 deadline, -1 canceled,
+ * -2 poll failed. */
+int pq_wait_socket(int fd, bool for_write, const dbr_wait *wait, int64_t deadline_us);
+
+/* Cancellation */
+void pq_cancel_async(PGconn *pg);
+bool pq_cancel(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
+
+/* Statements */
+dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,
+                           const char *const *params, const dbr_wait *wait, dbr_error **err);
+bool pq_ping(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
+
+#endif

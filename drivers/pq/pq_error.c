@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * From PostgreSQL's diagnostics to dbr's error kinds, once, here.
+ *
+ * libpq's own errors (a lost connection, a failed connect) carry no
+ * SQLSTATE, so they are recognized by the connection's state, not by their
+ * text. The one exception is a failed connect, where libpq 15 gives only the
+ * server's message: authentication failures and "starting up" are told apart
+ * by that text (best effort, English server messages).
+ */
+#include <glib.h>
+#include <string.h>
+
+#include "pq.h"
+
+dbr_error_kind pq_classify(const char *ss)
+{
+    if (!ss || strlen(ss) != 5)
+        return DBR_ERR_NONE;
+    if (strncmp(ss, "08", 2) == 0 || strcmp(ss, "57P01") == 0 || strcmp(ss, "57P02") == 0 ||
+        strcmp(ss, "57P03") == 0 || strcmp(ss, "57P05") == 0)
+        return DBR_ERR_CONNECTION;
+    if (strcmp(ss, "40001") == 0)
+        return DBR_ERR_SERIALIZATION;
+    if (strcmp(ss, "40P01") == 0)
+        return DBR_ERR_DEADLOCK;
+    if (strncmp(ss, "23", 2) == 0)
+        return DBR_ERR_CONSTRAINT;
+    if (strcmp(ss, "42501") == 0 || strncmp(ss, "28", 2) == 0)
+        return DBR_ERR_PERMISSION;
+    /* 42 syntax and access rules, 22 bad data, 0A unsupported: the request
+     * itself is wrong, and sending it again cannot help. */
+    if (strncmp(ss, "42", 2) == 0 || strncmp(ss, "22", 2) == 0 || strncmp(ss, "0A", 2) == 0)
+        return DBR_ERR_SYNTAX;
+    if (strcmp(ss, "25006") == 0)
+        return DBR_ERR_READ_ONLY;
+    if (strcmp(ss, "25P02") == 0)
+        return DBR_ERR_MISUSE; /* a statement after a failed one in the same transaction */
+    if (strncmp(ss, "53", 2) == 0 || strncmp(ss, "58", 2) == 0)
+        return DBR_ERR_RESOURCE;
+    if (strcmp(ss, "57014") == 0)
+        return DBR_ERR_CANCELED;
+    if (strcmp(ss, "55P03") == 0)
+        return DBR_ERR_TIMEOUT; /* lock_timeout or NOWAIT */
+    return DBR_ERR_INTERNAL;
+}
+
+static char *first_line(const char *msg)
+{
+    const char *nl;
+
+    while (msg && g_str_has_prefix(msg, "ERROR:  "))
+        msg += 8;
+    if (!msg || !*msg)
+        return g_strdup("unknown error");
+    nl = strchr(msg, '\n');
+    return nl ? g_strndup(msg, (gsize)(nl - msg)) : g_strdup(msg);
+}
+
+dbr_error *pq_result_error(const PGresult *res, dbr_error_phase phase)
+{
+    const char *ss = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    dbr_error_kind kind = pq_classify(ss);
+    char *msg = first_line(primary ? primary : PQresultErrorMessage(res));
+    dbr_error *e;
+
+    if (kind == DBR_ERR_NONE)
+        kind = DBR_ERR_CONNECTION; /* libpq's own: no SQLSTATE means no server answer */
+    if (kind == DBR_ERR_CANCELED && strstr(msg, "timeout"))
+        kind = DBR_ERR_TIMEOUT; /* statement_timeout, not a cancel request */
+    e = dbr_error_new(kind, PQ_LAYER, "%s", msg);
+    g_free(msg);
+    dbr_error_set_sqlstate(e, ss);
+    dbr_error_set_detail(e, PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL));
+    dbr_error_set_hint(e, PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
+    dbr_error_set_phase(e, ss ? phase : DBR_PHASE_SENT);
+    /* Safe to repeat as such: the server rolled the statement back, or
+     * refused it before running it (a FATAL admin shutdown arrives first). */
+    dbr_error_set_retryable(e, kind == DBR_ERR_SERIALIZATION || kind == DBR_ERR_DEADLOCK ||
+                                   (kind == DBR_ERR_CONNECTION && ss != NULL));
+    return e;
+}
+
+dbr_error *pq_conn_error(PGconn *pg, dbr_error_phase phase, const char *what)
+{
+    char *msg = first_line(pg ? PQerrorMessage(pg) : NULL);
+    dbr_error *e = dbr_error_new(DBR_ERR_CONNECTION, PQ_LAYER, "%s: %s", what, msg);
+
+    g_free(msg);
+    dbr_error_set_phase(e, phase);
+    dbr_error_set_retryable(e, phase == DBR_PHASE_BEFORE_SEND || phase == DBR_PHASE_CONNECT);
+    return e;
+}
+
+dbr_error *pq_connect_error(PGconn *pg)
+{
+    static const struct {
+        const char *text, *sqlstate;
+        dbr_error_kind kind;
+        bool retryable;
+    } known[] = {
+        {"password authentication failed", "28P01", DBR_ERR_PERMISSION, false},
+        {"no pg_hba.conf entry", "28000", DBR_ERR_PERMISSION, false},
+        {"authentication failed", "28000", DBR_ERR_PERMISSION, false},
+        {"does not exist", "3D000", DBR_ERR_CONFIG, false},
+        {"the database system is starting up", "57P03", DBR_ERR_CONNECTION, true},
+        {"the database system is shutting down", "57P03", DBR_ERR_CONNECTION, true},
+        {"the database system is in recovery mode", "57P03", DBR_ERR_CONNECTION, true},
+        {"too many connections", "53300", DBR_ERR_RESOURCE, true},
+        {"remaining connection slots are reserved", "53300", DBR_ERR_RESOURCE, true},
+    };
+    const char *raw = pg ? PQerrorMessage(pg) : "out of memory";
+    dbr_error *e = pq_conn_error(pg, DBR_PHASE_CONNECT, "cannot connect");
+
+    for (size_t i = 0; i < G_N_ELEMENTS(known); i++) {
+        if (strstr(raw, known[i].text)) {
+            dbr_error *k = dbr_error_new(known[i].kind, PQ_LAYER, "%s", dbr_error_message(e));
+
+            dbr_error_set_sqlstate(k, known[i].sqlstate);
+            dbr_error_set_phase(k, DBR_PHASE_CONNECT);
+            dbr_error_set_retryable(k, known[i].retryable);
+            dbr_error_free(e);
+            return k;
+        }
+    }
+    return e;
+}

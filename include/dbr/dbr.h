@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dbr/dbr.h - the application API.
+ *
+ * A dbr_db is opened from a config file that names a driver, the connection
+ * pool's limits and the chain of middleware plugins. Every call (a statement,
+ * a query, a whole transaction, a ping) goes through that chain to the core,
+ * which checks a connection out of the pool, drives the driver, and returns
+ * the connection.
+ *
+ * Threads: a dbr_db, and every function taking one, is safe to use from any
+ * number of threads at once. A dbr_tx belongs to the thread running its
+ * callback. A dbr_ctx may be canceled from any thread. A dbr_result is
+ * immutable and may be read from any thread.
+ *
+ * Errors: every function that can fail takes `dbr_error **err` last, returns
+ * false (or NULL) on failure and, when err is not NULL, stores a new error
+ * there that the caller frees with dbr_error_free(). A NULL ctx means no
+ * deadline. Parameters are text (NULL for SQL NULL), $1..$n in the SQL, never
+ * interpolated.
+ */
+#ifndef DBR_DBR_H
+#define DBR_DBR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dbr_db dbr_db;
+typedef struct dbr_ctx dbr_ctx;
+typedef struct dbr_tx dbr_tx;
+typedef struct dbr_result dbr_result;
+typedef struct dbr_event dbr_event;
+
+/* Opening and closing. dbr_close waits for no call: close a db only when no
+ * other thread still uses it. */
+DBR_API dbr_db *dbr_open(const char *config_path, dbr_error **err);
+DBR_API dbr_db *dbr_open_string(const char *config_text, dbr_error **err);
+DBR_API void dbr_close(dbr_db *db);
+
+/* Statements in autocommit. */
+DBR_API bool dbr_ping(dbr_db *db, dbr_ctx *ctx, dbr_error **err);
+DBR_API bool dbr_exec(dbr_db *db, dbr_ctx *ctx, const char *sql, int nparams,
+                      const char *const *params, dbr_error **err);
+DBR_API dbr_result *dbr_query(dbr_db *db, dbr_ctx *ctx, const char *sql, int nparams,
+                              const char *const *params, dbr_error **err);
+
+/* Results. Out-of-range rows or columns give NULL (or 0), never a crash. */
+DBR_API int dbr_result_nrows(const dbr_result *r);
+DBR_API int dbr_result_ncols(const dbr_result *r);
+DBR_API const char *dbr_result_colname(const dbr_result *r, int col);
+DBR_API const char *dbr_result_value(const dbr_result *r, int row, int col); /* NULL = SQL NULL */
+DBR_API long long dbr_result_affected(const dbr_result *r); /* -1 when not a row count */
+DBR_API void dbr_result_free(dbr_result *r);
+
+/* Transactions. The callback's return decides: true commits, false rolls
+ * back. A failed statement, a broken connection or a failed COMMIT rolls back
+ * too. dbr_tx_run returns true only when the transaction committed. When the
+ * callback returned false without setting *err, dbr_tx_run returns false and
+ * leaves *err NULL: the rollback was what the application asked for. */
+typedef enum {
+    DBR_ISOLATION_DEFAULT,
+    DBR_ISOLATION_READ_COMMITTED,
+    DBR_ISOLATION_REPEATABLE_READ,
+    DBR_ISOLATION_SERIALIZABLE
+} dbr_isolation;
+typedef struct {
+    dbr_isolation isolation;
+    bool read_only;
+    bool deferrable;
+} dbr_tx_opts;
+typedef bool (*dbr_tx_fn)(dbr_tx *tx, void *user, dbr_error **err);
+
+DBR_API bool dbr_tx_run(dbr_db *db, dbr_ctx *ctx, const dbr_tx_opts *opts, /* NULL = defaults */
+                        dbr_tx_fn fn, void *user, dbr_error **err);
+DBR_API bool dbr_tx_read_only(dbr_db *db, dbr_ctx *ctx, dbr_tx_fn fn, void *user,
+                              dbr_error **err);
+DBR_API bool dbr_tx_serializable(dbr_db *db, dbr_ctx *ctx, dbr_tx_fn fn, void *user,
+                                 dbr_error **err);
+DBR_API bool dbr_tx_exec(dbr_tx *tx, const char *sql, int nparams, const char *const *params,
+                         dbr_error **err);
+DBR_API dbr_result *dbr_tx_query(dbr_tx *tx, const char *sql, int nparams,
+                                 const char *const *params, dbr_error **err);
+/* Runs fn inside a savepoint, to any depth. When fn fails or returns false,
+ * the work since the savepoint is rolled back, dbr_tx_savepoint returns false
+ * and the enclosing transaction goes on. */
+DBR_API bool dbr_tx_savepoint(dbr_tx *tx, dbr_tx_fn fn, void *user, dbr_error **err);
+
+/* Deadlines and cancellation. */
+DBR_API dbr_ctx *dbr_ctx_new(void); /* cancellable, no deadline */
+DBR_API dbr_ctx *dbr_ctx_with_timeout(long long timeout_ms);
+DBR_API void dbr_ctx_cancel(dbr_ctx *ctx); /* thread-safe; cancels a running query */
+DBR_API void dbr_ctx_free(dbr_ctx *ctx);
+DBR_API bool dbr_ctx_done(const dbr_ctx *ctx); /* canceled or past its deadline */
+
+/* Pool statistics, the fields of Go's sql.DBStats. */
+typedef struct {
+    int max_open, open, in_use, idle;
+    long long wait_count, wait_duration_us, max_idle_closed, max_idle_time_closed,
+        max_lifetime_closed;
+} dbr_pool_stats;
+DBR_API void dbr_pool_stats_get(dbr_db *db, dbr_pool_stats *out);
+
+/* Metrics in the Prometheus text exposition format; free() the string. */
+DBR_API char *dbr_metrics_text(dbr_db *db);
+
+/* Events: "breaker.state", "health.alert", "retry.attempt", ... Delivered on
+ * the thread that raised them, synchronously: a subscriber must be quick and
+ * must not call back into the db. */
+DBR_API const char *dbr_event_type(const dbr_event *ev);
+DBR_API const char *dbr_event_get(const dbr_event *ev, const char *field); /* NULL if absent */
+typedef void (*dbr_event_fn)(const dbr_event *ev, void *user);
+DBR_API void dbr_subscribe(dbr_db *db, dbr_event_fn fn, void *user);
+
+/* Monotonic microseconds: the clock of every deadline in dbr. */
+DBR_API int64_t dbr_now_us(void);
+/* The library's version, "MAJOR.MINOR.PATCH". */
+DBR_API const char *dbr_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DBR_DBR_H */

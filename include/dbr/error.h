@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dbr/error.h - the one error object of every layer.
+ *
+ * An error has a kind (what went wrong, in portable terms), the SQLSTATE when
+ * the server sent one, a message, detail and hint, the layer that raised it,
+ * the phase of the call in which it happened, whether it is safe to retry as
+ * such, and optionally the error it wraps ("gave up after 5 attempts" wraps
+ * the last failure). Drivers classify native codes into kinds once; the core
+ * and plugins look only at kinds, phases and the retry flag.
+ *
+ * Every function that can fail takes `dbr_error **err` last. On failure it
+ * returns false (or NULL) and, when err is not NULL, stores a new error there
+ * that the caller frees with dbr_error_free(). All accessors accept NULL.
+ */
+#ifndef DBR_ERROR_H
+#define DBR_ERROR_H
+
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define DBR_API        __attribute__((visibility("default")))
+#define DBR_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define DBR_API
+#define DBR_PRINTF(f, a)
+#endif
+
+/*
+ * The kinds, in one list so that the enum, the name table and the docs cannot
+ * drift. Append only: the numbers are ABI.
+ */
+#define DBR_ERROR_KINDS(X)                                                                         \
+    X(CONNECTION, "connection")                                                                    \
+    X(TIMEOUT, "timeout")                                                                          \
+    X(CANCELED, "canceled")                                                                        \
+    X(DEADLOCK, "deadlock")                                                                        \
+    X(SERIALIZATION, "serialization")                                                              \
+    X(CONSTRAINT, "constraint")                                                                    \
+    X(SYNTAX, "syntax")                                                                            \
+    X(PERMISSION, "permission")                                                                    \
+    X(READ_ONLY, "read-only")                                                                      \
+    X(RESOURCE, "resource")                                                                        \
+    X(CIRCUIT_OPEN, "circuit-open")                                                                \
+    X(POOL_EXHAUSTED, "pool-exhausted")                                                            \
+    X(COMMIT_UNKNOWN, "commit-unknown")                                                            \
+    X(CONFIG, "config")                                                                            \
+    X(PLUGIN, "plugin")                                                                            \
+    X(MIGRATION, "migration")                                                                      \
+    X(MISUSE, "misuse")                                                                            \
+    X(INTERNAL, "internal")
+
+typedef enum {
+    DBR_ERR_NONE = 0, /* not an error kind: what dbr_error_kind_of(NULL) returns */
+#define DBR_ERROR_KIND_ENUM(name, text) DBR_ERR_##name,
+    DBR_ERROR_KINDS(DBR_ERROR_KIND_ENUM)
+#undef DBR_ERROR_KIND_ENUM
+} dbr_error_kind;
+
+/*
+ * How far the failed call got. This, not the SQLSTATE alone, decides whether
+ * repeating it could apply the work twice.
+ */
+typedef enum {
+    DBR_PHASE_NONE = 0,    /* not a database call: config, misuse, plugin loading */
+    DBR_PHASE_CONNECT,     /* while opening a connection: nothing was sent */
+    DBR_PHASE_BEFORE_SEND, /* the request never left this process */
+    DBR_PHASE_SENT,        /* sent, then the connection broke: the server may have run it */
+    DBR_PHASE_ANSWERED,    /* the server answered with this error: the outcome is known */
+} dbr_error_phase;
+
+typedef struct dbr_error dbr_error;
+
+/* Readers. Each accepts NULL and then returns DBR_ERR_NONE, "" or false. */
+DBR_API dbr_error_kind dbr_error_kind_of(const dbr_error *e);
+DBR_API const char *dbr_error_kind_name(dbr_error_kind kind); /* "connection", "deadlock", ... */
+DBR_API const char *dbr_error_sqlstate(const dbr_error *e);   /* "" when none */
+DBR_API const char *dbr_error_message(const dbr_error *e);
+DBR_API const char *dbr_error_detail(const dbr_error *e); /* "" when none */
+DBR_API const char *dbr_error_hint(const dbr_error *e);   /* "" when none */
+DBR_API const char *dbr_error_layer(const dbr_error *e);  /* "core", "pq", "retry", ... */
+DBR_API dbr_error_phase dbr_error_phase_of(const dbr_error *e);
+DBR_API bool dbr_error_retryable(const dbr_error *e);
+DBR_API const dbr_error *dbr_error_cause(const dbr_error *e); /* the wrapped error, or NULL */
+DBR_API void dbr_error_free(dbr_error *e);
+
+/*
+ * Writers, for drivers, plugins and the core. An error is built, then handed
+ * to the caller with dbr_error_propagate(), which frees it when the caller
+ * passed err == NULL.
+ */
+DBR_API dbr_error *dbr_error_new(dbr_error_kind kind, const char *layer, const char *fmt, ...)
+    DBR_PRINTF(3, 4);
+/* Takes ownership of cause. */
+DBR_API dbr_error *dbr_error_wrap(dbr_error *cause, dbr_error_kind kind, const char *layer,
+                                  const char *fmt, ...) DBR_PRINTF(4, 5);
+DBR_API dbr_error *dbr_error_copy(const dbr_error *e);
+DBR_API void dbr_error_set_sqlstate(dbr_error *e, const char *sqlstate);
+DBR_API void dbr_error_set_detail(dbr_error *e, const char *detail);
+DBR_API void dbr_error_set_hint(dbr_error *e, const char *hint);
+DBR_API void dbr_error_set_phase(dbr_error *e, dbr_error_phase phase);
+DBR_API void dbr_error_set_retryable(dbr_error *e, bool retryable);
+/* Stores e in *dest, or frees it when dest is NULL. Always returns false. */
+DBR_API bool dbr_error_propagate(dbr_error **dest, dbr_error *e);
+/* dbr_error_propagate(dest, dbr_error_new(...)) in one call. Always returns false. */
+DBR_API bool dbr_set_error(dbr_error **dest, dbr_error_kind kind, const char *layer,
+                           const char *fmt, ...) DBR_PRINTF(4, 5);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DBR_ERROR_H */

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dbr/plugin.h - the middleware ABI: what a plugin module implements.
+ *
+ * A plugin is a shared module whose descriptor (dbr/module.h) has kind
+ * DBR_MODULE_PLUGIN and ops pointing at a static const struct dbr_plugin_ops.
+ * The plugins of a db form a chain in the order of the config file's
+ * `[chain] plugins =`, outermost first; below the last one the core runs the
+ * call (pool checkout, driver, pool return).
+ *
+ * A call is one unit of work: a connect, a ping, a statement or query in
+ * autocommit, a whole transaction (the application's callback, so that a
+ * retry re-runs all of it), or one statement inside a transaction. A
+ * plugin's handle() may inspect it, call next zero times (refuse it), once
+ * (pass it on: `return dbr_next_call(next, call, err);`) or several times
+ * (retry), and shape the outcome.
+ *
+ * Ownership: the result of a successful query stays in the call and goes to
+ * the application; a plugin that calls next again after a success must
+ * first dbr_result_free(dbr_call_take_result(call)). An error from next
+ * belongs to the plugin, which passes it up (dbr_error_propagate), wraps it,
+ * or frees it.
+ *
+ * Threads: one plugin instance (self) serves every thread of its db at once;
+ * handle() must be thread-safe and should not block except by calling next
+ * or by dbr_host_sleep(). create, open, close and destroy run on the thread
+ * that opens or closes the db.
+ *
+ * Time, randomness, events and metrics come from the dbr_host handed to
+ * create(), never from globals, so tests can run a plugin on a fake clock.
+ */
+#ifndef DBR_PLUGIN_H
+#define DBR_PLUGIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "dbr.h"
+#include "module.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    DBR_CALL_CONNECT = 1, /* the first connection of dbr_open */
+    DBR_CALL_PING,        /* dbr_ping */
+    DBR_CALL_EXEC,        /* dbr_exec, autocommit */
+    DBR_CALL_QUERY,       /* dbr_query, autocommit */
+    DBR_CALL_TX,          /* a whole transaction: dbr_tx_run and its variants */
+    DBR_CALL_TX_STMT,     /* one statement inside a transaction: never retry it alone */
+} dbr_call_kind;
+
+typedef struct dbr_call dbr_call;
+typedef struct dbr_next dbr_next;
+typedef struct dbr_host dbr_host;
+
+/* Reading the call. */
+DBR_API dbr_call_kind dbr_call_kind_of(const dbr_call *call);
+DBR_API const char *dbr_call_kind_name(dbr_call_kind kind); /* "exec", "tx", ... */
+DBR_API const char *dbr_call_sql(const dbr_call *call);      /* NULL for connect, ping, tx */
+DBR_API int dbr_call_nparams(const dbr_call *call);
+DBR_API const char *const *dbr_call_params(const dbr_call *call);
+DBR_API dbr_ctx *dbr_call_ctx(const dbr_call *call); /* may be NULL: no deadline */
+DBR_API const dbr_tx_opts *dbr_call_tx_opts(const dbr_call *call); /* NULL unless a tx */
+/* True when running the call twice cannot apply its work twice: pings,
+ * read-only transactions, and calls the application marked so. */
+DBR_API bool dbr_call_idempotent(const dbr_call *call);
+DBR_API dbr_result *dbr_call_take_result(dbr_call *call);
+
+/* Passing the call down the chain. */
+DBR_API bool dbr_next_call(const dbr_next *next, dbr_call *call, dbr_error **err);
+
+/* Host services. */
+DBR_API int64_t dbr_host_now_us(const dbr_host *host);
+/* Sleeps us microseconds, waking at once when ctx is canceled; never past
+ * ctx's deadline. Returns false (TIMEOUT or CANCELED) when woken early. */
+DBR_API bool dbr_host_sleep(const dbr_host *host, dbr_ctx *ctx, int64_t us, dbr_error **err);
+DBR_API uint64_t dbr_host_random(const dbr_host *host); /* thread-safe, seeded per db */
+/* Publishes an event; fields are name, value pairs ending with NULL. */
+DBR_API void dbr_host_publish(const dbr_host *host, const char *type, ...);
+DBR_API const char *dbr_host_db_name(const dbr_host *host);
+
+/* Metrics, registered at create() and updated lock-free on the hot path.
+ * Names follow Prometheus conventions: dbr_ prefix, _total counters,
+ * _seconds histograms. labels is "k=\"v\",k2=\"v2\"" or NULL. */
+typedef struct dbr_counter dbr_counter;
+typedef struct dbr_gauge dbr_gauge;
+typedef struct dbr_histogram dbr_histogram;
+DBR_API dbr_counter *dbr_host_counter(const dbr_host *host, const char *name, const char *help,
+                                      const char *labels);
+DBR_API dbr_gauge *dbr_host_gauge(const dbr_host *host, const char *name, const char *help,
+                                  const char *labels);
+DBR_API dbr_histogram *dbr_host_histogram(const dbr_host *host, const char *name,
+                                          const char *help, const char *labels);
+DBR_API void dbr_counter_add(dbr_counter *c, uint64_t n);
+DBR_API void dbr_gauge_set(dbr_gauge *g, double v);
+DBR_API void dbr_histogram_observe(dbr_histogram *h, double seconds);
+
+struct dbr_plugin_ops {
+    uint32_t struct_size; /* sizeof(struct dbr_plugin_ops) the plugin was built with */
+
+    /* Builds an instance from the plugin's config group. Required. */
+    bool (*create)(const dbr_config_section *cfg, const dbr_host *host, void **self,
+                   dbr_error **err);
+    /* Frees the instance, after close. Required. */
+    void (*destroy)(void *self);
+    /* The middleware itself. Required. */
+    bool (*handle)(void *self, dbr_call *call, const dbr_next *next, dbr_error **err);
+    /* Runs once the db is usable (after its first connect), in chain order.
+     * A failure fails dbr_open. Optional. */
+    bool (*open)(void *self, dbr_db *db, dbr_error **err);
+    /* Runs when the db closes, in reverse chain order, before the pool
+     * closes: stop threads here. Optional. */
+    void (*close)(void *self, dbr_db *db);
+    /* Slots above: ABI 1.0 */
+};
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DBR_PLUGIN_H */
