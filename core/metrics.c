@@ -199,14 +199,14 @@ static void render_one(GString *out, const metric *x)
     case METRIC_GAUGE:
         series(out, x->name, "", x->labels, NULL);
         g_string_append_printf(out, " %s\n",
-                               g_ascii_dtostr(num, sizeof(num), gauge_get(&x->u.gauge)));
+                               g_ascii_formatd(num, sizeof(num), "%.17g", gauge_get(&x->u.gauge)));
         break;
     case METRIC_HISTOGRAM:
         for (size_t i = 0; i <= NBUCKETS; i++) {
             cum += __atomic_load_n(&x->u.hist.buckets[i], __ATOMIC_RELAXED);
             if (i < NBUCKETS)
                 g_snprintf(le, sizeof(le), "le=\"%s\"",
-                           g_ascii_dtostr(num, sizeof(num), bucket_bounds[i]));
+                           g_ascii_formatd(num, sizeof(num), "%g", bucket_bounds[i]));
             else
                 g_strlcpy(le, "le=\"+Inf\"", sizeof(le));
             series(out, x->name, "_bucket", x->labels, le);
@@ -215,8 +215,8 @@ static void render_one(GString *out, const metric *x)
         series(out, x->name, "_sum", x->labels, NULL);
         g_string_append_printf(
             out, " %s\n",
-            g_ascii_dtostr(num, sizeof(num),
-                           (double)__atomic_load_n(&x->u.hist.sum_ns, __ATOMIC_RELAXED) / 1e9));
+            g_ascii_formatd(num, sizeof(num), "%.9f",
+                            (double)__atomic_load_n(&x->u.hist.sum_ns, __ATOMIC_RELAXED) / 1e9));
         series(out, x->name, "_count", x->labels, NULL);
         /* The count is the +Inf bucket, so the exposition is consistent even
          * while other threads observe. */

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The dbr demo: a small workload that keeps going while its database
+ * connections are killed under it.
+ *
+ *   dbr-demo CONFIG [ROUNDS]
+ *
+ * Opens a db from CONFIG, creates a table, and runs ROUNDS rounds of work
+ * (an insert in a transaction, a read, a read-only transaction) from 4
+ * threads. Halfway through, a separate connection terminates every other
+ * backend of the database with pg_terminate_backend. The workload treats an
+ * error the library marks retryable by trying again, as applications
+ * should; at the end it checks that every insert landed exactly once and
+ * prints pool stats and metrics. scripts/run-demo.sh runs it on a throwaway
+ * PostgreSQL.
+ */
+#include <dbr/dbr.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NTHREADS 4
+
+static dbr_db *db;
+static int rounds = 200;
+static atomic_int done_rounds, retried, failed;
+
+static bool insert_row(dbr_tx *tx, void *user, dbr_error **err)
+{
+    const char *params[1] = {user};
+
+    return dbr_tx_exec(tx, "INSERT INTO demo_items (label) VALUES ($1)", 1, params, err);
+}
+
+static bool count_rows(dbr_tx *tx, void *user, dbr_error **err)
+{
+    dbr_result *r = dbr_tx_query(tx, "SELECT count(*) FROM demo_items", 0, NULL, err);
+
+    (void)user;
+    dbr_result_free(r);
+    return r != NULL;
+}
+
+/* Runs one step, trying again while the library says that is safe. */
+static bool step(int kind, const char *label)
+{
+    for (int attempt = 1;; attempt++) {
+        dbr_error *err = NULL;
+        dbr_result *r = NULL;
+        bool ok;
+
+        switch (kind) {
+        case 0:
+            ok = dbr_tx_run(db, NULL, NULL, insert_row, (void *)label, &err);
+            break;
+        case 1:
+            r = dbr_query(db, NULL, "SELECT max(id) FROM demo_items", 0, NULL, &err);
+            ok = r != NULL;
+            dbr_result_free(r);
+            break;
+        default:
+            ok = dbr_tx_read_only(db, NULL, count_rows, NULL, &err);
+            break;
+        }
+        if (ok)
+            return true;
+        if (dbr_error_retryable(err) && attempt < 5) {
+            printf("  [%s] %s error, safe to retry: %s\n", label, dbr_error_kind_name(dbr_error_kind_of(err)),
+                   dbr_error_message(err));
+            atomic_fetch_add(&retried, 1);
+            dbr_error_free(err);
+            continue;
+        }
+        fprintf(stderr, "  [%s] failed: %s (%s)\n", label,
+                dbr_error_message(err), dbr_error_kind_name(dbr_error_kind_of(err)));
+        dbr_error_free(err);
+        atomic_fetch_add(&failed, 1);
+        return false;
+    }
+}
+
+static void *worker(void *arg)
+{
+    int id = (int)(long)arg;
+    char label[64];
+
+    for (int i = 0; i < rounds / NTHREADS; i++) {
+        snprintf(label, sizeof(label), "t%d-%d", id, i);
+        step(0, label);
+        step(1, label);
+        step(2, label);
+        atomic_fetch_add(&done_rounds, 1);
+    }
+    return NULL;
+}
+
+static void *killer(void *arg)
+{
+    dbr_error *err = NULL;
+    dbr_result *r;
+
+    (void)arg;
+    while (atomic_load(&done_rounds) < rounds / 2)
+        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    /* One of the pool's own connections kills all the others. */
+    r = dbr_query(db, NULL,
+                  "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                  "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                  "AND backend_type = 'client backend'",
+                  0, NULL, &err);
+    if (r)
+        printf("** terminated %s backend(s) with pg_terminate_backend, mid-workload **\n",
+               dbr_result_value(r, 0, 0));
+    else
+        fprintf(stderr, "killer: %s\n", dbr_error_message(err));
+    dbr_result_free(r);
+    dbr_error_free(err);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    pthread_t threads[NTHREADS], kill_thread;
+    dbr_error *err = NULL;
+    dbr_pool_stats st;
+    dbr_result *r;
+    char *metrics;
+    long long rows;
+
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s CONFIG [ROUNDS]\n", argv[0]);
+        return 2;
+    }
+    if (argc > 2)
+        rounds = atoi(argv[2]) > NTHREADS ? atoi(argv[2]) : rounds;
+    db = dbr_open(argv[1], &err);
+    if (!db) {
+        fprintf(stderr, "dbr_open: %s\n", dbr_error_message(err));
+        dbr_error_free(err);
+        return 1;
+    }
+    if (!dbr_exec(db, NULL,
+                  "DROP TABLE IF EXISTS demo_items; ", 0, NULL, &err) ||
+        !dbr_exec(db, NULL, "CREATE TABLE demo_items (id serial PRIMARY KEY, label text UNIQUE)",
+                  0, NULL, &err)) {
+        fprintf(stderr, "setup: %s\n", dbr_error_message(err));
+        dbr_error_free(err);
+        dbr_close(db);
+        return 1;
+    }
+    printf("running %d rounds on %d threads\n", rounds, NTHREADS);
+    pthread_create(&kill_thread, NULL, killer, NULL);
+    for (long i = 0; i < NTHREADS; i++)
+        pthread_create(&threads[i], NULL, worker, (void *)i);
+    for (int i = 0; i < NTHREADS; i++)
+        pthread_join(threads[i], NULL);
+    pthread_join(kill_thread, NULL);
+
+    r = dbr_query(db, NULL, "SELECT count(*), count(DISTINCT label) FROM demo_items", 0, NULL,
+                  &err);
+    rows = r ? atoll(dbr_result_value(r, 0, 0)) : -1;
+    printf("carried on: %d rounds done, %d retried after a retryable error, %d failed; "
+           "%lld rows inserted (expected %d)\n",
+           atomic_load(&done_rounds), atomic_load(&retried), atomic_load(&failed), rows,
+           (rounds / NTHREADS) * NTHREADS);
+    dbr_result_free(r);
+    dbr_error_free(err);
+    dbr_pool_stats_get(db, &st);
+    printf("pool: max_open=%d open=%d in_use=%d idle=%d wait_count=%lld wait=%lldus "
+           "closed(max_idle=%lld idle_time=%lld lifetime=%lld)\n",
+           st.max_open, st.open, st.in_use, st.idle, st.wait_count, st.wait_duration_us,
+           st.max_idle_closed, st.max_idle_time_closed, st.max_lifetime_closed);
+    metrics = dbr_metrics_text(db);
+    printf("--- metrics ---\n%s", metrics);
+    free(metrics);
+    dbr_close(db);
+    return atomic_load(&failed) == 0 && rows == (rounds / NTHREADS) * NTHREADS ? 0 : 1;
+}
