@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by the Check suites. */
+#ifndef DBR_TESTUTIL_H
+#define DBR_TESTUTIL_H
+
+#include <check.h>
+
+#include <dbr/dbr.h>
+
+/* Opens a db from a printf-formatted config; fails the test on error. */
+dbr_db *t_open(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Opens a db expecting failure; returns the error (never NULL). */
+dbr_error *t_open_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The first value of a query, g_strdup'ed ("(null)" for SQL NULL); fails on error. */
+char *t_value(dbr_db *db, const char *sql);
+long long t_int(dbr_db *db, const char *sql);
+void t_exec(dbr_db *db, const char *sql);
+/* The test server's conninfo; a missing server fails the test. */
+const char *t_conninfo(void);
+/* A fresh directory under the build tree for files a test makes. */
+char *t_tmpdir(const char *name);
+/* Runs a Check suite with the usual settings; returns the exit code. */
+int t_run(Suite *s);
+/* Polls cond(arg) every 10 ms until it holds or timeout_ms passes. */
+bool t_wait_for(bool (*cond)(void *), void *arg, int timeout_ms);
+
+#endif

@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Config files: each malformed file gives DBR_ERR_CONFIG naming the file,
+ * the line, the group and the key, and what was expected; well-formed
+ * values (durations, comments, ${VAR}) read as documented; conninfo
+ * secrets are redacted.
+ */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "../testutil.h"
+/* The redaction helper is internal to libdbr: test it from its source. */
+#include "../../core/redact.c"
+
+#define DB "[database]\ndriver = fake\n"
+
+static void expect_config_error(const char *text, const char *const *needles)
+{
+    dbr_error *err = t_open_fail("%s", text);
+
+    ck_assert_msg(dbr_error_kind_of(err) == DBR_ERR_CONFIG, "kind %s for: %s",
+                  dbr_error_kind_name(dbr_error_kind_of(err)), dbr_error_message(err));
+    for (; *needles; needles++)
+        ck_assert_msg(strstr(dbr_error_message(err), *needles), "\"%s\" not in \"%s\"", *needles,
+                      dbr_error_message(err));
+    dbr_error_free(err);
+}
+
+#define EXPECT(text, ...) expect_config_error(text, (const char *const[]){__VA_ARGS__, NULL})
+
+START_TEST(test_config_rejects_bad_duration)
+{
+    EXPECT(DB "conn_max_lifetime = 5 minutes\n", "<string>:3:", "[database] conn_max_lifetime",
+           "expected a duration", "\"5 minutes\"");
+    EXPECT(DB "conn_max_idle_time = -1s\n", "conn_max_idle_time", "expected a duration");
+    EXPECT(DB "connect_timeout = 0\n", "connect_timeout", "out of range");
+    EXPECT(DB "cancel_timeout = 10x\n", "cancel_timeout", "expected a duration");
+}
+END_TEST
+
+START_TEST(test_config_rejects_unknown_keys_and_groups)
+{
+    EXPECT(DB "max_open = 5\n", "<string>:3:", "[database] max_open", "unknown key");
+    EXPECT(DB "[foo]\nx = 1\n", "<string>:3:", "unknown group [foo]");
+    EXPECT(DB "[chain]\nplugins = trace_a\ncolour = red\n", "[chain] colour", "unknown key");
+    EXPECT(DB "[plugin.trace_b]\nrefuse = true\n", "[plugin.trace_b]", "does not list");
+    EXPECT(DB "[chain]\nplugins = trace_a\n[plugin.trace_a]\ncolour = red\n",
+           "[plugin.trace_a] colour", "unknown key", "<string>:6:");
+}
+END_TEST
+
+START_TEST(test_config_rejects_missing_driver_and_database)
+{
+    EXPECT("[database]\nconninfo = x\n", "driver", "missing");
+    EXPECT("[chain]\nplugins =\n", "missing group [database]");
+    EXPECT("[database]\ndriver =\n", "driver", "missing");
+}
+END_TEST
+
+START_TEST(test_config_rejects_bad_numbers)
+{
+    EXPECT(DB "max_open_conns = -3\n", "<string>:3:", "max_open_conns", "out of range");
+    EXPECT(DB "max_idle_conns = ten\n", "max_idle_conns", "expected an integer", "\"ten\"");
+    EXPECT(DB "max_open_conns = 99999999999999999999\n", "max_open_conns", "expected an integer");
+    EXPECT(DB "connect_on_open = maybe\n", "connect_on_open", "true or false");
+}
+END_TEST
+
+START_TEST(test_config_rejects_bad_lists)
+{
+    EXPECT(DB "[chain]\nplugins = trace_a,,trace_b\n", "[chain] plugins", "empty entry");
+    EXPECT(DB "[chain]\nplugins = trace_a, trace_a\n", "listed twice");
+    EXPECT(DB "[chain]\npath = relative/dir\n", "[chain] path", "not an absolute directory");
+}
+END_TEST
+
+START_TEST(test_config_rejects_bad_syntax_and_garbage)
+{
+    EXPECT(DB "this line has no equals sign\n", "<string>");
+    EXPECT(DB "max_open_conns = 3\nmax_open_conns = 4\n", "<string>:4:", "set twice");
+    EXPECT("\x7f" "ELF\x01\x02\xff\xfe garbage\n", "not a text file");
+    EXPECT(DB "[plugin.trace_a]\nrefuse = perhaps\n[chain]\nplugins = trace_a\n",
+           "[plugin.trace_a] refuse", "true or false");
+}
+END_TEST
+
+START_TEST(test_config_rejects_undefined_environment_variable)
+{
+    g_unsetenv("DBR_TEST_NO_SUCH_VAR");
+    EXPECT(DB "conninfo = host=${DBR_TEST_NO_SUCH_VAR}\n", "[database] conninfo",
+           "DBR_TEST_NO_SUCH_VAR", "not set");
+    EXPECT(DB "conninfo = host=${UNTERMINATED\n", "unterminated ${");
+}
+END_TEST
+
+START_TEST(test_config_names_the_file_it_could_not_read)
+{
+    char *dir = t_tmpdir("config"), *path = g_build_filename(dir, "missing.ini", NULL);
+    dbr_error *err = NULL;
+
+    ck_assert_ptr_null(dbr_open(path, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_CONFIG);
+    ck_assert_msg(strstr(dbr_error_message(err), "missing.ini"), "%s", dbr_error_message(err));
+    dbr_error_free(err);
+    err = NULL;
+    /* A directory is not a config file either. */
+    ck_assert_ptr_null(dbr_open(dir, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_CONFIG);
+    ck_assert_msg(strstr(dbr_error_message(err), dir), "%s", dbr_error_message(err));
+    dbr_error_free(err);
+    g_free(path);
+    g_free(dir);
+}
+END_TEST
+
+START_TEST(test_config_error_names_file_and_line)
+{
+    char *dir = t_tmpdir("config"), *path = g_build_filename(dir, "app.ini", NULL);
+    dbr_error *err = NULL;
+
+    g_file_set_contents(path, "# app\n[database]\ndriver = fake\n\nmax_idle_conns = lots\n", -1,
+                        NULL);
+    ck_assert_ptr_null(dbr_open(path, &err));
+    ck_assert_msg(g_str_has_prefix(dbr_error_message(err), path), "%s", dbr_error_message(err));
+    ck_assert_msg(strstr(dbr_error_message(err), "app.ini:5: [database] max_idle_conns"), "%s",
+                  dbr_error_message(err));
+    dbr_error_free(err);
+    g_free(path);
+    g_free(dir);
+}
+END_TEST
+
+START_TEST(test_config_password_file_must_be_private)
+{
+    char *dir = t_tmpdir("config"), *pw = g_build_filename(dir, "pw", NULL);
+
+    g_file_set_contents(pw, "s3cret\n", -1, NULL);
+    g_chmod(pw, 0644);
+    {
+        dbr_error *err = t_open_fail(DB "password_file = %s\n", pw);
+
+        ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_CONFIG);
+        ck_assert_msg(strstr(dbr_error_message(err), "chmod 600"), "%s", dbr_error_message(err));
+        ck_assert_msg(!strstr(dbr_error_message(err), "s3cret"), "%s", dbr_error_message(err));
+        dbr_error_free(err);
+    }
+    g_chmod(pw, 0600);
+    dbr_close(t_open(DB "password_file = %s\n", pw));
+    g_free(pw);
+    g_free(dir);
+}
+END_TEST
+
+START_TEST(test_config_reads_values_as_documented)
+{
+    dbr_pool_stats st;
+    dbr_db *db;
+    char *metrics;
+
+    g_setenv("DBR_TEST_MAXOPEN", "7", TRUE);
+    db = t_open(DB "max_open_conns = ${DBR_TEST_MAXOPEN}   # from the environment\n"
+                   "conn_max_lifetime = 5m\nconn_max_idle_time = 250ms\n"
+                   "name = orders\n[chain]\nplugins =\n");
+    dbr_pool_stats_get(db, &st);
+    ck_assert_int_eq(st.max_open, 7);
+    metrics = dbr_metrics_text(db);
+    ck_assert_msg(strstr(metrics, "dbr_pool_max_open_connections{db=\"orders\"} 7"), "%s",
+                  metrics);
+    free(metrics);
+    dbr_close(db);
+}
+END_TEST
+
+START_TEST(test_config_api_misuse_is_reported)
+{
+    dbr_error *err = NULL;
+
+    ck_assert_ptr_null(dbr_open_string(NULL, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_MISUSE);
+    dbr_error_free(err);
+    err = NULL;
+    ck_assert_ptr_null(dbr_open(NULL, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_MISUSE);
+    dbr_error_free(err);
+    ck_assert_ptr_null(dbr_open_string("", NULL)); /* err may be NULL */
+}
+END_TEST
+
+static void expect_redacted(const char *in, const char *out)
+{
+    char *r = dbr_redact_conninfo(in);
+
+    ck_assert_msg(strcmp(r, out) == 0, "redact(%s) = %s, expected %s", in, r, out);
+    ck_assert_msg(!strstr(r, "s3cret"), "%s", r);
+    g_free(r);
+}
+
+START_TEST(test_redaction_hides_every_password_form)
+{
+    expect_redacted("host=db password=s3cret user=app", "host=db password=*** user=app");
+    expect_redacted("host=db password='s3 cret' user=app", "host=db password=*** user=app");
+    expect_redacted("password = 'it\\'s s3cret'", "password=***");
+    expect_redacted("host=db sslpassword=s3cret", "host=db sslpassword=***");
+    expect_redacted("host=db password='s3cret", "host=db password=***");
+    expect_redacted("postgresql://app:s3cret@db:5432/app?sslmode=require",
+                    "postgresql://app:***@db:5432/app?sslmode=require");
+    expect_redacted("postgres://db/app?user=x&password=s3cret&a=b",
+                    "postgres://db/app?user=x&password=***&a=b");
+    expect_redacted("host=db s3cret", "host=db ...");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("config");
+
+    tcase_add_test(tc, test_config_rejects_bad_duration);
+    tcase_add_test(tc, test_config_rejects_unknown_keys_and_groups);
+    tcase_add_test(tc, test_config_rejects_missing_driver_and_database);
+    tcase_add_test(tc, test_config_rejects_bad_numbers);
+    tcase_add_test(tc, test_config_rejects_bad_lists);
+    tcase_add_test(tc, test_config_rejects_bad_syntax_and_garbage);
+    tcase_add_test(tc, test_config_rejects_undefined_environment_variable);
+    tcase_add_test(tc, test_config_names_the_file_it_could_not_read);
+    tcase_add_test(tc, test_config_error_names_file_and_line);
+    tcase_add_test(tc, test_config_password_file_must_be_private);
+    tcase_add_test(tc, test_config_reads_values_as_documented);
+    tcase_add_test(tc, test_config_api_misuse_is_reported);
+    tcase_add_test(tc, test_redaction_hides_every_password_form);
+    suite_add_tcase(s, tc);
+    return t_run(s);
+}
