@@ -199,8 +199,12 @@ static bool tx_finish(dbr_tx *tx, bool ok, dbr_error *e, dbr_error **err)
     }
     dbr_pool_put(db->pool, tx->pc, db->drv->txstatus(tx->pc->dc) != DBR_TXSTATUS_IDLE);
     tx_release(tx);
-    if (dbr_error_phase_of(ce) == DBR_PHASE_SENT) {
-        /* COMMIT left, no answer came back: it may or may not have happened. */
+    if (dbr_error_phase_of(ce) == DBR_PHASE_SENT ||
+        (dbr_error_kind_of(ce) == DBR_ERR_CONNECTION &&
+         dbr_error_phase_of(ce) != DBR_PHASE_BEFORE_SEND)) {
+        /* COMMIT left and the session ended without a clear answer: it may
+         * or may not have happened. Even a FATAL "terminating connection"
+         * instead of the answer is treated so: no guess about a commit. */
         ce = dbr_error_wrap(ce, DBR_ERR_COMMIT_UNKNOWN, "core",
                             "the outcome of COMMIT is unknown");
         dbr_error_set_retryable(ce, false);

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Builds dbr and runs every test suite against a throwaway PostgreSQL.
+#
+#   scripts/run-tests.sh            all: normal build, ASan/UBSan build, valgrind
+#   scripts/run-tests.sh --quick    the normal build only
+#   scripts/run-tests.sh -- ARGS    extra arguments for `meson test` (e.g. a test name)
+#
+# On a fresh Debian 12 machine it installs what it needs with apt-get first.
+# The cluster is created in a temporary directory (initdb, a unix socket and a
+# free loopback port; as root the server runs as the "postgres" user) and is
+# always removed at the end, pass or fail.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+quick=0
+meson_args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --quick) quick=1 ;;
+    --) shift; meson_args=("$@"); break ;;
+    -h | --help) sed -n '3,12p' "$0"; exit 0 ;;
+    *) echo "run-tests.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+# shellcheck source=scripts/lib/deps.sh
+. "$top/scripts/lib/deps.sh"
+deps_ensure
+
+# shellcheck source=scripts/lib/pgcluster.sh
+. "$top/scripts/lib/pgcluster.sh"
+trap pgcluster_stop EXIT INT TERM
+
+build() { # dir, extra meson options...
+    local dir=$1
+    shift
+    if [ ! -f "$dir/build.ninja" ]; then
+        meson setup "$dir" --werror -Dtests=enabled "$@"
+    else
+        meson configure "$dir" --werror -Dtests=enabled "$@" >/dev/null
+    fi
+    ninja -C "$dir"
+}
+
+run_suite() { # label, dir, meson test options...
+    local label=$1 dir=$2
+    shift 2
+    echo "=== $label ==="
+    meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" "${meson_args[@]}"
+}
+
+pgcluster_start
+
+build build
+run_suite "tests" build
+if [ $quick = 0 ]; then
+    build build-sanitize -Dsanitize=address,undefined
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        run_suite "tests under ASan and UBSan" build-sanitize
+    run_suite "tests under valgrind" build --setup valgrind
+fi
+echo "run-tests.sh: all suites passed"
