@@ -19,8 +19,24 @@
 #include <glib.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "pq.h"
+
+/* Server notices go to the log, not to stderr as libpq would print them.
+ * A FATAL message that arrives while the session is idle (after
+ * pg_terminate_backend, or a shutdown) comes here too: the server is saying
+ * goodbye before it closes the socket, so the connection is done. */
+static void pq_notice(void *arg, const PGresult *res)
+{
+    dbr_driver_conn *conn = arg;
+    const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *msg = PQresultErrorMessage(res);
+
+    if (severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0))
+        conn->broken = true;
+    g_debug("server: %.*s", (int)strcspn(msg, "\n"), msg);
+}
 
 static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, dbr_error **err)
 {
@@ -82,6 +98,7 @@ static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, d
     }
     conn = g_new0(dbr_driver_conn, 1);
     conn->pg = pg;
+    PQsetNoticeReceiver(pg, pq_notice, conn);
     return conn;
 }
 
@@ -118,11 +135,21 @@ static bool pq_alive(dbr_driver_conn *conn)
 {
     struct pollfd p = {.fd = PQsocket(conn->pg), .events = POLLIN};
 
-    if (conn->broken || PQstatus(conn->pg) != CONNECTION_OK)
-        return false;
-    if (poll(&p, 1, 0) == 1 && (!PQconsumeInput(conn->pg) || PQstatus(conn->pg) != CONNECTION_OK))
-        return false;
-    return true;
+    /* The goodbye comes in two reads: the message, then EOF. A few rounds
+     * are enough; an idle server has nothing else to say (except NOTIFYs,
+     * which end the loop as soon as the socket is drained). */
+    for (int i = 0; i < 4; i++) {
+        if (conn->broken || PQstatus(conn->pg) != CONNECTION_OK)
+            return false;
+        if (poll(&p, 1, 0) != 1)
+            return true;
+        /* PQconsumeInput only reads; PQisBusy parses, which hands a FATAL
+         * goodbye to pq_notice. */
+        if (!PQconsumeInput(conn->pg))
+            return false;
+        (void)PQisBusy(conn->pg);
+    }
+    return PQstatus(conn->pg) == CONNECTION_OK;
 }
 
 static int pq_result_nrows(const dbr_driver_result *r)

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Deadlines and cancellation against the real PostgreSQL: a timed-out
+ * statement is canceled on the server and returns promptly; a cancel from
+ * another thread stops a running query; a deadline bounds connecting to a
+ * server that never answers; and against a server that stops answering
+ * mid-query (a stalled proxy), the connection is closed instead of waited on.
+ */
+#include <arpa/inet.h>
+#include <glib.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../proxy.h"
+#include "../testutil.h"
+
+static dbr_db *open_pg(const char *app, const char *extra)
+{
+    return t_open("[database]\ndriver = pq\nconninfo = %s application_name=%s\n%s", t_conninfo(),
+                  app, extra ? extra : "");
+}
+
+static bool no_sleeper(void *arg)
+{
+    return t_int(arg, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                      "AND query LIKE 'SELECT pg_sleep(10)%'") == 0;
+}
+
+START_TEST(test_pg_ctx_timeout_cancels_the_statement_on_the_server)
+{
+    dbr_db *db = open_pg("dbr_ctx", "max_open_conns = 1\n");
+    dbr_db *admin = open_pg("dbr_ctx_admin", NULL);
+    dbr_ctx *ctx = dbr_ctx_with_timeout(200);
+    long long pid = t_int(db, "SELECT pg_backend_pid()");
+    dbr_error *err = NULL;
+    gint64 start = g_get_monotonic_time(), took;
+
+    ck_assert(!dbr_exec(db, ctx, "SELECT pg_sleep(10)", 0, NULL, &err));
+    took = g_get_monotonic_time() - start;
+    ck_assert_msg(took < 1000000, "took %lld us", (long long)took);
+    ck_assert_int_ge(took, 190000);
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_TIMEOUT);
+    dbr_error_free(err);
+    /* the server shows the query gone, and the connection lived on */
+    ck_assert(t_wait_for(no_sleeper, admin, 5000));
+    ck_assert_int_eq(t_int(db, "SELECT pg_backend_pid()"), pid);
+    dbr_ctx_free(ctx);
+    dbr_close(db);
+    dbr_close(admin);
+}
+END_TEST
+
+typedef struct cancel_arg {
+    dbr_db *admin;
+    dbr_ctx *ctx;
+} cancel_arg;
+
+static bool sleeper_running(void *arg)
+{
+    return !no_sleeper(arg);
+}
+
+static gpointer cancel_when_running(gpointer data)
+{
+    cancel_arg *c = data;
+
+    ck_assert(t_wait_for(sleeper_running, c->admin, 10000));
+    dbr_ctx_cancel(c->ctx);
+    return NULL;
+}
+
+START_TEST(test_pg_ctx_cancel_from_another_thread)
+{
+    dbr_db *db = open_pg("dbr_ctx", NULL);
+    cancel_arg c = {open_pg("dbr_ctx_admin", NULL), dbr_ctx_new()};
+    GThread *t = g_thread_new("cancel", cancel_when_running, &c);
+    dbr_error *err = NULL;
+    gint64 start = g_get_monotonic_time();
+
+    ck_assert(!dbr_exec(db, c.ctx, "SELECT pg_sleep(10)", 0, NULL, &err));
+    ck_assert_int_lt(g_get_monotonic_time() - start, 5000000);
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_CANCELED);
+    dbr_error_free(err);
+    g_thread_join(t);
+    ck_assert(t_wait_for(no_sleeper, c.admin, 5000));
+    /* a canceled ctx refuses further work at once */
+    err = NULL;
+    ck_assert(!dbr_exec(db, c.ctx, "SELECT 1", 0, NULL, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_CANCELED);
+    dbr_error_free(err);
+    dbr_ctx_free(c.ctx);
+    dbr_close(db);
+    dbr_close(c.admin);
+}
+END_TEST
+
+START_TEST(test_pg_ctx_deadline_bounds_connecting)
+{
+    /* A socket that listens but never accepts: the TCP handshake completes
+     * in the kernel, the server never says a word. */
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    dbr_ctx *ctx = dbr_ctx_with_timeout(300);
+    dbr_error *err = NULL;
+    gint64 start;
+    dbr_db *db;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(listen(fd, 8), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    db = t_open("[database]\ndriver = pq\nconninfo = host=127.0.0.1 port=%d user=dbr "
+                "dbname=dbr_test\nconnect_on_open = false\n",
+                ntohs(a.sin_port));
+    start = g_get_monotonic_time();
+    ck_assert(!dbr_ping(db, ctx, &err));
+    ck_assert_int_lt(g_get_monotonic_time() - start, 1000000);
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_TIMEOUT);
+    ck_assert_int_eq(dbr_error_phase_of(err), DBR_PHASE_CONNECT);
+    dbr_error_free(err);
+    dbr_ctx_free(ctx);
+    dbr_close(db);
+    close(fd);
+}
+END_TEST
+
+START_TEST(test_pg_ctx_hung_server_gets_its_connection_closed)
+{
+    t_proxy *proxy = t_proxy_start(atoi(getenv("DBR_TEST_PGPORT")));
+    dbr_db *db = t_open("[database]\ndriver = pq\nconninfo = host=127.0.0.1 port=%d user=dbr "
+                        "dbname=dbr_test\nmax_open_conns = 1\n",
+                        t_proxy_port(proxy));
+    dbr_ctx *ctx = dbr_ctx_with_timeout(300);
+    dbr_error *err = NULL;
+    dbr_pool_stats st;
+    gint64 start;
+
+    t_exec(db, "SELECT 1");
+    t_proxy_stall(proxy, true);
+    start = g_get_monotonic_time();
+    ck_assert(!dbr_exec(db, ctx, "SELECT 1", 0, NULL, &err));
+    /* 300 ms deadline + 1 s for the cancel to be acknowledged, then closed */
+    ck_assert_int_lt(g_get_monotonic_time() - start, 2500000);
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_TIMEOUT);
+    ck_assert_int_eq(dbr_error_phase_of(err), DBR_PHASE_SENT);
+    ck_assert_msg(strstr(dbr_error_message(err), "connection was closed"), "%s",
+                  dbr_error_message(err));
+    dbr_error_free(err);
+    dbr_pool_stats_get(db, &st);
+    ck_assert_int_eq(st.open, 0);
+    /* the server recovers: a new connection works */
+    t_proxy_stall(proxy, false);
+    t_exec(db, "SELECT 1");
+    dbr_ctx_free(ctx);
+    dbr_close(db);
+    t_proxy_stop(proxy);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("pg_ctx");
+    TCase *tc = tcase_create("pg_ctx");
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_pg_ctx_timeout_cancels_the_statement_on_the_server);
+    tcase_add_test(tc, test_pg_ctx_cancel_from_another_thread);
+    tcase_add_test(tc, test_pg_ctx_deadline_bounds_connecting);
+    tcase_add_test(tc, test_pg_ctx_hung_server_gets_its_connection_closed);
+    suite_add_tcase(s, tc);
+    return t_run(s);
+}
