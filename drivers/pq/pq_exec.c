@@ -34,16 +34,24 @@ static dbr_error *interrupted(dbr_driver_conn *conn, bool canceled, bool answere
     return e;
 }
 
+/* Where a statement's wait stands: before the deadline, or past it with a
+ * cancel request sent and a grace period running. It spans every result of
+ * the statement, so the server is asked to cancel at most once. */
+typedef struct exec_wait {
+    const dbr_wait *wait;
+    int64_t deadline_us;
+    bool stopping, canceled;
+} exec_wait;
+
 /* Reads until libpq has a whole result, within the wait; on deadline or
  * cancel asks the server to stop and waits a grace period for it to. */
-static bool wait_result(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **e)
+static bool wait_result(dbr_driver_conn *conn, exec_wait *ew, dbr_error **e)
 {
     PGconn *pg = conn->pg;
-    int64_t deadline = wait ? wait->deadline_us : 0;
-    bool stopping = false, canceled = false;
 
     while (PQisBusy(pg)) {
-        int r = pq_wait_socket(PQsocket(pg), false, stopping ? NULL : wait, deadline);
+        int r = pq_wait_socket(PQsocket(pg), false, ew->stopping ? NULL : ew->wait,
+                               ew->deadline_us);
 
         if (r == 1) {
             /* On a lost connection libpq queues an error result (after any
@@ -53,21 +61,23 @@ static bool wait_result(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error *
             continue;
         }
         if (r == -2) {
+            dbr_error_free(*e);
             *e = pq_conn_error(pg, DBR_PHASE_SENT, "poll failed");
             conn->broken = true;
             return false;
         }
-        if (stopping) { /* the grace period is over */
-            *e = interrupted(conn, canceled, false);
+        if (ew->stopping) { /* the grace period is over */
+            dbr_error_free(*e);
+            *e = interrupted(conn, ew->canceled, false);
             return false;
         }
-        canceled = r == -1;
-        stopping = true;
+        ew->canceled = r == -1;
+        ew->stopping = true;
         pq_cancel_async(pg);
-        deadline = dbr_now_us() + PQ_CANCEL_GRACE_US;
+        ew->deadline_us = dbr_now_us() + PQ_CANCEL_GRACE_US;
     }
-    if (stopping)
-        *e = interrupted(conn, canceled, true);
+    if (ew->stopping && !*e)
+        *e = interrupted(conn, ew->canceled, true);
     return true;
 }
 
@@ -98,6 +108,7 @@ static bool flush_all(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **e
 dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,
                            const char *const *params, const dbr_wait *wait, dbr_error **err)
 {
+    exec_wait ew = {.wait = wait, .deadline_us = wait ? wait->deadline_us : 0};
     PGresult *res, *keep = NULL;
     dbr_error *e = NULL;
     bool answered;
@@ -110,7 +121,7 @@ dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,
         e = pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND, "cannot send");
         return dbr_error_propagate(err, e), NULL;
     }
-    if (!flush_all(conn, wait, &e) || !wait_result(conn, wait, &e)) {
+    if (!flush_all(conn, wait, &e) || !wait_result(conn, &ew, &e)) {
         if (PQstatus(conn->pg) != CONNECTION_OK)
             conn->broken = true;
         return dbr_error_propagate(err, e), NULL;
@@ -127,7 +138,7 @@ dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,
             PQclear(keep);
             keep = res;
         }
-        if (PQisBusy(conn->pg) && !wait_result(conn, wait, &e))
+        if (PQisBusy(conn->pg) && !wait_result(conn, &ew, &e))
             break;
     }
     answered = keep != NULL;

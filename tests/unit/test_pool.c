@@ -62,6 +62,13 @@ static holder *holder_new(dbr_db *db)
     return h;
 }
 
+static void holder_free(holder *h)
+{
+    g_mutex_clear(&h->lock);
+    g_cond_clear(&h->cond);
+    g_free(h);
+}
+
 static void holder_release(holder *h)
 {
     g_mutex_lock(&h->lock);
@@ -154,6 +161,9 @@ START_TEST(test_pool_serves_waiters_fifo)
     ck_assert_int_eq(a->order, 0);
     ck_assert_int_eq(b->order, 1);
     ck_assert_int_eq(c->order, 2);
+    holder_free(a);
+    holder_free(b);
+    holder_free(c);
     dbr_close(db);
 }
 END_TEST
@@ -179,6 +189,7 @@ START_TEST(test_pool_wait_honours_deadline)
     dbr_error_free(err);
     holder_release(a);
     g_thread_join(ta);
+    holder_free(a);
     dbr_ctx_free(ctx);
     dbr_close(db);
 }
@@ -215,6 +226,7 @@ START_TEST(test_pool_wait_is_woken_by_cancel)
     g_thread_join(tc);
     holder_release(a);
     g_thread_join(ta);
+    holder_free(a);
     dbr_ctx_free(c.ctx);
     dbr_close(db);
 }
@@ -333,6 +345,7 @@ START_TEST(test_pool_keeps_at_most_max_idle)
     for (int i = 0; i < 3; i++) {
         holder_release(h[i]);
         g_thread_join(t[i]);
+        holder_free(h[i]);
     }
     dbr_pool_stats_get(db, &st);
     ck_assert_int_eq(st.idle, 1);
