@@ -27,7 +27,20 @@
 
 static dbr_db *db;
 static int rounds = 200;
-static atomic_int done_rounds, retried, failed;
+static atomic_int done_rounds, retried, resolved, failed;
+
+/* After DBR_ERR_COMMIT_UNKNOWN: the label is unique, so it tells whether the
+ * insert committed. 1 yes, 0 no, -1 cannot tell yet. */
+static int insert_landed(const char *label)
+{
+    const char *params[1] = {label};
+    dbr_result *r = dbr_query(db, NULL, "SELECT count(*) FROM demo_items WHERE label = $1", 1,
+                              params, NULL);
+    int n = r ? atoi(dbr_result_value(r, 0, 0)) : -1;
+
+    dbr_result_free(r);
+    return n;
+}
 
 static bool insert_row(dbr_tx *tx, void *user, dbr_error **err)
 {
@@ -68,6 +81,20 @@ static bool step(int kind, const char *label)
         }
         if (ok)
             return true;
+        if (kind == 0 && dbr_error_kind_of(err) == DBR_ERR_COMMIT_UNKNOWN && attempt < 5) {
+            /* Never blind-retry an ambiguous commit: look for its effect. */
+            int landed = insert_landed(label);
+
+            printf("  [%s] COMMIT outcome unknown (%s); the row is %s\n", label,
+                   dbr_error_message(err), landed == 1 ? "there: it committed" : "not there: retrying");
+            dbr_error_free(err);
+            if (landed == 1) {
+                atomic_fetch_add(&resolved, 1);
+                return true;
+            }
+            atomic_fetch_add(&retried, 1);
+            continue;
+        }
         if (dbr_error_retryable(err) && attempt < 5) {
             printf("  [%s] %s error, safe to retry: %s\n", label, dbr_error_kind_name(dbr_error_kind_of(err)),
                    dbr_error_message(err));
@@ -163,9 +190,10 @@ int main(int argc, char **argv)
     r = dbr_query(db, NULL, "SELECT count(*), count(DISTINCT label) FROM demo_items", 0, NULL,
                   &err);
     rows = r ? atoll(dbr_result_value(r, 0, 0)) : -1;
-    printf("carried on: %d rounds done, %d retried after a retryable error, %d failed; "
-           "%lld rows inserted (expected %d)\n",
-           atomic_load(&done_rounds), atomic_load(&retried), atomic_load(&failed), rows,
+    printf("carried on: %d rounds done, %d retried after a retryable error, %d unknown commits "
+           "resolved, %d failed; %lld rows inserted (expected %d)\n",
+           atomic_load(&done_rounds), atomic_load(&retried), atomic_load(&resolved),
+           atomic_load(&failed), rows,
            (rounds / NTHREADS) * NTHREADS);
     dbr_result_free(r);
     dbr_error_free(err);

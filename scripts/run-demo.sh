@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The dbr demo on a throwaway local PostgreSQL:
+#   scripts/run-demo.sh [ROUNDS]
+# Builds dbr, starts a temporary cluster, writes a config file for it, and
+# runs examples/demo.c: a 4-thread workload during which every backend of the
+# database is killed with pg_terminate_backend. It prints what it retried,
+# that it carried on, the pool stats and the metrics. The cluster is removed
+# afterwards.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+# shellcheck source=scripts/lib/deps.sh
+. scripts/lib/deps.sh
+deps_ensure
+# shellcheck source=scripts/lib/pgcluster.sh
+. scripts/lib/pgcluster.sh
+trap pgcluster_stop EXIT INT TERM
+
+[ -f build/build.ninja ] || meson setup build
+ninja -C build examples/dbr-demo drivers/dbr-driver-pq.so >/dev/null
+pgcluster_start
+
+config="$PGCLUSTER_BASE/demo.ini"
+cat >"$config" <<INI
+# The demo's config: the PostgreSQL driver, a small pool, no plugins yet.
+[database]
+driver = pq
+conninfo = $DBR_TEST_CONNINFO application_name=dbr-demo
+max_open_conns = 4
+max_idle_conns = 4
+conn_max_lifetime = 5m
+conn_max_idle_time = 1m
+
+[chain]
+plugins =
+path = $top/build/plugins
+INI
+echo "config ($config):"
+sed 's/^/  /' "$config"
+echo
+DBR_MODULE_PATH="$top/build/drivers:$top/build/plugins" ./build/examples/dbr-demo "$config" "${1:-400}"
