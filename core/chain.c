@@ -67,8 +67,8 @@ dbr_result *dbr_call_take_result(dbr_call *call)
     return r;
 }
 
-bool dbr_run_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const char *sql,
-                int nparams, const char *const *params, dbr_result **out, dbr_error **err)
+bool dbr_run_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const char *sql, int nparams,
+                const char *const *params, dbr_result **out, dbr_error **err)
 {
     dbr_driver_result *res = db->drv->exec(dc, sql, nparams, params, wait, err);
 

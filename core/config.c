@@ -120,8 +120,8 @@ static bool read_password_file(const dbr_config_section *sec, const char *path, 
     char *text;
 
     if (g_stat(path, &sb) != 0) {
-        dbr_error_propagate(err, dbr_config_error(sec, "password_file", "cannot read %s: %s",
-                                                  path, g_strerror(errno)));
+        dbr_error_propagate(err, dbr_config_error(sec, "password_file", "cannot read %s: %s", path,
+                                                  g_strerror(errno)));
         return false;
     }
     if (!S_ISREG(sb.st_mode) || (sb.st_mode & (S_IRWXG | S_IRWXO))) {
@@ -132,8 +132,7 @@ static bool read_password_file(const dbr_config_section *sec, const char *path, 
         return false;
     }
     if (!g_file_get_contents(path, &text, NULL, &gerr)) {
-        dbr_error_propagate(err,
-                            dbr_config_error(sec, "password_file", "%s", gerr->message));
+        dbr_error_propagate(err, dbr_config_error(sec, "password_file", "%s", gerr->message));
         g_error_free(gerr);
         return false;
     }
@@ -185,19 +184,19 @@ static bool load_database(dbr_settings *st, dbr_error **err)
                                  G_MAXINT64 / 4, &st->max_lifetime_us, err) &&
          dbr_config_get_duration(sec, "conn_max_idle_time", 10 * G_TIME_SPAN_MINUTE, 0,
                                  G_MAXINT64 / 4, &st->max_idle_time_us, err) &&
-         dbr_config_get_duration(sec, "conn_validate_after", G_TIME_SPAN_SECOND, 0,
-                                 G_MAXINT64 / 4, &st->validate_after_us, err) &&
+         dbr_config_get_duration(sec, "conn_validate_after", G_TIME_SPAN_SECOND, 0, G_MAXINT64 / 4,
+                                 &st->validate_after_us, err) &&
          dbr_config_get_duration(sec, "connect_timeout", 10 * G_TIME_SPAN_SECOND,
-                                 G_TIME_SPAN_MILLISECOND, G_TIME_SPAN_HOUR,
-                                 &st->connect_timeout_us, err) &&
+                                 G_TIME_SPAN_MILLISECOND, G_TIME_SPAN_HOUR, &st->connect_timeout_us,
+                                 err) &&
          dbr_config_get_duration(sec, "cancel_timeout", G_TIME_SPAN_SECOND,
                                  10 * G_TIME_SPAN_MILLISECOND, G_TIME_SPAN_MINUTE,
                                  &st->cancel_timeout_us, err) &&
          dbr_config_get_bool(sec, "connect_on_open", true, &st->connect_on_open, err) &&
          dbr_section_check_unread(sec, err);
     if (ok && (!driver || !*driver)) {
-        dbr_error_propagate(err, dbr_config_error(sec, "driver",
-                                                  "missing: name a driver such as \"pq\""));
+        dbr_error_propagate(
+            err, dbr_config_error(sec, "driver", "missing: name a driver such as \"pq\""));
         ok = false;
     }
     if (ok) {
@@ -206,8 +205,8 @@ static bool load_database(dbr_settings *st, dbr_error **err)
         if (password_file && !read_password_file(sec, password_file, &password, err)) {
             ok = false;
         } else {
-            st->conninfo = password ? conninfo_with_password(conninfo, password)
-                                    : g_strdup(conninfo);
+            st->conninfo =
+                password ? conninfo_with_password(conninfo, password) : g_strdup(conninfo);
             if (password)
                 memset(password, 0, strlen(password));
             g_free(password);
@@ -233,9 +232,8 @@ static bool load_chain(dbr_settings *st, dbr_error **err)
     if (ok && g_key_file_has_group(st->kf, "chain")) {
         for (char **p = st->paths; *p; p++) {
             if (!g_path_is_absolute(*p)) {
-                dbr_error_propagate(err, dbr_config_error(sec, "path",
-                                                          "\"%s\" is not an absolute directory",
-                                                          *p));
+                dbr_error_propagate(
+                    err, dbr_config_error(sec, "path", "\"%s\" is not an absolute directory", *p));
                 ok = false;
                 break;
             }
@@ -275,12 +273,11 @@ static bool check_groups(const dbr_settings *st, dbr_error **err)
             continue;
         if (!g_str_has_prefix(*g, PLUGIN_GROUP_PREFIX) || !*name)
             ok = fail_file(st, dbr_settings_line(st, *g, NULL), err,
-                           "unknown group [%s]: expected [database], [chain] or [plugin.NAME]",
-                           *g);
+                           "unknown group [%s]: expected [database], [chain] or [plugin.NAME]", *g);
         else if (!g_strv_contains((const char *const *)st->plugins, name))
             ok = fail_file(st, dbr_settings_line(st, *g, NULL), err,
-                           "[%s] configures plugin \"%s\", which [chain] plugins does not list",
-                           *g, name);
+                           "[%s] configures plugin \"%s\", which [chain] plugins does not list", *g,
+                           name);
     }
     g_strfreev(groups);
     return ok;

@@ -53,12 +53,12 @@ static bool load_plugin(dbr_db *db, int i, dbr_error **err)
 
     if (!dbr_config_get_string(sec, "module", NULL, &module, err))
         return false;
-    if (!dbr_loader_load(module ? NULL : name, module, DBR_MODULE_PLUGIN, db->st->paths,
-                         &link->mod, err))
+    if (!dbr_loader_load(module ? NULL : name, module, DBR_MODULE_PLUGIN, db->st->paths, &link->mod,
+                         err))
         return false;
     ops = link->mod.mod->ops;
-    if (ops->struct_size < offsetof(struct dbr_plugin_ops, open) || !ops->create ||
-        !ops->destroy || !ops->handle)
+    if (ops->struct_size < offsetof(struct dbr_plugin_ops, open) || !ops->create || !ops->destroy ||
+        !ops->handle)
         return dbr_set_error(err, DBR_ERR_PLUGIN, "loader",
                              "refusing to load %s: its plugin ops lack create, destroy or handle",
                              link->mod.path);
@@ -84,16 +84,16 @@ static void register_core_metrics(dbr_db *db)
                                    dbr_call_kind_name(k));
         char *failed = g_strdup_printf("db=\"%s\",kind=\"%s\",outcome=\"error\"", db->st->name,
                                        dbr_call_kind_name(k));
-        char *kind = g_strdup_printf("db=\"%s\",kind=\"%s\"", db->st->name,
-                                     dbr_call_kind_name(k));
+        char *kind = g_strdup_printf("db=\"%s\",kind=\"%s\"", db->st->name, dbr_call_kind_name(k));
 
         db->calls_ok[k] = dbr_metrics_counter(db->metrics, "dbr_calls_total",
                                               "Calls through the chain, by kind and outcome.", ok);
-        db->calls_failed[k] = dbr_metrics_counter(
-            db->metrics, "dbr_calls_total", "Calls through the chain, by kind and outcome.", failed);
-        db->call_seconds[k] = dbr_metrics_histogram(
-            db->metrics, "dbr_call_duration_seconds",
-            "Latency of calls through the whole chain, by kind.", kind);
+        db->calls_failed[k] =
+            dbr_metrics_counter(db->metrics, "dbr_calls_total",
+                                "Calls through the chain, by kind and outcome.", failed);
+        db->call_seconds[k] =
+            dbr_metrics_histogram(db->metrics, "dbr_call_duration_seconds",
+                                  "Latency of calls through the whole chain, by kind.", kind);
         g_free(ok);
         g_free(failed);
         g_free(kind);
@@ -199,9 +199,8 @@ static bool check_statement(const char *fn, dbr_db *db, const char *sql, int npa
     if (!db || !sql)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: %s is NULL", fn, !db ? "db" : "sql");
     if (nparams < 0 || (nparams > 0 && !params))
-        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
-                             "%s: nparams is %d but params is %s", fn, nparams,
-                             params ? "set" : "NULL");
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: nparams is %d but params is %s", fn,
+                             nparams, params ? "set" : "NULL");
     return true;
 }
 
@@ -272,8 +271,8 @@ char *dbr_metrics_text(dbr_db *db)
         POOL("wait_count_total", "counter", "Checkouts that had to wait.", wait_count),
         POOL("max_idle_closed_total", "counter", "Connections closed by max_idle_conns.",
              max_idle_closed),
-        POOL("max_idle_time_closed_total", "counter",
-             "Connections closed by conn_max_idle_time.", max_idle_time_closed),
+        POOL("max_idle_time_closed_total", "counter", "Connections closed by conn_max_idle_time.",
+             max_idle_time_closed),
         POOL("max_lifetime_closed_total", "counter", "Connections closed by conn_max_lifetime.",
              max_lifetime_closed),
 #undef POOL

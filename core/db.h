@@ -82,8 +82,8 @@ bool dbr_dispatch(dbr_db *db, dbr_call *call, dbr_error **err);
 bool dbr_tx_terminal(dbr_call *call, dbr_error **err);
 bool dbr_tx_stmt_terminal(dbr_call *call, dbr_error **err);
 /* Runs one statement on a connection and wraps the result (NULL when unwanted). */
-bool dbr_run_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const char *sql,
-                int nparams, const char *const *params, dbr_result **out, dbr_error **err);
+bool dbr_run_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const char *sql, int nparams,
+                const char *const *params, dbr_result **out, dbr_error **err);
 dbr_result *dbr_result_wrap(const struct dbr_driver_ops *drv, dbr_driver_result *res);
 
 dbr_txs *dbr_txs_new(void);

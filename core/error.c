@@ -25,10 +25,9 @@ struct dbr_error {
     dbr_error *cause;
 };
 
-static const char *const kind_names[] = {
-    [DBR_ERR_NONE] = "none",
+static const char *const kind_names[] = {[DBR_ERR_NONE] = "none",
 #define DBR_KIND_NAME(name, text) [DBR_ERR_##name] = text,
-    DBR_ERROR_KINDS(DBR_KIND_NAME)
+                                         DBR_ERROR_KINDS(DBR_KIND_NAME)
 #undef DBR_KIND_NAME
 };
 
@@ -60,8 +59,8 @@ dbr_error *dbr_error_new(dbr_error_kind kind, const char *layer, const char *fmt
     return e;
 }
 
-dbr_error *dbr_error_wrap(dbr_error *cause, dbr_error_kind kind, const char *layer,
-                          const char *fmt, ...)
+dbr_error *dbr_error_wrap(dbr_error *cause, dbr_error_kind kind, const char *layer, const char *fmt,
+                          ...)
 {
     va_list ap;
     dbr_error *e;

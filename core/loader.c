@@ -146,11 +146,13 @@ static bool check_descriptor(const dbr_module *m, const char *path, const char *
         return refuse(err, path, "built for ABI %u.%u, this libdbr provides ABI %d.%d: rebuild it",
                       m->abi_major, m->abi_minor, DBR_ABI_MAJOR, DBR_ABI_MINOR);
     if (m->abi_minor > DBR_ABI_MINOR)
-        return refuse(err, path, "built for ABI %u.%u, newer than this libdbr's %d.%d: "
-                      "upgrade libdbr", m->abi_major, m->abi_minor, DBR_ABI_MAJOR, DBR_ABI_MINOR);
+        return refuse(err, path,
+                      "built for ABI %u.%u, newer than this libdbr's %d.%d: "
+                      "upgrade libdbr",
+                      m->abi_major, m->abi_minor, DBR_ABI_MAJOR, DBR_ABI_MINOR);
     if (m->struct_size < sizeof(dbr_module))
-        return refuse(err, path, "descriptor size %u is smaller than %zu",
-                      (unsigned)m->struct_size, sizeof(dbr_module));
+        return refuse(err, path, "descriptor size %u is smaller than %zu", (unsigned)m->struct_size,
+                      sizeof(dbr_module));
     if (m->kind != kind)
         return refuse(err, path, "is not a %s module", kind_word(kind));
     if (!m->name || !*m->name || !m->ops)

@@ -16,8 +16,8 @@ typedef struct dbr_loaded {
  * then the install dir) or by absolute path. Refuses unsafe files before
  * dlopen runs any of their code, then checks the descriptor.
  */
-bool dbr_loader_load(const char *name, const char *path, dbr_module_kind kind,
-                     char *const *dirs, dbr_loaded *out, dbr_error **err);
+bool dbr_loader_load(const char *name, const char *path, dbr_module_kind kind, char *const *dirs,
+                     dbr_loaded *out, dbr_error **err);
 void dbr_loader_unload(dbr_loaded *m);
 
 #endif

@@ -107,8 +107,7 @@ dbr_counter *dbr_metrics_counter(dbr_metrics *m, const char *name, const char *h
     return x ? &x->u.counter : NULL;
 }
 
-dbr_gauge *dbr_metrics_gauge(dbr_metrics *m, const char *name, const char *help,
-                             const char *labels)
+dbr_gauge *dbr_metrics_gauge(dbr_metrics *m, const char *name, const char *help, const char *labels)
 {
     metric *x = metric_get(m, METRIC_GAUGE, name, help, labels);
 

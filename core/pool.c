@@ -137,7 +137,8 @@ static dbr_pconn *take_idle(dbr_pool *pool, int64_t now, dbr_pconn **dead)
     while (pool->idle) {
         dbr_pconn *pc = pool->idle;
         bool old = pc->expires_us && now >= pc->expires_us;
-        bool stale = pool->st->max_idle_time_us && now - pc->returned_us >= pool->st->max_idle_time_us;
+        bool stale =
+            pool->st->max_idle_time_us && now - pc->returned_us >= pool->st->max_idle_time_us;
 
         pool->idle = pc->next;
         pool->nidle--;
@@ -178,8 +179,9 @@ dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
             g_mutex_unlock(&pool->lock);
             close_list(pool, dead);
             dead = NULL;
-            if (pool->st->validate_after_us && now - pc->returned_us >= pool->st->validate_after_us &&
-                pool->drv->alive && !pool->drv->alive(pc->dc)) {
+            if (pool->st->validate_after_us &&
+                now - pc->returned_us >= pool->st->validate_after_us && pool->drv->alive &&
+                !pool->drv->alive(pc->dc)) {
                 dbr_pool_put(pool, pc, true);
                 g_mutex_lock(&pool->lock);
                 continue;
@@ -329,7 +331,8 @@ int dbr_pool_close_idle(dbr_pool *pool, bool all)
     g_mutex_lock(&pool->lock);
     while ((pc = pool->idle)) {
         bool old = pc->expires_us && now >= pc->expires_us;
-        bool stale = pool->st->max_idle_time_us && now - pc->returned_us >= pool->st->max_idle_time_us;
+        bool stale =
+            pool->st->max_idle_time_us && now - pc->returned_us >= pool->st->max_idle_time_us;
 
         pool->idle = pc->next;
         if (all || old || stale) {

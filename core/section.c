@@ -50,8 +50,8 @@ static dbr_error *section_errorv(const dbr_config_section *sec, const char *key,
         e = dbr_error_new(DBR_ERR_CONFIG, "config", "%s:%d: [%s] %s: %s", sec->st->source, line,
                           sec->group, key ? key : "", what);
     else
-        e = dbr_error_new(DBR_ERR_CONFIG, "config", "%s: [%s] %s: %s", sec->st->source,
-                          sec->group, key ? key : "", what);
+        e = dbr_error_new(DBR_ERR_CONFIG, "config", "%s: [%s] %s: %s", sec->st->source, sec->group,
+                          key ? key : "", what);
     g_free(what);
     return e;
 }

@@ -35,8 +35,8 @@ struct dbr_settings {
     bool connect_on_open;
 
     /* [chain] */
-    char **plugins; /* names, outermost first */
-    char **paths;   /* extra module directories */
+    char **plugins;                /* names, outermost first */
+    char **paths;                  /* extra module directories */
     dbr_config_section **sections; /* one per plugin, same order */
 };
 

@@ -40,7 +40,7 @@ struct dbr_tx {
 
 struct dbr_txs {
     GMutex lock;
-    GQueue free;  /* dbr_tx *, ended, oldest first */
+    GQueue free; /* dbr_tx *, ended, oldest first */
     GPtrArray *all;
 };
 
@@ -205,8 +205,7 @@ static bool tx_finish(dbr_tx *tx, bool ok, dbr_error *e, dbr_error **err)
         /* COMMIT left and the session ended without a clear answer: it may
          * or may not have happened. Even a FATAL "terminating connection"
          * instead of the answer is treated so: no guess about a commit. */
-        ce = dbr_error_wrap(ce, DBR_ERR_COMMIT_UNKNOWN, "core",
-                            "the outcome of COMMIT is unknown");
+        ce = dbr_error_wrap(ce, DBR_ERR_COMMIT_UNKNOWN, "core", "the outcome of COMMIT is unknown");
         dbr_error_set_retryable(ce, false);
         return dbr_error_propagate(err, ce);
     }
@@ -375,8 +374,8 @@ static bool tx_run(dbr_db *db, dbr_ctx *ctx, const dbr_tx_opts *opts, dbr_tx_fn 
         return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: %s is NULL", name,
                              !db ? "db" : "fn");
     if (opts && ((unsigned)opts->isolation > DBR_ISOLATION_SERIALIZABLE))
-        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: unknown isolation level %d",
-                             name, (int)opts->isolation);
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: unknown isolation level %d", name,
+                             (int)opts->isolation);
     call.ctx = ctx;
     call.tx_opts = opts ? opts : &defaults;
     call.fn = fn;

@@ -34,8 +34,8 @@ static atomic_int done_rounds, retried, resolved, failed;
 static int insert_landed(const char *label)
 {
     const char *params[1] = {label};
-    dbr_result *r = dbr_query(db, NULL, "SELECT count(*) FROM demo_items WHERE label = $1", 1,
-                              params, NULL);
+    dbr_result *r =
+        dbr_query(db, NULL, "SELECT count(*) FROM demo_items WHERE label = $1", 1, params, NULL);
     int n = r ? atoi(dbr_result_value(r, 0, 0)) : -1;
 
     dbr_result_free(r);
@@ -86,7 +86,8 @@ static bool step(int kind, const char *label)
             int landed = insert_landed(label);
 
             printf("  [%s] COMMIT outcome unknown (%s); the row is %s\n", label,
-                   dbr_error_message(err), landed == 1 ? "there: it committed" : "not there: retrying");
+                   dbr_error_message(err),
+                   landed == 1 ? "there: it committed" : "not there: retrying");
             dbr_error_free(err);
             if (landed == 1) {
                 atomic_fetch_add(&resolved, 1);
@@ -96,14 +97,14 @@ static bool step(int kind, const char *label)
             continue;
         }
         if (dbr_error_retryable(err) && attempt < 5) {
-            printf("  [%s] %s error, safe to retry: %s\n", label, dbr_error_kind_name(dbr_error_kind_of(err)),
-                   dbr_error_message(err));
+            printf("  [%s] %s error, safe to retry: %s\n", label,
+                   dbr_error_kind_name(dbr_error_kind_of(err)), dbr_error_message(err));
             atomic_fetch_add(&retried, 1);
             dbr_error_free(err);
             continue;
         }
-        fprintf(stderr, "  [%s] failed: %s (%s)\n", label,
-                dbr_error_message(err), dbr_error_kind_name(dbr_error_kind_of(err)));
+        fprintf(stderr, "  [%s] failed: %s (%s)\n", label, dbr_error_message(err),
+                dbr_error_kind_name(dbr_error_kind_of(err)));
         dbr_error_free(err);
         atomic_fetch_add(&failed, 1);
         return false;
@@ -170,10 +171,9 @@ int main(int argc, char **argv)
         dbr_error_free(err);
         return 1;
     }
-    if (!dbr_exec(db, NULL,
-                  "DROP TABLE IF EXISTS demo_items; ", 0, NULL, &err) ||
-        !dbr_exec(db, NULL, "CREATE TABLE demo_items (id serial PRIMARY KEY, label text UNIQUE)",
-                  0, NULL, &err)) {
+    if (!dbr_exec(db, NULL, "DROP TABLE IF EXISTS demo_items; ", 0, NULL, &err) ||
+        !dbr_exec(db, NULL, "CREATE TABLE demo_items (id serial PRIMARY KEY, label text UNIQUE)", 0,
+                  NULL, &err)) {
         fprintf(stderr, "setup: %s\n", dbr_error_message(err));
         dbr_error_free(err);
         dbr_close(db);
@@ -193,8 +193,7 @@ int main(int argc, char **argv)
     printf("carried on: %d rounds done, %d retried after a retryable error, %d unknown commits "
            "resolved, %d failed; %lld rows inserted (expected %d)\n",
            atomic_load(&done_rounds), atomic_load(&retried), atomic_load(&resolved),
-           atomic_load(&failed), rows,
-           (rounds / NTHREADS) * NTHREADS);
+           atomic_load(&failed), rows, (rounds / NTHREADS) * NTHREADS);
     dbr_result_free(r);
     dbr_error_free(err);
     dbr_pool_stats_get(db, &st);

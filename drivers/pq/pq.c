@@ -43,9 +43,14 @@ static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, d
     /* Defaults first: libpq lets later keywords, and the expanded conninfo
      * in dbname, override them. */
     static const char *const keys[] = {
-        "keepalives",       "keepalives_idle",           "keepalives_interval",
-        "keepalives_count", "tcp_user_timeout",          "fallback_application_name",
-        "dbname",           NULL,
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "tcp_user_timeout",
+        "fallback_application_name",
+        "dbname",
+        NULL,
     };
     const char *vals[] = {"1", "30", "10", "3", "30000", "dbr", conninfo, NULL};
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
@@ -75,9 +80,9 @@ static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, d
                                wait ? wait->deadline_us : 0);
 
         if (r != 1) {
-            dbr_error *e = dbr_error_new(r == -1 ? DBR_ERR_CANCELED : DBR_ERR_TIMEOUT, PQ_LAYER,
-                                         r == -1 ? "connect canceled"
-                                                 : "timed out connecting to the server");
+            dbr_error *e =
+                dbr_error_new(r == -1 ? DBR_ERR_CANCELED : DBR_ERR_TIMEOUT, PQ_LAYER,
+                              r == -1 ? "connect canceled" : "timed out connecting to the server");
 
             dbr_error_set_phase(e, DBR_PHASE_CONNECT);
             dbr_error_set_retryable(e, r == 0);

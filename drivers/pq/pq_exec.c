@@ -26,8 +26,9 @@ static dbr_error *interrupted(dbr_driver_conn *conn, bool canceled, bool answere
         conn->broken = true;
     e = dbr_error_new(canceled ? DBR_ERR_CANCELED : DBR_ERR_TIMEOUT, PQ_LAYER, "%s%s",
                       canceled ? "statement canceled" : "statement timed out (deadline exceeded)",
-                      answered ? "" : "; the server did not acknowledge the cancel, so the "
-                                      "connection was closed");
+                      answered ? ""
+                               : "; the server did not acknowledge the cancel, so the "
+                                 "connection was closed");
     if (answered)
         dbr_error_set_sqlstate(e, "57014");
     dbr_error_set_phase(e, answered ? DBR_PHASE_ANSWERED : DBR_PHASE_SENT);
@@ -50,8 +51,8 @@ static bool wait_result(dbr_driver_conn *conn, exec_wait *ew, dbr_error **e)
     PGconn *pg = conn->pg;
 
     while (PQisBusy(pg)) {
-        int r = pq_wait_socket(PQsocket(pg), false, ew->stopping ? NULL : ew->wait,
-                               ew->deadline_us);
+        int r =
+            pq_wait_socket(PQsocket(pg), false, ew->stopping ? NULL : ew->wait, ew->deadline_us);
 
         if (r == 1) {
             /* On a lost connection libpq queues an error result (after any
@@ -114,8 +115,8 @@ dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,
     bool answered;
 
     if (conn->broken || PQstatus(conn->pg) != CONNECTION_OK)
-        return dbr_error_propagate(err, pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND,
-                                                      "connection is broken")),
+        return dbr_error_propagate(
+                   err, pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND, "connection is broken")),
                NULL;
     if (!PQsendQueryParams(conn->pg, sql, nparams, NULL, params, NULL, NULL, 0)) {
         e = pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND, "cannot send");
@@ -129,8 +130,8 @@ dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,
     /* Drain every result; keep the error if there was one, else the last. */
     while ((res = PQgetResult(conn->pg))) {
         ExecStatusType st = PQresultStatus(res);
-        bool is_error = st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR ||
-                        st == PGRES_BAD_RESPONSE;
+        bool is_error =
+            st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR || st == PGRES_BAD_RESPONSE;
 
         if (keep && (PQresultStatus(keep) == PGRES_FATAL_ERROR || !is_error)) {
             PQclear(res);
@@ -147,8 +148,7 @@ dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,
         return dbr_error_propagate(err, e), NULL;
     }
     if (!answered)
-        return dbr_error_propagate(err, pq_conn_error(conn->pg, DBR_PHASE_SENT, "no result")),
-               NULL;
+        return dbr_error_propagate(err, pq_conn_error(conn->pg, DBR_PHASE_SENT, "no result")), NULL;
     switch (PQresultStatus(keep)) {
     case PGRES_COMMAND_OK:
     case PGRES_TUPLES_OK:

@@ -29,8 +29,8 @@ typedef struct dbr_config_section dbr_config_section;
 
 DBR_API const char *dbr_config_group(const dbr_config_section *sec); /* "plugin.retry" */
 DBR_API bool dbr_config_has(const dbr_config_section *sec, const char *key);
-DBR_API bool dbr_config_get_string(const dbr_config_section *sec, const char *key,
-                                   const char *def, const char **out, dbr_error **err);
+DBR_API bool dbr_config_get_string(const dbr_config_section *sec, const char *key, const char *def,
+                                   const char **out, dbr_error **err);
 DBR_API bool dbr_config_get_int(const dbr_config_section *sec, const char *key, long long def,
                                 long long min, long long max, long long *out, dbr_error **err);
 DBR_API bool dbr_config_get_double(const dbr_config_section *sec, const char *key, double def,
@@ -38,12 +38,12 @@ DBR_API bool dbr_config_get_double(const dbr_config_section *sec, const char *ke
 DBR_API bool dbr_config_get_bool(const dbr_config_section *sec, const char *key, bool def,
                                  bool *out, dbr_error **err);
 /* Durations in microseconds. */
-DBR_API bool dbr_config_get_duration(const dbr_config_section *sec, const char *key,
-                                     int64_t def_us, int64_t min_us, int64_t max_us,
-                                     int64_t *out_us, dbr_error **err);
+DBR_API bool dbr_config_get_duration(const dbr_config_section *sec, const char *key, int64_t def_us,
+                                     int64_t min_us, int64_t max_us, int64_t *out_us,
+                                     dbr_error **err);
 /* A config error about key, naming file, group, key and line. */
-DBR_API dbr_error *dbr_config_error(const dbr_config_section *sec, const char *key,
-                                    const char *fmt, ...) DBR_PRINTF(3, 4);
+DBR_API dbr_error *dbr_config_error(const dbr_config_section *sec, const char *key, const char *fmt,
+                                    ...) DBR_PRINTF(3, 4);
 
 #ifdef __cplusplus
 }

@@ -78,8 +78,7 @@ typedef bool (*dbr_tx_fn)(dbr_tx *tx, void *user, dbr_error **err);
 
 DBR_API bool dbr_tx_run(dbr_db *db, dbr_ctx *ctx, const dbr_tx_opts *opts, /* NULL = defaults */
                         dbr_tx_fn fn, void *user, dbr_error **err);
-DBR_API bool dbr_tx_read_only(dbr_db *db, dbr_ctx *ctx, dbr_tx_fn fn, void *user,
-                              dbr_error **err);
+DBR_API bool dbr_tx_read_only(dbr_db *db, dbr_ctx *ctx, dbr_tx_fn fn, void *user, dbr_error **err);
 DBR_API bool dbr_tx_serializable(dbr_db *db, dbr_ctx *ctx, dbr_tx_fn fn, void *user,
                                  dbr_error **err);
 DBR_API bool dbr_tx_exec(dbr_tx *tx, const char *sql, int nparams, const char *const *params,

@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 #if defined(__GNUC__)
-#define DBR_API        __attribute__((visibility("default")))
+#define DBR_API          __attribute__((visibility("default")))
 #define DBR_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define DBR_API

@@ -61,8 +61,8 @@ typedef const dbr_module *(*dbr_module_entry_fn)(void);
  * Defines the entry function of a module:
  *   DBR_MODULE_DEFINE(DBR_MODULE_PLUGIN, "audit", "1.0", "audit log", &audit_ops)
  */
-#define DBR_MODULE_DEFINE(kind_, name_, version_, description_, ops_)                             \
-    DBR_MODULE_EXPORT const dbr_module *dbr_module_entry(void);                                   \
+#define DBR_MODULE_DEFINE(kind_, name_, version_, description_, ops_)                              \
+    DBR_MODULE_EXPORT const dbr_module *dbr_module_entry(void);                                    \
     const dbr_module *dbr_module_entry(void)                                                       \
     {                                                                                              \
         static const dbr_module module = {                                                         \
@@ -73,7 +73,7 @@ typedef const dbr_module *(*dbr_module_entry_fn)(void);
             .kind = (kind_),                                                                       \
             .name = (name_),                                                                       \
             .version = (version_),                                                                 \
-            .description = (description_),                                                        \
+            .description = (description_),                                                         \
             .ops = (ops_),                                                                         \
         };                                                                                         \
         return &module;                                                                            \

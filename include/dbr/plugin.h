@@ -59,10 +59,10 @@ typedef struct dbr_host dbr_host;
 /* Reading the call. */
 DBR_API dbr_call_kind dbr_call_kind_of(const dbr_call *call);
 DBR_API const char *dbr_call_kind_name(dbr_call_kind kind); /* "exec", "tx", ... */
-DBR_API const char *dbr_call_sql(const dbr_call *call);      /* NULL for connect, ping, tx */
+DBR_API const char *dbr_call_sql(const dbr_call *call);     /* NULL for connect, ping, tx */
 DBR_API int dbr_call_nparams(const dbr_call *call);
 DBR_API const char *const *dbr_call_params(const dbr_call *call);
-DBR_API dbr_ctx *dbr_call_ctx(const dbr_call *call); /* may be NULL: no deadline */
+DBR_API dbr_ctx *dbr_call_ctx(const dbr_call *call);               /* may be NULL: no deadline */
 DBR_API const dbr_tx_opts *dbr_call_tx_opts(const dbr_call *call); /* NULL unless a tx */
 /* True when running the call twice cannot apply its work twice: pings,
  * read-only transactions, and calls the application marked so. */
@@ -92,8 +92,8 @@ DBR_API dbr_counter *dbr_host_counter(const dbr_host *host, const char *name, co
                                       const char *labels);
 DBR_API dbr_gauge *dbr_host_gauge(const dbr_host *host, const char *name, const char *help,
                                   const char *labels);
-DBR_API dbr_histogram *dbr_host_histogram(const dbr_host *host, const char *name,
-                                          const char *help, const char *labels);
+DBR_API dbr_histogram *dbr_host_histogram(const dbr_host *host, const char *name, const char *help,
+                                          const char *labels);
 DBR_API void dbr_counter_add(dbr_counter *c, uint64_t n);
 DBR_API void dbr_gauge_set(dbr_gauge *g, double v);
 DBR_API void dbr_histogram_observe(dbr_histogram *h, double seconds);

@@ -21,8 +21,8 @@ START_TEST(test_pg_query_params_nulls_and_columns)
     dbr_error *err = NULL;
     dbr_result *r;
 
-    r = dbr_query(db, NULL, "SELECT $1::int + 1 AS answer, $2::text AS nothing, $3::text AS raw",
-                  3, params, &err);
+    r = dbr_query(db, NULL, "SELECT $1::int + 1 AS answer, $2::text AS nothing, $3::text AS raw", 3,
+                  params, &err);
     ck_assert_msg(r != NULL, "%s", dbr_error_message(err));
     ck_assert_int_eq(dbr_result_nrows(r), 1);
     ck_assert_int_eq(dbr_result_ncols(r), 3);
@@ -47,8 +47,9 @@ START_TEST(test_pg_exec_affected_rows_and_multi_row_results)
 
     t_exec(db, "DROP TABLE IF EXISTS ex_items");
     t_exec(db, "CREATE TABLE ex_items (id int PRIMARY KEY, label text)");
-    r = dbr_query(db, NULL, "INSERT INTO ex_items SELECT g, 'item ' || g FROM generate_series(1, 250) g",
-                  0, NULL, &err);
+    r = dbr_query(db, NULL,
+                  "INSERT INTO ex_items SELECT g, 'item ' || g FROM generate_series(1, 250) g", 0,
+                  NULL, &err);
     ck_assert_msg(r != NULL, "%s", dbr_error_message(err));
     ck_assert_int_eq(dbr_result_affected(r), 250);
     dbr_result_free(r);

@@ -53,8 +53,7 @@ START_TEST(test_pg_tx_commits_and_rolls_back)
     dbr_error *err = NULL;
 
     reset_table(db);
-    ck_assert_msg(dbr_tx_run(db, NULL, NULL, insert_1_2, NULL, &err), "%s",
-                  dbr_error_message(err));
+    ck_assert_msg(dbr_tx_run(db, NULL, NULL, insert_1_2, NULL, &err), "%s", dbr_error_message(err));
     ck_assert_int_eq(t_int(db, "SELECT count(*) FROM tx_items"), 2);
 
     reset_table(db);
@@ -104,8 +103,7 @@ START_TEST(test_pg_tx_savepoints_three_deep_with_failing_middle)
     dbr_error *err = NULL;
 
     reset_table(db);
-    ck_assert_msg(dbr_tx_run(db, NULL, NULL, sp_level1, NULL, &err), "%s",
-                  dbr_error_message(err));
+    ck_assert_msg(dbr_tx_run(db, NULL, NULL, sp_level1, NULL, &err), "%s", dbr_error_message(err));
     /* levels 2 and 3 were rolled back with their savepoint; 1 and 4 remain */
     ck_assert_int_eq(t_int(db, "SELECT count(*) FROM tx_items"), 2);
     ck_assert_int_eq(t_int(db, "SELECT sum(id) FROM tx_items"), 5);
@@ -188,9 +186,11 @@ static void run_pair(pair *p, side *a, side *b)
 START_TEST(test_pg_tx_serializable_conflict_is_serialization)
 {
     pair p = {.db = open_pg("max_open_conns = 4\n")};
-    side a = {.p = &p, .first = "SELECT sum(id) FROM tx_items WHERE id < 100",
+    side a = {.p = &p,
+              .first = "SELECT sum(id) FROM tx_items WHERE id < 100",
               .second = "INSERT INTO tx_items VALUES (100, 'a')"};
-    side b = {.p = &p, .first = "SELECT sum(id) FROM tx_items WHERE id >= 100",
+    side b = {.p = &p,
+              .first = "SELECT sum(id) FROM tx_items WHERE id >= 100",
               .second = "INSERT INTO tx_items VALUES (1, 'b')"};
     dbr_error *e;
 
@@ -227,9 +227,11 @@ static gpointer run_side_rc(gpointer data)
 START_TEST(test_pg_tx_read_committed_deadlock_is_40P01)
 {
     pair p = {.db = open_pg("max_open_conns = 4\n")};
-    side a = {.p = &p, .first = "UPDATE tx_items SET label = 'a' WHERE id = 1",
+    side a = {.p = &p,
+              .first = "UPDATE tx_items SET label = 'a' WHERE id = 1",
               .second = "UPDATE tx_items SET label = 'a' WHERE id = 2"};
-    side b = {.p = &p, .first = "UPDATE tx_items SET label = 'b' WHERE id = 2",
+    side b = {.p = &p,
+              .first = "UPDATE tx_items SET label = 'b' WHERE id = 2",
               .second = "UPDATE tx_items SET label = 'b' WHERE id = 1"};
     GThread *ta, *tb;
     dbr_error *e;

@@ -79,7 +79,9 @@ START_TEST(test_config_rejects_bad_syntax_and_garbage)
 {
     EXPECT(DB "this line has no equals sign\n", "<string>");
     EXPECT(DB "max_open_conns = 3\nmax_open_conns = 4\n", "<string>:4:", "set twice");
-    EXPECT("\x7f" "ELF\x01\x02\xff\xfe garbage\n", "not a text file");
+    EXPECT("\x7f"
+           "ELF\x01\x02\xff\xfe garbage\n",
+           "not a text file");
     EXPECT(DB "[plugin.trace_a]\nrefuse = perhaps\n[chain]\nplugins = trace_a\n",
            "[plugin.trace_a] refuse", "true or false");
 }
@@ -165,8 +167,7 @@ START_TEST(test_config_reads_values_as_documented)
     dbr_pool_stats_get(db, &st);
     ck_assert_int_eq(st.max_open, 7);
     metrics = dbr_metrics_text(db);
-    ck_assert_msg(strstr(metrics, "dbr_pool_max_open_connections{db=\"orders\"} 7"), "%s",
-                  metrics);
+    ck_assert_msg(strstr(metrics, "dbr_pool_max_open_connections{db=\"orders\"} 7"), "%s", metrics);
     free(metrics);
     dbr_close(db);
 }
