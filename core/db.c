@@ -100,7 +100,8 @@ static void register_core_metrics(dbr_db *db)
     }
 }
 
-static dbr_db *db_open(const char *path, const char *text, dbr_error **err)
+static dbr_db *db_open(const char *path, const char *text, const dbr_open_opts *opts,
+                       dbr_error **err)
 {
     dbr_db *db = g_new0(dbr_db, 1);
     dbr_call first = {.kind = DBR_CALL_CONNECT, .idempotent = true};
@@ -114,7 +115,7 @@ static dbr_db *db_open(const char *path, const char *text, dbr_error **err)
     db->metrics = dbr_metrics_new();
     db->events = dbr_events_new();
     db->txs = dbr_txs_new();
-    dbr_host_init(&db->host, db);
+    dbr_host_init(&db->host, db, opts ? opts->clock : NULL, opts ? opts->seed : 0);
     register_core_metrics(db);
     if (!load_driver(db, err))
         goto out_fail;
@@ -155,7 +156,7 @@ dbr_db *dbr_open(const char *config_path, dbr_error **err)
 {
     if (!config_path)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_open: config_path is NULL"), NULL;
-    return db_open(config_path, NULL, err);
+    return db_open(config_path, NULL, NULL, err);
 }
 
 dbr_db *dbr_open_string(const char *config_text, dbr_error **err)
@@ -163,7 +164,48 @@ dbr_db *dbr_open_string(const char *config_text, dbr_error **err)
     if (!config_text)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_open_string: config_text is NULL"),
                NULL;
-    return db_open(NULL, config_text, err);
+    return db_open(NULL, config_text, NULL, err);
+}
+
+dbr_db *dbr_open_with(const dbr_open_opts *opts, dbr_error **err)
+{
+    if (!opts || !opts->config_path == !opts->config_text)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                             "dbr_open_with: give exactly one of config_path and config_text"),
+               NULL;
+    if (opts->clock && (!opts->clock->now_us || !opts->clock->sleep_until))
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                             "dbr_open_with: a clock needs now_us and sleep_until"),
+               NULL;
+    return db_open(opts->config_path, opts->config_text, opts, err);
+}
+
+bool dbr_control(dbr_db *db, const char *plugin, const char *command, char **reply,
+                 dbr_error **err)
+{
+    if (reply)
+        *reply = NULL;
+    if (!db || !plugin || !command)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_control: NULL argument");
+    for (int i = 0; i < db->nlinks; i++) {
+        dbr_link *link = &db->links[i];
+        char *out = NULL;
+        bool ok;
+
+        if (strcmp(db->st->plugins[i], plugin) != 0)
+            continue;
+        if (!DBR_OPS_HAS(struct dbr_plugin_ops, link->ops, control))
+            return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                                 "dbr_control: plugin \"%s\" takes no commands", plugin);
+        ok = link->ops->control(link->self, command, &out, err);
+        if (reply)
+            *reply = out;
+        else
+            free(out);
+        return ok;
+    }
+    return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                         "dbr_control: no plugin \"%s\" in this db's chain", plugin);
 }
 
 void dbr_close(dbr_db *db)

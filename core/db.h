@@ -20,7 +20,8 @@ struct dbr_host {
     dbr_db *db;
     dbr_metrics *metrics;
     dbr_events *events;
-    guint64 rng; /* splitmix64 state, advanced atomically */
+    dbr_clock clock; /* now_us NULL: the real monotonic clock */
+    guint64 rng;     /* splitmix64 state, advanced atomically */
 };
 
 typedef struct dbr_link {
@@ -89,6 +90,6 @@ dbr_result *dbr_result_wrap(const struct dbr_driver_ops *drv, dbr_driver_result 
 dbr_txs *dbr_txs_new(void);
 void dbr_txs_free(dbr_txs *txs);
 
-void dbr_host_init(dbr_host *host, dbr_db *db);
+void dbr_host_init(dbr_host *host, dbr_db *db, const dbr_clock *clock, uint64_t seed);
 
 #endif

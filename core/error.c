@@ -14,6 +14,7 @@
 #include <dbr/error.h>
 
 struct dbr_error {
+    bool preset; /* static: never freed, never changed */
     dbr_error_kind kind;
     dbr_error_phase phase;
     bool retryable;
@@ -90,6 +91,7 @@ dbr_error *dbr_error_copy(const dbr_error *e)
         return NULL;
     c = g_new0(dbr_error, 1);
     *c = *e;
+    c->preset = false;
     c->message = g_strdup(e->message);
     c->detail = g_strdup(e->detail);
     c->hint = g_strdup(e->hint);
@@ -97,9 +99,32 @@ dbr_error *dbr_error_copy(const dbr_error *e)
     return c;
 }
 
+dbr_error *dbr_error_preset(dbr_error_kind kind)
+{
+    static dbr_error presets[DBR_ERR_INTERNAL + 1];
+    static char messages[DBR_ERR_INTERNAL + 1][48];
+    static gsize ready;
+
+    if (g_once_init_enter(&ready)) {
+        for (int k = 0; k <= DBR_ERR_INTERNAL; k++) {
+            presets[k].preset = true;
+            presets[k].kind = (dbr_error_kind)k;
+            g_strlcpy(presets[k].layer, "core", sizeof(presets[k].layer));
+            g_snprintf(messages[k], sizeof(messages[k]), "%s",
+                       k == DBR_ERR_CIRCUIT_OPEN ? "circuit breaker is open: call refused"
+                                                 : dbr_error_kind_name(k));
+            presets[k].message = messages[k];
+        }
+        g_once_init_leave(&ready, 1);
+    }
+    if ((unsigned)kind > DBR_ERR_INTERNAL)
+        kind = DBR_ERR_INTERNAL;
+    return &presets[kind];
+}
+
 void dbr_error_free(dbr_error *e)
 {
-    while (e) {
+    while (e && !e->preset) {
         dbr_error *cause = e->cause;
 
         g_free(e->message);
@@ -133,13 +158,13 @@ bool dbr_set_error(dbr_error **dest, dbr_error_kind kind, const char *layer, con
 
 void dbr_error_set_sqlstate(dbr_error *e, const char *sqlstate)
 {
-    if (e)
+    if (e && !e->preset)
         g_strlcpy(e->sqlstate, sqlstate ? sqlstate : "", sizeof(e->sqlstate));
 }
 
 void dbr_error_set_detail(dbr_error *e, const char *detail)
 {
-    if (e) {
+    if (e && !e->preset) {
         g_free(e->detail);
         e->detail = g_strdup(detail);
     }
@@ -147,7 +172,7 @@ void dbr_error_set_detail(dbr_error *e, const char *detail)
 
 void dbr_error_set_hint(dbr_error *e, const char *hint)
 {
-    if (e) {
+    if (e && !e->preset) {
         g_free(e->hint);
         e->hint = g_strdup(hint);
     }
@@ -155,13 +180,13 @@ void dbr_error_set_hint(dbr_error *e, const char *hint)
 
 void dbr_error_set_phase(dbr_error *e, dbr_error_phase phase)
 {
-    if (e)
+    if (e && !e->preset)
         e->phase = phase;
 }
 
 void dbr_error_set_retryable(dbr_error *e, bool retryable)
 {
-    if (e)
+    if (e && !e->preset)
         e->retryable = retryable;
 }
 

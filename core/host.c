@@ -9,26 +9,32 @@
 #include "ctx.h"
 #include "db.h"
 
-void dbr_host_init(dbr_host *host, dbr_db *db)
+void dbr_host_init(dbr_host *host, dbr_db *db, const dbr_clock *clock, uint64_t seed)
 {
     host->db = db;
     host->metrics = db->metrics;
     host->events = db->events;
-    host->rng = (guint64)g_get_real_time() ^ ((guint64)(guintptr)db << 16);
+    if (clock && clock->now_us && clock->sleep_until)
+        host->clock = *clock;
+    host->rng = seed ? seed : (guint64)g_get_real_time() ^ ((guint64)(guintptr)db << 16);
 }
 
 int64_t dbr_host_now_us(const dbr_host *host)
 {
-    (void)host;
-    return dbr_now_us();
+    return host->clock.now_us ? host->clock.now_us(host->clock.user) : dbr_now_us();
 }
 
 bool dbr_host_sleep(const dbr_host *host, dbr_ctx *ctx, int64_t us, dbr_error **err)
 {
-    (void)host;
+    int64_t until;
+    bool slept;
+
     if (us < 0)
         us = 0;
-    if (dbr_ctx_sleep_until(ctx, dbr_now_us() + us))
+    until = dbr_host_now_us(host) + us;
+    slept = host->clock.sleep_until ? host->clock.sleep_until(host->clock.user, ctx, until)
+                                    : dbr_ctx_sleep_until(ctx, until);
+    if (slept)
         return true;
     return dbr_ctx_check(ctx, "sleep", err) &&
            dbr_set_error(err, DBR_ERR_INTERNAL, "core", "sleep ended early");

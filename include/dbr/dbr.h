@@ -43,6 +43,32 @@ DBR_API dbr_db *dbr_open(const char *config_path, dbr_error **err);
 DBR_API dbr_db *dbr_open_string(const char *config_text, dbr_error **err);
 DBR_API void dbr_close(dbr_db *db);
 
+/* Opening with options: a clock and a random seed for the plugins' timing
+ * logic (backoff delays, breaker timeouts), so that tests and simulations can
+ * run them on a fake clock. Zero-initialise, set one of config_path and
+ * config_text, and what else you need. The clock does not drive I/O: the
+ * pool and the driver always wait on the real monotonic clock. */
+typedef struct dbr_clock {
+    int64_t (*now_us)(void *user); /* monotonic microseconds */
+    /* Returns true once now_us() >= until_us; returns false at once when
+     * ctx is canceled, or when ctx's deadline comes first. */
+    bool (*sleep_until)(void *user, dbr_ctx *ctx, int64_t until_us);
+    void *user;
+} dbr_clock;
+typedef struct dbr_open_opts {
+    const char *config_path;
+    const char *config_text;
+    const dbr_clock *clock; /* NULL: the real monotonic clock */
+    uint64_t seed;          /* 0: seeded from the time; else plugins' randomness repeats */
+} dbr_open_opts;
+DBR_API dbr_db *dbr_open_with(const dbr_open_opts *opts, dbr_error **err);
+
+/* Asks plugin `plugin` of db to carry out `command` (each plugin documents
+ * its commands: the breaker's "state", "force_open", "reset", ...). On
+ * success *reply, when reply is not NULL, is a string to free(). */
+DBR_API bool dbr_control(dbr_db *db, const char *plugin, const char *command, char **reply,
+                         dbr_error **err);
+
 /* Statements in autocommit. */
 DBR_API bool dbr_ping(dbr_db *db, dbr_ctx *ctx, dbr_error **err);
 DBR_API bool dbr_exec(dbr_db *db, dbr_ctx *ctx, const char *sql, int nparams,
@@ -96,6 +122,8 @@ DBR_API dbr_ctx *dbr_ctx_with_timeout(long long timeout_ms);
 DBR_API void dbr_ctx_cancel(dbr_ctx *ctx); /* thread-safe; cancels a running query */
 DBR_API void dbr_ctx_free(dbr_ctx *ctx);
 DBR_API bool dbr_ctx_done(const dbr_ctx *ctx); /* canceled or past its deadline */
+/* The deadline on the dbr_now_us() clock; 0 when there is none. */
+DBR_API int64_t dbr_ctx_deadline(const dbr_ctx *ctx);
 
 /* Pool statistics, the fields of Go's sql.DBStats. */
 typedef struct {

@@ -104,6 +104,10 @@ DBR_API void dbr_error_set_detail(dbr_error *e, const char *detail);
 DBR_API void dbr_error_set_hint(dbr_error *e, const char *hint);
 DBR_API void dbr_error_set_phase(dbr_error *e, dbr_error_phase phase);
 DBR_API void dbr_error_set_retryable(dbr_error *e, bool retryable);
+/* A preset error of `kind` that lives as long as the library: handing it
+ * out allocates nothing, dbr_error_free ignores it and setters leave it
+ * unchanged. For refusal paths that must not allocate (an open breaker). */
+DBR_API dbr_error *dbr_error_preset(dbr_error_kind kind);
 /* Stores e in *dest, or frees it when dest is NULL. Always returns false. */
 DBR_API bool dbr_error_propagate(dbr_error **dest, dbr_error *e);
 /* dbr_error_propagate(dest, dbr_error_new(...)) in one call. Always returns false. */

@@ -72,7 +72,8 @@ DBR_API dbr_result *dbr_call_take_result(dbr_call *call);
 /* Passing the call down the chain. */
 DBR_API bool dbr_next_call(const dbr_next *next, dbr_call *call, dbr_error **err);
 
-/* Host services. */
+/* Host services. Time here is the db's clock (dbr_open_opts), which tests
+ * may replace with a fake one. */
 DBR_API int64_t dbr_host_now_us(const dbr_host *host);
 /* Sleeps us microseconds, waking at once when ctx is canceled; never past
  * ctx's deadline. Returns false (TIMEOUT or CANCELED) when woken early. */
@@ -114,6 +115,9 @@ struct dbr_plugin_ops {
     /* Runs when the db closes, in reverse chain order, before the pool
      * closes: stop threads here. Optional. */
     void (*close)(void *self, dbr_db *db);
+    /* Carries out an operator's command from dbr_control(); *reply, when
+     * set, is a malloc'd string the caller frees. Thread-safe. Optional. */
+    bool (*control)(void *self, const char *command, char **reply, dbr_error **err);
     /* Slots above: ABI 1.0 */
 };
 

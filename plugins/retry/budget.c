@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The retry budget (after Finagle's RetryBudget and gRPC's retry
+ * throttling): over a sliding window, retries may add at most `ratio` of the
+ * requests made, plus a small floor so a quiet service can still retry.
+ * When every thread of a service meets a struggling server at once, the
+ * budget turns most would-be retries into fast failures instead of
+ * multiplying the load by max_attempts.
+ *
+ * The hot path only increments a counter. Deciding a retry (rare) takes the
+ * lock and compares the counters with a snapshot taken about one window ago;
+ * snapshots are taken on that same rare path, at most 16 per window.
+ */
+#include "budget.h"
+
+void budget_init(budget *b, double ratio, int64_t window_us, int min_retries)
+{
+    b->ratio = ratio;
+    b->window_us = window_us;
+    b->min_retries = min_retries;
+    b->requests = 0;
+    b->retries = 0;
+    b->nsnap = 0;
+    b->head = 0;
+    g_mutex_init(&b->lock);
+}
+
+void budget_clear(budget *b)
+{
+    g_mutex_clear(&b->lock);
+}
+
+bool budget_withdraw(budget *b, int64_t now_us)
+{
+    guint64 requests = __atomic_load_n(&b->requests, __ATOMIC_RELAXED);
+    guint64 base_req = 0, base_ret = 0;
+    bool allowed;
+    int newest;
+
+    g_mutex_lock(&b->lock);
+    newest = (b->head + BUDGET_SNAPSHOTS - 1) % BUDGET_SNAPSHOTS;
+    if (b->nsnap == 0 || now_us - b->snap[newest].t_us >= b->window_us / 16) {
+        b->snap[b->head].t_us = now_us;
+        b->snap[b->head].requests = requests;
+        b->snap[b->head].retries = b->retries;
+        b->head = (b->head + 1) % BUDGET_SNAPSHOTS;
+        if (b->nsnap < BUDGET_SNAPSHOTS)
+            b->nsnap++;
+    }
+    /* The base is the oldest snapshot still inside the window. Right after
+     * a quiet spell that is the one just taken, so only the floor applies:
+     * hours of healthy traffic do not buy a retry storm when the server
+     * then falls over. */
+    for (int i = 0; i < b->nsnap; i++) {
+        int k = (b->head + BUDGET_SNAPSHOTS - b->nsnap + i) % BUDGET_SNAPSHOTS;
+
+        if (now_us - b->snap[k].t_us <= b->window_us) {
+            base_req = b->snap[k].requests;
+            base_ret = b->snap[k].retries;
+            break;
+        }
+    }
+    allowed = (double)(b->retries - base_ret) <
+              (double)b->min_retries + b->ratio * (double)(requests - base_req);
+    if (allowed)
+        b->retries++;
+    g_mutex_unlock(&b->lock);
+    return allowed;
+}

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dbr-plugin-retry: retries what is safe to retry, with exponential backoff
+ * and full jitter, under a retry budget shared by the db.
+ *
+ *   [chain]
+ *   plugins = retry, breaker
+ *
+ *   [plugin.retry]
+ *   max_attempts = 5          # total tries, the first included
+ *   initial_interval = 100ms
+ *   max_interval = 10s
+ *   multiplier = 2.0
+ *   jitter = true             # full jitter: uniform [0, cap)
+ *   max_elapsed = 0           # stop retrying after this long (0 = no limit)
+ *   budget_ratio = 0.2        # retries may add 20% to the requests of a window...
+ *   budget_window = 10s
+ *   budget_min_retries = 10   # ...plus this many per window
+ *   wait_breaker = false      # retry calls an open breaker refused
+ *
+ * What is retried is decided by how far the call got (dbr_error_phase_of)
+ * and by the core's retry flag, never by SQLSTATE alone (docs/retry.md):
+ *   - a connection failure before anything was sent (refused, reset, "the
+ *     database system is starting up"), and a connect timeout;
+ *   - a deadlock or serialization failure of an autocommit statement, and of
+ *     a whole transaction, whose callback then runs again from the start;
+ *   - a lost connection after an autocommit statement was sent, only when the
+ *     call is safe to repeat (dbr_call_idempotent);
+ *   - never: commit-unknown, constraint, syntax, permission, config, misuse,
+ *     a canceled or expired ctx, a statement inside a transaction, an open
+ *     breaker (unless wait_breaker).
+ * The first connect of dbr_open goes through the chain, so with retry in it
+ * opening a db waits out a database that is still starting.
+ *
+ * Events: retry.attempt (call, attempt, delay_ms, kind), retry.giveup
+ * (call, attempts, kind, reason). Metrics: dbr_retry_requests_total,
+ * dbr_retry_retries_total{kind}, dbr_retry_giveups_total{kind}.
+ */
+#include <glib.h>
+#include <stdio.h>
+
+#include <dbr/plugin.h>
+
+#include "backoff.h"
+#include "budget.h"
+
+#define LAYER "retry"
+
+typedef struct retry {
+    const dbr_host *host;
+    int max_attempts;
+    backoff backoff;
+    int64_t max_elapsed_us;
+    bool wait_breaker;
+    budget budget;
+    dbr_counter *requests;
+    dbr_counter *retries[DBR_ERR_INTERNAL + 1];
+    dbr_counter *giveups[DBR_ERR_INTERNAL + 1];
+} retry;
+
+static bool retry_create(const dbr_config_section *cfg, const dbr_host *host, void **self,
+                         dbr_error **err)
+{
+    retry *r = g_new0(retry, 1);
+    long long attempts, min_retries;
+    double ratio;
+    int64_t window;
+    char labels[128];
+
+    r->host = host;
+    if (!dbr_config_get_int(cfg, "max_attempts", 5, 1, 1000, &attempts, err) ||
+        !dbr_config_get_duration(cfg, "initial_interval", 100000, 0, G_TIME_SPAN_HOUR,
+                                 &r->backoff.initial_us, err) ||
+        !dbr_config_get_duration(cfg, "max_interval", 10 * G_TIME_SPAN_SECOND, 0,
+                                 G_TIME_SPAN_DAY, &r->backoff.max_us, err) ||
+        !dbr_config_get_double(cfg, "multiplier", 2.0, 1.0, 100.0, &r->backoff.multiplier, err) ||
+        !dbr_config_get_bool(cfg, "jitter", true, &r->backoff.jitter, err) ||
+        !dbr_config_get_duration(cfg, "max_elapsed", 0, 0, G_TIME_SPAN_DAY, &r->max_elapsed_us,
+                                 err) ||
+        !dbr_config_get_double(cfg, "budget_ratio", 0.2, 0.0, 1000.0, &ratio, err) ||
+        !dbr_config_get_duration(cfg, "budget_window", 10 * G_TIME_SPAN_SECOND,
+                                 G_TIME_SPAN_MILLISECOND, G_TIME_SPAN_HOUR, &window, err) ||
+        !dbr_config_get_int(cfg, "budget_min_retries", 10, 0, 1000000, &min_retries, err) ||
+        !dbr_config_get_bool(cfg, "wait_breaker", false, &r->wait_breaker, err)) {
+        g_free(r);
+        return false;
+    }
+    if (r->backoff.max_us < r->backoff.initial_us) {
+        dbr_error_propagate(err, dbr_config_error(cfg, "max_interval",
+                                                  "must not be shorter than initial_interval"));
+        g_free(r);
+        return false;
+    }
+    r->max_attempts = (int)attempts;
+    budget_init(&r->budget, ratio, window, (int)min_retries);
+    g_snprintf(labels, sizeof(labels), "db=\"%s\"", dbr_host_db_name(host));
+    r->requests = dbr_host_counter(host, "dbr_retry_requests_total",
+                                   "Calls that entered the retry plugin.", labels);
+    for (int k = DBR_ERR_CONNECTION; k <= DBR_ERR_INTERNAL; k++) {
+        g_snprintf(labels, sizeof(labels), "db=\"%s\",kind=\"%s\"", dbr_host_db_name(host),
+                   dbr_error_kind_name(k));
+        r->retries[k] = dbr_host_counter(host, "dbr_retry_retries_total",
+                                         "Calls tried again, by the kind of error.", labels);
+        r->giveups[k] = dbr_host_counter(host, "dbr_retry_giveups_total",
+                                         "Calls that failed after retrying, by kind.", labels);
+    }
+    *self = r;
+    return true;
+}
+
+static void retry_destroy(void *self)
+{
+    retry *r = self;
+
+    budget_clear(&r->budget);
+    g_free(r);
+}
+
+/* Why a failed call is not tried again. */
+typedef enum {
+    GO = 0,
+    STOP_KIND,    /* the kind of error is never retried */
+    STOP_UNSAFE,  /* sent, no answer, and not safe to repeat */
+    STOP_CTX,     /* the caller canceled or ran out of time */
+    STOP_BREAKER, /* an open breaker refused it */
+    STOP_ATTEMPTS,
+    STOP_MAX_ELAPSED,
+    STOP_DEADLINE, /* the next delay would end past the ctx's deadline */
+    STOP_BUDGET,
+} stop_reason;
+
+static const char *const stop_names[] = {
+    [GO] = "",
+    [STOP_KIND] = "not retryable",
+    [STOP_UNSAFE] = "not safe to repeat",
+    [STOP_CTX] = "ctx done",
+    [STOP_BREAKER] = "breaker open",
+    [STOP_ATTEMPTS] = "max_attempts",
+    [STOP_MAX_ELAPSED] = "max_elapsed",
+    [STOP_DEADLINE] = "deadline",
+    [STOP_BUDGET] = "retry budget spent",
+};
+
+static stop_reason not_retryable(const retry *r, const dbr_call *call, const dbr_error *e)
+{
+    dbr_error_kind kind = dbr_error_kind_of(e);
+    dbr_error_phase phase = dbr_error_phase_of(e);
+
+    if (dbr_ctx_done(dbr_call_ctx(call)))
+        return STOP_CTX;
+    switch (kind) {
+    case DBR_ERR_CIRCUIT_OPEN:
+        return r->wait_breaker ? GO : STOP_BREAKER;
+    case DBR_ERR_TIMEOUT:
+    case DBR_ERR_RESOURCE:
+        /* A connect that timed out or found no free slot sent nothing; an
+         * answered timeout or resource error is the server's verdict. */
+        return phase == DBR_PHASE_CONNECT ? GO : STOP_KIND;
+    case DBR_ERR_CONNECTION:
+        if (dbr_error_retryable(e))
+            return GO;
+        /* Sent, no answer: repeat only what cannot apply twice. */
+        return phase == DBR_PHASE_SENT && dbr_call_idempotent(call) ? GO : STOP_UNSAFE;
+    case DBR_ERR_DEADLOCK:
+    case DBR_ERR_SERIALIZATION:
+        return dbr_error_retryable(e) ? GO : STOP_KIND;
+    default:
+        /* commit-unknown, constraint, syntax, permission, config, plugin,
+         * misuse, canceled, read-only, pool-exhausted, internal */
+        return STOP_KIND;
+    }
+}
+
+static void give_up(retry *r, const dbr_call *call, const dbr_error *e, int attempts,
+                    stop_reason reason)
+{
+    char n[16];
+
+    dbr_counter_add(r->giveups[dbr_error_kind_of(e)], 1);
+    g_snprintf(n, sizeof(n), "%d", attempts);
+    dbr_host_publish(r->host, "retry.giveup", "call",
+                     dbr_call_kind_name(dbr_call_kind_of(call)), "attempts", n, "kind",
+                     dbr_error_kind_name(dbr_error_kind_of(e)), "reason", reason, NULL);
+}
+
+static bool retry_handle(void *self, dbr_call *call, const dbr_next *next, dbr_error **err)
+{
+    retry *r = self;
+    dbr_ctx *ctx = dbr_call_ctx(call);
+    dbr_error *e = NULL;
+    int64_t first_failure = 0;
+
+    /* One statement of a transaction is never repeated alone: the retry of
+     * a transaction is the whole callback, one level up. */
+    if (dbr_call_kind_of(call) == DBR_CALL_TX_STMT)
+        return dbr_next_call(next, call, err);
+    budget_note_request(&r->budget);
+    dbr_counter_add(r->requests, 1);
+    for (int attempt = 1;; attempt++) {
+        stop_reason why;
+        int64_t now, delay, deadline;
+        dbr_error *se = NULL;
+        char a[16], d[32];
+
+        if (dbr_next_call(next, call, &e))
+            return true;
+        now = dbr_host_now_us(r->host);
+        if (!first_failure)
+            first_failure = now;
+        why = not_retryable(r, call, e);
+        if (!why && attempt >= r->max_attempts)
+            why = STOP_ATTEMPTS;
+        delay = backoff_delay(&r->backoff, attempt, dbr_host_random(r->host));
+        /* Deadlines are on the real clock, whatever clock the host has. */
+        deadline = dbr_ctx_deadline(ctx);
+        if (!why && r->max_elapsed_us && now + delay - first_failure > r->max_elapsed_us)
+            why = STOP_MAX_ELAPSED;
+        if (!why && deadline && dbr_now_us() + delay >= deadline)
+            why = STOP_DEADLINE; /* sleeping past it would be for nothing */
+        if (!why && !budget_withdraw(&r->budget, now))
+            why = STOP_BUDGET;
+        if (why) {
+            /* A first failure that was never a candidate goes back as it
+             * is; one that retrying gave up on says how far it went. */
+            if (attempt == 1 && why < STOP_MAX_ELAPSED)
+                return dbr_error_propagate(err, e);
+            give_up(r, call, e, attempt, why);
+            e = dbr_error_wrap(e, dbr_error_kind_of(e), LAYER, "gave up after %d attempt%s (%s)",
+                               attempt, attempt == 1 ? "" : "s", stop_names[why]);
+            return dbr_error_propagate(err, e);
+        }
+        dbr_counter_add(r->retries[dbr_error_kind_of(e)], 1);
+        g_snprintf(a, sizeof(a), "%d", attempt);
+        g_snprintf(d, sizeof(d), "%.3f", (double)delay / 1000.0);
+        dbr_host_publish(r->host, "retry.attempt", "call",
+                         dbr_call_kind_name(dbr_call_kind_of(call)), "attempt", a, "delay_ms", d,
+                         "kind", dbr_error_kind_name(dbr_error_kind_of(e)), NULL);
+        if (!dbr_host_sleep(r->host, ctx, delay, &se)) {
+            /* Canceled or out of time while waiting: say so, keep the story. */
+            give_up(r, call, e, attempt, STOP_CTX);
+            e = dbr_error_wrap(e, dbr_error_kind_of(se), LAYER, "%s while waiting to retry after %d attempt%s",
+                               dbr_error_kind_name(dbr_error_kind_of(se)), attempt,
+                               attempt == 1 ? "" : "s");
+            dbr_error_free(se);
+            return dbr_error_propagate(err, e);
+        }
+        dbr_error_free(e);
+        e = NULL;
+    }
+}
+
+static const struct dbr_plugin_ops retry_ops = {
+    .struct_size = sizeof(struct dbr_plugin_ops),
+    .create = retry_create,
+    .destroy = retry_destroy,
+    .handle = retry_handle,
+};
+
+DBR_MODULE_DEFINE(DBR_MODULE_PLUGIN, "retry", "1.0.0",
+                  "retries what is safe to retry, with backoff, jitter and a budget", &retry_ops)
