@@ -180,8 +180,7 @@ dbr_db *dbr_open_with(const dbr_open_opts *opts, dbr_error **err)
     return db_open(opts->config_path, opts->config_text, opts, err);
 }
 
-bool dbr_control(dbr_db *db, const char *plugin, const char *command, char **reply,
-                 dbr_error **err)
+bool dbr_control(dbr_db *db, const char *plugin, const char *command, char **reply, dbr_error **err)
 {
     if (reply)
         *reply = NULL;

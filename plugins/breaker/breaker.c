@@ -47,8 +47,7 @@ typedef enum { ST_CLOSED = 0, ST_HALF_OPEN = 1, ST_OPEN = 2 } state;
 static const char *const state_names[] = {"closed", "half-open", "open"};
 
 typedef struct counts {
-    guint32 requests, total_successes, total_failures, consecutive_successes,
-        consecutive_failures;
+    guint32 requests, total_successes, total_failures, consecutive_successes, consecutive_failures;
 } counts;
 
 typedef enum { OUTCOME_SUCCESS, OUTCOME_FAILURE, OUTCOME_IGNORE } outcome;
@@ -88,8 +87,8 @@ static bool breaker_create(const dbr_config_section *cfg, const dbr_host *host, 
     b->host = host;
     if (!dbr_config_get_int(cfg, "max_requests", 1, 1, 1000000, &max_requests, err) ||
         !dbr_config_get_duration(cfg, "interval", 0, 0, G_TIME_SPAN_DAY, &b->interval_us, err) ||
-        !dbr_config_get_duration(cfg, "timeout", 60 * G_TIME_SPAN_SECOND,
-                                 G_TIME_SPAN_MILLISECOND, G_TIME_SPAN_DAY, &b->timeout_us, err) ||
+        !dbr_config_get_duration(cfg, "timeout", 60 * G_TIME_SPAN_SECOND, G_TIME_SPAN_MILLISECOND,
+                                 G_TIME_SPAN_DAY, &b->timeout_us, err) ||
         !dbr_config_get_int(cfg, "max_failures", 5, 1, 1000000, &max_failures, err) ||
         !dbr_config_get_double(cfg, "failure_ratio", 0.0, 0.0, 1.0, &b->failure_ratio, err) ||
         !dbr_config_get_int(cfg, "min_requests", 20, 1, 1000000000, &min_requests, err)) {

@@ -71,8 +71,8 @@ static bool retry_create(const dbr_config_section *cfg, const dbr_host *host, vo
     if (!dbr_config_get_int(cfg, "max_attempts", 5, 1, 1000, &attempts, err) ||
         !dbr_config_get_duration(cfg, "initial_interval", 100000, 0, G_TIME_SPAN_HOUR,
                                  &r->backoff.initial_us, err) ||
-        !dbr_config_get_duration(cfg, "max_interval", 10 * G_TIME_SPAN_SECOND, 0,
-                                 G_TIME_SPAN_DAY, &r->backoff.max_us, err) ||
+        !dbr_config_get_duration(cfg, "max_interval", 10 * G_TIME_SPAN_SECOND, 0, G_TIME_SPAN_DAY,
+                                 &r->backoff.max_us, err) ||
         !dbr_config_get_double(cfg, "multiplier", 2.0, 1.0, 100.0, &r->backoff.multiplier, err) ||
         !dbr_config_get_bool(cfg, "jitter", true, &r->backoff.jitter, err) ||
         !dbr_config_get_duration(cfg, "max_elapsed", 0, 0, G_TIME_SPAN_DAY, &r->max_elapsed_us,
@@ -178,9 +178,9 @@ static void give_up(retry *r, const dbr_call *call, const dbr_error *e, int atte
 
     dbr_counter_add(r->giveups[dbr_error_kind_of(e)], 1);
     g_snprintf(n, sizeof(n), "%d", attempts);
-    dbr_host_publish(r->host, "retry.giveup", "call",
-                     dbr_call_kind_name(dbr_call_kind_of(call)), "attempts", n, "kind",
-                     dbr_error_kind_name(dbr_error_kind_of(e)), "reason", reason, NULL);
+    dbr_host_publish(r->host, "retry.giveup", "call", dbr_call_kind_name(dbr_call_kind_of(call)),
+                     "attempts", n, "kind", dbr_error_kind_name(dbr_error_kind_of(e)), "reason",
+                     stop_names[reason], NULL);
 }
 
 static bool retry_handle(void *self, dbr_call *call, const dbr_next *next, dbr_error **err)
@@ -238,9 +238,9 @@ static bool retry_handle(void *self, dbr_call *call, const dbr_next *next, dbr_e
         if (!dbr_host_sleep(r->host, ctx, delay, &se)) {
             /* Canceled or out of time while waiting: say so, keep the story. */
             give_up(r, call, e, attempt, STOP_CTX);
-            e = dbr_error_wrap(e, dbr_error_kind_of(se), LAYER, "%s while waiting to retry after %d attempt%s",
-                               dbr_error_kind_name(dbr_error_kind_of(se)), attempt,
-                               attempt == 1 ? "" : "s");
+            e = dbr_error_wrap(
+                e, dbr_error_kind_of(se), LAYER, "%s while waiting to retry after %d attempt%s",
+                dbr_error_kind_name(dbr_error_kind_of(se)), attempt, attempt == 1 ? "" : "s");
             dbr_error_free(se);
             return dbr_error_propagate(err, e);
         }
