@@ -20,7 +20,8 @@ struct dbr_ctx {
     int64_t deadline_us; /* 0 = none */
     int efd;
     gint canceled; /* atomic */
-    GMutex lock;   /* guards wakers */
+    bool idempotent;
+    GMutex lock; /* guards wakers */
     dbr_ctx_waker *wakers;
 };
 
@@ -80,6 +81,17 @@ void dbr_ctx_free(dbr_ctx *ctx)
     close(ctx->efd);
     g_mutex_clear(&ctx->lock);
     g_free(ctx);
+}
+
+void dbr_ctx_set_idempotent(dbr_ctx *ctx, bool idempotent)
+{
+    if (ctx)
+        ctx->idempotent = idempotent;
+}
+
+bool dbr_ctx_idempotent(const dbr_ctx *ctx)
+{
+    return ctx && ctx->idempotent;
 }
 
 bool dbr_ctx_canceled(const dbr_ctx *ctx)

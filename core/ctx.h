@@ -20,6 +20,7 @@ typedef struct dbr_ctx_waker {
 /* ctx may be NULL everywhere: no deadline, never canceled. */
 dbr_wait dbr_ctx_wait(const dbr_ctx *ctx);
 bool dbr_ctx_canceled(const dbr_ctx *ctx);
+bool dbr_ctx_idempotent(const dbr_ctx *ctx);
 /* False, with DBR_ERR_CANCELED or DBR_ERR_TIMEOUT, when ctx is done. */
 bool dbr_ctx_check(const dbr_ctx *ctx, const char *what, dbr_error **err);
 void dbr_ctx_add_waker(dbr_ctx *ctx, dbr_ctx_waker *w);

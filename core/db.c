@@ -257,7 +257,7 @@ bool dbr_ping(dbr_db *db, dbr_ctx *ctx, dbr_error **err)
 bool dbr_exec(dbr_db *db, dbr_ctx *ctx, const char *sql, int nparams, const char *const *params,
               dbr_error **err)
 {
-    dbr_call call = {.kind = DBR_CALL_EXEC, .ctx = ctx};
+    dbr_call call = {.kind = DBR_CALL_EXEC, .ctx = ctx, .idempotent = dbr_ctx_idempotent(ctx)};
 
     if (!check_statement("dbr_exec", db, sql, nparams, params, err))
         return false;
@@ -270,7 +270,10 @@ bool dbr_exec(dbr_db *db, dbr_ctx *ctx, const char *sql, int nparams, const char
 dbr_result *dbr_query(dbr_db *db, dbr_ctx *ctx, const char *sql, int nparams,
                       const char *const *params, dbr_error **err)
 {
-    dbr_call call = {.kind = DBR_CALL_QUERY, .ctx = ctx, .want_result = true};
+    dbr_call call = {.kind = DBR_CALL_QUERY,
+                     .ctx = ctx,
+                     .idempotent = dbr_ctx_idempotent(ctx),
+                     .want_result = true};
 
     if (!check_statement("dbr_query", db, sql, nparams, params, err))
         return NULL;

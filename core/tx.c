@@ -381,7 +381,7 @@ static bool tx_run(dbr_db *db, dbr_ctx *ctx, const dbr_tx_opts *opts, dbr_tx_fn 
     call.fn = fn;
     call.user = user;
     /* A read-only transaction cannot apply anything twice. */
-    call.idempotent = call.tx_opts->read_only;
+    call.idempotent = call.tx_opts->read_only || dbr_ctx_idempotent(ctx);
     return dbr_dispatch(db, &call, err);
 }
 

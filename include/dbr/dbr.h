@@ -122,6 +122,11 @@ DBR_API dbr_ctx *dbr_ctx_with_timeout(long long timeout_ms);
 DBR_API void dbr_ctx_cancel(dbr_ctx *ctx); /* thread-safe; cancels a running query */
 DBR_API void dbr_ctx_free(dbr_ctx *ctx);
 DBR_API bool dbr_ctx_done(const dbr_ctx *ctx); /* canceled or past its deadline */
+/* Marks the calls made with this ctx as safe to repeat even after they
+ * reached the server (reads; writes the application made idempotent), so a
+ * retry plugin may run them again when the connection breaks mid-flight.
+ * Without it, an autocommit statement that was sent is never repeated. */
+DBR_API void dbr_ctx_set_idempotent(dbr_ctx *ctx, bool idempotent);
 /* The deadline on the dbr_now_us() clock; 0 when there is none. */
 DBR_API int64_t dbr_ctx_deadline(const dbr_ctx *ctx);
 

@@ -30,7 +30,8 @@
  *     a canceled or expired ctx, a statement inside a transaction, an open
  *     breaker (unless wait_breaker).
  * The first connect of dbr_open goes through the chain, so with retry in it
- * opening a db waits out a database that is still starting.
+ * opening a db waits out a database that is still starting (the budget does
+ * not limit that one caller; max_attempts and max_elapsed do).
  *
  * Events: retry.attempt (call, attempt, delay_ms, kind), retry.giveup
  * (call, attempts, kind, reason). Metrics: dbr_retry_requests_total,
@@ -217,7 +218,9 @@ static bool retry_handle(void *self, dbr_call *call, const dbr_next *next, dbr_e
             why = STOP_MAX_ELAPSED;
         if (!why && deadline && dbr_now_us() + delay >= deadline)
             why = STOP_DEADLINE; /* sleeping past it would be for nothing */
-        if (!why && !budget_withdraw(&r->budget, now))
+        /* The first connect of dbr_open is one caller waiting for its
+         * database, not a storm: the budget does not apply to it. */
+        if (!why && dbr_call_kind_of(call) != DBR_CALL_CONNECT && !budget_withdraw(&r->budget, now))
             why = STOP_BUDGET;
         if (why) {
             /* A first failure that was never a candidate goes back as it
