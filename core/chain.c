@@ -59,6 +59,11 @@ bool dbr_call_idempotent(const dbr_call *call)
     return call->idempotent;
 }
 
+void dbr_call_set_resolve_commit(dbr_call *call, bool on)
+{
+    call->resolve_commit = on;
+}
+
 dbr_result *dbr_call_take_result(dbr_call *call)
 {
     dbr_result *r = call->result;

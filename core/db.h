@@ -58,6 +58,7 @@ struct dbr_call {
     const char *const *params;
     bool idempotent;
     bool want_result;   /* a query, not an exec */
+    bool resolve_commit;
     dbr_result *result; /* a successful query's result */
     /* DBR_CALL_TX */
     const dbr_tx_opts *tx_opts;

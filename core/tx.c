@@ -34,6 +34,7 @@ struct dbr_tx {
     dbr_ctx *ctx;
     int depth;
     unsigned savepoints;
+    bool resolve_commit;
     dbr_error_kind failed; /* kind of the last statement that failed, or NONE */
     char *failed_msg;
 };
@@ -158,12 +159,94 @@ static dbr_error *classify_rolled_back(dbr_error *e)
     return e;
 }
 
+/* After COMMIT's answer was lost: asks fresh connections what became of
+ * transaction xid. A dying backend may still be finishing its commit, so
+ * "in progress" is asked again, within the connect timeout. */
+static int ask_xact_status(dbr_db *db, dbr_ctx *ctx, const char *xid)
+{
+    /* Bounded by the connect timeout, not by the caller's deadline, which
+     * may be what cut COMMIT short; a cancel still stops it. */
+    dbr_ctx *bound = dbr_ctx_with_timeout(db->st->connect_timeout_us / 1000);
+    int status = -2;
+
+    while (!dbr_ctx_canceled(ctx)) {
+        dbr_pconn *pc = dbr_pool_get(db->pool, bound, NULL);
+        dbr_wait wait = dbr_ctx_wait(bound);
+
+        if (!pc)
+            break;
+        status = db->drv->xact_status(pc->dc, xid, &wait, NULL);
+        dbr_pool_put(db->pool, pc, status == -2);
+        /* A dying backend may still be finishing its commit: ask again. */
+        if (status != -1 || !dbr_ctx_sleep_until(bound, dbr_now_us() + 50000))
+            break;
+    }
+    dbr_ctx_free(bound);
+    return status;
+}
+
+static bool ambiguous(const dbr_error *ce)
+{
+    /* COMMIT left and the session ended without a clear answer. Even a
+     * FATAL "terminating connection" instead of the answer counts: no guess
+     * about a commit. */
+    return dbr_error_phase_of(ce) == DBR_PHASE_SENT ||
+           (dbr_error_kind_of(ce) == DBR_ERR_CONNECTION &&
+            dbr_error_phase_of(ce) != DBR_PHASE_BEFORE_SEND);
+}
+
+static bool tx_commit(dbr_tx *tx, dbr_error **err)
+{
+    dbr_db *db = tx->db;
+    dbr_ctx *ctx = tx->ctx;
+    bool tracked = tx->resolve_commit && db->drv->commit_tracked && db->drv->xact_status;
+    dbr_wait wait = dbr_ctx_wait(ctx);
+    dbr_error *ce = NULL;
+    char xid[32] = "";
+    bool ok;
+    int status;
+
+    ok = tracked ? db->drv->commit_tracked(tx->pc->dc, &wait, xid, sizeof(xid), &ce)
+                 : dbr_run_on(db, tx->pc->dc, &wait, "COMMIT", 0, NULL, NULL, &ce);
+    dbr_pool_put(db->pool, tx->pc, !ok && db->drv->txstatus(tx->pc->dc) != DBR_TXSTATUS_IDLE);
+    tx_release(tx);
+    if (ok)
+        return true;
+    if (!ambiguous(ce)) {
+        /* The server answered COMMIT with an error (a serialization failure,
+         * a deferred constraint): the transaction was rolled back. */
+        return dbr_error_propagate(err, classify_rolled_back(ce));
+    }
+    if (tracked && strcmp(xid, "none") == 0) {
+        /* It wrote nothing: whether COMMIT ran cannot matter. */
+        dbr_error_free(ce);
+        return true;
+    }
+    status = tracked && *xid ? ask_xact_status(db, ctx, xid) : -2;
+    if (status == 1) {
+        g_info("COMMIT's answer was lost; pg_xact_status(%s) says it committed", xid);
+        dbr_error_free(ce);
+        return true;
+    }
+    if (status == 0) {
+        ce = dbr_error_wrap(ce, DBR_ERR_CONNECTION, "core",
+                            "COMMIT's answer was lost and the transaction did not commit "
+                            "(transaction %s aborted)",
+                            xid);
+        dbr_error_set_retryable(ce, true);
+        return dbr_error_propagate(err, ce);
+    }
+    ce =
+        dbr_error_wrap(ce, DBR_ERR_COMMIT_UNKNOWN, "core", "the outcome of COMMIT is unknown%s%s%s",
+                       *xid ? " (transaction " : "", xid, *xid ? " still unresolved)" : "");
+    dbr_error_set_retryable(ce, false);
+    return dbr_error_propagate(err, ce);
+}
+
 static bool tx_finish(dbr_tx *tx, bool ok, dbr_error *e, dbr_error **err)
 {
     dbr_db *db = tx->db;
     dbr_txstatus s = db->drv->txstatus(tx->pc->dc);
-    dbr_error *ce = NULL;
-    dbr_wait wait;
 
     if (ok && s == DBR_TXSTATUS_INERROR) {
         /* The callback swallowed a failed statement: COMMIT would silently
@@ -191,27 +274,7 @@ static bool tx_finish(dbr_tx *tx, bool ok, dbr_error *e, dbr_error **err)
             return false; /* the application asked for the rollback */
         return dbr_error_propagate(err, classify_rolled_back(e));
     }
-    wait = dbr_ctx_wait(tx->ctx);
-    if (dbr_run_on(db, tx->pc->dc, &wait, "COMMIT", 0, NULL, NULL, &ce)) {
-        dbr_pool_put(db->pool, tx->pc, false);
-        tx_release(tx);
-        return true;
-    }
-    dbr_pool_put(db->pool, tx->pc, db->drv->txstatus(tx->pc->dc) != DBR_TXSTATUS_IDLE);
-    tx_release(tx);
-    if (dbr_error_phase_of(ce) == DBR_PHASE_SENT ||
-        (dbr_error_kind_of(ce) == DBR_ERR_CONNECTION &&
-         dbr_error_phase_of(ce) != DBR_PHASE_BEFORE_SEND)) {
-        /* COMMIT left and the session ended without a clear answer: it may
-         * or may not have happened. Even a FATAL "terminating connection"
-         * instead of the answer is treated so: no guess about a commit. */
-        ce = dbr_error_wrap(ce, DBR_ERR_COMMIT_UNKNOWN, "core", "the outcome of COMMIT is unknown");
-        dbr_error_set_retryable(ce, false);
-        return dbr_error_propagate(err, ce);
-    }
-    /* The server answered COMMIT with an error (a serialization failure, a
-     * deferred constraint): the transaction was rolled back. */
-    return dbr_error_propagate(err, classify_rolled_back(ce));
+    return tx_commit(tx, err);
 }
 
 bool dbr_tx_terminal(dbr_call *call, dbr_error **err)
@@ -233,6 +296,7 @@ bool dbr_tx_terminal(dbr_call *call, dbr_error **err)
     tx = tx_acquire(db);
     tx->pc = pc;
     tx->ctx = call->ctx;
+    tx->resolve_commit = call->resolve_commit;
     ok = call->fn(tx, call->user, &e);
     if (ok && e) {
         g_warning("a transaction callback returned true with an error set (%s); committing",

@@ -219,6 +219,8 @@ static const struct dbr_driver_ops pq_ops = {
     .classify = pq_classify,
     .begin_sql = NULL, /* PostgreSQL speaks the standard START TRANSACTION */
     .savepoint_sql = pq_savepoint_sql,
+    .commit_tracked = pq_commit_tracked,
+    .xact_status = pq_xact_status,
 };
 
 DBR_MODULE_DEFINE(DBR_MODULE_DRIVER, "pq", "1.0.0", "PostgreSQL through libpq", &pq_ops)

@@ -35,18 +35,9 @@ static dbr_error *interrupted(dbr_driver_conn *conn, bool canceled, bool answere
     return e;
 }
 
-/* Where a statement's wait stands: before the deadline, or past it with a
- * cancel request sent and a grace period running. It spans every result of
- * the statement, so the server is asked to cancel at most once. */
-typedef struct exec_wait {
-    const dbr_wait *wait;
-    int64_t deadline_us;
-    bool stopping, canceled;
-} exec_wait;
-
 /* Reads until libpq has a whole result, within the wait; on deadline or
  * cancel asks the server to stop and waits a grace period for it to. */
-static bool wait_result(dbr_driver_conn *conn, exec_wait *ew, dbr_error **e)
+bool pq_wait_result(dbr_driver_conn *conn, exec_wait *ew, dbr_error **e)
 {
     PGconn *pg = conn->pg;
 
@@ -82,7 +73,7 @@ static bool wait_result(dbr_driver_conn *conn, exec_wait *ew, dbr_error **e)
     return true;
 }
 
-static bool flush_all(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **e)
+bool pq_flush_all(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **e)
 {
     int r;
 
@@ -122,7 +113,7 @@ dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,
         e = pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND, "cannot send");
         return dbr_error_propagate(err, e), NULL;
     }
-    if (!flush_all(conn, wait, &e) || !wait_result(conn, &ew, &e)) {
+    if (!pq_flush_all(conn, wait, &e) || !pq_wait_result(conn, &ew, &e)) {
         if (PQstatus(conn->pg) != CONNECTION_OK)
             conn->broken = true;
         return dbr_error_propagate(err, e), NULL;
@@ -139,7 +130,7 @@ dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,
             PQclear(keep);
             keep = res;
         }
-        if (PQisBusy(conn->pg) && !wait_result(conn, &ew, &e))
+        if (PQisBusy(conn->pg) && !pq_wait_result(conn, &ew, &e))
             break;
     }
     answered = keep != NULL;

@@ -97,6 +97,17 @@ struct dbr_driver_ops {
     /* Writes the statement for op on savepoint `name` into buf. */
     bool (*savepoint_sql)(char *buf, int len, int op /* 0 set, 1 release, 2 rollback to */,
                           const char *name);
+    /* Resolving an ambiguous COMMIT (optional, both or neither):
+     * commit_tracked commits like exec("COMMIT") but first learns the
+     * transaction's id, without assigning one to a transaction that wrote
+     * nothing; on failure it leaves that id in xid ("" when none was
+     * assigned, or it is not known). xact_status asks, on another
+     * connection, what became of xid: 1 committed, 0 aborted, -1 not known
+     * (still in progress, or too old), or -2 and an error. */
+    bool (*commit_tracked)(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, int xid_len,
+                           dbr_error **err);
+    int (*xact_status)(dbr_driver_conn *conn, const char *xid, const dbr_wait *wait,
+                       dbr_error **err);
     /* Slots above: ABI 1.0 */
 };
 

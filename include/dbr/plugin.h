@@ -68,6 +68,11 @@ DBR_API const dbr_tx_opts *dbr_call_tx_opts(const dbr_call *call); /* NULL unles
  * read-only transactions, and calls the application marked so. */
 DBR_API bool dbr_call_idempotent(const dbr_call *call);
 DBR_API dbr_result *dbr_call_take_result(dbr_call *call);
+/* For a transaction: when the connection is lost while COMMIT is in flight,
+ * ask a fresh connection whether it committed (where the driver can), so
+ * that "committed" becomes success and "aborted" a retryable error instead
+ * of DBR_ERR_COMMIT_UNKNOWN. The retry plugin sets it (resolve_commit). */
+DBR_API void dbr_call_set_resolve_commit(dbr_call *call, bool on);
 
 /* Passing the call down the chain. */
 DBR_API bool dbr_next_call(const dbr_next *next, dbr_call *call, dbr_error **err);

@@ -17,6 +17,7 @@
  *   budget_window = 10s
  *   budget_min_retries = 10   # ...plus this many per window
  *   wait_breaker = false      # retry calls an open breaker refused
+ *   resolve_commit = false    # ask pg_xact_status when COMMIT's answer is lost
  *
  * What is retried is decided by how far the call got (dbr_error_phase_of)
  * and by the core's retry flag, never by SQLSTATE alone (docs/retry.md):
@@ -32,6 +33,12 @@
  * The first connect of dbr_open goes through the chain, so with retry in it
  * opening a db waits out a database that is still starting (the budget does
  * not limit that one caller; max_attempts and max_elapsed do).
+ *
+ * Ambiguous commits: with resolve_commit, a transaction whose COMMIT lost its
+ * answer is looked up with pg_xact_status on a fresh connection (the driver
+ * learns the transaction id in the COMMIT's own round trip): committed
+ * becomes success, aborted a retryable error that runs the transaction
+ * again, anything else stays DBR_ERR_COMMIT_UNKNOWN.
  *
  * Events: retry.attempt (call, attempt, delay_ms, kind), retry.giveup
  * (call, attempts, kind, reason). Metrics: dbr_retry_requests_total,
@@ -53,6 +60,7 @@ typedef struct retry {
     backoff backoff;
     int64_t max_elapsed_us;
     bool wait_breaker;
+    bool resolve_commit;
     budget budget;
     dbr_counter *requests;
     dbr_counter *retries[DBR_ERR_INTERNAL + 1];
@@ -82,7 +90,8 @@ static bool retry_create(const dbr_config_section *cfg, const dbr_host *host, vo
         !dbr_config_get_duration(cfg, "budget_window", 10 * G_TIME_SPAN_SECOND,
                                  G_TIME_SPAN_MILLISECOND, G_TIME_SPAN_HOUR, &window, err) ||
         !dbr_config_get_int(cfg, "budget_min_retries", 10, 0, 1000000, &min_retries, err) ||
-        !dbr_config_get_bool(cfg, "wait_breaker", false, &r->wait_breaker, err)) {
+        !dbr_config_get_bool(cfg, "wait_breaker", false, &r->wait_breaker, err) ||
+        !dbr_config_get_bool(cfg, "resolve_commit", false, &r->resolve_commit, err)) {
         g_free(r);
         return false;
     }
@@ -197,6 +206,8 @@ static bool retry_handle(void *self, dbr_call *call, const dbr_next *next, dbr_e
         return dbr_next_call(next, call, err);
     budget_note_request(&r->budget);
     dbr_counter_add(r->requests, 1);
+    if (r->resolve_commit && dbr_call_kind_of(call) == DBR_CALL_TX)
+        dbr_call_set_resolve_commit(call, true);
     for (int attempt = 1;; attempt++) {
         stop_reason why;
         int64_t now, delay, deadline;

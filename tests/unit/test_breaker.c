@@ -317,6 +317,61 @@ START_TEST(test_breaker_state_in_metrics)
 }
 END_TEST
 
+static dbr_db *open_chain(const char *chain)
+{
+    char *text = g_strdup_printf("[database]\ndriver = fake\nconnect_on_open = false\n"
+                                 "[chain]\nplugins = %s\n[plugin.breaker]\nmax_failures = 3\n"
+                                 "[plugin.retry]\nmax_attempts = 5\njitter = false\n",
+                                 chain);
+    dbr_open_opts o = {.config_text = text, .clock = &clock_ops, .seed = 1};
+    dbr_error *err = NULL;
+    dbr_db *db = dbr_open_with(&o, &err);
+
+    ck_assert_msg(db != NULL, "%s", dbr_error_message(err));
+    g_free(text);
+    return db;
+}
+
+START_TEST(test_breaker_inside_retry_counts_every_attempt)
+{
+    dbr_db *db = open_chain("retry, breaker");
+    dbr_db *ctl = t_open("[database]\ndriver = fake\nconninfo = control\n");
+    dbr_error *err = NULL;
+
+    t_exec(ctl, "fake:connect_fail 10 connection");
+    ck_assert(!dbr_ping(db, NULL, &err));
+    /* attempts 1-3 fail and trip it; the 4th is refused, which ends the retries */
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_CIRCUIT_OPEN);
+    ck_assert_msg(strstr(dbr_error_message(err), "gave up after 4 attempts (breaker open)"), "%s",
+                  dbr_error_message(err));
+    expect_state(db, "open");
+    dbr_error_free(err);
+    t_exec(ctl, "fake:reset");
+    dbr_close(ctl);
+    dbr_close(db);
+}
+END_TEST
+
+START_TEST(test_breaker_outside_retry_counts_one_logical_call)
+{
+    dbr_db *db = open_chain("breaker, retry");
+    dbr_db *ctl = t_open("[database]\ndriver = fake\nconninfo = control\n");
+    dbr_error *err = NULL;
+
+    t_exec(ctl, "fake:connect_fail 10 connection");
+    ck_assert(!dbr_ping(db, NULL, &err));
+    /* five attempts inside, one failure for the breaker */
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_CONNECTION);
+    ck_assert_msg(strstr(dbr_error_message(err), "gave up after 5 attempts"), "%s",
+                  dbr_error_message(err));
+    expect_state(db, "closed");
+    dbr_error_free(err);
+    t_exec(ctl, "fake:reset");
+    dbr_close(ctl);
+    dbr_close(db);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("breaker");
@@ -333,6 +388,8 @@ int main(void)
     tcase_add_test(tc, test_breaker_interval_clears_counts);
     tcase_add_test(tc, test_breaker_operator_can_force_open_and_reset);
     tcase_add_test(tc, test_breaker_state_in_metrics);
+    tcase_add_test(tc, test_breaker_inside_retry_counts_every_attempt);
+    tcase_add_test(tc, test_breaker_outside_retry_counts_one_logical_call);
     suite_add_tcase(s, tc);
     return t_run(s);
 }
