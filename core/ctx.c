@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctx.h"
@@ -28,6 +29,14 @@ struct dbr_ctx {
 int64_t dbr_now_us(void)
 {
     return g_get_monotonic_time();
+}
+
+int64_t dbr_coarse_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static dbr_ctx *ctx_new(int64_t deadline_us)

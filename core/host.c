@@ -24,6 +24,11 @@ int64_t dbr_host_now_us(const dbr_host *host)
     return host->clock.now_us ? host->clock.now_us(host->clock.user) : dbr_now_us();
 }
 
+int64_t dbr_host_coarse_now_us(const dbr_host *host)
+{
+    return host->clock.now_us ? host->clock.now_us(host->clock.user) : dbr_coarse_now_us();
+}
+
 bool dbr_host_sleep(const dbr_host *host, dbr_ctx *ctx, int64_t us, dbr_error **err)
 {
     int64_t until;

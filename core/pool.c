@@ -15,7 +15,9 @@
  *     discarded if that fails; a broken one is always discarded.
  *
  * The lock is held only for list and counter updates; connecting, closing
- * and rolling back happen outside it.
+ * and rolling back happen outside it. Expiry decisions read the coarse
+ * monotonic clock (tick resolution, a fifth of the cost): lifetimes and idle
+ * times are seconds to hours, and this is the hot path of every call.
  */
 #include <glib.h>
 #include <string.h>
@@ -109,7 +111,7 @@ static dbr_pconn *pool_connect(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
     }
     pc = g_new0(dbr_pconn, 1);
     pc->dc = dc;
-    pc->created_us = dbr_now_us();
+    pc->created_us = dbr_coarse_now_us();
     if (pool->st->max_lifetime_us) {
         int64_t spread = pool->st->max_lifetime_us / 10;
 
@@ -172,7 +174,7 @@ dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
     g_cond_init(&w.cond);
     g_mutex_lock(&pool->lock);
     for (;;) {
-        int64_t now = dbr_now_us(), start;
+        int64_t now = dbr_coarse_now_us(), start;
 
         pc = take_idle(pool, now, &dead);
         if (pc) {
@@ -207,7 +209,7 @@ dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
         }
         g_queue_push_tail(&pool->waiters, &w);
         pool->wait_count++;
-        start = now;
+        start = dbr_now_us(); /* waiting is rare: measure it precisely */
         while (!w.conn && !w.slot && !dbr_ctx_done(ctx)) {
             if (dbr_ctx_deadline(ctx))
                 g_cond_wait_until(&w.cond, &pool->lock, dbr_ctx_deadline(ctx));
@@ -271,7 +273,7 @@ void dbr_pool_put(dbr_pool *pool, dbr_pconn *pc, bool discard)
         return;
     if (!discard && !make_clean(pool, pc))
         discard = true;
-    now = dbr_now_us();
+    now = dbr_coarse_now_us();
     g_mutex_lock(&pool->lock);
     if (!discard && pc->expires_us && now >= pc->expires_us) {
         pool->max_lifetime_closed++;
@@ -325,7 +327,7 @@ void dbr_pool_read_stats(dbr_pool *pool, dbr_pool_stats *out)
 int dbr_pool_close_idle(dbr_pool *pool, bool all)
 {
     dbr_pconn *dead = NULL, *keep = NULL, *pc;
-    int64_t now = dbr_now_us();
+    int64_t now = dbr_coarse_now_us();
     int n = 0;
 
     g_mutex_lock(&pool->lock);

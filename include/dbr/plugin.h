@@ -80,6 +80,10 @@ DBR_API bool dbr_next_call(const dbr_next *next, dbr_call *call, dbr_error **err
 /* Host services. Time here is the db's clock (dbr_open_opts), which tests
  * may replace with a fake one. */
 DBR_API int64_t dbr_host_now_us(const dbr_host *host);
+/* The same clock read cheaply (about 6 ns instead of 30 here), up to a few
+ * milliseconds behind: for timeouts and expiry on a hot path, not for
+ * measuring latency. */
+DBR_API int64_t dbr_host_coarse_now_us(const dbr_host *host);
 /* Sleeps us microseconds, waking at once when ctx is canceled; never past
  * ctx's deadline. Returns false (TIMEOUT or CANCELED) when woken early. */
 DBR_API bool dbr_host_sleep(const dbr_host *host, dbr_ctx *ctx, int64_t us, dbr_error **err);

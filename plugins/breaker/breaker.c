@@ -99,7 +99,7 @@ static bool breaker_create(const dbr_config_section *cfg, const dbr_host *host, 
     b->max_failures = (guint32)max_failures;
     b->min_requests = (guint32)min_requests;
     g_mutex_init(&b->lock);
-    b->since_us = dbr_host_now_us(host);
+    b->since_us = dbr_host_coarse_now_us(host);
     if (b->interval_us)
         b->expiry_us = b->since_us + b->interval_us;
     g_snprintf(labels, sizeof(labels), "db=\"%s\"", dbr_host_db_name(host));
@@ -217,7 +217,7 @@ static outcome judge(const dbr_error *e)
 static void record(breaker *b, guint64 gen, outcome o)
 {
     transition t = {0};
-    int64_t now = dbr_host_now_us(b->host);
+    int64_t now = dbr_host_coarse_now_us(b->host);
     state s;
 
     g_mutex_lock(&b->lock);
@@ -261,7 +261,7 @@ static bool breaker_handle(void *self, dbr_call *call, const dbr_next *next, dbr
 
     if (dbr_call_kind_of(call) == DBR_CALL_TX_STMT)
         return dbr_next_call(next, call, err);
-    now = dbr_host_now_us(b->host);
+    now = dbr_host_coarse_now_us(b->host);
     /* Open: refuse without the lock, without allocating. */
     if (now < __atomic_load_n(&b->open_until, __ATOMIC_ACQUIRE)) {
         dbr_counter_add(b->rejected, 1);
@@ -292,7 +292,7 @@ static bool breaker_control(void *self, const char *command, char **reply, dbr_e
 {
     breaker *b = self;
     transition t = {0};
-    int64_t now = dbr_host_now_us(b->host);
+    int64_t now = dbr_host_coarse_now_us(b->host);
     state s;
     counts c;
 

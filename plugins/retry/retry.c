@@ -216,13 +216,13 @@ static bool retry_handle(void *self, dbr_call *call, const dbr_next *next, dbr_e
 
         if (dbr_next_call(next, call, &e))
             return true;
-        now = dbr_host_now_us(r->host);
-        if (!first_failure)
-            first_failure = now;
         why = not_retryable(r, call, e);
         if (!why && attempt >= r->max_attempts)
             why = STOP_ATTEMPTS;
-        delay = backoff_delay(&r->backoff, attempt, dbr_host_random(r->host));
+        now = dbr_host_now_us(r->host);
+        if (!first_failure)
+            first_failure = now;
+        delay = why ? 0 : backoff_delay(&r->backoff, attempt, dbr_host_random(r->host));
         /* Deadlines are on the real clock, whatever clock the host has. */
         deadline = dbr_ctx_deadline(ctx);
         if (!why && r->max_elapsed_us && now + delay - first_failure > r->max_elapsed_us)
@@ -231,7 +231,8 @@ static bool retry_handle(void *self, dbr_call *call, const dbr_next *next, dbr_e
             why = STOP_DEADLINE; /* sleeping past it would be for nothing */
         /* The first connect of dbr_open is one caller waiting for its
          * database, not a storm: the budget does not apply to it. */
-        if (!why && dbr_call_kind_of(call) != DBR_CALL_CONNECT && !budget_withdraw(&r->budget, now))
+        if (!why && dbr_call_kind_of(call) != DBR_CALL_CONNECT &&
+            !budget_withdraw(&r->budget, now))
             why = STOP_BUDGET;
         if (why) {
             /* A first failure that was never a candidate goes back as it
