@@ -19,12 +19,13 @@ deps_ensure
 trap pgcluster_stop EXIT INT TERM
 
 [ -f build/build.ninja ] || meson setup build
-ninja -C build examples/dbr-demo drivers/dbr-driver-pq.so >/dev/null
+ninja -C build >/dev/null
 pgcluster_start
 
 config="$PGCLUSTER_BASE/demo.ini"
 cat >"$config" <<INI
-# The demo's config: the PostgreSQL driver, a small pool, no plugins yet.
+# The demo's config: the PostgreSQL driver, a small pool, retry outside a
+# circuit breaker. See docs/configuration.md and docs/retry-and-breaker.md.
 [database]
 driver = pq
 conninfo = $DBR_TEST_CONNINFO application_name=dbr-demo
@@ -34,8 +35,18 @@ conn_max_lifetime = 5m
 conn_max_idle_time = 1m
 
 [chain]
-plugins =
+plugins = retry, breaker
 path = $top/build/plugins
+
+[plugin.retry]
+max_attempts = 5
+initial_interval = 10ms
+max_interval = 500ms
+resolve_commit = true
+
+[plugin.breaker]
+max_failures = 10
+timeout = 5s
 INI
 echo "config ($config):"
 sed 's/^/  /' "$config"

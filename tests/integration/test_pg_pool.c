@@ -138,6 +138,8 @@ START_TEST(test_pg_pool_discards_terminated_backend)
     args[1] = gone;
     ck_assert_int_eq(t_int(admin, kill), 1);
     ck_assert(t_wait_for(backend_gone, args, 10000));
+    /* idle for longer than conn_validate_after, at the pool clock's resolution */
+    g_usleep(20000);
     ck_assert_msg(dbr_exec(db, NULL, "SELECT 1", 0, NULL, &err), "%s", dbr_error_message(err));
     ck_assert_int_ne(t_int(db, "SELECT pg_backend_pid()"), pid);
     g_free(gone);

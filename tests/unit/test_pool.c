@@ -258,7 +258,7 @@ START_TEST(test_pool_validates_idle_connections)
     int before = conn_id(db);
 
     t_exec(killer, "fake:kill_all"); /* the killer's own connection survives */
-    g_usleep(5000);
+    g_usleep(20000);
     /* killed while idle: found dead on checkout, replaced, the call succeeds */
     ck_assert(dbr_ping(db, NULL, NULL));
     ck_assert_int_ne(conn_id(db), before);
@@ -361,9 +361,9 @@ START_TEST(test_pool_failed_connect_frees_its_slot)
     dbr_error *err = NULL;
     dbr_pool_stats st;
 
-    g_usleep(5000);
+    g_usleep(20000);
     t_exec(db, "fake:connect_fail 1 connection"); /* runs on a fresh connection */
-    g_usleep(5000);
+    g_usleep(20000);
     ck_assert(!dbr_ping(db, NULL, &err));
     ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_CONNECTION);
     ck_assert_int_eq(dbr_error_phase_of(err), DBR_PHASE_CONNECT);
