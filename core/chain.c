@@ -149,6 +149,9 @@ bool dbr_dispatch(dbr_db *db, dbr_call *call, dbr_error **err)
     bool ok;
 
     call->db = db;
+    if (db->check_only)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                             "this db was opened with check_only: it runs no calls");
     ok = dbr_next_call(&top, call, &e);
     if (ok && e) {
         /* A plugin reported success and an error: believe the success. */

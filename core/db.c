@@ -128,6 +128,9 @@ static dbr_db *db_open(const char *path, const char *text, const dbr_open_opts *
             goto out_fail;
         }
     }
+    db->check_only = opts && opts->check_only;
+    if (db->check_only)
+        return db;
     if (db->st->connect_on_open && !dbr_dispatch(db, &first, err))
         goto out_fail;
     for (int i = 0; i < db->nlinks; i++) {
@@ -285,6 +288,62 @@ dbr_result *dbr_query(dbr_db *db, dbr_ctx *ctx, const char *sql, int nparams,
     return dbr_call_take_result(&call);
 }
 
+int dbr_chain_count(const dbr_db *db)
+{
+    return db ? db->nlinks : 0;
+}
+
+bool dbr_chain_module(const dbr_db *db, int index, dbr_module_info *out)
+{
+    const dbr_loaded *m;
+
+    if (!db || !out || index < -1 || index >= db->nlinks)
+        return false;
+    m = index < 0 ? &db->driver_mod : &db->links[index].mod;
+    out->name = index < 0 ? db->st->driver : db->st->plugins[index];
+    out->module = m->mod->name;
+    out->version = m->mod->version;
+    out->description = m->mod->description ? m->mod->description : "";
+    out->path = m->path;
+    return true;
+}
+
+static bool secret_key(const char *key)
+{
+    return strstr(key, "password") || strstr(key, "secret") || strstr(key, "token");
+}
+
+char **dbr_chain_settings(const dbr_db *db, int index)
+{
+    const char *group;
+    GPtrArray *out;
+    char **keys;
+
+    if (!db || index < -1 || index >= db->nlinks)
+        return NULL;
+    group = index < 0 ? "database" : db->st->sections[index]->group;
+    out = g_ptr_array_new();
+    keys = g_key_file_get_keys(db->st->kf, group, NULL, NULL);
+    for (char **k = keys; k && *k; k++) {
+        char *raw = g_key_file_get_value(db->st->kf, group, *k, NULL);
+        char *shown = strcmp(*k, "conninfo") == 0 ? dbr_redact_conninfo(raw)
+                      : secret_key(*k)            ? g_strdup("***")
+                                                  : g_strdup(raw);
+
+        g_ptr_array_add(out, g_strdup_printf("%s = %s", *k, g_strstrip(shown)));
+        g_free(shown);
+        g_free(raw);
+    }
+    g_strfreev(keys);
+    g_ptr_array_add(out, NULL);
+    return (char **)g_ptr_array_free(out, FALSE);
+}
+
+void dbr_strv_free(char **strv)
+{
+    g_strfreev(strv);
+}
+
 void dbr_pool_stats_get(dbr_db *db, dbr_pool_stats *out)
 {
     if (!out)
@@ -298,6 +357,17 @@ void dbr_subscribe(dbr_db *db, dbr_event_fn fn, void *user)
 {
     if (db && fn)
         dbr_events_subscribe(db->events, fn, user);
+}
+
+void dbr_unsubscribe(dbr_db *db, dbr_event_fn fn, void *user)
+{
+    if (db && fn)
+        dbr_events_unsubscribe(db->events, fn, user);
+}
+
+int dbr_pool_close_idle(dbr_db *db, bool all)
+{
+    return db ? dbr_pool_prune(db->pool, all) : 0;
 }
 
 char *dbr_metrics_text(dbr_db *db)

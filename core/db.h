@@ -44,6 +44,7 @@ struct dbr_db {
     dbr_metrics *metrics;
     dbr_events *events;
     dbr_txs *txs;
+    bool check_only;
     dbr_counter *calls_ok[DBR_NCALL_KINDS];
     dbr_counter *calls_failed[DBR_NCALL_KINDS];
     dbr_histogram *call_seconds[DBR_NCALL_KINDS];

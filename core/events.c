@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Events: a type and name/value fields, delivered synchronously to every
- * subscriber on the publishing thread. Subscribers are copied out under the
- * lock and called outside it, so a slow subscriber never blocks another
- * thread's subscribe or publish.
+ * subscriber on the publishing thread. Publishing holds a read lock while it
+ * calls the subscribers, so that unsubscribing (a write lock) waits for
+ * every delivery in flight: after dbr_unsubscribe returns, the subscriber's
+ * data may be freed. Subscribers must not subscribe or unsubscribe from
+ * inside a delivery.
  */
 #include <glib.h>
 #include <string.h>
@@ -23,7 +25,7 @@ typedef struct subscriber {
 } subscriber;
 
 struct dbr_events {
-    GMutex lock;
+    GRWLock lock;
     GArray *subs; /* subscriber */
 };
 
@@ -31,7 +33,7 @@ dbr_events *dbr_events_new(void)
 {
     dbr_events *ev = g_new0(dbr_events, 1);
 
-    g_mutex_init(&ev->lock);
+    g_rw_lock_init(&ev->lock);
     ev->subs = g_array_new(FALSE, FALSE, sizeof(subscriber));
     return ev;
 }
@@ -41,7 +43,7 @@ void dbr_events_free(dbr_events *ev)
     if (!ev)
         return;
     g_array_free(ev->subs, TRUE);
-    g_mutex_clear(&ev->lock);
+    g_rw_lock_clear(&ev->lock);
     g_free(ev);
 }
 
@@ -49,32 +51,44 @@ void dbr_events_subscribe(dbr_events *ev, dbr_event_fn fn, void *user)
 {
     subscriber s = {fn, user};
 
-    g_mutex_lock(&ev->lock);
+    g_rw_lock_writer_lock(&ev->lock);
     g_array_append_val(ev->subs, s);
-    g_mutex_unlock(&ev->lock);
+    g_rw_lock_writer_unlock(&ev->lock);
+}
+
+void dbr_events_unsubscribe(dbr_events *ev, dbr_event_fn fn, void *user)
+{
+    g_rw_lock_writer_lock(&ev->lock);
+    for (guint i = 0; i < ev->subs->len; i++) {
+        subscriber *s = &g_array_index(ev->subs, subscriber, i);
+
+        if (s->fn == fn && s->user == user) {
+            g_array_remove_index(ev->subs, i);
+            break;
+        }
+    }
+    g_rw_lock_writer_unlock(&ev->lock);
 }
 
 void dbr_events_publishv(dbr_events *ev, const char *type, va_list ap)
 {
     dbr_event e = {.type = type};
-    subscriber *copy;
-    guint n;
     int i = 0;
 
-    g_mutex_lock(&ev->lock);
-    n = ev->subs->len;
-    copy = n ? g_memdup2(ev->subs->data, n * sizeof(subscriber)) : NULL;
-    g_mutex_unlock(&ev->lock);
-    if (!n)
-        return;
-    for (const char *k; i < 2 * MAX_FIELDS && (k = va_arg(ap, const char *));) {
-        e.fields[i++] = k;
-        e.fields[i++] = va_arg(ap, const char *);
+    g_rw_lock_reader_lock(&ev->lock);
+    if (ev->subs->len) {
+        for (const char *k; i < 2 * MAX_FIELDS && (k = va_arg(ap, const char *));) {
+            e.fields[i++] = k;
+            e.fields[i++] = va_arg(ap, const char *);
+        }
+        e.fields[i] = NULL;
+        for (guint s = 0; s < ev->subs->len; s++) {
+            subscriber *sub = &g_array_index(ev->subs, subscriber, s);
+
+            sub->fn(&e, sub->user);
+        }
     }
-    e.fields[i] = NULL;
-    for (guint s = 0; s < n; s++)
-        copy[s].fn(&e, copy[s].user);
-    g_free(copy);
+    g_rw_lock_reader_unlock(&ev->lock);
 }
 
 void dbr_events_publish(dbr_events *ev, const char *type, ...)

@@ -324,7 +324,7 @@ void dbr_pool_read_stats(dbr_pool *pool, dbr_pool_stats *out)
     g_mutex_unlock(&pool->lock);
 }
 
-int dbr_pool_close_idle(dbr_pool *pool, bool all)
+int dbr_pool_prune(dbr_pool *pool, bool all)
 {
     dbr_pconn *dead = NULL, *keep = NULL, *pc;
     int64_t now = dbr_coarse_now_us();

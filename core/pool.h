@@ -31,6 +31,6 @@ void dbr_pool_put(dbr_pool *pool, dbr_pconn *pc, bool discard);
 void dbr_pool_read_stats(dbr_pool *pool, dbr_pool_stats *out);
 /* Closes every idle connection (after a failed health check), and those past
  * their idle time or lifetime; returns how many were closed. */
-int dbr_pool_close_idle(dbr_pool *pool, bool all);
+int dbr_pool_prune(dbr_pool *pool, bool all);
 
 #endif

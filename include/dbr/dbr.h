@@ -60,6 +60,8 @@ typedef struct dbr_open_opts {
     const char *config_text;
     const dbr_clock *clock; /* NULL: the real monotonic clock */
     uint64_t seed;          /* 0: seeded from the time; else plugins' randomness repeats */
+    bool check_only;        /* load and check config, driver and plugins, connect to
+                               nothing and start nothing (`dbr check`) */
 } dbr_open_opts;
 DBR_API dbr_db *dbr_open_with(const dbr_open_opts *opts, dbr_error **err);
 
@@ -68,6 +70,23 @@ DBR_API dbr_db *dbr_open_with(const dbr_open_opts *opts, dbr_error **err);
  * success *reply, when reply is not NULL, is a string to free(). */
 DBR_API bool dbr_control(dbr_db *db, const char *plugin, const char *command, char **reply,
                          dbr_error **err);
+
+/* What a db is made of, for tools and logs. Index -1 is the driver, 0 to
+ * dbr_chain_count() - 1 the plugins, outermost first. Strings belong to the
+ * db. dbr_chain_settings returns "key = value" lines of the module's group
+ * ([database] for the driver, conninfo and secrets redacted), NULL-terminated;
+ * free it with dbr_strv_free. */
+typedef struct dbr_module_info {
+    const char *name;    /* as the config names it */
+    const char *module;  /* the module's own name */
+    const char *version;
+    const char *description;
+    const char *path;    /* the file it was loaded from */
+} dbr_module_info;
+DBR_API int dbr_chain_count(const dbr_db *db);
+DBR_API bool dbr_chain_module(const dbr_db *db, int index, dbr_module_info *out);
+DBR_API char **dbr_chain_settings(const dbr_db *db, int index);
+DBR_API void dbr_strv_free(char **strv);
 
 /* Statements in autocommit. */
 DBR_API bool dbr_ping(dbr_db *db, dbr_ctx *ctx, dbr_error **err);
@@ -137,6 +156,10 @@ typedef struct {
         max_lifetime_closed;
 } dbr_pool_stats;
 DBR_API void dbr_pool_stats_get(dbr_db *db, dbr_pool_stats *out);
+/* Closes idle connections now: all of them (after the server was seen
+ * down, they are likely dead), or only those past conn_max_idle_time or
+ * conn_max_lifetime. Returns how many were closed. */
+DBR_API int dbr_pool_close_idle(dbr_db *db, bool all);
 
 /* Metrics in the Prometheus text exposition format; free() the string. */
 DBR_API char *dbr_metrics_text(dbr_db *db);
@@ -148,6 +171,9 @@ DBR_API const char *dbr_event_type(const dbr_event *ev);
 DBR_API const char *dbr_event_get(const dbr_event *ev, const char *field); /* NULL if absent */
 typedef void (*dbr_event_fn)(const dbr_event *ev, void *user);
 DBR_API void dbr_subscribe(dbr_db *db, dbr_event_fn fn, void *user);
+/* Removes a subscription (the same fn and user); after it returns, fn is
+ * not called again with user, even by another thread. */
+DBR_API void dbr_unsubscribe(dbr_db *db, dbr_event_fn fn, void *user);
 
 /* Monotonic microseconds: the clock of every deadline in dbr. */
 DBR_API int64_t dbr_now_us(void);

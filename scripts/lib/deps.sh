@@ -4,7 +4,8 @@
 # (Debian 12). Source it and call deps_ensure.
 
 DBR_DEBIAN_PACKAGES=(build-essential meson ninja-build pkg-config libglib2.0-dev libpq-dev check
-    postgresql postgresql-client valgrind curl procps)
+    postgresql postgresql-client valgrind curl procps libmicrohttpd-dev libjson-glib-dev
+    prometheus)
 
 deps_missing() {
     local p missing=()
