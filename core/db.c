@@ -365,6 +365,11 @@ void dbr_unsubscribe(dbr_db *db, dbr_event_fn fn, void *user)
         dbr_events_unsubscribe(db->events, fn, user);
 }
 
+int dbr_pool_waiters(dbr_db *db)
+{
+    return db ? dbr_pool_waiting(db->pool) : 0;
+}
+
 int dbr_pool_close_idle(dbr_db *db, bool all)
 {
     return db ? dbr_pool_prune(db->pool, all) : 0;

@@ -208,7 +208,7 @@ dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
             continue;
         }
         g_queue_push_tail(&pool->waiters, &w);
-        pool->wait_count++;
+        pool->wait_count++;   /* as Go's WaitCount: counted when the wait starts */
         start = dbr_now_us(); /* waiting is rare: measure it precisely */
         while (!w.conn && !w.slot && !dbr_ctx_done(ctx)) {
             if (dbr_ctx_deadline(ctx))
@@ -322,6 +322,16 @@ void dbr_pool_read_stats(dbr_pool *pool, dbr_pool_stats *out)
     out->max_idle_time_closed = pool->max_idle_time_closed;
     out->max_lifetime_closed = pool->max_lifetime_closed;
     g_mutex_unlock(&pool->lock);
+}
+
+int dbr_pool_waiting(dbr_pool *pool)
+{
+    int n;
+
+    g_mutex_lock(&pool->lock);
+    n = (int)g_queue_get_length(&pool->waiters);
+    g_mutex_unlock(&pool->lock);
+    return n;
 }
 
 int dbr_pool_prune(dbr_pool *pool, bool all)

@@ -32,5 +32,6 @@ void dbr_pool_read_stats(dbr_pool *pool, dbr_pool_stats *out);
 /* Closes every idle connection (after a failed health check), and those past
  * their idle time or lifetime; returns how many were closed. */
 int dbr_pool_prune(dbr_pool *pool, bool all);
+int dbr_pool_waiting(dbr_pool *pool);
 
 #endif

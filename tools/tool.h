@@ -15,9 +15,9 @@ typedef struct tool_opts {
 } tool_opts;
 
 /* Exit codes */
-#define TOOL_OK      0
-#define TOOL_FAILED  1
-#define TOOL_USAGE   2
+#define TOOL_OK     0
+#define TOOL_FAILED 1
+#define TOOL_USAGE  2
 
 int cmd_check(const tool_opts *o);
 int cmd_health(const tool_opts *o);

@@ -77,11 +77,11 @@ DBR_API bool dbr_control(dbr_db *db, const char *plugin, const char *command, ch
  * ([database] for the driver, conninfo and secrets redacted), NULL-terminated;
  * free it with dbr_strv_free. */
 typedef struct dbr_module_info {
-    const char *name;    /* as the config names it */
-    const char *module;  /* the module's own name */
+    const char *name;   /* as the config names it */
+    const char *module; /* the module's own name */
     const char *version;
     const char *description;
-    const char *path;    /* the file it was loaded from */
+    const char *path; /* the file it was loaded from */
 } dbr_module_info;
 DBR_API int dbr_chain_count(const dbr_db *db);
 DBR_API bool dbr_chain_module(const dbr_db *db, int index, dbr_module_info *out);
@@ -160,6 +160,8 @@ DBR_API void dbr_pool_stats_get(dbr_db *db, dbr_pool_stats *out);
  * down, they are likely dead), or only those past conn_max_idle_time or
  * conn_max_lifetime. Returns how many were closed. */
 DBR_API int dbr_pool_close_idle(dbr_db *db, bool all);
+/* How many callers are waiting for a connection right now. */
+DBR_API int dbr_pool_waiters(dbr_db *db);
 
 /* Metrics in the Prometheus text exposition format; free() the string. */
 DBR_API char *dbr_metrics_text(dbr_db *db);

@@ -21,20 +21,20 @@
 #include "health.h"
 
 const char *const health_condition_names[NCONDS] = {
-    [COND_BREAKER_OPEN] = "breaker_open",      [COND_CHECK_FAILED] = "check_failed",
-    [COND_POOL_EXHAUSTED] = "pool_exhausted",  [COND_PING_CRITICAL] = "ping_latency",
-    [COND_WAIT_CRITICAL] = "connection_wait",  [COND_IDLE_HIGH] = "idle_connections",
-    [COND_WAIT_WARNING] = "connection_wait",   [COND_PING_WARNING] = "ping_latency",
-    [COND_OPEN_LOW] = "open_connections",      [COND_QUERY_CRITICAL] = "query_latency",
+    [COND_BREAKER_OPEN] = "breaker_open",     [COND_CHECK_FAILED] = "check_failed",
+    [COND_POOL_EXHAUSTED] = "pool_exhausted", [COND_PING_CRITICAL] = "ping_latency",
+    [COND_WAIT_CRITICAL] = "connection_wait", [COND_IDLE_HIGH] = "idle_connections",
+    [COND_WAIT_WARNING] = "connection_wait",  [COND_PING_WARNING] = "ping_latency",
+    [COND_OPEN_LOW] = "open_connections",     [COND_QUERY_CRITICAL] = "query_latency",
     [COND_QUERY_WARNING] = "query_latency",
 };
 
 const severity health_condition_severity[NCONDS] = {
-    [COND_BREAKER_OPEN] = SEV_CRITICAL, [COND_CHECK_FAILED] = SEV_CRITICAL,
+    [COND_BREAKER_OPEN] = SEV_CRITICAL,   [COND_CHECK_FAILED] = SEV_CRITICAL,
     [COND_POOL_EXHAUSTED] = SEV_CRITICAL, [COND_PING_CRITICAL] = SEV_CRITICAL,
-    [COND_WAIT_CRITICAL] = SEV_CRITICAL, [COND_IDLE_HIGH] = SEV_WARNING,
-    [COND_WAIT_WARNING] = SEV_WARNING,   [COND_PING_WARNING] = SEV_WARNING,
-    [COND_OPEN_LOW] = SEV_WARNING,     [COND_QUERY_CRITICAL] = SEV_CRITICAL,
+    [COND_WAIT_CRITICAL] = SEV_CRITICAL,  [COND_IDLE_HIGH] = SEV_WARNING,
+    [COND_WAIT_WARNING] = SEV_WARNING,    [COND_PING_WARNING] = SEV_WARNING,
+    [COND_OPEN_LOW] = SEV_WARNING,        [COND_QUERY_CRITICAL] = SEV_CRITICAL,
     [COND_QUERY_WARNING] = SEV_WARNING,
 };
 
@@ -82,7 +82,7 @@ void health_evaluate(const health_settings *cfg, health_report *r)
 
     r->value[COND_BREAKER_OPEN] = (double)r->breaker_open_us / 1e6;
     r->value[COND_CHECK_FAILED] = r->ok ? 0 : 1;
-    r->value[COND_POOL_EXHAUSTED] = (double)r->waits;
+    r->value[COND_POOL_EXHAUSTED] = (double)r->waiting;
     r->value[COND_QUERY_CRITICAL] = r->value[COND_QUERY_WARNING] = (double)r->query_us / 1e6;
     r->value[COND_PING_CRITICAL] = r->value[COND_PING_WARNING] = (double)r->ping_us / 1e6;
     r->value[COND_WAIT_CRITICAL] = r->value[COND_WAIT_WARNING] = r->wait_avg_us / 1e6;
@@ -92,7 +92,8 @@ void health_evaluate(const health_settings *cfg, health_report *r)
     r->active[COND_BREAKER_OPEN] = r->breaker_open_us > cfg->breaker_open_critical_us;
     r->active[COND_CHECK_FAILED] = !r->ok;
     /* every connection busy and callers had to wait for one */
-    r->active[COND_POOL_EXHAUSTED] = p->max_open > 0 && p->in_use >= p->max_open && r->waits > 0;
+    r->active[COND_POOL_EXHAUSTED] =
+        p->max_open > 0 && p->in_use >= p->max_open && (r->waiting > 0 || r->waits > 0);
     r->active[COND_PING_CRITICAL] = r->ok && r->ping_us > cfg->ping_critical_us;
     r->active[COND_WAIT_CRITICAL] = r->wait_avg_us > (double)cfg->max_connection_wait_us;
     /* a pool of one idle connection is not "mostly idle": only above the floor */

@@ -44,15 +44,15 @@ static bool read_settings(const dbr_config_section *cfg, health_settings *s, dbr
                                    G_TIME_SPAN_MILLISECOND, G_TIME_SPAN_HOUR, &s->ping_timeout_us,
                                    err) &&
            dbr_config_get_duration(cfg, "query_timeout", 3 * G_TIME_SPAN_SECOND,
-                                   G_TIME_SPAN_MILLISECOND, G_TIME_SPAN_HOUR,
-                                   &s->query_timeout_us, err) &&
+                                   G_TIME_SPAN_MILLISECOND, G_TIME_SPAN_HOUR, &s->query_timeout_us,
+                                   err) &&
            dbr_config_get_string(cfg, "probe_query", "SELECT 1", &s->probe_query, err) &&
            dbr_config_get_int(cfg, "max_idle_conn_pct", 80, 0, 100, &s->max_idle_conn_pct, err) &&
            dbr_config_get_int(cfg, "min_open_conns", 1, 0, 100000, &s->min_open_conns, err) &&
            dbr_config_get_duration(cfg, "max_connection_wait_time", G_TIME_SPAN_SECOND, 0,
                                    G_TIME_SPAN_HOUR, &s->max_connection_wait_us, err) &&
-           dbr_config_get_duration(cfg, "connection_wait_warning", 500 * G_TIME_SPAN_MILLISECOND,
-                                   0, G_TIME_SPAN_HOUR, &s->wait_warning_us, err) &&
+           dbr_config_get_duration(cfg, "connection_wait_warning", 500 * G_TIME_SPAN_MILLISECOND, 0,
+                                   G_TIME_SPAN_HOUR, &s->wait_warning_us, err) &&
            dbr_config_get_duration(cfg, "ping_critical", G_TIME_SPAN_SECOND, 0, G_TIME_SPAN_HOUR,
                                    &s->ping_critical_us, err) &&
            dbr_config_get_duration(cfg, "ping_warning", 500 * G_TIME_SPAN_MILLISECOND, 0,
@@ -92,8 +92,8 @@ static bool health_create(const dbr_config_section *cfg, const dbr_host *host, v
                                           "Latency of the health check's probe query.", labels);
     h->status_gauge = dbr_host_gauge(host, "dbr_health_status",
                                      "Last check: 0 healthy, 1 warning, 2 critical.", labels);
-    h->alerts_gauge = dbr_host_gauge(host, "dbr_health_alerts", "Alert conditions active now.",
-                                     labels);
+    h->alerts_gauge =
+        dbr_host_gauge(host, "dbr_health_alerts", "Alert conditions active now.", labels);
     g_snprintf(labels, sizeof(labels), "db=\"%s\",outcome=\"ok\"", dbr_host_db_name(host));
     h->checks_ok = dbr_host_counter(host, "dbr_health_checks_total", "Health checks run.", labels);
     g_snprintf(labels, sizeof(labels), "db=\"%s\",outcome=\"failed\"", dbr_host_db_name(host));

@@ -40,17 +40,18 @@ typedef struct health_settings {
 
 /* What one check saw. */
 typedef struct health_report {
-    int64_t at_us;          /* host clock */
-    gint64 at_unix;         /* wall clock, for people */
-    bool ok;                /* ping and probe answered */
-    char error[256];        /* why not */
+    int64_t at_us;   /* host clock */
+    gint64 at_unix;  /* wall clock, for people */
+    bool ok;         /* ping and probe answered */
+    char error[256]; /* why not */
     int64_t ping_us, query_us;
     dbr_pool_stats pool;
-    long long waits;        /* checkouts that had to wait since the last check */
-    double wait_avg_us;     /* their average wait, of those that got a connection */
-    const char *breaker;    /* last state seen in breaker.state events, or "none" */
+    long long waits;     /* checkouts that had to wait since the last check */
+    int waiting;         /* callers waiting for a connection at the check */
+    double wait_avg_us;  /* their average wait, of those that got a connection */
+    const char *breaker; /* last state seen in breaker.state events, or "none" */
     int64_t breaker_open_us;
-    double value[NCONDS];   /* the measured value of each condition */
+    double value[NCONDS]; /* the measured value of each condition */
     bool active[NCONDS];
     int64_t since_us[NCONDS];
     severity status;
@@ -66,12 +67,13 @@ typedef struct health {
     GCond wake;
     GThread *thread;
     bool stopping;
-    dbr_ctx *in_flight;   /* the running check's ctx, canceled on close */
-    health_report last;   /* the last completed check */
+    dbr_ctx *in_flight; /* the running check's ctx, canceled on close */
+    health_report last; /* the last completed check */
     bool have_last;
-    const char *breaker;  /* from breaker.state events */
+    const char *breaker; /* from breaker.state events */
     int64_t breaker_opened_us;
     long long prev_wait_count, prev_wait_us;
+    int prev_waiting;
 
     struct MHD_Daemon *httpd;
 

@@ -56,8 +56,9 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *ur
         r = h->last;
         g_mutex_unlock(&h->lock);
         if (!have)
-            return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
-                         strdup("{\"status\": \"unknown\", \"error\": \"no check has run yet\"}\n"));
+            return reply(
+                c, MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
+                strdup("{\"status\": \"unknown\", \"error\": \"no check has run yet\"}\n"));
         json = health_report_json(&h->cfg, &r);
         body = malloc(strlen(json) + 2);
         strcpy(body, json);
@@ -101,9 +102,9 @@ bool health_http_start(health *h, dbr_error **err)
     }
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    h->httpd = MHD_start_daemon(flags, (uint16_t)atoi(port), NULL, NULL, serve, h,
-                                MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_TIMEOUT,
-                                (unsigned)10, MHD_OPTION_END);
+    h->httpd =
+        MHD_start_daemon(flags, (uint16_t)atoi(port), NULL, NULL, serve, h, MHD_OPTION_SOCK_ADDR,
+                         ai->ai_addr, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
     freeaddrinfo(ai);
     g_free(host);
     if (!h->httpd)

@@ -111,7 +111,7 @@ void health_check_now(health *h, health_report *out)
 {
     health_report prev = {0};
     bool had_prev;
-    long long waits, waited;
+    long long waits, waited, ended;
 
     g_mutex_lock(&h->check_lock); /* one check at a time: episodes stay in order */
     memset(out, 0, sizeof(*out));
@@ -122,13 +122,19 @@ void health_check_now(health *h, health_report *out)
     dbr_pool_close_idle(h->db, !out->ok);
     dbr_pool_stats_get(h->db, &out->pool);
 
+    out->waiting = dbr_pool_waiters(h->db);
     g_mutex_lock(&h->lock);
+    /* A wait is counted when it starts and timed when it ends: the waits
+     * that ended since the last check are those then in progress, plus
+     * those started since, less those still in progress. */
     waits = out->pool.wait_count - h->prev_wait_count;
     waited = out->pool.wait_duration_us - h->prev_wait_us;
+    ended = h->prev_waiting + waits - out->waiting;
     out->waits = waits;
-    out->wait_avg_us = waits > 0 ? (double)waited / (double)waits : 0;
+    out->wait_avg_us = ended > 0 ? (double)waited / (double)ended : 0;
     h->prev_wait_count = out->pool.wait_count;
     h->prev_wait_us = out->pool.wait_duration_us;
+    h->prev_waiting = out->waiting;
     out->breaker = h->breaker ? h->breaker : "none";
     out->breaker_open_us = h->breaker_opened_us ? out->at_us - h->breaker_opened_us : 0;
     had_prev = h->have_last;

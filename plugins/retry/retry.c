@@ -231,8 +231,7 @@ static bool retry_handle(void *self, dbr_call *call, const dbr_next *next, dbr_e
             why = STOP_DEADLINE; /* sleeping past it would be for nothing */
         /* The first connect of dbr_open is one caller waiting for its
          * database, not a storm: the budget does not apply to it. */
-        if (!why && dbr_call_kind_of(call) != DBR_CALL_CONNECT &&
-            !budget_withdraw(&r->budget, now))
+        if (!why && dbr_call_kind_of(call) != DBR_CALL_CONNECT && !budget_withdraw(&r->budget, now))
             why = STOP_BUDGET;
         if (why) {
             /* A first failure that was never a candidate goes back as it
