@@ -86,6 +86,14 @@ bool dbr_run_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const cha
     return true;
 }
 
+bool dbr_run_script_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const char *sql,
+                       dbr_error **err)
+{
+    if (DBR_OPS_HAS(struct dbr_driver_ops, db->drv, exec_script))
+        return db->drv->exec_script(dc, sql, wait, err);
+    return dbr_run_on(db, dc, wait, sql, 0, NULL, NULL, err);
+}
+
 static bool terminal(dbr_call *call, dbr_error **err)
 {
     dbr_db *db = call->db;
@@ -114,6 +122,11 @@ static bool terminal(dbr_call *call, dbr_error **err)
                            : dbr_run_on(db, pc->dc, &wait, "SELECT 1", 0, NULL, NULL, err);
         break;
     case DBR_CALL_EXEC:
+        if (call->script) {
+            ok = dbr_run_script_on(db, pc->dc, &wait, call->sql, err);
+            break;
+        }
+        /* fall through */
     case DBR_CALL_QUERY:
         ok = dbr_run_on(db, pc->dc, &wait, call->sql, call->nparams, call->params,
                         call->want_result ? &call->result : NULL, err);

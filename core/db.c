@@ -344,6 +344,16 @@ void dbr_strv_free(char **strv)
     g_strfreev(strv);
 }
 
+bool dbr_exec_script(dbr_db *db, dbr_ctx *ctx, const char *sql, dbr_error **err)
+{
+    dbr_call call = {.kind = DBR_CALL_EXEC, .ctx = ctx, .script = true};
+
+    if (!check_statement("dbr_exec_script", db, sql, 0, NULL, err))
+        return false;
+    call.sql = sql;
+    return dbr_dispatch(db, &call, err);
+}
+
 void dbr_pool_stats_get(dbr_db *db, dbr_pool_stats *out)
 {
     if (!out)

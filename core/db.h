@@ -60,6 +60,7 @@ struct dbr_call {
     bool idempotent;
     bool want_result;   /* a query, not an exec */
     bool resolve_commit;
+    bool script; /* several statements, simple protocol, no parameters */
     dbr_result *result; /* a successful query's result */
     /* DBR_CALL_TX */
     const dbr_tx_opts *tx_opts;
@@ -87,6 +88,9 @@ bool dbr_tx_stmt_terminal(dbr_call *call, dbr_error **err);
 /* Runs one statement on a connection and wraps the result (NULL when unwanted). */
 bool dbr_run_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const char *sql, int nparams,
                 const char *const *params, dbr_result **out, dbr_error **err);
+/* A script, through the driver's exec_script when it has one. */
+bool dbr_run_script_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const char *sql,
+                       dbr_error **err);
 dbr_result *dbr_result_wrap(const struct dbr_driver_ops *drv, dbr_driver_result *res);
 
 dbr_txs *dbr_txs_new(void);

@@ -323,9 +323,12 @@ bool dbr_tx_stmt_terminal(dbr_call *call, dbr_error **err)
     dbr_tx *tx = call->tx;
     dbr_wait wait = dbr_ctx_wait(tx->ctx);
     dbr_error *e = NULL;
+    bool ok = call->script ? dbr_run_script_on(tx->db, tx->pc->dc, &wait, call->sql, &e)
+                           : dbr_run_on(tx->db, tx->pc->dc, &wait, call->sql, call->nparams,
+                                        call->params, call->want_result ? &call->result : NULL,
+                                        &e);
 
-    if (dbr_run_on(tx->db, tx->pc->dc, &wait, call->sql, call->nparams, call->params,
-                   call->want_result ? &call->result : NULL, &e))
+    if (ok)
         return true;
     tx->failed = dbr_error_kind_of(e);
     g_free(tx->failed_msg);
@@ -356,6 +359,34 @@ static bool tx_statement(dbr_tx *tx, const char *fn, const char *sql, int nparam
     if (out)
         *out = ok ? dbr_call_take_result(&call) : NULL;
     return ok;
+}
+
+bool dbr_tx_exec_script(dbr_tx *tx, const char *sql, dbr_error **err)
+{
+    dbr_call call = {.kind = DBR_CALL_TX_STMT, .script = true};
+
+    if (!tx_check(tx, "dbr_tx_exec_script", err))
+        return false;
+    if (!sql)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_tx_exec_script: sql is NULL");
+    call.ctx = tx->ctx;
+    call.sql = sql;
+    call.tx = tx;
+    return dbr_dispatch(tx->db, &call, err);
+}
+
+bool dbr_tx_advisory_lock(dbr_tx *tx, long long key, long long timeout_ms, dbr_error **err)
+{
+    dbr_wait wait;
+
+    if (!tx_check(tx, "dbr_tx_advisory_lock", err))
+        return false;
+    if (!DBR_OPS_HAS(struct dbr_driver_ops, tx->db->drv, xact_lock))
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                             "dbr_tx_advisory_lock: driver %s has no advisory locks",
+                             tx->db->st->driver);
+    wait = dbr_ctx_wait(tx->ctx);
+    return tx->db->drv->xact_lock(tx->pc->dc, key, timeout_ms * 1000, &wait, err);
 }
 
 bool dbr_tx_exec(dbr_tx *tx, const char *sql, int nparams, const char *const *params,

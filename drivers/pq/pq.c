@@ -221,6 +221,8 @@ static const struct dbr_driver_ops pq_ops = {
     .savepoint_sql = pq_savepoint_sql,
     .commit_tracked = pq_commit_tracked,
     .xact_status = pq_xact_status,
+    .exec_script = pq_exec_script,
+    .xact_lock = pq_xact_lock,
 };
 
 DBR_MODULE_DEFINE(DBR_MODULE_DRIVER, "pq", "1.0.0", "PostgreSQL through libpq", &pq_ops)

@@ -48,6 +48,9 @@ bool pq_wait_result(dbr_driver_conn *conn, exec_wait *ew, dbr_error **e);
 dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,
                            const char *const *params, const dbr_wait *wait, dbr_error **err);
 bool pq_ping(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
+bool pq_exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait, dbr_error **err);
+bool pq_xact_lock(dbr_driver_conn *conn, long long key, int64_t timeout_us, const dbr_wait *wait,
+                  dbr_error **err);
 
 /* Ambiguous commits */
 bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, int xid_len,

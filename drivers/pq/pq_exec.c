@@ -97,28 +97,19 @@ bool pq_flush_all(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **e)
     return true;
 }
 
-dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,
-                           const char *const *params, const dbr_wait *wait, dbr_error **err)
+/* Collects the answers to what was sent: the error if there was one, else
+ * the last result. */
+static dbr_driver_result *collect(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err)
 {
     exec_wait ew = {.wait = wait, .deadline_us = wait ? wait->deadline_us : 0};
     PGresult *res, *keep = NULL;
     dbr_error *e = NULL;
-    bool answered;
 
-    if (conn->broken || PQstatus(conn->pg) != CONNECTION_OK)
-        return dbr_error_propagate(
-                   err, pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND, "connection is broken")),
-               NULL;
-    if (!PQsendQueryParams(conn->pg, sql, nparams, NULL, params, NULL, NULL, 0)) {
-        e = pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND, "cannot send");
-        return dbr_error_propagate(err, e), NULL;
-    }
     if (!pq_flush_all(conn, wait, &e) || !pq_wait_result(conn, &ew, &e)) {
         if (PQstatus(conn->pg) != CONNECTION_OK)
             conn->broken = true;
         return dbr_error_propagate(err, e), NULL;
     }
-    /* Drain every result; keep the error if there was one, else the last. */
     while ((res = PQgetResult(conn->pg))) {
         ExecStatusType st = PQresultStatus(res);
         bool is_error =
@@ -133,13 +124,13 @@ dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,
         if (PQisBusy(conn->pg) && !pq_wait_result(conn, &ew, &e))
             break;
     }
-    answered = keep != NULL;
     if (e) { /* interrupted: the server's 57014 answer is not what the caller sees */
         PQclear(keep);
         return dbr_error_propagate(err, e), NULL;
     }
-    if (!answered)
-        return dbr_error_propagate(err, pq_conn_error(conn->pg, DBR_PHASE_SENT, "no result")), NULL;
+    if (!keep)
+        return dbr_error_propagate(err, pq_conn_error(conn->pg, DBR_PHASE_SENT, "no result")),
+               NULL;
     switch (PQresultStatus(keep)) {
     case PGRES_COMMAND_OK:
     case PGRES_TUPLES_OK:
@@ -152,6 +143,71 @@ dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,
         PQclear(keep);
         return dbr_error_propagate(err, e), NULL;
     }
+}
+
+static bool usable(dbr_driver_conn *conn, dbr_error **err)
+{
+    if (!conn->broken && PQstatus(conn->pg) == CONNECTION_OK)
+        return true;
+    return dbr_error_propagate(
+        err, pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND, "connection is broken"));
+}
+
+dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,
+                           const char *const *params, const dbr_wait *wait, dbr_error **err)
+{
+    if (!usable(conn, err))
+        return NULL;
+    if (!PQsendQueryParams(conn->pg, sql, nparams, NULL, params, NULL, NULL, 0))
+        return dbr_error_propagate(
+                   err, pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND, "cannot send")),
+               NULL;
+    return collect(conn, wait, err);
+}
+
+bool pq_exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait, dbr_error **err)
+{
+    dbr_driver_result *r;
+
+    if (!usable(conn, err))
+        return false;
+    /* The simple protocol: several statements, one implicit transaction
+     * unless the script manages its own. */
+    if (!PQsendQuery(conn->pg, sql))
+        return dbr_error_propagate(
+            err, pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND, "cannot send"));
+    r = collect(conn, wait, err);
+    PQclear((PGresult *)r);
+    return r != NULL;
+}
+
+bool pq_xact_lock(dbr_driver_conn *conn, long long key, int64_t timeout_us, const dbr_wait *wait,
+                  dbr_error **err)
+{
+    char setting[64], k[32];
+    const char *params[1] = {k};
+    dbr_driver_result *r;
+    dbr_error *e = NULL;
+
+    /* lock_timeout bounds the wait on the server; SET LOCAL ends with the
+     * transaction, like the lock. */
+    g_snprintf(setting, sizeof(setting), "SET LOCAL lock_timeout = %lld",
+               (long long)(timeout_us / 1000 > 0 ? timeout_us / 1000 : 1));
+    g_snprintf(k, sizeof(k), "%lld", key);
+    r = pq_exec(conn, setting, 0, NULL, wait, err);
+    if (!r)
+        return false;
+    PQclear((PGresult *)r);
+    r = pq_exec(conn, "SELECT pg_advisory_xact_lock($1::bigint)", 1, params, wait, &e);
+    if (!r) {
+        if (dbr_error_kind_of(e) == DBR_ERR_TIMEOUT)
+            e = dbr_error_wrap(e, DBR_ERR_TIMEOUT, PQ_LAYER,
+                               "advisory lock %lld not granted within %lld ms", key,
+                               (long long)(timeout_us / 1000));
+        return dbr_error_propagate(err, e);
+    }
+    PQclear((PGresult *)r);
+    return true;
 }
 
 bool pq_ping(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err)

@@ -135,6 +135,34 @@ DBR_API dbr_result *dbr_tx_query(dbr_tx *tx, const char *sql, int nparams,
  * and the enclosing transaction goes on. */
 DBR_API bool dbr_tx_savepoint(dbr_tx *tx, dbr_tx_fn fn, void *user, dbr_error **err);
 
+/* A script of several statements separated by semicolons, without
+ * parameters (the simple protocol): for schema migrations. */
+DBR_API bool dbr_exec_script(dbr_db *db, dbr_ctx *ctx, const char *sql, dbr_error **err);
+DBR_API bool dbr_tx_exec_script(dbr_tx *tx, const char *sql, dbr_error **err);
+/* Takes an advisory lock held until the transaction ends (PostgreSQL's
+ * pg_advisory_xact_lock, which also works behind PgBouncer in transaction
+ * pooling), waiting at most timeout_ms; DBR_ERR_TIMEOUT after that. */
+DBR_API bool dbr_tx_advisory_lock(dbr_tx *tx, long long key, long long timeout_ms,
+                                  dbr_error **err);
+
+/* Schema migrations written in C, registered before dbr_open for the
+ * migrate plugin (docs/migrations.md). up and down run inside the
+ * migration's transaction; down may be NULL (irreversible). The strings
+ * are copied. Process-wide; a version registered twice is an error. */
+typedef struct dbr_migration {
+    long long version;
+    const char *description;
+    dbr_tx_fn up;
+    dbr_tx_fn down;
+    void *user;
+} dbr_migration;
+DBR_API bool dbr_migration_register(const dbr_migration *m, dbr_error **err);
+/* Forgets every registered migration (for tests). */
+DBR_API void dbr_migration_clear(void);
+/* The registered migrations, in version order; *n gets their number. The
+ * array lives until the next register or clear. */
+DBR_API const dbr_migration *dbr_migration_list(int *n);
+
 /* Deadlines and cancellation. */
 DBR_API dbr_ctx *dbr_ctx_new(void); /* cancellable, no deadline */
 DBR_API dbr_ctx *dbr_ctx_with_timeout(long long timeout_ms);

@@ -108,6 +108,16 @@ struct dbr_driver_ops {
                            dbr_error **err);
     int (*xact_status)(dbr_driver_conn *conn, const char *xid, const dbr_wait *wait,
                        dbr_error **err);
+    /* Runs a script of one or more statements (the simple protocol, no
+     * parameters), for migrations. Optional: the core falls back to exec,
+     * which runs one statement. Returns false and an error on the first
+     * failing statement. */
+    bool (*exec_script)(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait,
+                        dbr_error **err);
+    /* Takes a transaction-scoped advisory lock on key, waiting at most
+     * timeout_us (a DBR_ERR_TIMEOUT error after that). Optional. */
+    bool (*xact_lock)(dbr_driver_conn *conn, long long key, int64_t timeout_us,
+                      const dbr_wait *wait, dbr_error **err);
     /* Slots above: ABI 1.0 */
 };
 
