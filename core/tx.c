@@ -325,8 +325,7 @@ bool dbr_tx_stmt_terminal(dbr_call *call, dbr_error **err)
     dbr_error *e = NULL;
     bool ok = call->script ? dbr_run_script_on(tx->db, tx->pc->dc, &wait, call->sql, &e)
                            : dbr_run_on(tx->db, tx->pc->dc, &wait, call->sql, call->nparams,
-                                        call->params, call->want_result ? &call->result : NULL,
-                                        &e);
+                                        call->params, call->want_result ? &call->result : NULL, &e);
 
     if (ok)
         return true;

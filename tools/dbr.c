@@ -5,6 +5,7 @@
  *
  *   dbr check  -c FILE [--json]    load config, driver and plugins; print the chain
  *   dbr health -c FILE [--json]    run one health check; exit 0 healthy, 1 warning, 2 critical
+ *   dbr migrate -c FILE up|down [N]|goto V|status|dry-run|force V|baseline V [--json]
  *   dbr version
  *   dbr help [COMMAND]
  */
@@ -28,6 +29,19 @@ static const struct {
      "Opens the db, runs one health check (the health plugin's, or a ping and\n"
      "pool stats when the chain has none) and prints a report.\n"
      "Exit 0 healthy, 1 warning, 2 critical, 3 when the db cannot be opened."},
+    {"migrate", cmd_migrate,
+     "dbr migrate -c FILE up|down [N]|goto V|status|dry-run|force V|baseline V [--json]",
+     "Runs a command of the migrate plugin ([plugin.migrate] in the config):\n"
+     "  up          apply every pending migration\n"
+     "  down [N]    roll back the last N (default 1)\n"
+     "  goto V      move to version V, up or down\n"
+     "  status      applied, pending, dirty and changed migrations, with times\n"
+     "  dry-run     print the plan and the SQL, then run it in a transaction that\n"
+     "              is rolled back, so a broken migration shows before it is applied\n"
+     "  force V     mark V applied and clean without running anything (after\n"
+     "              repairing a failed migration by hand)\n"
+     "  baseline V  adopt an existing database: record 1..V as applied\n"
+     "Each migration is printed as it starts and ends. Exit 0 on success, 1 on error."},
 };
 
 static void usage(FILE *out)

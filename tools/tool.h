@@ -21,6 +21,7 @@ typedef struct tool_opts {
 
 int cmd_check(const tool_opts *o);
 int cmd_health(const tool_opts *o);
+int cmd_migrate(const tool_opts *o);
 
 /* Prints "dbr: MESSAGE" (and the error's detail and hint) on stderr. */
 void tool_error(const char *what, const dbr_error *err);

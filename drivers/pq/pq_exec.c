@@ -129,8 +129,7 @@ static dbr_driver_result *collect(dbr_driver_conn *conn, const dbr_wait *wait, d
         return dbr_error_propagate(err, e), NULL;
     }
     if (!keep)
-        return dbr_error_propagate(err, pq_conn_error(conn->pg, DBR_PHASE_SENT, "no result")),
-               NULL;
+        return dbr_error_propagate(err, pq_conn_error(conn->pg, DBR_PHASE_SENT, "no result")), NULL;
     switch (PQresultStatus(keep)) {
     case PGRES_COMMAND_OK:
     case PGRES_TUPLES_OK:
@@ -159,8 +158,8 @@ dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,
     if (!usable(conn, err))
         return NULL;
     if (!PQsendQueryParams(conn->pg, sql, nparams, NULL, params, NULL, NULL, 0))
-        return dbr_error_propagate(
-                   err, pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND, "cannot send")),
+        return dbr_error_propagate(err,
+                                   pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND, "cannot send")),
                NULL;
     return collect(conn, wait, err);
 }
@@ -174,8 +173,8 @@ bool pq_exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait
     /* The simple protocol: several statements, one implicit transaction
      * unless the script manages its own. */
     if (!PQsendQuery(conn->pg, sql))
-        return dbr_error_propagate(
-            err, pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND, "cannot send"));
+        return dbr_error_propagate(err,
+                                   pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND, "cannot send"));
     r = collect(conn, wait, err);
     PQclear((PGresult *)r);
     return r != NULL;

@@ -142,8 +142,7 @@ DBR_API bool dbr_tx_exec_script(dbr_tx *tx, const char *sql, dbr_error **err);
 /* Takes an advisory lock held until the transaction ends (PostgreSQL's
  * pg_advisory_xact_lock, which also works behind PgBouncer in transaction
  * pooling), waiting at most timeout_ms; DBR_ERR_TIMEOUT after that. */
-DBR_API bool dbr_tx_advisory_lock(dbr_tx *tx, long long key, long long timeout_ms,
-                                  dbr_error **err);
+DBR_API bool dbr_tx_advisory_lock(dbr_tx *tx, long long key, long long timeout_ms, dbr_error **err);
 
 /* Schema migrations written in C, registered before dbr_open for the
  * migrate plugin (docs/migrations.md). up and down run inside the

@@ -1,0 +1,598 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The migration commands: up, down N, goto V, status, dry-run, force V,
+ * baseline V.
+ *
+ * Each migration runs in its own transaction together with its history row,
+ * under a transaction-scoped advisory lock (pg_advisory_xact_lock, which
+ * also works behind PgBouncer in transaction pooling). Inside the lock the
+ * history is read again, so when several processes run `up` at once each
+ * migration is applied exactly once and the others skip it. A migration
+ * whose file starts with "-- dbr:no-transaction" runs outside a transaction:
+ * its history row is written first, marked dirty, and cleared only when it
+ * succeeded; a dirty version stops every later command until `force`.
+ */
+#include <json-glib/json-glib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "migrate.h"
+
+typedef struct state {
+    migrate *m;
+    GPtrArray *all;     /* mig * */
+    GPtrArray *applied; /* applied * */
+} state;
+
+static void state_clear(state *s)
+{
+    if (s->all)
+        g_ptr_array_free(s->all, TRUE);
+    if (s->applied)
+        g_ptr_array_free(s->applied, TRUE);
+}
+
+static bool fail(dbr_error **err, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static bool fail(dbr_error **err, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    dbr_set_error(err, DBR_ERR_MIGRATION, MIGRATE_LAYER, "%s", msg);
+    g_free(msg);
+    return false;
+}
+
+static mig *find_mig(const state *s, long long version)
+{
+    for (guint i = 0; i < s->all->len; i++)
+        if (((mig *)g_ptr_array_index(s->all, i))->version == version)
+            return g_ptr_array_index(s->all, i);
+    return NULL;
+}
+
+static applied *find_applied(const state *s, long long version)
+{
+    for (guint i = 0; i < s->applied->len; i++)
+        if (((applied *)g_ptr_array_index(s->applied, i))->version == version)
+            return g_ptr_array_index(s->applied, i);
+    return NULL;
+}
+
+static long long current_version(const state *s)
+{
+    return s->applied->len
+               ? ((applied *)g_ptr_array_index(s->applied, s->applied->len - 1))->version
+               : 0;
+}
+
+static bool load(state *s, dbr_error **err)
+{
+    s->all = mig_load(s->m, err);
+    if (!s->all)
+        return false;
+    s->applied = history_read(s->m, err);
+    return s->applied != NULL;
+}
+
+/* The safety checks of every command but force and status. */
+static bool verify(const state *s, dbr_error **err)
+{
+    long long top = current_version(s);
+
+    for (guint i = 0; i < s->applied->len; i++) {
+        const applied *a = g_ptr_array_index(s->applied, i);
+        const mig *x = find_mig(s, a->version);
+
+        if (a->dirty)
+            return fail(err,
+                        "version %lld (%s) is dirty: a migration outside a transaction failed "
+                        "or is running; repair the database, then `dbr migrate force VERSION`",
+                        a->version, a->description);
+        if (!x)
+            return fail(err,
+                        "version %lld (%s) is applied but its migration is missing "
+                        "(no %lld_*.up.sql in %s and no C migration)",
+                        a->version, a->description, a->version,
+                        *s->m->dir ? s->m->dir : "(no dir)");
+        if (strcmp(x->checksum, a->checksum) != 0)
+            return fail(err,
+                        "%s (version %lld) has changed since it was applied: a migration "
+                        "must never change once applied; add a new one instead",
+                        mig_name(x), x->version);
+    }
+    for (guint i = 0; i < s->all->len; i++) {
+        const mig *x = g_ptr_array_index(s->all, i);
+
+        if (x->version < top && !find_applied(s, x->version))
+            return fail(err,
+                        "%s (version %lld) is pending but version %lld is already applied: "
+                        "out of order; renumber it after %lld",
+                        mig_name(x), x->version, top, top);
+    }
+    return true;
+}
+
+static void publish(const migrate *m, const char *type, const mig *x, int64_t us)
+{
+    char v[32], ms[32];
+
+    g_snprintf(v, sizeof(v), "%lld", x->version);
+    g_snprintf(ms, sizeof(ms), "%.1f", (double)us / 1000.0);
+    dbr_host_publish(m->host, type, "version", v, "description", x->description, "duration_ms",
+                     us ? ms : NULL, NULL);
+}
+
+/* One migration step inside a transaction. */
+typedef struct step {
+    migrate *m;
+    const mig *x;
+    bool up;
+    bool dry;     /* dry-run: run, never record */
+    bool skipped; /* someone else did it first */
+    bool mark_dirty;
+    int64_t started_us;
+} step;
+
+static bool applied_now(const migrate *m, dbr_tx *tx, long long version, bool *yes, dbr_error **err)
+{
+    char *sql = g_strdup_printf("SELECT count(*) FROM %s WHERE version = $1::bigint", m->table);
+    char v[32];
+    const char *p[1] = {v};
+    dbr_result *r;
+
+    g_snprintf(v, sizeof(v), "%lld", version);
+    r = dbr_tx_query(tx, sql, 1, p, err);
+    g_free(sql);
+    if (!r)
+        return false;
+    *yes = strcmp(dbr_result_value(r, 0, 0), "0") != 0;
+    dbr_result_free(r);
+    return true;
+}
+
+static bool run_body(step *st, dbr_tx *tx, dbr_error **err)
+{
+    const mig *x = st->x;
+    dbr_error *e = NULL;
+    bool ok;
+
+    if (x->c) {
+        ok = (st->up ? x->c->up : x->c->down)(tx, x->c->user, &e);
+        if (!ok && !e)
+            e = dbr_error_new(DBR_ERR_MIGRATION, MIGRATE_LAYER, "its callback returned false");
+    } else {
+        ok = dbr_tx_exec_script(tx, st->up ? x->up_sql : x->down_sql, &e);
+    }
+    if (ok)
+        return true;
+    return dbr_error_propagate(
+        err, dbr_error_wrap(e, DBR_ERR_MIGRATION, MIGRATE_LAYER, "%s (version %lld) failed",
+                            st->up ? mig_name(x) : (x->down_path ? x->down_path : mig_name(x)),
+                            x->version));
+}
+
+static bool record(step *st, dbr_tx *tx, bool dirty, dbr_error **err)
+{
+    const migrate *m = st->m;
+    char v[32], ms[32];
+    const char *p[5] = {v, st->x->description, st->x->checksum, ms, dirty ? "t" : "f"};
+    char *sql;
+    bool ok;
+
+    g_snprintf(v, sizeof(v), "%lld", st->x->version);
+    g_snprintf(ms, sizeof(ms), "%lld",
+               (long long)((dbr_host_now_us(m->host) - st->started_us) / 1000));
+    if (st->up)
+        sql = g_strdup_printf("INSERT INTO %s (version, description, checksum, execution_ms, "
+                              "dirty) VALUES ($1::bigint, $2, $3, $4::bigint, $5::boolean) "
+                              "ON CONFLICT (version) DO UPDATE SET dirty = EXCLUDED.dirty, "
+                              "execution_ms = EXCLUDED.execution_ms",
+                              m->table);
+    else
+        sql = g_strdup_printf("DELETE FROM %s WHERE version = $1::bigint", m->table);
+    ok = dbr_tx_exec(tx, sql, st->up ? 5 : 1, p, err);
+    g_free(sql);
+    return ok;
+}
+
+static bool step_tx(dbr_tx *tx, void *user, dbr_error **err)
+{
+    step *st = user;
+    bool done;
+
+    if (!dbr_tx_advisory_lock(tx, st->m->lock_key, st->m->lock_timeout_us / 1000, err) ||
+        !history_ensure(st->m, tx, err) || !applied_now(st->m, tx, st->x->version, &done, err))
+        return false;
+    if (done == st->up) {
+        st->skipped = true; /* another process got there first */
+        return true;
+    }
+    st->started_us = dbr_host_now_us(st->m->host);
+    if (st->mark_dirty) /* no-transaction: only the dirty row, the body runs outside */
+        return record(st, tx, true, err);
+    publish(st->m, st->up ? "migrate.start" : "migrate.start_down", st->x, 0);
+    return run_body(st, tx, err) && record(st, tx, false, err);
+}
+
+static bool apply_no_tx(step *st, dbr_error **err)
+{
+    dbr_error *e = NULL;
+    int64_t t0;
+
+    st->mark_dirty = true;
+    if (!dbr_tx_run(st->m->db, NULL, NULL, step_tx, st, err))
+        return false;
+    if (st->skipped)
+        return true;
+    publish(st->m, "migrate.start", st->x, 0);
+    t0 = st->started_us;
+    if (!dbr_exec_script(st->m->db, NULL, st->x->up_sql, &e))
+        return dbr_error_propagate(
+            err, dbr_error_wrap(e, DBR_ERR_MIGRATION, MIGRATE_LAYER,
+                                "%s (version %lld, outside a transaction) failed and is now "
+                                "marked dirty; repair, then `dbr migrate force`",
+                                mig_name(st->x), st->x->version));
+    st->mark_dirty = false;
+    st->started_us = t0;
+    {
+        /* clear the dirty mark */
+        char *sql = g_strdup_printf("UPDATE %s SET dirty = false, execution_ms = $2::bigint "
+                                    "WHERE version = $1::bigint",
+                                    st->m->table);
+        char v[32], ms[32];
+        const char *p[2] = {v, ms};
+        bool ok;
+
+        g_snprintf(v, sizeof(v), "%lld", st->x->version);
+        g_snprintf(ms, sizeof(ms), "%lld", (long long)((dbr_host_now_us(st->m->host) - t0) / 1000));
+        ok = dbr_exec(st->m->db, NULL, sql, 2, p, err);
+        g_free(sql);
+        return ok;
+    }
+}
+
+static bool apply(migrate *m, const mig *x, bool up, JsonBuilder *done, dbr_error **err)
+{
+    step st = {.m = m, .x = x, .up = up};
+    int64_t t0 = dbr_host_now_us(m->host);
+    bool ok;
+
+    if (!up && !x->down_sql && !(x->c && x->c->down))
+        return fail(err, "cannot roll back version %lld: %s", x->version,
+                    x->up_path ? "its .down.sql is missing" : "its C migration has no down");
+    ok = up && x->no_tx ? apply_no_tx(&st, err) : dbr_tx_run(m->db, NULL, NULL, step_tx, &st, err);
+    if (!ok)
+        return false;
+    if (!st.skipped) {
+        publish(m, up ? "migrate.applied" : "migrate.rolled_back", x,
+                MAX(dbr_host_now_us(m->host) - t0, 1));
+        json_builder_add_int_value(done, x->version);
+    }
+    return true;
+}
+
+static bool up_to(state *s, long long target, JsonBuilder *done, dbr_error **err)
+{
+    for (guint i = 0; i < s->all->len; i++) {
+        const mig *x = g_ptr_array_index(s->all, i);
+
+        if (x->version > target)
+            break;
+        if (!find_applied(s, x->version) && !apply(s->m, x, true, done, err))
+            return false;
+    }
+    return true;
+}
+
+static bool down_to(state *s, long long target, int limit, JsonBuilder *done, dbr_error **err)
+{
+    for (int i = (int)s->applied->len - 1, n = 0; i >= 0 && (limit < 0 || n < limit); i--, n++) {
+        const applied *a = g_ptr_array_index(s->applied, i);
+
+        if (a->version <= target)
+            break;
+        if (!apply(s->m, find_mig(s, a->version), false, done, err))
+            return false;
+    }
+    return true;
+}
+
+static char *finish_json(JsonBuilder *b)
+{
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+
+    json_generator_set_root(gen, root);
+    json_generator_set_pretty(gen, TRUE);
+    return json_generator_to_data(gen, NULL);
+}
+
+static char *status_json(const state *s)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    GHashTable *seen = g_hash_table_new(g_int64_hash, g_int64_equal);
+    char *out;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "version");
+    json_builder_add_int_value(b, current_version(s));
+    json_builder_set_member_name(b, "migrations");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < s->all->len; i++) {
+        const mig *x = g_ptr_array_index(s->all, i);
+        const applied *a = find_applied(s, x->version);
+        const char *st = !a                                 ? "pending"
+                         : a->dirty                         ? "dirty"
+                         : strcmp(a->checksum, x->checksum) ? "mismatch"
+                                                            : "applied";
+
+        g_hash_table_add(seen, (gpointer)&x->version);
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "version");
+        json_builder_add_int_value(b, x->version);
+        json_builder_set_member_name(b, "description");
+        json_builder_add_string_value(b, x->description);
+        json_builder_set_member_name(b, "state");
+        json_builder_add_string_value(b, st);
+        json_builder_set_member_name(b, "source");
+        json_builder_add_string_value(b, mig_name(x));
+        if (a) {
+            json_builder_set_member_name(b, "applied_at");
+            json_builder_add_string_value(b, a->applied_at);
+            json_builder_set_member_name(b, "execution_ms");
+            json_builder_add_int_value(b, a->execution_ms);
+        }
+        json_builder_end_object(b);
+    }
+    for (guint i = 0; i < s->applied->len; i++) {
+        const applied *a = g_ptr_array_index(s->applied, i);
+
+        if (g_hash_table_contains(seen, &a->version))
+            continue;
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "version");
+        json_builder_add_int_value(b, a->version);
+        json_builder_set_member_name(b, "description");
+        json_builder_add_string_value(b, a->description);
+        json_builder_set_member_name(b, "state");
+        json_builder_add_string_value(b, a->dirty ? "dirty" : "missing");
+        json_builder_set_member_name(b, "applied_at");
+        json_builder_add_string_value(b, a->applied_at);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    g_hash_table_destroy(seen);
+    out = finish_json(b);
+    return out;
+}
+
+/* Dry run: every pending migration inside one transaction, rolled back. */
+typedef struct dry {
+    state *s;
+    dbr_error *failure;
+} dry;
+
+static bool dry_tx(dbr_tx *tx, void *user, dbr_error **err)
+{
+    dry *d = user;
+
+    (void)err;
+    if (!dbr_tx_advisory_lock(tx, d->s->m->lock_key, d->s->m->lock_timeout_us / 1000, &d->failure))
+        return false;
+    for (guint i = 0; i < d->s->all->len; i++) {
+        const mig *x = g_ptr_array_index(d->s->all, i);
+        step st = {.m = d->s->m, .x = x, .up = true, .dry = true};
+
+        if (find_applied(d->s, x->version) || x->no_tx)
+            continue;
+        if (!run_body(&st, tx, &d->failure))
+            return false;
+    }
+    return false; /* always roll back */
+}
+
+static char *dry_run(state *s, dbr_error **err)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    dry d = {s, NULL};
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "plan");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < s->all->len; i++) {
+        const mig *x = g_ptr_array_index(s->all, i);
+
+        if (find_applied(s, x->version))
+            continue;
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "version");
+        json_builder_add_int_value(b, x->version);
+        json_builder_set_member_name(b, "description");
+        json_builder_add_string_value(b, x->description);
+        json_builder_set_member_name(b, "source");
+        json_builder_add_string_value(b, mig_name(x));
+        json_builder_set_member_name(b, "transaction");
+        json_builder_add_boolean_value(b, !x->no_tx);
+        json_builder_set_member_name(b, "sql");
+        json_builder_add_string_value(b, x->up_sql ? x->up_sql : "(C callback)");
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    dbr_tx_run(s->m->db, NULL, NULL, dry_tx, &d, NULL);
+    if (d.failure) {
+        dbr_error_propagate(err, d.failure);
+        return NULL;
+    }
+    json_builder_set_member_name(b, "result");
+    json_builder_add_string_value(b, "every pending migration ran and was rolled back");
+    json_builder_end_object(b);
+    return finish_json(b);
+}
+
+typedef struct forcing {
+    state *s;
+    long long version;
+    bool baseline;
+} forcing;
+
+static bool force_tx(dbr_tx *tx, void *user, dbr_error **err)
+{
+    forcing *f = user;
+    migrate *m = f->s->m;
+    char v[32], *sql;
+    const char *p[1] = {v};
+    bool ok;
+
+    if (!dbr_tx_advisory_lock(tx, m->lock_key, m->lock_timeout_us / 1000, err) ||
+        !history_ensure(m, tx, err))
+        return false;
+    g_snprintf(v, sizeof(v), "%lld", f->version);
+    if (f->baseline) {
+        dbr_result *r;
+
+        sql = g_strdup_printf("SELECT count(*) FROM %s", m->table);
+        r = dbr_tx_query(tx, sql, 0, NULL, err);
+        g_free(sql);
+        if (!r)
+            return false;
+        ok = strcmp(dbr_result_value(r, 0, 0), "0") == 0;
+        dbr_result_free(r);
+        if (!ok)
+            return fail(err, "baseline: the history already lists migrations; use force");
+    }
+    sql = g_strdup_printf("DELETE FROM %s WHERE version > $1::bigint", m->table);
+    ok = dbr_tx_exec(tx, sql, 1, p, err);
+    g_free(sql);
+    for (guint i = 0; ok && i < f->s->all->len; i++) {
+        const mig *x = g_ptr_array_index(f->s->all, i);
+        step st = {.m = m, .x = x, .up = true, .started_us = dbr_host_now_us(m->host)};
+
+        /* force marks V itself; baseline adopts everything up to V */
+        if (x->version > f->version || (!f->baseline && x->version != f->version))
+            continue;
+        ok = record(&st, tx, false, err);
+    }
+    if (ok) {
+        sql = g_strdup_printf("UPDATE %s SET dirty = false", m->table);
+        ok = dbr_tx_exec(tx, sql, 0, NULL, err);
+        g_free(sql);
+    }
+    return ok;
+}
+
+static bool parse_number(const char *word, long long *out, dbr_error **err)
+{
+    char *end;
+
+    if (!word)
+        return fail(err, "expected a version number");
+    *out = g_ascii_strtoll(word, &end, 10);
+    if (*end || *out < 0)
+        return fail(err, "expected a version number, got \"%s\"", word);
+    return true;
+}
+
+char *migrate_command(migrate *m, const char *command, dbr_error **err)
+{
+    char **w = g_strsplit(command, " ", 3);
+    g_autoptr(JsonBuilder) done = json_builder_new();
+    state s = {.m = m};
+    char *reply = NULL;
+    long long n = 0;
+    bool ok;
+
+    g_mutex_lock(&m->lock);
+    if (!load(&s, err))
+        goto out;
+    if (strcmp(w[0], "status") == 0) {
+        reply = status_json(&s);
+        goto out;
+    }
+    if (strcmp(w[0], "force") == 0 || strcmp(w[0], "baseline") == 0) {
+        forcing f = {&s, 0, strcmp(w[0], "baseline") == 0};
+
+        if (!parse_number(w[1], &f.version, err))
+            goto out;
+        if (f.version && !find_mig(&s, f.version)) {
+            fail(err, "%s %lld: no such migration", w[0], f.version);
+            goto out;
+        }
+        if (dbr_tx_run(m->db, NULL, NULL, force_tx, &f, err)) {
+            state_clear(&s);
+            memset(&s, 0, sizeof(s));
+            s.m = m;
+            if (load(&s, err))
+                reply = status_json(&s);
+        }
+        goto out;
+    }
+    if (!verify(&s, err))
+        goto out;
+    if (strcmp(w[0], "dry-run") == 0) {
+        reply = dry_run(&s, err);
+        goto out;
+    }
+    json_builder_begin_object(done);
+    json_builder_set_member_name(done, "done");
+    json_builder_begin_array(done);
+    if (strcmp(w[0], "up") == 0) {
+        ok = up_to(&s, G_MAXINT64, done, err);
+    } else if (strcmp(w[0], "down") == 0) {
+        ok = (!w[1] || parse_number(w[1], &n, err)) && down_to(&s, 0, w[1] ? (int)n : 1, done, err);
+    } else if (strcmp(w[0], "goto") == 0) {
+        ok = parse_number(w[1], &n, err);
+        if (ok && n && !find_mig(&s, n))
+            ok = fail(err, "goto %lld: no such migration", n);
+        if (ok)
+            ok = n >= current_version(&s) ? up_to(&s, n, done, err) : down_to(&s, n, -1, done, err);
+    } else {
+        ok = fail(err,
+                  "unknown command \"%s\": expected up, down [N], goto V, status, dry-run, "
+                  "force V or baseline V",
+                  w[0]);
+    }
+    json_builder_end_array(done);
+    if (ok) {
+        state after = {.m = m};
+
+        if (load(&after, err)) {
+            json_builder_set_member_name(done, "version");
+            json_builder_add_int_value(done, current_version(&after));
+            json_builder_end_object(done);
+            reply = finish_json(done);
+        }
+        state_clear(&after);
+    }
+out:
+    state_clear(&s);
+    g_mutex_unlock(&m->lock);
+    g_strfreev(w);
+    return reply;
+}
+
+bool migrate_is_latest(migrate *m, dbr_error **err)
+{
+    state s = {.m = m};
+    bool ok;
+
+    g_mutex_lock(&m->lock);
+    ok = load(&s, err) && verify(&s, err);
+    for (guint i = 0; ok && i < s.all->len; i++) {
+        const mig *x = g_ptr_array_index(s.all, i);
+
+        if (!find_applied(&s, x->version))
+            ok = fail(err,
+                      "the schema is at version %lld but this program needs %lld (%s is "
+                      "pending): run `dbr migrate up` first",
+                      current_version(&s),
+                      ((mig *)g_ptr_array_index(s.all, s.all->len - 1))->version, mig_name(x));
+    }
+    state_clear(&s);
+    g_mutex_unlock(&m->lock);
+    return ok;
+}

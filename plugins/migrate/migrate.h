@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/* The migrate plugin's shared pieces: migrations, their sources, history. */
+#ifndef DBR_MIGRATE_H
+#define DBR_MIGRATE_H
+
+#include <glib.h>
+
+#include <dbr/plugin.h>
+
+#define MIGRATE_LAYER "migrate"
+
+typedef struct mig {
+    long long version;
+    char *description;
+    char *up_path, *down_path; /* files; NULL for a C migration */
+    char *up_sql, *down_sql;
+    bool no_tx;             /* the up file starts with "-- dbr:no-transaction" */
+    const dbr_migration *c; /* a C migration, or NULL */
+    char checksum[65];      /* SHA-256 of the up script ("c:VERSION:DESCRIPTION" for C) */
+} mig;
+
+typedef struct applied {
+    long long version;
+    char *description, *checksum, *applied_at;
+    long long execution_ms;
+    bool dirty;
+} applied;
+
+typedef struct migrate {
+    const dbr_host *host;
+    dbr_db *db;
+    const char *dir; /* "" = none */
+    const char *table;
+    int64_t lock_timeout_us;
+    long long lock_key;
+    const char *auto_mode, *require;
+    GMutex lock; /* one command at a time per db */
+} migrate;
+
+/* source.c: every known migration, sorted by version (mig_free each). */
+GPtrArray *mig_load(const migrate *m, dbr_error **err);
+void mig_free(mig *x);
+const char *mig_name(const mig *x); /* the up file, or "C migration N" */
+
+/* history.c */
+bool history_ensure(const migrate *m, dbr_tx *tx, dbr_error **err);
+GPtrArray *history_read(const migrate *m, dbr_error **err); /* applied *, by version */
+void applied_free(applied *a);
+
+/* engine.c: the commands. Each returns a JSON reply (g_free) or NULL and an error. */
+char *migrate_command(migrate *m, const char *command, dbr_error **err);
+/* For the open hook: true when nothing is pending (require = latest). */
+bool migrate_is_latest(migrate *m, dbr_error **err);
+
+#endif
