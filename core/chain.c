@@ -64,6 +64,30 @@ void dbr_call_set_resolve_commit(dbr_call *call, bool on)
     call->resolve_commit = on;
 }
 
+dbr_ctx *dbr_call_swap_ctx(dbr_call *call, dbr_ctx *ctx)
+{
+    dbr_ctx *old = call->ctx;
+
+    /* A statement inside a transaction keeps running on the transaction's
+     * ctx: only the layers of this call see the swap. */
+    call->ctx = ctx;
+    return old;
+}
+
+const char *dbr_call_swap_sql(dbr_call *call, const char *sql)
+{
+    const char *old = call->sql;
+
+    if (sql && old)
+        call->sql = sql;
+    return old;
+}
+
+void dbr_call_set_drop_connection(dbr_call *call)
+{
+    call->drop_connection = true;
+}
+
 dbr_result *dbr_call_take_result(dbr_call *call)
 {
     dbr_result *r = call->result;
@@ -112,6 +136,16 @@ static bool terminal(dbr_call *call, dbr_error **err)
     pc = dbr_pool_get(db->pool, call->ctx, err);
     if (!pc)
         return false;
+    if (call->drop_connection) {
+        call->drop_connection = false; /* one attempt: a retry gets a fresh connection */
+        dbr_error *e =
+            dbr_error_new(DBR_ERR_CONNECTION, "core", "connection dropped (fault injection)");
+
+        dbr_pool_put(db->pool, pc, true);
+        dbr_error_set_phase(e, DBR_PHASE_BEFORE_SEND);
+        dbr_error_set_retryable(e, true);
+        return dbr_error_propagate(err, e);
+    }
     wait = dbr_ctx_wait(call->ctx);
     switch (call->kind) {
     case DBR_CALL_CONNECT:

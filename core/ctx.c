@@ -19,8 +19,10 @@
 
 struct dbr_ctx {
     int64_t deadline_us; /* 0 = none */
-    int efd;
-    gint canceled; /* atomic */
+    int efd;             /* -1: never canceled */
+    bool owns_efd;
+    const dbr_ctx *parent; /* a child ends when its parent is canceled */
+    gint canceled;         /* atomic */
     bool idempotent;
     GMutex lock; /* guards wakers */
     dbr_ctx_waker *wakers;
@@ -47,6 +49,7 @@ static dbr_ctx *ctx_new(int64_t deadline_us)
     ctx->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (ctx->efd < 0)
         g_error("dbr: eventfd failed: %s", g_strerror(errno)); /* out of descriptors */
+    ctx->owns_efd = true;
     g_mutex_init(&ctx->lock);
     return ctx;
 }
@@ -68,11 +71,32 @@ dbr_ctx *dbr_ctx_with_timeout(long long timeout_ms)
     return ctx_new(now + timeout_ms * 1000);
 }
 
+dbr_ctx *dbr_ctx_child(const dbr_ctx *parent, long long timeout_ms)
+{
+    dbr_ctx *ctx = g_new0(dbr_ctx, 1);
+    int64_t deadline;
+
+    if (timeout_ms < 0)
+        timeout_ms = 0;
+    if (timeout_ms > INT64_MAX / 2000)
+        timeout_ms = INT64_MAX / 2000;
+    deadline = dbr_now_us() + timeout_ms * 1000;
+    /* Cancellation is the parent's: share its descriptor, not a new one. */
+    ctx->efd = parent ? parent->efd : -1;
+    ctx->parent = parent;
+    ctx->idempotent = parent && parent->idempotent;
+    ctx->deadline_us = parent && parent->deadline_us && parent->deadline_us < deadline
+                           ? parent->deadline_us
+                           : deadline;
+    g_mutex_init(&ctx->lock);
+    return ctx;
+}
+
 void dbr_ctx_cancel(dbr_ctx *ctx)
 {
     uint64_t one = 1;
 
-    if (!ctx || g_atomic_int_exchange(&ctx->canceled, 1))
+    if (!ctx || !ctx->owns_efd || g_atomic_int_exchange(&ctx->canceled, 1))
         return;
     if (write(ctx->efd, &one, sizeof(one)) < 0) {
         /* Only EAGAIN is possible on an eventfd, and then it is readable. */
@@ -87,7 +111,8 @@ void dbr_ctx_free(dbr_ctx *ctx)
 {
     if (!ctx)
         return;
-    close(ctx->efd);
+    if (ctx->owns_efd)
+        close(ctx->efd);
     g_mutex_clear(&ctx->lock);
     g_free(ctx);
 }
@@ -105,13 +130,15 @@ bool dbr_ctx_idempotent(const dbr_ctx *ctx)
 
 bool dbr_ctx_canceled(const dbr_ctx *ctx)
 {
-    return ctx && g_atomic_int_get(&ctx->canceled);
+    for (; ctx; ctx = ctx->parent)
+        if (g_atomic_int_get(&ctx->canceled))
+            return true;
+    return false;
 }
 
 bool dbr_ctx_done(const dbr_ctx *ctx)
 {
-    return ctx && (g_atomic_int_get(&ctx->canceled) ||
-                   (ctx->deadline_us && dbr_now_us() >= ctx->deadline_us));
+    return ctx && (dbr_ctx_canceled(ctx) || (ctx->deadline_us && dbr_now_us() >= ctx->deadline_us));
 }
 
 int64_t dbr_ctx_deadline(const dbr_ctx *ctx)
@@ -134,7 +161,7 @@ bool dbr_ctx_check(const dbr_ctx *ctx, const char *what, dbr_error **err)
 {
     if (!ctx)
         return true;
-    if (g_atomic_int_get(&ctx->canceled))
+    if (dbr_ctx_canceled(ctx))
         return dbr_set_error(err, DBR_ERR_CANCELED, "core", "%s: canceled", what);
     if (ctx->deadline_us && dbr_now_us() >= ctx->deadline_us)
         return dbr_set_error(err, DBR_ERR_TIMEOUT, "core", "%s: deadline exceeded", what);
@@ -143,6 +170,8 @@ bool dbr_ctx_check(const dbr_ctx *ctx, const char *what, dbr_error **err)
 
 void dbr_ctx_add_waker(dbr_ctx *ctx, dbr_ctx_waker *w)
 {
+    while (ctx && ctx->parent) /* cancels arrive at the root */
+        ctx = (dbr_ctx *)ctx->parent;
     if (!ctx)
         return;
     g_mutex_lock(&ctx->lock);
@@ -153,6 +182,8 @@ void dbr_ctx_add_waker(dbr_ctx *ctx, dbr_ctx_waker *w)
 
 void dbr_ctx_remove_waker(dbr_ctx *ctx, dbr_ctx_waker *w)
 {
+    while (ctx && ctx->parent)
+        ctx = (dbr_ctx *)ctx->parent;
     if (!ctx)
         return;
     g_mutex_lock(&ctx->lock);
@@ -181,7 +212,7 @@ bool dbr_ctx_sleep_until(const dbr_ctx *ctx, int64_t until_us)
         left = end ? (end - now + 999) / 1000 : -1;
         if (left > INT32_MAX)
             left = INT32_MAX;
-        if (poll(&pfd, ctx ? 1 : 0, (int)left) > 0)
+        if (poll(&pfd, pfd.fd >= 0 ? 1 : 0, (int)left) > 0)
             return false;
     }
 }

@@ -61,6 +61,7 @@ struct dbr_call {
     bool want_result;   /* a query, not an exec */
     bool resolve_commit;
     bool script; /* several statements, simple protocol, no parameters */
+    bool drop_connection; /* fault injection */
     dbr_result *result; /* a successful query's result */
     /* DBR_CALL_TX */
     const dbr_tx_opts *tx_opts;

@@ -166,6 +166,10 @@ DBR_API const dbr_migration *dbr_migration_list(int *n);
 DBR_API dbr_ctx *dbr_ctx_new(void); /* cancellable, no deadline */
 DBR_API dbr_ctx *dbr_ctx_with_timeout(long long timeout_ms);
 DBR_API void dbr_ctx_cancel(dbr_ctx *ctx); /* thread-safe; cancels a running query */
+/* A ctx that ends when parent is canceled or at the earlier of parent's
+ * deadline and timeout_ms from now. parent may be NULL. It is not
+ * cancellable itself; free it before parent. */
+DBR_API dbr_ctx *dbr_ctx_child(const dbr_ctx *parent, long long timeout_ms);
 DBR_API void dbr_ctx_free(dbr_ctx *ctx);
 DBR_API bool dbr_ctx_done(const dbr_ctx *ctx); /* canceled or past its deadline */
 /* Marks the calls made with this ctx as safe to repeat even after they

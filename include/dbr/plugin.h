@@ -73,6 +73,19 @@ DBR_API dbr_result *dbr_call_take_result(dbr_call *call);
  * that "committed" becomes success and "aborted" a retryable error instead
  * of DBR_ERR_COMMIT_UNKNOWN. The retry plugin sets it (resolve_commit). */
 DBR_API void dbr_call_set_resolve_commit(dbr_call *call, bool on);
+/* Replaces the call's ctx for the layers below (a plugin that adds a
+ * default deadline); returns the previous one, which the plugin puts back
+ * before it returns. */
+DBR_API dbr_ctx *dbr_call_swap_ctx(dbr_call *call, dbr_ctx *ctx);
+/* Replaces the SQL the layers below see (a tagger that appends a comment);
+ * returns the previous text, which the plugin puts back before it returns.
+ * The new text stays the plugin's and must live until then. NULL sql is
+ * refused (the old text is kept and returned). */
+DBR_API const char *dbr_call_swap_sql(dbr_call *call, const char *sql);
+/* Fault injection: the core closes the connection it checks out for this
+ * call instead of using it, as if the server had dropped it, and fails the
+ * call with a retryable connection error. */
+DBR_API void dbr_call_set_drop_connection(dbr_call *call);
 
 /* Passing the call down the chain. */
 DBR_API bool dbr_next_call(const dbr_next *next, dbr_call *call, dbr_error **err);

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dbr-plugin-log: logs slow calls and failed calls through GLib's
+ * structured logging, with the SQL's literals redacted.
+ *
+ *   [chain]
+ *   plugins = log, retry, breaker
+ *
+ *   [plugin.log]
+ *   slow_threshold = 200ms   # log calls at least this slow (0: every call)
+ *   log_errors = true        # log every failed call
+ *   log_params = false       # add parameter values (never on by default)
+ *
+ * Records have the domain "dbr" and the fields MESSAGE, DBR_CALL (the call
+ * kind), DBR_SQL (redacted), DBR_DURATION_MS, and for failures
+ * DBR_ERROR_KIND and DBR_SQLSTATE; slow calls at G_LOG_LEVEL_MESSAGE,
+ * failures at G_LOG_LEVEL_WARNING. Route them with g_log_set_writer_func
+ * (journald: g_log_writer_journald).
+ *
+ * Written only against the public SDK (include/dbr/plugin.h).
+ */
+#include <glib.h>
+#include <string.h>
+
+#include <dbr/plugin.h>
+
+#include "redact_sql.h"
+
+typedef struct logger {
+    const dbr_host *host;
+    int64_t slow_us;
+    bool log_errors, log_params;
+} logger;
+
+static bool log_create(const dbr_config_section *cfg, const dbr_host *host, void **self,
+                       dbr_error **err)
+{
+    logger *l = g_new0(logger, 1);
+
+    l->host = host;
+    if (!dbr_config_get_duration(cfg, "slow_threshold", 200 * G_TIME_SPAN_MILLISECOND, 0,
+                                 G_TIME_SPAN_DAY, &l->slow_us, err) ||
+        !dbr_config_get_bool(cfg, "log_errors", true, &l->log_errors, err) ||
+        !dbr_config_get_bool(cfg, "log_params", false, &l->log_params, err)) {
+        g_free(l);
+        return false;
+    }
+    *self = l;
+    return true;
+}
+
+static void log_destroy(void *self)
+{
+    g_free(self);
+}
+
+static char *params_text(const dbr_call *call)
+{
+    GString *s = g_string_new(NULL);
+
+    for (int i = 0; i < dbr_call_nparams(call); i++) {
+        const char *v = dbr_call_params(call)[i];
+
+        g_string_append_printf(s, "%s$%d=%s%s%s", i ? " " : "", i + 1, v ? "'" : "", v ? v : "NULL",
+                               v ? "'" : "");
+    }
+    return g_string_free(s, FALSE);
+}
+
+static void emit(const logger *l, const dbr_call *call, int64_t us, const dbr_error *e)
+{
+    const char *sql = dbr_call_sql(call);
+    char *redacted = sql ? log_redact_sql(sql) : g_strdup("");
+    char *params = l->log_params && dbr_call_nparams(call) ? params_text(call) : g_strdup("");
+    char ms[32];
+    char *message;
+
+    g_snprintf(ms, sizeof(ms), "%.3f", (double)us / 1000.0);
+    if (e)
+        message = g_strdup_printf("%s failed after %s ms (%s): %s%s%s%s%s",
+                                  dbr_call_kind_name(dbr_call_kind_of(call)), ms,
+                                  dbr_error_kind_name(dbr_error_kind_of(e)), dbr_error_message(e),
+                                  *redacted ? " -- " : "", redacted, *params ? " -- " : "", params);
+    else
+        message =
+            g_strdup_printf("slow %s: %s ms%s%s%s%s", dbr_call_kind_name(dbr_call_kind_of(call)),
+                            ms, *redacted ? " -- " : "", redacted, *params ? " -- " : "", params);
+    /* MESSAGE comes last: GLib takes it as a format and its arguments. */
+    g_log_structured("dbr", e ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_MESSAGE, "DBR_CALL",
+                     dbr_call_kind_name(dbr_call_kind_of(call)), "DBR_SQL", redacted,
+                     "DBR_DURATION_MS", ms, "DBR_ERROR_KIND",
+                     e ? dbr_error_kind_name(dbr_error_kind_of(e)) : "", "DBR_SQLSTATE",
+                     e ? dbr_error_sqlstate(e) : "", "MESSAGE", "%s", message);
+    g_free(message);
+    g_free(params);
+    g_free(redacted);
+}
+
+static bool log_handle(void *self, dbr_call *call, const dbr_next *next, dbr_error **err)
+{
+    logger *l = self;
+    int64_t start = dbr_host_now_us(l->host), us;
+    dbr_error *e = NULL;
+    bool ok = dbr_next_call(next, call, &e);
+
+    us = dbr_host_now_us(l->host) - start;
+    if ((!ok && l->log_errors) || (ok && us >= l->slow_us))
+        emit(l, call, us, ok ? NULL : e);
+    if (!ok)
+        return dbr_error_propagate(err, e);
+    return true;
+}
+
+static const struct dbr_plugin_ops log_ops = {
+    .struct_size = sizeof(struct dbr_plugin_ops),
+    .create = log_create,
+    .destroy = log_destroy,
+    .handle = log_handle,
+};
+
+DBR_MODULE_DEFINE(DBR_MODULE_PLUGIN, "log", "1.0.0",
+                  "logs slow and failed calls, with SQL literals redacted", &log_ops)
