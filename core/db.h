@@ -58,11 +58,11 @@ struct dbr_call {
     int nparams;
     const char *const *params;
     bool idempotent;
-    bool want_result;   /* a query, not an exec */
+    bool want_result; /* a query, not an exec */
     bool resolve_commit;
-    bool script; /* several statements, simple protocol, no parameters */
+    bool script;          /* several statements, simple protocol, no parameters */
     bool drop_connection; /* fault injection */
-    dbr_result *result; /* a successful query's result */
+    dbr_result *result;   /* a successful query's result */
     /* DBR_CALL_TX */
     const dbr_tx_opts *tx_opts;
     dbr_tx_fn fn;

@@ -255,8 +255,8 @@ int main(int argc, char **argv)
     vs[nv++] = (variant){.name = "libpq PQexecPrepared", .run = run_prepared};
     vs[nv++] = (variant){.name = "dbr_query, no plugins", .run = run_dbr};
     if (extra || *chain)
-        vs[nv++] = (variant){.name = extra ? "dbr_query, -c chain" : "dbr_query, --chain",
-                             .run = run_dbr};
+        vs[nv++] =
+            (variant){.name = extra ? "dbr_query, -c chain" : "dbr_query, --chain", .run = run_dbr};
     vs[0].pg = PQconnectdb(conninfo);
     vs[1].pg = vs[0].pg;
     if (PQstatus(vs[0].pg) != CONNECTION_OK)
