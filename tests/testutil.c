@@ -83,6 +83,17 @@ const char *t_conninfo(void)
     return c;
 }
 
+void t_pgctl(const char *args)
+{
+    const char *ctl = getenv("DBR_TEST_PGCTL");
+    char *cmd;
+
+    ck_assert_msg(ctl && *ctl, "DBR_TEST_PGCTL is not set: run through scripts/run-tests.sh");
+    cmd = g_strdup_printf("%s %s >/dev/null 2>&1", ctl, args);
+    ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
+    g_free(cmd);
+}
+
 char *t_tmpdir(const char *name)
 {
     const char *base = getenv("DBR_TEST_TMPDIR");

@@ -17,6 +17,8 @@ long long t_int(dbr_db *db, const char *sql);
 void t_exec(dbr_db *db, const char *sql);
 /* The test server's conninfo; a missing server fails the test. */
 const char *t_conninfo(void);
+/* pg_ctl on the test cluster as its owner: "stop -m immediate", "start". */
+void t_pgctl(const char *args);
 /* A fresh directory under the build tree for files a test makes. */
 char *t_tmpdir(const char *name);
 /* Runs a Check suite with the usual settings; returns the exit code. */

@@ -32,20 +32,6 @@ static void state_clear(state *s)
         g_ptr_array_free(s->applied, TRUE);
 }
 
-static bool fail(dbr_error **err, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static bool fail(dbr_error **err, const char *fmt, ...)
-{
-    va_list ap;
-    char *msg;
-
-    va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    dbr_set_error(err, DBR_ERR_MIGRATION, MIGRATE_LAYER, "%s", msg);
-    g_free(msg);
-    return false;
-}
-
 static mig *find_mig(const state *s, long long version)
 {
     for (guint i = 0; i < s->all->len; i++)
@@ -88,30 +74,31 @@ static bool verify(const state *s, dbr_error **err)
         const mig *x = find_mig(s, a->version);
 
         if (a->dirty)
-            return fail(err,
-                        "version %lld (%s) is dirty: a migration outside a transaction failed "
-                        "or is running; repair the database, then `dbr migrate force VERSION`",
-                        a->version, a->description);
+            return migrate_fail(
+                err,
+                "version %lld (%s) is dirty: a migration outside a transaction failed "
+                "or is running; repair the database, then `dbr migrate force VERSION`",
+                a->version, a->description);
         if (!x)
-            return fail(err,
-                        "version %lld (%s) is applied but its migration is missing "
-                        "(no %lld_*.up.sql in %s and no C migration)",
-                        a->version, a->description, a->version,
-                        *s->m->dir ? s->m->dir : "(no dir)");
+            return migrate_fail(err,
+                                "version %lld (%s) is applied but its migration is missing "
+                                "(no %lld_*.up.sql in %s and no C migration)",
+                                a->version, a->description, a->version,
+                                *s->m->dir ? s->m->dir : "(no dir)");
         if (strcmp(x->checksum, a->checksum) != 0)
-            return fail(err,
-                        "%s (version %lld) has changed since it was applied: a migration "
-                        "must never change once applied; add a new one instead",
-                        mig_name(x), x->version);
+            return migrate_fail(err,
+                                "%s (version %lld) has changed since it was applied: a migration "
+                                "must never change once applied; add a new one instead",
+                                mig_name(x), x->version);
     }
     for (guint i = 0; i < s->all->len; i++) {
         const mig *x = g_ptr_array_index(s->all, i);
 
         if (x->version < top && !find_applied(s, x->version))
-            return fail(err,
-                        "%s (version %lld) is pending but version %lld is already applied: "
-                        "out of order; renumber it after %lld",
-                        mig_name(x), x->version, top, top);
+            return migrate_fail(err,
+                                "%s (version %lld) is pending but version %lld is already applied: "
+                                "out of order; renumber it after %lld",
+                                mig_name(x), x->version, top, top);
     }
     return true;
 }
@@ -262,8 +249,9 @@ static bool apply(migrate *m, const mig *x, bool up, JsonBuilder *done, dbr_erro
     bool ok;
 
     if (!up && !x->down_sql && !(x->c && x->c->down))
-        return fail(err, "cannot roll back version %lld: %s", x->version,
-                    x->up_path ? "its .down.sql is missing" : "its C migration has no down");
+        return migrate_fail(err, "cannot roll back version %lld: %s", x->version,
+                            x->up_path ? "its .down.sql is missing"
+                                       : "its C migration has no down");
     ok = up && x->no_tx ? apply_no_tx(&st, err) : dbr_tx_run(m->db, NULL, NULL, step_tx, &st, err);
     if (!ok)
         return false;
@@ -463,7 +451,7 @@ static bool force_tx(dbr_tx *tx, void *user, dbr_error **err)
         ok = strcmp(dbr_result_value(r, 0, 0), "0") == 0;
         dbr_result_free(r);
         if (!ok)
-            return fail(err, "baseline: the history already lists migrations; use force");
+            return migrate_fail(err, "baseline: the history already lists migrations; use force");
     }
     sql = g_strdup_printf("DELETE FROM %s WHERE version > $1::bigint", m->table);
     ok = dbr_tx_exec(tx, sql, 1, p, err);
@@ -490,10 +478,10 @@ static bool parse_number(const char *word, long long *out, dbr_error **err)
     char *end;
 
     if (!word)
-        return fail(err, "expected a version number");
+        return migrate_fail(err, "expected a version number");
     *out = g_ascii_strtoll(word, &end, 10);
     if (*end || *out < 0)
-        return fail(err, "expected a version number, got \"%s\"", word);
+        return migrate_fail(err, "expected a version number, got \"%s\"", word);
     return true;
 }
 
@@ -519,7 +507,7 @@ char *migrate_command(migrate *m, const char *command, dbr_error **err)
         if (!parse_number(w[1], &f.version, err))
             goto out;
         if (f.version && !find_mig(&s, f.version)) {
-            fail(err, "%s %lld: no such migration", w[0], f.version);
+            migrate_fail(err, "%s %lld: no such migration", w[0], f.version);
             goto out;
         }
         if (dbr_tx_run(m->db, NULL, NULL, force_tx, &f, err)) {
@@ -547,14 +535,14 @@ char *migrate_command(migrate *m, const char *command, dbr_error **err)
     } else if (strcmp(w[0], "goto") == 0) {
         ok = parse_number(w[1], &n, err);
         if (ok && n && !find_mig(&s, n))
-            ok = fail(err, "goto %lld: no such migration", n);
+            ok = migrate_fail(err, "goto %lld: no such migration", n);
         if (ok)
             ok = n >= current_version(&s) ? up_to(&s, n, done, err) : down_to(&s, n, -1, done, err);
     } else {
-        ok = fail(err,
-                  "unknown command \"%s\": expected up, down [N], goto V, status, dry-run, "
-                  "force V or baseline V",
-                  w[0]);
+        ok = migrate_fail(err,
+                          "unknown command \"%s\": expected up, down [N], goto V, status, dry-run, "
+                          "force V or baseline V",
+                          w[0]);
     }
     json_builder_end_array(done);
     if (ok) {
@@ -586,11 +574,12 @@ bool migrate_is_latest(migrate *m, dbr_error **err)
         const mig *x = g_ptr_array_index(s.all, i);
 
         if (!find_applied(&s, x->version))
-            ok = fail(err,
-                      "the schema is at version %lld but this program needs %lld (%s is "
-                      "pending): run `dbr migrate up` first",
-                      current_version(&s),
-                      ((mig *)g_ptr_array_index(s.all, s.all->len - 1))->version, mig_name(x));
+            ok = migrate_fail(err,
+                              "the schema is at version %lld but this program needs %lld (%s is "
+                              "pending): run `dbr migrate up` first",
+                              current_version(&s),
+                              ((mig *)g_ptr_array_index(s.all, s.all->len - 1))->version,
+                              mig_name(x));
     }
     state_clear(&s);
     g_mutex_unlock(&m->lock);

@@ -37,6 +37,9 @@ typedef struct migrate {
     GMutex lock; /* one command at a time per db */
 } migrate;
 
+/* A DBR_ERR_MIGRATION error into *err; always false. */
+bool migrate_fail(dbr_error **err, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
 /* source.c: every known migration, sorted by version (mig_free each). */
 GPtrArray *mig_load(const migrate *m, dbr_error **err);
 void mig_free(mig *x);

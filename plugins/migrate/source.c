@@ -26,13 +26,7 @@ void mig_free(mig *x)
     g_free(x);
 }
 
-const char *mig_name(const mig *x)
-{
-    return x->up_path ? x->up_path : "a C migration";
-}
-
-static bool fail(dbr_error **err, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static bool fail(dbr_error **err, const char *fmt, ...)
+bool migrate_fail(dbr_error **err, const char *fmt, ...)
 {
     va_list ap;
     char *msg;
@@ -43,6 +37,11 @@ static bool fail(dbr_error **err, const char *fmt, ...)
     dbr_set_error(err, DBR_ERR_MIGRATION, MIGRATE_LAYER, "%s", msg);
     g_free(msg);
     return false;
+}
+
+const char *mig_name(const mig *x)
+{
+    return x->up_path ? x->up_path : "a C migration";
 }
 
 /* "0003_add_index.up.sql" -> 3, "add index", up. */
@@ -89,7 +88,7 @@ static bool read_script(const char *path, char **out, dbr_error **err)
     char *text, *trimmed;
 
     if (!g_file_get_contents(path, &text, NULL, &gerr)) {
-        fail(err, "cannot read %s: %s", path, gerr->message);
+        migrate_fail(err, "cannot read %s: %s", path, gerr->message);
         g_error_free(gerr);
         return false;
     }
@@ -97,7 +96,7 @@ static bool read_script(const char *path, char **out, dbr_error **err)
     if (!*trimmed) {
         g_free(trimmed);
         g_free(text);
-        return fail(err, "%s is empty: a migration must do something", path);
+        return migrate_fail(err, "%s is empty: a migration must do something", path);
     }
     g_free(trimmed);
     *out = text;
@@ -127,7 +126,7 @@ static bool load_dir(const char *dir, GPtrArray *all, dbr_error **err)
     bool ok = true;
 
     if (!d) {
-        fail(err, "[plugin.migrate] dir: cannot open %s: %s", dir, gerr->message);
+        migrate_fail(err, "[plugin.migrate] dir: cannot open %s: %s", dir, gerr->message);
         g_error_free(gerr);
         return false;
     }
@@ -142,10 +141,10 @@ static bool load_dir(const char *dir, GPtrArray *all, dbr_error **err)
             continue; /* a README beside the migrations is fine */
         }
         if (!parse_name(name, &version, &description, &up)) {
-            ok = fail(err,
-                      "%s: bad migration file name: expected NNNN_description.up.sql or "
-                      "NNNN_description.down.sql",
-                      path);
+            ok = migrate_fail(err,
+                              "%s: bad migration file name: expected NNNN_description.up.sql or "
+                              "NNNN_description.down.sql",
+                              path);
             g_free(path);
             break;
         }
@@ -157,9 +156,9 @@ static bool load_dir(const char *dir, GPtrArray *all, dbr_error **err)
             g_ptr_array_add(all, x);
         } else if (strcmp(x->description, description) != 0 ||
                    (up ? !!x->up_path : !!x->down_path)) {
-            ok = fail(err, "version %lld appears twice: %s and %s", version, path,
-                      up ? (x->up_path ? x->up_path : x->down_path)
-                         : (x->down_path ? x->down_path : x->up_path));
+            ok = migrate_fail(err, "version %lld appears twice: %s and %s", version, path,
+                              up ? (x->up_path ? x->up_path : x->down_path)
+                                 : (x->down_path ? x->down_path : x->up_path));
         }
         if (ok && up) {
             x->up_path = g_strdup(path);
@@ -176,7 +175,7 @@ static bool load_dir(const char *dir, GPtrArray *all, dbr_error **err)
         mig *x = g_ptr_array_index(all, i);
 
         if (!x->up_path)
-            ok = fail(err, "version %lld has %s but no .up.sql", x->version, x->down_path);
+            ok = migrate_fail(err, "version %lld has %s but no .up.sql", x->version, x->down_path);
         else {
             x->no_tx = g_str_has_prefix(x->up_sql, NO_TX_MARK);
             checksum_of(x->up_sql, x->checksum);
@@ -201,8 +200,8 @@ GPtrArray *mig_load(const migrate *m, dbr_error **err)
         char *sig;
 
         if (x) {
-            fail(err, "version %lld is both %s and a C migration (%s)", c[i].version, x->up_path,
-                 c[i].description);
+            migrate_fail(err, "version %lld is both %s and a C migration (%s)", c[i].version,
+                         x->up_path, c[i].description);
             g_ptr_array_free(all, TRUE);
             return NULL;
         }

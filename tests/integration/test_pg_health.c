@@ -15,15 +15,6 @@
 
 #include "../testutil.h"
 
-static void pgctl(const char *args)
-{
-    char *cmd = g_strdup_printf("%s %s >/dev/null 2>&1", getenv("DBR_TEST_PGCTL"), args);
-
-    ck_assert_msg(getenv("DBR_TEST_PGCTL"), "DBR_TEST_PGCTL is not set");
-    ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
-    g_free(cmd);
-}
-
 typedef struct alerts {
     GMutex lock;
     GString *log; /* "alert:check_failed:critical recovered:check_failed ..." */
@@ -119,7 +110,7 @@ START_TEST(test_pg_health_stopped_server_raises_one_critical_alert_and_recovers)
     body = http_get(port, "/healthz", &status);
     ck_assert_msg(status == 200 || status == 503, "%d", status); /* 503 only before a check */
     g_free(body);
-    pgctl("stop -m immediate");
+    t_pgctl("stop -m immediate");
     stopped = g_get_monotonic_time();
     ck_assert(t_wait_for(wanted, &down, 10000));
     printf("critical alert %.0f ms after the stop (interval 200 ms)\n",
@@ -131,7 +122,7 @@ START_TEST(test_pg_health_stopped_server_raises_one_critical_alert_and_recovers)
     ck_assert_msg(strstr(body, "\"critical\""), "%s", body);
     g_free(body);
     g_usleep(600000); /* several more checks while it stays down */
-    pgctl("start");
+    t_pgctl("start");
     ck_assert(t_wait_for(wanted, &up, 20000));
     ck_assert_int_eq(log_count(&a, "alert:check_failed"), 1); /* one per episode */
     ck_assert_int_eq(log_count(&a, "recovered:check_failed"), 1);

@@ -13,17 +13,6 @@
 #include "../proxy.h"
 #include "../testutil.h"
 
-static void pgctl(const char *args)
-{
-    const char *ctl = getenv("DBR_TEST_PGCTL");
-    char *cmd;
-
-    ck_assert_msg(ctl && *ctl, "DBR_TEST_PGCTL is not set: run through scripts/run-tests.sh");
-    cmd = g_strdup_printf("%s %s >/dev/null 2>&1", ctl, args);
-    ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
-    g_free(cmd);
-}
-
 static dbr_db *open_pg(const char *extra)
 {
     return t_open("[database]\ndriver = pq\nconninfo = %s\n%s", t_conninfo(), extra);
@@ -66,7 +55,7 @@ START_TEST(test_pg_breaker_opens_when_server_stops_and_closes_after_restart)
 
     dbr_subscribe(db, record_states, states);
     ck_assert(dbr_ping(db, NULL, NULL));
-    pgctl("stop -m immediate");
+    t_pgctl("stop -m immediate");
     while (!breaker_is(db, "open") && failures < 50) {
         dbr_error *err = NULL;
 
@@ -90,7 +79,7 @@ START_TEST(test_pg_breaker_opens_when_server_stops_and_closes_after_restart)
     printf("breaker open: %d calls refused at %.0f ns per call\n", refused,
            (double)(g_get_monotonic_time() - start) * 1000.0 / (refused ? refused : 1));
     ck_assert_int_gt(refused, 1000);
-    pgctl("start");
+    t_pgctl("start");
     ck_assert(t_wait_for(ping_ok, db, 30000));
     ck_assert(breaker_is(db, "closed"));
     /* in order: opened, then one or more half-open probes, closed at last */
@@ -106,7 +95,7 @@ static gpointer start_server_later(gpointer data)
     (void)data;
     /* The scenario itself is "the database comes up two seconds later". */
     g_usleep(2 * G_USEC_PER_SEC);
-    pgctl("start");
+    t_pgctl("start");
     return NULL;
 }
 
@@ -117,7 +106,7 @@ START_TEST(test_pg_open_waits_out_a_server_that_is_starting)
     dbr_error *err = NULL;
     char *text;
 
-    pgctl("stop -m immediate");
+    t_pgctl("stop -m immediate");
     /* without retry, opening fails at once */
     err = t_open_fail("[database]\ndriver = pq\nconninfo = %s\n", t_conninfo());
     ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_CONNECTION);
