@@ -90,8 +90,15 @@ bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, i
      * gives one PGRES_PIPELINE_SYNC result. */
     r = next_result(conn, &ew, &e); /* 1: the id */
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
-        if (r && !e)
+        if (r && !e && PQresultErrorField(r, PG_DIAG_SQLSTATE)) {
+            /* The server answered the first query with an error (a FATAL
+             * after pg_terminate_backend): it handles messages in order, so
+             * it never ran the COMMIT behind it. Nothing committed. */
             e = pq_result_error(r, DBR_PHASE_ANSWERED);
+            e = dbr_error_wrap(e, dbr_error_kind_of(e), PQ_LAYER,
+                               "the transaction ended before COMMIT");
+            dbr_error_set_phase(e, DBR_PHASE_BEFORE_SEND);
+        }
         PQclear(r);
         lost(conn, &e, "connection lost before the transaction id arrived");
         return dbr_error_propagate(err, e);
