@@ -45,11 +45,23 @@ build() { # dir, extra meson options...
     ninja -C "$dir"
 }
 
+passed=0 failed=0
 run_suite() { # label, dir, meson test options...
-    local label=$1 dir=$2
+    local label=$1 dir=$2 log rc=0 ok bad
     shift 2
     echo "=== $label ==="
-    meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" "${meson_args[@]}"
+    log=$(mktemp)
+    meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" "${meson_args[@]}" | tee "$log" ||
+        rc=$?
+    ok=$(awk '/^Ok:/ { print $2 }' "$log")
+    bad=$(awk '/^(Fail|Timeout|Unexpected Pass):/ { n += $NF } END { print n + 0 }' "$log")
+    passed=$((passed + ${ok:-0}))
+    failed=$((failed + bad))
+    rm -f "$log"
+    if [ "$rc" != 0 ]; then
+        echo "$passed passed, $((failed > 0 ? failed : 1)) failed"
+        exit "$rc"
+    fi
 }
 
 lint() {
@@ -78,4 +90,5 @@ if [ $quick = 0 ]; then
         run_suite "tests under ASan and UBSan" build-sanitize --no-suite dr
     run_suite "tests under valgrind" build --setup valgrind --no-suite dr
 fi
-echo "run-tests.sh: all suites passed"
+echo "run-tests.sh: every suite passed (suite runs counted across the builds)"
+echo "$passed passed, $failed failed"
