@@ -85,19 +85,36 @@ static char *http_get(int port, const char *path, int *status)
     return body ? body : g_strdup("");
 }
 
-static int free_port(void)
+/* Opens a db whose health endpoint listens on a port no one else holds:
+ * config_fmt takes the conninfo, then the port. */
+static dbr_db *open_listening(const char *config_fmt, int *port)
 {
-    /* A port from the test cluster's range that no one listens on. */
-    return atoi(getenv("DBR_TEST_PGPORT")) + 1000 + (int)(getpid() % 500);
+    for (int attempt = 0; attempt < 50; attempt++) {
+        char *text;
+        dbr_error *err = NULL;
+        dbr_db *db;
+
+        *port = 20000 + g_random_int_range(0, 40000);
+        text = g_strdup_printf(config_fmt, t_conninfo(), *port);
+        db = dbr_open_string(text, &err);
+        g_free(text);
+        if (db)
+            return db;
+        ck_assert_msg(strstr(dbr_error_message(err), "cannot listen"), "%s",
+                      dbr_error_message(err));
+        dbr_error_free(err); /* taken: try another */
+    }
+    ck_abort_msg("no free port for the health endpoint");
+    return NULL;
 }
 
 START_TEST(test_pg_health_stopped_server_raises_one_critical_alert_and_recovers)
 {
-    int port = free_port(), status;
-    dbr_db *db = t_open("[database]\ndriver = pq\nconninfo = %s\nconnect_timeout = 1s\n"
-                        "max_idle_conns = 4\n[chain]\nplugins = health\n[plugin.health]\n"
-                        "interval = 200ms\nping_timeout = 500ms\nlisten = 127.0.0.1:%d\n",
-                        t_conninfo(), port);
+    int port, status;
+    dbr_db *db = open_listening("[database]\ndriver = pq\nconninfo = %s\nconnect_timeout = 1s\n"
+                                "max_idle_conns = 4\n[chain]\nplugins = health\n[plugin.health]\n"
+                                "interval = 200ms\nping_timeout = 500ms\nlisten = 127.0.0.1:%d\n",
+                                &port);
     alerts a = {.log = g_string_new(NULL)};
     want down = {&a, "alert:check_failed:critical"}, up = {&a, "recovered:check_failed"};
     dbr_pool_stats st;
@@ -243,11 +260,11 @@ END_TEST
 
 START_TEST(test_pg_health_metrics_pass_promtool)
 {
-    int port = free_port() + 1, status;
-    dbr_db *db = t_open("[database]\ndriver = pq\nconninfo = %s\nname = orders\n[chain]\n"
-                        "plugins = retry, breaker, health\n[plugin.health]\ninterval = 100ms\n"
-                        "listen = 127.0.0.1:%d\n",
-                        t_conninfo(), port);
+    int port, status;
+    dbr_db *db = open_listening("[database]\ndriver = pq\nconninfo = %s\nname = orders\n[chain]\n"
+                                "plugins = retry, breaker, health\n[plugin.health]\n"
+                                "interval = 100ms\nlisten = 127.0.0.1:%d\n",
+                                &port);
     char *body, *file, *cmd;
     int rc;
 
