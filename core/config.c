@@ -164,6 +164,18 @@ static char *conninfo_with_password(const char *conninfo, const char *password)
     return g_string_free(s, FALSE);
 }
 
+/* Module and db names end up in file names and metric labels: keep them to
+ * a safe alphabet. */
+static bool safe_name(const char *s)
+{
+    if (!*s || strlen(s) > 64)
+        return false;
+    for (; *s; s++)
+        if (!g_ascii_isalnum(*s) && *s != '_' && *s != '-')
+            return false;
+    return true;
+}
+
 static bool load_database(dbr_settings *st, dbr_error **err)
 {
     dbr_config_section *sec;
@@ -197,6 +209,19 @@ static bool load_database(dbr_settings *st, dbr_error **err)
     if (ok && (!driver || !*driver)) {
         dbr_error_propagate(
             err, dbr_config_error(sec, "driver", "missing: name a driver such as \"pq\""));
+        ok = false;
+    } else if (ok && !g_path_is_absolute(driver) && !safe_name(driver)) {
+        dbr_error_propagate(err, dbr_config_error(sec, "driver",
+                                                  "expected a name of letters, digits, '_' and "
+                                                  "'-' (or an absolute path), got \"%s\"",
+                                                  driver));
+        ok = false;
+    }
+    if (ok && !safe_name(name)) {
+        dbr_error_propagate(err, dbr_config_error(sec, "name",
+                                                  "expected letters, digits, '_' and '-' (it "
+                                                  "labels metrics), got \"%s\"",
+                                                  name));
         ok = false;
     }
     if (ok) {
@@ -245,7 +270,14 @@ static bool load_chain(dbr_settings *st, dbr_error **err)
     n = g_strv_length(st->plugins);
     st->sections = g_new0(dbr_config_section *, n + 1);
     for (gsize i = 0; i < n; i++) {
-        char *group = g_strconcat(PLUGIN_GROUP_PREFIX, st->plugins[i], NULL);
+        char *group;
+
+        if (!safe_name(st->plugins[i]))
+            return fail_file(st, dbr_settings_line(st, "chain", "plugins"), err,
+                             "[chain] plugins: \"%s\" is not a plugin name (letters, digits, "
+                             "'_' and '-')",
+                             st->plugins[i]);
+        group = g_strconcat(PLUGIN_GROUP_PREFIX, st->plugins[i], NULL);
 
         for (gsize j = 0; j < i; j++) {
             if (strcmp(st->plugins[i], st->plugins[j]) == 0) {

@@ -87,6 +87,14 @@ START_TEST(test_config_rejects_bad_syntax_and_garbage)
 }
 END_TEST
 
+START_TEST(test_config_rejects_unsafe_names)
+{
+    EXPECT(DB "name = a\"b\n", "[database] name", "labels metrics");
+    EXPECT("[database]\ndriver = ../../etc/passwd\n", "[database] driver", "absolute path");
+    EXPECT(DB "[chain]\nplugins = ../evil\n", "is not a plugin name");
+}
+END_TEST
+
 START_TEST(test_config_rejects_undefined_environment_variable)
 {
     g_unsetenv("DBR_TEST_NO_SUCH_VAR");
@@ -223,6 +231,7 @@ int main(void)
     tcase_add_test(tc, test_config_rejects_bad_numbers);
     tcase_add_test(tc, test_config_rejects_bad_lists);
     tcase_add_test(tc, test_config_rejects_bad_syntax_and_garbage);
+    tcase_add_test(tc, test_config_rejects_unsafe_names);
     tcase_add_test(tc, test_config_rejects_undefined_environment_variable);
     tcase_add_test(tc, test_config_names_the_file_it_could_not_read);
     tcase_add_test(tc, test_config_error_names_file_and_line);
