@@ -6,7 +6,7 @@
  *
  * With libFuzzer (clang), the core compiled in so it is instrumented too:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -DDBR_FUZZ_LIBFUZZER \
- *     -D_GNU_SOURCE -Iinclude -Icore core/*.c tests/fuzz/fuzz_config.c \
+ *     -D_GNU_SOURCE -Iinclude -Icore core/[a-z]*.c tests/fuzz/fuzz_config.c \
  *     $(pkg-config --cflags --libs glib-2.0) -ldl -lpthread -o fuzz_config
  *   DBR_MODULE_PATH=build/drivers:build/tests ./fuzz_config -max_total_time=600 CORPUS_COPY
  * (2026-11-27: 2 minutes, 3.2 million inputs, 908 edges, nothing found; the
