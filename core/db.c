@@ -387,25 +387,6 @@ int dbr_pool_close_idle(dbr_db *db, bool all)
 
 char *dbr_metrics_text(dbr_db *db)
 {
-    static const struct {
-        const char *name, *type, *help;
-        size_t off;
-    } pool_series[] = {
-#define POOL(n, t, h, f) {"dbr_pool_" n, t, h, offsetof(dbr_pool_stats, f)}
-        POOL("max_open_connections", "gauge", "Maximum open connections (0 = unlimited).",
-             max_open),
-        POOL("open_connections", "gauge", "Open connections, in use or idle.", open),
-        POOL("in_use_connections", "gauge", "Connections checked out.", in_use),
-        POOL("idle_connections", "gauge", "Idle connections.", idle),
-        POOL("wait_count_total", "counter", "Checkouts that had to wait.", wait_count),
-        POOL("max_idle_closed_total", "counter", "Connections closed by max_idle_conns.",
-             max_idle_closed),
-        POOL("max_idle_time_closed_total", "counter", "Connections closed by conn_max_idle_time.",
-             max_idle_time_closed),
-        POOL("max_lifetime_closed_total", "counter", "Connections closed by conn_max_lifetime.",
-             max_lifetime_closed),
-#undef POOL
-    };
     dbr_pool_stats s;
     GString *out;
 
@@ -413,15 +394,33 @@ char *dbr_metrics_text(dbr_db *db)
         return NULL;
     out = g_string_sized_new(4096);
     dbr_pool_read_stats(db->pool, &s);
-    for (size_t i = 0; i < G_N_ELEMENTS(pool_series); i++) {
-        const char *p = (const char *)&s + pool_series[i].off;
-        long long v = pool_series[i].off < offsetof(dbr_pool_stats, wait_count)
-                          ? *(const int *)p
-                          : *(const long long *)p;
+    {
+        /* Go's DBStats, under Prometheus names. */
+        const struct {
+            const char *name, *type, *help;
+            long long value;
+        } pool_series[] = {
+            {"max_open_connections", "gauge", "Maximum open connections (0 = unlimited).",
+             s.max_open},
+            {"open_connections", "gauge", "Open connections, in use or idle.", s.open},
+            {"in_use_connections", "gauge", "Connections checked out.", s.in_use},
+            {"idle_connections", "gauge", "Idle connections.", s.idle},
+            {"wait_count_total", "counter", "Checkouts that had to wait.", s.wait_count},
+            {"max_idle_closed_total", "counter", "Connections closed by max_idle_conns.",
+             s.max_idle_closed},
+            {"max_idle_time_closed_total", "counter", "Connections closed by conn_max_idle_time.",
+             s.max_idle_time_closed},
+            {"max_lifetime_closed_total", "counter", "Connections closed by conn_max_lifetime.",
+             s.max_lifetime_closed},
+        };
 
-        g_string_append_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s{db=\"%s\"} %lld\n",
-                               pool_series[i].name, pool_series[i].help, pool_series[i].name,
-                               pool_series[i].type, pool_series[i].name, db->st->name, v);
+        for (size_t i = 0; i < G_N_ELEMENTS(pool_series); i++)
+            g_string_append_printf(out,
+                                   "# HELP dbr_pool_%s %s\n# TYPE dbr_pool_%s %s\n"
+                                   "dbr_pool_%s{db=\"%s\"} %lld\n",
+                                   pool_series[i].name, pool_series[i].help, pool_series[i].name,
+                                   pool_series[i].type, pool_series[i].name, db->st->name,
+                                   pool_series[i].value);
     }
     g_string_append_printf(out,
                            "# HELP dbr_pool_wait_duration_seconds_total Time spent waiting for "
