@@ -258,6 +258,42 @@ START_TEST(test_pg_health_slow_server_trips_latency_thresholds)
 }
 END_TEST
 
+START_TEST(test_pg_health_breaker_open_too_long_is_critical)
+{
+    dbr_db *db = t_open("[database]\ndriver = pq\nconninfo = %s\n[chain]\n"
+                        "plugins = breaker, health\n[plugin.health]\ninterval = 1h\n"
+                        "breaker_open_critical = 200ms\n",
+                        t_conninfo());
+    alerts a = {.log = g_string_new(NULL)};
+    char *report = NULL;
+
+    g_mutex_init(&a.lock);
+    dbr_subscribe(db, on_event, &a);
+    ck_assert(dbr_control(db, "health", "check", &report, NULL));
+    ck_assert_msg(strstr(report, "\"breaker\" : \"closed\""), "%s", report);
+    free(report);
+    ck_assert(dbr_control(db, "breaker", "force_open", NULL, NULL));
+    ck_assert(dbr_control(db, "health", "check", &report, NULL));
+    /* open, but not for long yet: only the failed check is critical */
+    ck_assert_msg(!strstr(report, "\"breaker_open\""), "%s", report);
+    free(report);
+    g_usleep(300000); /* open longer than breaker_open_critical */
+    ck_assert(dbr_control(db, "health", "check", &report, NULL));
+    ck_assert_msg(strstr(report, "\"breaker_open\"") && strstr(report, "\"breaker\" : \"open\""),
+                  "%s", report);
+    free(report);
+    ck_assert(log_has(&a, "alert:breaker_open:critical"));
+    ck_assert(dbr_control(db, "breaker", "reset", NULL, NULL));
+    ck_assert(dbr_control(db, "health", "check", &report, NULL));
+    free(report);
+    ck_assert(log_has(&a, "recovered:breaker_open"));
+    dbr_unsubscribe(db, on_event, &a);
+    dbr_close(db);
+    g_string_free(a.log, TRUE);
+    g_mutex_clear(&a.lock);
+}
+END_TEST
+
 START_TEST(test_pg_health_metrics_pass_promtool)
 {
     int port, status;
@@ -362,6 +398,7 @@ int main(void)
     tcase_add_test(tc, test_pg_health_stopped_server_raises_one_critical_alert_and_recovers);
     tcase_add_test(tc, test_pg_health_exhausted_pool_trips_pool_and_wait_conditions);
     tcase_add_test(tc, test_pg_health_slow_server_trips_latency_thresholds);
+    tcase_add_test(tc, test_pg_health_breaker_open_too_long_is_critical);
     tcase_add_test(tc, test_pg_health_metrics_pass_promtool);
     tcase_add_test(tc, test_pg_health_close_during_a_check_neither_hangs_nor_leaks);
     tcase_add_test(tc, test_pg_health_tool_exit_codes);
