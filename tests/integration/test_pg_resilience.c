@@ -133,6 +133,19 @@ typedef struct killer {
     gint kills;
 } killer;
 
+static gpointer kill_bank(gpointer data)
+{
+    killer *k = data;
+
+    while (!g_atomic_int_get(&k->stop)) {
+        g_atomic_int_add(&k->kills,
+                         (int)t_int(k->db, "SELECT count(pg_terminate_backend(pid)) FROM "
+                                           "pg_stat_activity WHERE application_name = 'dbr_bank'"));
+        g_usleep(150000);
+    }
+    return NULL;
+}
+
 static gpointer kill_loop(gpointer data)
 {
     killer *k = data;
@@ -485,6 +498,121 @@ START_TEST(test_pg_resolve_commit_turns_a_lost_answer_into_success)
 }
 END_TEST
 
+/* The bank: transfers between accounts under faults. Money is never created
+ * or destroyed, and every transfer lands exactly once, even when COMMIT's
+ * answer is lost (resolved by looking for its unique id). */
+#define BANK_ACCOUNTS  10
+#define BANK_THREADS   4
+#define BANK_TRANSFERS 150
+
+typedef struct bank {
+    dbr_db *db;
+    gint unknown, tellers;
+} bank;
+
+typedef struct transfer {
+    char id[32], from[8], to[8];
+} transfer;
+
+static bool do_transfer(dbr_tx *tx, void *user, dbr_error **err)
+{
+    const transfer *t = user;
+    const char *debit[] = {t->from}, *credit[] = {t->to}, *log[] = {t->id, t->from, t->to};
+
+    return dbr_tx_exec(tx, "UPDATE bank_accounts SET balance = balance - 7 WHERE id = $1::int", 1,
+                       debit, err) &&
+           dbr_tx_exec(tx, "UPDATE bank_accounts SET balance = balance + 7 WHERE id = $1::int", 1,
+                       credit, err) &&
+           dbr_tx_exec(tx, "INSERT INTO bank_log (id, src, dst) VALUES ($1, $2::int, $3::int)", 3,
+                       log, err);
+}
+
+static gpointer teller(gpointer data)
+{
+    bank *b = data;
+    int me = g_atomic_int_add(&b->tellers, 1);
+
+    for (int i = 0; i < BANK_TRANSFERS; i++) {
+        transfer t;
+        int from = g_random_int_range(1, BANK_ACCOUNTS + 1), to = from % BANK_ACCOUNTS + 1;
+
+        g_snprintf(t.id, sizeof(t.id), "teller%d-%d", me, i);
+        g_snprintf(t.from, sizeof(t.from), "%d", from);
+        g_snprintf(t.to, sizeof(t.to), "%d", to);
+        for (int attempt = 0;; attempt++) {
+            dbr_error *err = NULL;
+
+            if (dbr_tx_run(b->db, NULL, NULL, do_transfer, &t, &err))
+                break;
+            ck_assert_msg(attempt < 20, "transfer %s: %s", t.id, dbr_error_message(err));
+            if (dbr_error_kind_of(err) == DBR_ERR_COMMIT_UNKNOWN) {
+                /* the idempotency key says whether it happened */
+                const char *p[] = {t.id};
+                dbr_result *r = dbr_query(
+                    b->db, NULL, "SELECT count(*) FROM bank_log WHERE id = $1", 1, p, NULL);
+                bool landed = r && strcmp(dbr_result_value(r, 0, 0), "1") == 0;
+
+                dbr_result_free(r);
+                g_atomic_int_inc(&b->unknown);
+                dbr_error_free(err);
+                if (landed)
+                    break;
+                continue;
+            }
+            /* retry gave up on something transient: the application tries again */
+            ck_assert_msg(dbr_error_kind_of(err) == DBR_ERR_CONNECTION ||
+                              dbr_error_kind_of(err) == DBR_ERR_SERIALIZATION ||
+                              dbr_error_kind_of(err) == DBR_ERR_DEADLOCK,
+                          "transfer %s: %s", t.id, dbr_error_message(err));
+            dbr_error_free(err);
+        }
+    }
+    return NULL;
+}
+
+START_TEST(test_pg_bank_invariant_holds_under_faults)
+{
+    bank b = {.db = t_open("[database]\ndriver = pq\nconninfo = %s application_name=dbr_bank\n"
+                           "max_open_conns = 4\n[chain]\nplugins = retry, breaker, chaos\n"
+                           "[plugin.retry]\nmax_attempts = 8\ninitial_interval = 1ms\n"
+                           "max_interval = 20ms\nbudget_ratio = 10\nresolve_commit = true\n"
+                           "[plugin.breaker]\nmax_failures = 50\n"
+                           "[plugin.chaos]\nenabled = true\nseed = 99\nerror_rate = 0.05\n"
+                           "drop_rate = 0.05\n",
+                           t_conninfo())};
+    killer k = {.db = open_pg("")};
+    GThread *tellers[BANK_THREADS], *kt;
+    char *sql;
+
+    t_exec(k.db, "DROP TABLE IF EXISTS bank_accounts, bank_log");
+    t_exec(k.db, "CREATE TABLE bank_accounts (id int PRIMARY KEY, balance bigint NOT NULL)");
+    t_exec(k.db, "CREATE TABLE bank_log (id text PRIMARY KEY, src int, dst int)");
+    sql = g_strdup_printf("INSERT INTO bank_accounts SELECT g, 1000 FROM generate_series(1, %d) g",
+                          BANK_ACCOUNTS);
+    t_exec(k.db, sql);
+    g_free(sql);
+    /* kill the tellers' backends now and then, while they work */
+    kt = g_thread_new("killer", kill_bank, &k);
+    for (int i = 0; i < BANK_THREADS; i++)
+        tellers[i] = g_thread_new("teller", teller, &b);
+    for (int i = 0; i < BANK_THREADS; i++)
+        g_thread_join(tellers[i]);
+    g_atomic_int_set(&k.stop, 1);
+    g_thread_join(kt);
+    printf("bank: %d transfers, %d backends terminated, %d unknown commits resolved by id\n",
+           BANK_THREADS * BANK_TRANSFERS, g_atomic_int_get(&k.kills), g_atomic_int_get(&b.unknown));
+    ck_assert_int_eq(t_int(k.db, "SELECT sum(balance) FROM bank_accounts"), 1000 * BANK_ACCOUNTS);
+    ck_assert_int_eq(t_int(k.db, "SELECT count(*) FROM bank_log"), BANK_THREADS * BANK_TRANSFERS);
+    /* every logged transfer moved money once: balances agree with the log */
+    ck_assert_int_eq(t_int(k.db, "SELECT count(*) FROM bank_accounts a WHERE balance <> 1000 + 7 * "
+                                 "((SELECT count(*) FROM bank_log WHERE dst = a.id) - "
+                                 "(SELECT count(*) FROM bank_log WHERE src = a.id))"),
+                     0);
+    dbr_close(k.db);
+    dbr_close(b.db);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pg_resilience");
@@ -499,6 +627,7 @@ int main(void)
     tcase_add_test(tc, test_pg_insert_cut_after_send_is_not_run_again);
     tcase_add_test(tc, test_pg_resolve_commit_reruns_a_transaction_that_aborted);
     tcase_add_test(tc, test_pg_resolve_commit_turns_a_lost_answer_into_success);
+    tcase_add_test(tc, test_pg_bank_invariant_holds_under_faults);
     suite_add_tcase(s, tc);
     return t_run(s);
 }
