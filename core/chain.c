@@ -96,6 +96,25 @@ dbr_result *dbr_call_take_result(dbr_call *call)
     return r;
 }
 
+dbr_pconn *dbr_checkout(dbr_call *call, dbr_error **err)
+{
+    dbr_pool *pool = call->db->pool;
+    dbr_pconn *pc = dbr_pool_get(pool, call->ctx, err);
+    dbr_error *e;
+
+    if (!pc || !call->drop_connection)
+        return pc;
+    /* Fault injection: close it as if the server had, once per attempt, so
+     * that a retry gets a fresh connection. */
+    call->drop_connection = false;
+    dbr_pool_put(pool, pc, true);
+    e = dbr_error_new(DBR_ERR_CONNECTION, "core", "connection dropped (fault injection)");
+    dbr_error_set_phase(e, DBR_PHASE_BEFORE_SEND);
+    dbr_error_set_retryable(e, true);
+    dbr_error_propagate(err, e);
+    return NULL;
+}
+
 bool dbr_run_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const char *sql, int nparams,
                 const char *const *params, dbr_result **out, dbr_error **err)
 {
@@ -133,19 +152,9 @@ static bool terminal(dbr_call *call, dbr_error **err)
     default:
         break;
     }
-    pc = dbr_pool_get(db->pool, call->ctx, err);
+    pc = dbr_checkout(call, err);
     if (!pc)
         return false;
-    if (call->drop_connection) {
-        call->drop_connection = false; /* one attempt: a retry gets a fresh connection */
-        dbr_error *e =
-            dbr_error_new(DBR_ERR_CONNECTION, "core", "connection dropped (fault injection)");
-
-        dbr_pool_put(db->pool, pc, true);
-        dbr_error_set_phase(e, DBR_PHASE_BEFORE_SEND);
-        dbr_error_set_retryable(e, true);
-        return dbr_error_propagate(err, e);
-    }
     wait = dbr_ctx_wait(call->ctx);
     switch (call->kind) {
     case DBR_CALL_CONNECT:

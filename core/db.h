@@ -83,6 +83,9 @@ struct dbr_result {
 
 /* Runs a call through the whole chain, with the core's call metrics. */
 bool dbr_dispatch(dbr_db *db, dbr_call *call, dbr_error **err);
+/* The terminals' pool checkout: honours the call's ctx and a fault-injected
+ * drop (dbr_call_set_drop_connection). */
+dbr_pconn *dbr_checkout(dbr_call *call, dbr_error **err);
 /* The bottom of the chain for a whole transaction and for one statement in it. */
 bool dbr_tx_terminal(dbr_call *call, dbr_error **err);
 bool dbr_tx_stmt_terminal(dbr_call *call, dbr_error **err);

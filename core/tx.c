@@ -286,17 +286,9 @@ bool dbr_tx_terminal(dbr_call *call, dbr_error **err)
     dbr_tx *tx;
     bool ok;
 
-    pc = dbr_pool_get(db->pool, call->ctx, err);
+    pc = dbr_checkout(call, err);
     if (!pc)
         return false;
-    if (call->drop_connection) {
-        call->drop_connection = false; /* one attempt: a retry gets a fresh connection */
-        e = dbr_error_new(DBR_ERR_CONNECTION, "core", "connection dropped (fault injection)");
-        dbr_pool_put(db->pool, pc, true);
-        dbr_error_set_phase(e, DBR_PHASE_BEFORE_SEND);
-        dbr_error_set_retryable(e, true);
-        return dbr_error_propagate(err, e);
-    }
     if (!dbr_run_on(db, pc->dc, &wait, begin_sql(db->drv, call->tx_opts), 0, NULL, NULL, &e)) {
         dbr_pool_put(db->pool, pc, db->drv->txstatus(pc->dc) == DBR_TXSTATUS_BROKEN);
         return dbr_error_propagate(err, classify_rolled_back(e));

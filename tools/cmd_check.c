@@ -12,21 +12,16 @@ static void add_module(JsonBuilder *b, dbr_db *db, int index)
 
     dbr_chain_module(db, index, &m);
     json_builder_begin_object(b);
-    json_builder_set_member_name(b, "name");
-    json_builder_add_string_value(b, m.name);
-    json_builder_set_member_name(b, "module");
-    json_builder_add_string_value(b, m.module);
-    json_builder_set_member_name(b, "version");
-    json_builder_add_string_value(b, m.version);
-    json_builder_set_member_name(b, "path");
-    json_builder_add_string_value(b, m.path);
+    tool_json_str(b, "name", m.name);
+    tool_json_str(b, "module", m.module);
+    tool_json_str(b, "version", m.version);
+    tool_json_str(b, "path", m.path);
     json_builder_set_member_name(b, "settings");
     json_builder_begin_object(b);
     for (char **s = settings; s && *s; s++) {
         char **kv = g_strsplit(*s, " = ", 2);
 
-        json_builder_set_member_name(b, kv[0]);
-        json_builder_add_string_value(b, kv[1] ? kv[1] : "");
+        tool_json_str(b, kv[0], kv[1] ? kv[1] : "");
         g_strfreev(kv);
     }
     json_builder_end_object(b);
@@ -64,13 +59,10 @@ int cmd_check(const tool_opts *o)
     n = dbr_chain_count(db);
     if (o->json) {
         g_autoptr(JsonBuilder) b = json_builder_new();
-        g_autoptr(JsonGenerator) gen = json_generator_new();
-        g_autoptr(JsonNode) root = NULL;
         g_autofree char *text = NULL;
 
         json_builder_begin_object(b);
-        json_builder_set_member_name(b, "config");
-        json_builder_add_string_value(b, o->config);
+        tool_json_str(b, "config", o->config);
         json_builder_set_member_name(b, "driver");
         add_module(b, db, -1);
         json_builder_set_member_name(b, "chain");
@@ -79,10 +71,7 @@ int cmd_check(const tool_opts *o)
             add_module(b, db, i);
         json_builder_end_array(b);
         json_builder_end_object(b);
-        root = json_builder_get_root(b);
-        json_generator_set_root(gen, root);
-        json_generator_set_pretty(gen, TRUE);
-        text = json_generator_to_data(gen, NULL);
+        text = tool_json_text(b);
         printf("%s\n", text);
     } else {
         printf("%s: ok\n\ncalls go through, outermost first:\n", o->config);

@@ -28,8 +28,6 @@ static bool has_health_plugin(dbr_db *db)
 static char *basic_check(dbr_db *db)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = NULL;
     dbr_ctx *ctx = dbr_ctx_with_timeout(2000);
     dbr_error *err = NULL;
     int64_t t0 = dbr_now_us();
@@ -38,37 +36,27 @@ static char *basic_check(dbr_db *db)
 
     dbr_pool_stats_get(db, &st);
     json_builder_begin_object(b);
-    json_builder_set_member_name(b, "status");
-    json_builder_add_string_value(b, ok ? "healthy" : "critical");
+    tool_json_str(b, "status", ok ? "healthy" : "critical");
     json_builder_set_member_name(b, "ok");
     json_builder_add_boolean_value(b, ok);
-    if (!ok) {
-        json_builder_set_member_name(b, "error");
-        json_builder_add_string_value(b, dbr_error_message(err));
-    }
+    if (!ok)
+        tool_json_str(b, "error", dbr_error_message(err));
     json_builder_set_member_name(b, "ping_seconds");
     json_builder_add_double_value(b, (double)(dbr_now_us() - t0) / 1e6);
     json_builder_set_member_name(b, "pool");
     json_builder_begin_object(b);
-    json_builder_set_member_name(b, "max_open");
-    json_builder_add_int_value(b, st.max_open);
-    json_builder_set_member_name(b, "open");
-    json_builder_add_int_value(b, st.open);
-    json_builder_set_member_name(b, "in_use");
-    json_builder_add_int_value(b, st.in_use);
-    json_builder_set_member_name(b, "idle");
-    json_builder_add_int_value(b, st.idle);
+    tool_json_int(b, "max_open", st.max_open);
+    tool_json_int(b, "open", st.open);
+    tool_json_int(b, "in_use", st.in_use);
+    tool_json_int(b, "idle", st.idle);
     json_builder_end_object(b);
     json_builder_set_member_name(b, "alerts");
     json_builder_begin_array(b);
     json_builder_end_array(b);
     json_builder_end_object(b);
-    root = json_builder_get_root(b);
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, TRUE);
     dbr_error_free(err);
     dbr_ctx_free(ctx);
-    return json_generator_to_data(gen, NULL);
+    return tool_json_text(b);
 }
 
 static void print_report(const char *config, JsonObject *r)

@@ -10,6 +10,7 @@
  *   dbr help [COMMAND]
  */
 #include <glib.h>
+#include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -60,6 +61,28 @@ void tool_error(const char *what, const dbr_error *err)
         fprintf(stderr, "  detail: %s\n", dbr_error_detail(err));
     if (*dbr_error_hint(err))
         fprintf(stderr, "  hint: %s\n", dbr_error_hint(err));
+}
+
+char *tool_json_text(JsonBuilder *b)
+{
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+
+    json_generator_set_root(gen, root);
+    json_generator_set_pretty(gen, TRUE);
+    return json_generator_to_data(gen, NULL);
+}
+
+void tool_json_str(JsonBuilder *b, const char *name, const char *value)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_string_value(b, value);
+}
+
+void tool_json_int(JsonBuilder *b, const char *name, long long value)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_int_value(b, value);
 }
 
 static int command_help(const char *name, FILE *out)

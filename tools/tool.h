@@ -3,6 +3,7 @@
 #ifndef DBR_TOOL_H
 #define DBR_TOOL_H
 
+#include <json-glib/json-glib.h>
 #include <stdbool.h>
 
 #include <dbr/dbr.h>
@@ -22,6 +23,12 @@ typedef struct tool_opts {
 int cmd_check(const tool_opts *o);
 int cmd_health(const tool_opts *o);
 int cmd_migrate(const tool_opts *o);
+
+/* The builder's document as pretty JSON text (g_free it). */
+char *tool_json_text(JsonBuilder *b);
+/* member name + string / integer value, the two shapes the tool writes most. */
+void tool_json_str(JsonBuilder *b, const char *name, const char *value);
+void tool_json_int(JsonBuilder *b, const char *name, long long value);
 
 /* Prints "dbr: MESSAGE" (and the error's detail and hint) on stderr. */
 void tool_error(const char *what, const dbr_error *err);

@@ -21,7 +21,7 @@
  * close it, any failure opens it again. An outcome of a call that started
  * in an earlier generation (before a state change) is not counted.
  *
- * Only infrastructure failures count: connection, timeout, resource (53xxx)
+ * Only infrastructure failures count: connection, timeout, resource (class 53)
  * and commit-unknown. A constraint, syntax or permission error is a success
  * for the breaker, since the database answered; a failed authentication, a
  * canceled ctx, an exhausted pool and a refusal by another breaker are not

@@ -19,7 +19,7 @@ chmod 755 "$work"
 pids_to_stop=()
 cleanup() {
     for d in "${pids_to_stop[@]}"; do
-        as_postgres "$DBR_TEST_PGBIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true
+        pgcluster_as_owner "$DBR_TEST_PGBIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true
     done
     rm -rf "$work"
 }
@@ -32,14 +32,13 @@ check() { # description, command...
     shift
     if "$@"; then ok "$what"; else not_ok "$what"; fi
 }
-as_postgres() {
-    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
+# shellcheck source=scripts/lib/pgcluster.sh
+. "$scripts/lib/pgcluster.sh" # pgcluster_as_owner, pgcluster_port_free
 free_port() {
     local p
     while :; do
         p=$((40000 + RANDOM % 20000))
-        ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && { echo "$p"; return; }
+        pgcluster_port_free "$p" && { echo "$p"; return; }
     done
 }
 
@@ -84,9 +83,9 @@ check "no password is printed" bash -c "! grep -qi 'password' '$work/backup.err'
 src=$work/src
 mkdir -p "$src/data" "$src/log"
 [ "$(id -u)" != 0 ] || chown -R postgres: "$src"
-as_postgres initdb -D "$src/data" -U dbr --auth=trust >/dev/null
+pgcluster_as_owner initdb -D "$src/data" -U dbr --auth=trust >/dev/null
 sport=$(free_port)
-as_postgres pg_ctl -D "$src/data" -o "-p $sport -c listen_addresses=127.0.0.1 -c unix_socket_directories=''" \
+pgcluster_as_owner pg_ctl -D "$src/data" -o "-p $sport -c listen_addresses=127.0.0.1 -c unix_socket_directories=''" \
     -l "$src/log/server.log" -w start >/dev/null
 pids_to_stop+=("$src/data")
 export PGHOST=127.0.0.1 PGPORT=$sport
@@ -111,7 +110,7 @@ archived=$(date +%s.%N)
 rpo=$(awk -v a="$written" -v b="$archived" 'BEGIN { printf "%.1f", b - a }')
 check "the archive never holds a partial segment" bash -c "! ls '$work/archive' | grep -q '\\.part$'"
 # Disaster: the source is gone. Recover into a new directory.
-as_postgres pg_ctl -D "$src/data" -m immediate stop >/dev/null
+pgcluster_as_owner pg_ctl -D "$src/data" -m immediate stop >/dev/null
 t0=$(date +%s.%N)
 rport=$(free_port)
 recovered=$("$scripts/setup_wal_archiving.sh" --pitr --base "$base" --archive "$work/archive" \
