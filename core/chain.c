@@ -110,7 +110,8 @@ dbr_pconn *dbr_checkout(dbr_call *call, dbr_error **err)
     dbr_pool_put(pool, pc, true);
     e = dbr_error_new(DBR_ERR_CONNECTION, "core", "connection dropped (fault injection)");
     dbr_error_set_phase(e, DBR_PHASE_BEFORE_SEND);
-    dbr_error_set_retryable(e, true);
+    dbr_error_set_outcome(e, DBR_OUTCOME_NOT_APPLIED);
+    dbr_error_set_transient(e, true);
     dbr_error_propagate(err, e);
     return NULL;
 }
@@ -155,7 +156,13 @@ static bool terminal(dbr_call *call, dbr_error **err)
     pc = dbr_checkout(call, err);
     if (!pc)
         return false;
-    wait = dbr_ctx_wait(call->ctx);
+    /* The ctx may have run out while the pool handed the connection over:
+     * then nothing is sent. */
+    if (!dbr_ctx_check(call->ctx, dbr_call_kind_name(call->kind), err) ||
+        !dbr_ctx_wait(call->ctx, db->st->cancel_grace_us, &wait, err)) {
+        dbr_pool_put(db->pool, pc, false);
+        return false;
+    }
     switch (call->kind) {
     case DBR_CALL_CONNECT:
         ok = true;

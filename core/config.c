@@ -204,6 +204,8 @@ static bool load_database(dbr_settings *st, dbr_error **err)
          dbr_config_get_duration(sec, "cancel_timeout", G_TIME_SPAN_SECOND,
                                  10 * G_TIME_SPAN_MILLISECOND, G_TIME_SPAN_MINUTE,
                                  &st->cancel_timeout_us, err) &&
+         dbr_config_get_duration(sec, "cancel_grace", 250 * G_TIME_SPAN_MILLISECOND, 0,
+                                 G_TIME_SPAN_MINUTE, &st->cancel_grace_us, err) &&
          dbr_config_get_bool(sec, "connect_on_open", true, &st->connect_on_open, err) &&
          dbr_section_check_unread(sec, err);
     if (ok && (!driver || !*driver)) {

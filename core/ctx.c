@@ -2,10 +2,17 @@
 /*
  * Deadlines and thread-safe cancellation.
  *
- * A ctx owns an eventfd that turns readable, and stays readable, once the ctx
+ * A ctx has an eventfd that turns readable, and stays readable, once the ctx
  * is canceled: a driver polls it beside its socket, so a cancel wakes a
  * blocked query at once without signals or polling loops. Waiters that sleep
  * on a condition variable (the pool) register a waker instead.
+ *
+ * The eventfd is made the first time a call waits on the ctx, not when the
+ * ctx is made: a program short of descriptors gets a DBR_ERR_RESOURCE error
+ * from that call (nothing sent) instead of an abort, and a ctx that never
+ * reaches the server costs no descriptor. Out of memory, the constructors
+ * return a ctx that is already past its deadline rather than NULL, which
+ * would mean "no deadline": a call made with it fails at once, not applied.
  */
 #include <errno.h>
 #include <glib.h>
@@ -18,9 +25,10 @@
 #include "ctx.h"
 
 struct dbr_ctx {
-    int64_t deadline_us; /* 0 = none */
-    int efd;             /* -1: never canceled */
-    bool owns_efd;
+    int64_t deadline_us;   /* 0 = none */
+    gint efd;              /* atomic; -1 until a call first waits on a root ctx */
+    bool is_child;         /* shares its root's eventfd, cannot be canceled itself */
+    bool preset;           /* the out-of-memory ctx: static, already expired */
     const dbr_ctx *parent; /* a child ends when its parent is canceled */
     gint canceled;         /* atomic */
     bool idempotent;
@@ -41,22 +49,25 @@ int64_t dbr_coarse_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static dbr_ctx *ctx_new(int64_t deadline_us)
-{
-    dbr_ctx *ctx = g_new0(dbr_ctx, 1);
+/* Handed out when a ctx cannot be allocated: expired since the epoch of
+ * the monotonic clock, never freed, never changed. */
+static dbr_ctx oom_ctx = {.deadline_us = 1, .efd = -1, .preset = true};
 
+static dbr_ctx *ctx_alloc(int64_t deadline_us)
+{
+    dbr_ctx *ctx = g_try_new0(dbr_ctx, 1);
+
+    if (!ctx)
+        return &oom_ctx;
     ctx->deadline_us = deadline_us;
-    ctx->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (ctx->efd < 0)
-        g_error("dbr: eventfd failed: %s", g_strerror(errno)); /* out of descriptors */
-    ctx->owns_efd = true;
+    ctx->efd = -1;
     g_mutex_init(&ctx->lock);
     return ctx;
 }
 
 dbr_ctx *dbr_ctx_new(void)
 {
-    return ctx_new(0);
+    return ctx_alloc(0);
 }
 
 dbr_ctx *dbr_ctx_with_timeout(long long timeout_ms)
@@ -68,12 +79,12 @@ dbr_ctx *dbr_ctx_with_timeout(long long timeout_ms)
         timeout_ms = 0;
     if (timeout_ms > INT64_MAX / 2000)
         timeout_ms = INT64_MAX / 2000;
-    return ctx_new(now + timeout_ms * 1000);
+    return ctx_alloc(now + timeout_ms * 1000);
 }
 
 dbr_ctx *dbr_ctx_child(const dbr_ctx *parent, long long timeout_ms)
 {
-    dbr_ctx *ctx = g_new0(dbr_ctx, 1);
+    dbr_ctx *ctx;
     int64_t deadline;
 
     if (timeout_ms < 0)
@@ -81,8 +92,11 @@ dbr_ctx *dbr_ctx_child(const dbr_ctx *parent, long long timeout_ms)
     if (timeout_ms > INT64_MAX / 2000)
         timeout_ms = INT64_MAX / 2000;
     deadline = dbr_now_us() + timeout_ms * 1000;
-    /* Cancellation is the parent's: share its descriptor, not a new one. */
-    ctx->efd = parent ? parent->efd : -1;
+    ctx = ctx_alloc(deadline);
+    if (ctx->preset)
+        return ctx;
+    /* Cancellation is the root's: share its descriptor, not a new one. */
+    ctx->is_child = true;
     ctx->parent = parent;
     ctx->idempotent = parent && parent->idempotent;
     ctx->deadline_us = parent && parent->deadline_us && parent->deadline_us < deadline
@@ -92,15 +106,22 @@ dbr_ctx *dbr_ctx_child(const dbr_ctx *parent, long long timeout_ms)
     return ctx;
 }
 
-void dbr_ctx_cancel(dbr_ctx *ctx)
+static void signal_efd(int fd)
 {
     uint64_t one = 1;
 
-    if (!ctx || !ctx->owns_efd || g_atomic_int_exchange(&ctx->canceled, 1))
-        return;
-    if (write(ctx->efd, &one, sizeof(one)) < 0) {
+    if (fd >= 0 && write(fd, &one, sizeof(one)) < 0) {
         /* Only EAGAIN is possible on an eventfd, and then it is readable. */
     }
+}
+
+void dbr_ctx_cancel(dbr_ctx *ctx)
+{
+    if (!ctx || ctx->is_child || ctx->preset || g_atomic_int_exchange(&ctx->canceled, 1))
+        return;
+    /* A waiter that makes the descriptor after this read sees the flag and
+     * signals it itself (dbr_ctx_wait): one of the two always does. */
+    signal_efd(g_atomic_int_get(&ctx->efd));
     g_mutex_lock(&ctx->lock);
     for (dbr_ctx_waker *w = ctx->wakers; w; w = w->next)
         w->fn(w->arg);
@@ -109,9 +130,9 @@ void dbr_ctx_cancel(dbr_ctx *ctx)
 
 void dbr_ctx_free(dbr_ctx *ctx)
 {
-    if (!ctx)
+    if (!ctx || ctx->preset)
         return;
-    if (ctx->owns_efd)
+    if (ctx->efd >= 0)
         close(ctx->efd);
     g_mutex_clear(&ctx->lock);
     g_free(ctx);
@@ -119,7 +140,7 @@ void dbr_ctx_free(dbr_ctx *ctx)
 
 void dbr_ctx_set_idempotent(dbr_ctx *ctx, bool idempotent)
 {
-    if (ctx)
+    if (ctx && !ctx->preset)
         ctx->idempotent = idempotent;
 }
 
@@ -146,15 +167,45 @@ int64_t dbr_ctx_deadline(const dbr_ctx *ctx)
     return ctx ? ctx->deadline_us : 0;
 }
 
-dbr_wait dbr_ctx_wait(const dbr_ctx *ctx)
+/* The root's eventfd, made on first use; -1 and errno when it cannot be. */
+static int root_efd(const dbr_ctx *ctx)
 {
-    dbr_wait w = {.deadline_us = 0, .cancel_fd = -1};
+    dbr_ctx *root = (dbr_ctx *)ctx;
+    int fd;
 
-    if (ctx) {
-        w.deadline_us = ctx->deadline_us;
-        w.cancel_fd = ctx->efd;
+    while (root->parent)
+        root = (dbr_ctx *)root->parent;
+    if (root->preset)
+        return -1;
+    fd = g_atomic_int_get(&root->efd);
+    if (fd >= 0)
+        return fd;
+    fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0)
+        return -1;
+    if (!g_atomic_int_compare_and_exchange(&root->efd, -1, fd)) {
+        close(fd); /* another thread was first */
+        return g_atomic_int_get(&root->efd);
     }
-    return w;
+    if (g_atomic_int_get(&root->canceled))
+        signal_efd(fd); /* canceled before the descriptor existed */
+    return fd;
+}
+
+bool dbr_ctx_wait(const dbr_ctx *ctx, int64_t grace_us, dbr_wait *out, dbr_error **err)
+{
+    out->deadline_us = ctx ? ctx->deadline_us : 0;
+    out->cancel_fd = -1;
+    out->grace_us = grace_us;
+    if (!ctx || ctx->preset)
+        return true;
+    out->cancel_fd = root_efd(ctx);
+    if (out->cancel_fd < 0)
+        return dbr_set_error(err, DBR_ERR_RESOURCE, "core",
+                             "cannot wait on the ctx: eventfd failed: %s (out of file "
+                             "descriptors?); nothing was sent",
+                             g_strerror(errno));
+    return true;
 }
 
 bool dbr_ctx_check(const dbr_ctx *ctx, const char *what, dbr_error **err)
@@ -198,7 +249,10 @@ void dbr_ctx_remove_waker(dbr_ctx *ctx, dbr_ctx_waker *w)
 
 bool dbr_ctx_sleep_until(const dbr_ctx *ctx, int64_t until_us)
 {
-    struct pollfd pfd = {.fd = ctx ? ctx->efd : -1, .events = POLLIN};
+    /* Without a descriptor (none to be had) the sleep still ends on time;
+     * a cancel is then noticed within 50 ms. */
+    int fd = ctx ? root_efd(ctx) : -1;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
 
     for (;;) {
         int64_t now = dbr_now_us(), end = until_us, left;
@@ -212,6 +266,8 @@ bool dbr_ctx_sleep_until(const dbr_ctx *ctx, int64_t until_us)
         left = end ? (end - now + 999) / 1000 : -1;
         if (left > INT32_MAX)
             left = INT32_MAX;
+        if (ctx && fd < 0 && (left < 0 || left > 50))
+            left = 50;
         if (poll(&pfd, pfd.fd >= 0 ? 1 : 0, (int)left) > 0)
             return false;
     }

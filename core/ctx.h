@@ -22,7 +22,10 @@ typedef struct dbr_ctx_waker {
 int64_t dbr_coarse_now_us(void);
 
 /* ctx may be NULL everywhere: no deadline, never canceled. */
-dbr_wait dbr_ctx_wait(const dbr_ctx *ctx);
+/* Fills out with ctx's deadline and cancel descriptor (made on first use)
+ * and grace_us. False, with DBR_ERR_RESOURCE, when no descriptor can be had:
+ * the call must then fail before it sends anything. */
+bool dbr_ctx_wait(const dbr_ctx *ctx, int64_t grace_us, dbr_wait *out, dbr_error **err);
 bool dbr_ctx_canceled(const dbr_ctx *ctx);
 bool dbr_ctx_idempotent(const dbr_ctx *ctx);
 /* False, with DBR_ERR_CANCELED or DBR_ERR_TIMEOUT, when ctx is done. */

@@ -114,7 +114,6 @@ static dbr_db *db_open(const char *path, const char *text, const dbr_open_opts *
         goto out_fail;
     db->metrics = dbr_metrics_new();
     db->events = dbr_events_new();
-    db->txs = dbr_txs_new();
     dbr_host_init(&db->host, db, opts ? opts->clock : NULL, opts ? opts->seed : 0);
     register_core_metrics(db);
     if (!load_driver(db, err))
@@ -230,7 +229,6 @@ void dbr_close(dbr_db *db)
     }
     g_free(db->links);
     dbr_loader_unload(&db->driver_mod);
-    dbr_txs_free(db->txs);
     dbr_events_free(db->events);
     dbr_metrics_free(db->metrics);
     dbr_settings_free(db->st);

@@ -31,8 +31,6 @@ typedef struct dbr_link {
     bool opened;
 } dbr_link;
 
-typedef struct dbr_txs dbr_txs;
-
 struct dbr_db {
     dbr_settings *st;
     dbr_loaded driver_mod;
@@ -43,7 +41,7 @@ struct dbr_db {
     dbr_host host;
     dbr_metrics *metrics;
     dbr_events *events;
-    dbr_txs *txs;
+    gint commit_tracking; /* atomic: 0 not probed yet, 1 COMMIT can learn xids, -1 cannot */
     bool check_only;
     dbr_counter *calls_ok[DBR_NCALL_KINDS];
     dbr_counter *calls_failed[DBR_NCALL_KINDS];
@@ -68,7 +66,7 @@ struct dbr_call {
     dbr_tx_fn fn;
     void *user;
     /* DBR_CALL_TX_STMT */
-    dbr_tx *tx;
+    struct tx *tx;
 };
 
 struct dbr_next {
@@ -96,9 +94,6 @@ bool dbr_run_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const cha
 bool dbr_run_script_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const char *sql,
                        dbr_error **err);
 dbr_result *dbr_result_wrap(const struct dbr_driver_ops *drv, dbr_driver_result *res);
-
-dbr_txs *dbr_txs_new(void);
-void dbr_txs_free(dbr_txs *txs);
 
 void dbr_host_init(dbr_host *host, dbr_db *db, const dbr_clock *clock, uint64_t seed);
 

@@ -17,7 +17,8 @@ struct dbr_error {
     bool preset; /* static: never freed, never changed */
     dbr_error_kind kind;
     dbr_error_phase phase;
-    bool retryable;
+    dbr_outcome outcome;
+    bool transient;
     char sqlstate[6];
     char *message;
     char *detail;
@@ -44,6 +45,7 @@ static dbr_error *error_newv(dbr_error_kind kind, const char *layer, const char 
     dbr_error *e = g_new0(dbr_error, 1);
 
     e->kind = kind;
+    e->outcome = DBR_OUTCOME_NOT_APPLIED;
     g_strlcpy(e->layer, layer ? layer : "core", sizeof(e->layer));
     e->message = g_strdup_vprintf(fmt, ap);
     return e;
@@ -78,6 +80,8 @@ dbr_error *dbr_error_wrap(dbr_error *cause, dbr_error_kind kind, const char *lay
         g_free(head);
         memcpy(e->sqlstate, cause->sqlstate, sizeof(e->sqlstate));
         e->phase = cause->phase;
+        e->outcome = cause->outcome;
+        e->transient = cause->transient;
         e->cause = cause;
     }
     return e;
@@ -109,6 +113,7 @@ dbr_error *dbr_error_preset(dbr_error_kind kind)
         for (int k = 0; k <= DBR_ERR_INTERNAL; k++) {
             presets[k].preset = true;
             presets[k].kind = (dbr_error_kind)k;
+            presets[k].outcome = DBR_OUTCOME_NOT_APPLIED;
             g_strlcpy(presets[k].layer, "core", sizeof(presets[k].layer));
             g_snprintf(messages[k], sizeof(messages[k]), "%s",
                        k == DBR_ERR_CIRCUIT_OPEN ? "circuit breaker is open: call refused"
@@ -184,10 +189,16 @@ void dbr_error_set_phase(dbr_error *e, dbr_error_phase phase)
         e->phase = phase;
 }
 
-void dbr_error_set_retryable(dbr_error *e, bool retryable)
+void dbr_error_set_outcome(dbr_error *e, dbr_outcome outcome)
+{
+    if (e && !e->preset && (outcome == DBR_OUTCOME_NOT_APPLIED || outcome == DBR_OUTCOME_UNKNOWN))
+        e->outcome = outcome;
+}
+
+void dbr_error_set_transient(dbr_error *e, bool transient)
 {
     if (e && !e->preset)
-        e->retryable = retryable;
+        e->transient = transient;
 }
 
 dbr_error_kind dbr_error_kind_of(const dbr_error *e)
@@ -225,9 +236,31 @@ dbr_error_phase dbr_error_phase_of(const dbr_error *e)
     return e ? e->phase : DBR_PHASE_NONE;
 }
 
+dbr_outcome dbr_error_outcome(const dbr_error *e)
+{
+    return e ? e->outcome : DBR_OUTCOME_NONE;
+}
+
+const char *dbr_outcome_name(dbr_outcome outcome)
+{
+    switch (outcome) {
+    case DBR_OUTCOME_NOT_APPLIED:
+        return "not-applied";
+    case DBR_OUTCOME_UNKNOWN:
+        return "unknown";
+    default:
+        return "none";
+    }
+}
+
+bool dbr_error_transient(const dbr_error *e)
+{
+    return e && e->transient;
+}
+
 bool dbr_error_retryable(const dbr_error *e)
 {
-    return e && e->retryable;
+    return e && e->transient && e->outcome == DBR_OUTCOME_NOT_APPLIED;
 }
 
 const dbr_error *dbr_error_cause(const dbr_error *e)

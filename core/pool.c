@@ -93,14 +93,16 @@ static void grant_slot(dbr_pool *pool)
 static dbr_pconn *pool_connect(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
 {
     int64_t now = dbr_now_us();
-    dbr_wait wait = dbr_ctx_wait(ctx);
     int64_t limit = now + pool->st->connect_timeout_us;
-    dbr_driver_conn *dc;
+    dbr_driver_conn *dc = NULL;
+    dbr_wait wait;
     dbr_pconn *pc;
 
-    if (!wait.deadline_us || wait.deadline_us > limit)
-        wait.deadline_us = limit;
-    dc = pool->drv->connect(pool->st->conninfo, &wait, err);
+    if (dbr_ctx_wait(ctx, pool->st->cancel_grace_us, &wait, err)) {
+        if (!wait.deadline_us || wait.deadline_us > limit)
+            wait.deadline_us = limit;
+        dc = pool->drv->connect(pool->st->conninfo, &wait, err);
+    }
     if (!dc) {
         g_mutex_lock(&pool->lock);
         pool->open--;
@@ -258,6 +260,7 @@ static bool make_clean(dbr_pool *pool, dbr_pconn *pc)
         return false;
     wait.deadline_us = dbr_now_us() + pool->st->cancel_timeout_us;
     wait.cancel_fd = -1;
+    wait.grace_us = pool->st->cancel_grace_us;
     r = pool->drv->exec(pc->dc, "ROLLBACK", 0, NULL, &wait, NULL);
     if (r)
         pool->drv->result_free(r);

@@ -32,6 +32,7 @@ struct dbr_settings {
     int64_t validate_after_us;
     int64_t connect_timeout_us;
     int64_t cancel_timeout_us;
+    int64_t cancel_grace_us; /* past a deadline or a cancel: the server's last word */
     bool connect_on_open;
 
     /* [chain] */

@@ -3,108 +3,19 @@
  * Transactions: BEGIN, the application's callback, then COMMIT or ROLLBACK,
  * always. Savepoints nest to any depth.
  *
- * A dbr_tx handle must stay safe to touch after its callback returned, so
- * that using it then is reported as DBR_ERR_MISUSE rather than being
- * undefined behaviour. Handles are therefore never freed while the db is
- * open: they are recycled through a FIFO list that is kept at least
- * TX_RECYCLE_AFTER long, so a stale handle is only ever reused after many
- * later transactions, and reads as ended until then.
- *
- * Errors of the whole transaction are classified here: everything before
- * COMMIT was rolled back, so a deadlock, a serialization failure or a broken
- * connection is safe to retry as a whole; a connection lost while COMMIT was
- * in flight is DBR_ERR_COMMIT_UNKNOWN and never is.
+ * The outcome of a whole transaction is decided here: anything that fails
+ * before COMMIT is sent leaves it rolled back (not applied, and safe to run
+ * again when the failure is transient), whatever the failing statement's
+ * own outcome; COMMIT itself is tx_commit.c's. A callback that ends the
+ * transaction on its own (COMMIT, ROLLBACK, PREPARE TRANSACTION in a
+ * statement) is misuse: the statement is refused after the fact, later
+ * ones are not sent, and the transaction's outcome is unknown.
  */
 #include <glib.h>
 #include <string.h>
 
 #include "ctx.h"
-#include "db.h"
-
-#define TX_MAGIC         0x74786e31u /* "txn1" */
-#define TX_RECYCLE_AFTER 64
-
-typedef enum { TX_ENDED = 0, TX_ACTIVE } tx_state;
-
-struct dbr_tx {
-    guint32 magic;
-    tx_state state;
-    dbr_db *db;
-    dbr_pconn *pc;
-    dbr_ctx *ctx;
-    int depth;
-    unsigned savepoints;
-    bool resolve_commit;
-    dbr_error_kind failed; /* kind of the last statement that failed, or NONE */
-    char *failed_msg;
-};
-
-struct dbr_txs {
-    GMutex lock;
-    GQueue free; /* dbr_tx *, ended, oldest first */
-    GPtrArray *all;
-};
-
-dbr_txs *dbr_txs_new(void)
-{
-    dbr_txs *txs = g_new0(dbr_txs, 1);
-
-    g_mutex_init(&txs->lock);
-    g_queue_init(&txs->free);
-    txs->all = g_ptr_array_new();
-    return txs;
-}
-
-void dbr_txs_free(dbr_txs *txs)
-{
-    if (!txs)
-        return;
-    for (guint i = 0; i < txs->all->len; i++) {
-        dbr_tx *tx = g_ptr_array_index(txs->all, i);
-
-        g_free(tx->failed_msg);
-        g_free(tx);
-    }
-    g_ptr_array_free(txs->all, TRUE);
-    g_queue_clear(&txs->free);
-    g_mutex_clear(&txs->lock);
-    g_free(txs);
-}
-
-static dbr_tx *tx_acquire(dbr_db *db)
-{
-    dbr_txs *txs = db->txs;
-    dbr_tx *tx = NULL;
-
-    g_mutex_lock(&txs->lock);
-    if (g_queue_get_length(&txs->free) > TX_RECYCLE_AFTER)
-        tx = g_queue_pop_head(&txs->free);
-    if (!tx) {
-        tx = g_new0(dbr_tx, 1);
-        tx->magic = TX_MAGIC;
-        g_ptr_array_add(txs->all, tx);
-    }
-    g_mutex_unlock(&txs->lock);
-    tx->db = db;
-    tx->state = TX_ACTIVE;
-    tx->depth = 0;
-    tx->savepoints = 0;
-    tx->failed = DBR_ERR_NONE;
-    g_clear_pointer(&tx->failed_msg, g_free);
-    return tx;
-}
-
-static void tx_release(dbr_tx *tx)
-{
-    dbr_txs *txs = tx->db->txs;
-
-    tx->state = TX_ENDED;
-    tx->pc = NULL;
-    tx->ctx = NULL;
-    g_mutex_lock(&txs->lock);
-    g_queue_push_tail(&txs->free, tx);
-    g_mutex_unlock(&txs->lock);
-}
+#include "tx.h"
 
 static const char *begin_sql(const struct dbr_driver_ops *drv, const dbr_tx_opts *o)
 {
@@ -135,326 +46,298 @@ static const char *begin_sql(const struct dbr_driver_ops *drv, const dbr_tx_opts
 
 /* Control statements (ROLLBACK, RELEASE ...) must run even when the
  * caller's deadline has passed, so they get their own short one. */
-static dbr_wait control_wait(const dbr_db *db)
+static bool tx_control(tx *t, const char *sql, dbr_error **err)
 {
-    dbr_wait w = {.deadline_us = dbr_now_us() + db->st->cancel_timeout_us, .cancel_fd = -1};
+    dbr_wait w = {.deadline_us = dbr_now_us() + t->db->st->cancel_timeout_us,
+                  .cancel_fd = -1,
+                  .grace_us = t->db->st->cancel_grace_us};
 
-    return w;
+    return dbr_run_on(t->db, t->pc->dc, &w, sql, 0, NULL, NULL, err);
 }
 
-static bool tx_control(dbr_tx *tx, const char *sql, dbr_error **err)
+static dbr_error *escaped_error(void)
 {
-    dbr_wait w = control_wait(tx->db);
+    dbr_error *e = dbr_error_new(DBR_ERR_MISUSE, "core",
+                                 "a statement of the transaction callback ended the transaction "
+                                 "(COMMIT, ROLLBACK or PREPARE TRANSACTION); dbr ends transactions "
+                                 "itself, so what the callback did before it may or may not be "
+                                 "committed");
 
-    return dbr_run_on(tx->db, tx->pc->dc, &w, sql, 0, NULL, NULL, err);
-}
-
-/* The whole transaction failed before COMMIT: the server rolled it back. */
-static dbr_error *classify_rolled_back(dbr_error *e)
-{
-    dbr_error_kind k = dbr_error_kind_of(e);
-
-    dbr_error_set_retryable(e, k == DBR_ERR_SERIALIZATION || k == DBR_ERR_DEADLOCK ||
-                                   k == DBR_ERR_CONNECTION || dbr_error_retryable(e));
+    dbr_error_set_outcome(e, DBR_OUTCOME_UNKNOWN);
     return e;
 }
 
-/* After COMMIT's answer was lost: asks fresh connections what became of
- * transaction xid. A dying backend may still be finishing its commit, so
- * "in progress" is asked again, within the connect timeout. */
-static int ask_xact_status(dbr_db *db, dbr_ctx *ctx, const char *xid)
+static bool tx_finish(tx *t, bool ok, dbr_error *e, dbr_error **err)
 {
-    /* Bounded by the connect timeout, not by the caller's deadline, which
-     * may be what cut COMMIT short; a cancel still stops it. */
-    dbr_ctx *bound = dbr_ctx_with_timeout(db->st->connect_timeout_us / 1000);
-    int status = -2;
+    dbr_db *db = t->db;
+    dbr_txstatus s = db->drv->txstatus(t->pc->dc);
 
-    while (!dbr_ctx_canceled(ctx)) {
-        dbr_pconn *pc = dbr_pool_get(db->pool, bound, NULL);
-        dbr_wait wait = dbr_ctx_wait(bound);
-
-        if (!pc)
-            break;
-        status = db->drv->xact_status(pc->dc, xid, &wait, NULL);
-        dbr_pool_put(db->pool, pc, status == -2);
-        /* A dying backend may still be finishing its commit: ask again. */
-        if (status != -1 || !dbr_ctx_sleep_until(bound, dbr_now_us() + 50000))
-            break;
+    if (t->escaped || (ok && s == DBR_TXSTATUS_IDLE)) {
+        /* Nothing of ours is left to commit or roll back. */
+        dbr_error_free(e);
+        dbr_pool_put(db->pool, t->pc, s != DBR_TXSTATUS_IDLE);
+        dbr_tx_slot_release(t);
+        return dbr_error_propagate(err, escaped_error());
     }
-    dbr_ctx_free(bound);
-    return status;
-}
-
-static bool ambiguous(const dbr_error *ce)
-{
-    /* COMMIT left and the session ended without a clear answer. Even a
-     * FATAL "terminating connection" instead of the answer counts: no guess
-     * about a commit. */
-    return dbr_error_phase_of(ce) == DBR_PHASE_SENT ||
-           (dbr_error_kind_of(ce) == DBR_ERR_CONNECTION &&
-            dbr_error_phase_of(ce) != DBR_PHASE_BEFORE_SEND);
-}
-
-static bool tx_commit(dbr_tx *tx, dbr_error **err)
-{
-    dbr_db *db = tx->db;
-    dbr_ctx *ctx = tx->ctx;
-    bool tracked = tx->resolve_commit && db->drv->commit_tracked && db->drv->xact_status;
-    dbr_wait wait = dbr_ctx_wait(ctx);
-    dbr_error *ce = NULL;
-    char xid[32] = "";
-    bool ok;
-    int status;
-
-    ok = tracked ? db->drv->commit_tracked(tx->pc->dc, &wait, xid, sizeof(xid), &ce)
-                 : dbr_run_on(db, tx->pc->dc, &wait, "COMMIT", 0, NULL, NULL, &ce);
-    dbr_pool_put(db->pool, tx->pc, !ok && db->drv->txstatus(tx->pc->dc) != DBR_TXSTATUS_IDLE);
-    tx_release(tx);
-    if (ok)
-        return true;
-    if (!ambiguous(ce)) {
-        /* The server answered COMMIT with an error (a serialization failure,
-         * a deferred constraint): the transaction was rolled back. */
-        return dbr_error_propagate(err, classify_rolled_back(ce));
-    }
-    if (tracked && strcmp(xid, "none") == 0) {
-        /* It wrote nothing: whether COMMIT ran cannot matter. */
-        dbr_error_free(ce);
-        return true;
-    }
-    status = tracked && *xid ? ask_xact_status(db, ctx, xid) : -2;
-    if (status == 1) {
-        g_info("COMMIT's answer was lost; pg_xact_status(%s) says it committed", xid);
-        dbr_error_free(ce);
-        return true;
-    }
-    if (status == 0) {
-        ce = dbr_error_wrap(ce, DBR_ERR_CONNECTION, "core",
-                            "COMMIT's answer was lost and the transaction did not commit "
-                            "(transaction %s aborted)",
-                            xid);
-        dbr_error_set_retryable(ce, true);
-        return dbr_error_propagate(err, ce);
-    }
-    ce =
-        dbr_error_wrap(ce, DBR_ERR_COMMIT_UNKNOWN, "core", "the outcome of COMMIT is unknown%s%s%s",
-                       *xid ? " (transaction " : "", xid, *xid ? " still unresolved)" : "");
-    dbr_error_set_retryable(ce, false);
-    return dbr_error_propagate(err, ce);
-}
-
-static bool tx_finish(dbr_tx *tx, bool ok, dbr_error *e, dbr_error **err)
-{
-    dbr_db *db = tx->db;
-    dbr_txstatus s = db->drv->txstatus(tx->pc->dc);
-
     if (ok && s == DBR_TXSTATUS_INERROR) {
         /* The callback swallowed a failed statement: COMMIT would silently
          * roll back, so say so instead. */
         ok = false;
-        e = dbr_error_new(tx->failed ? tx->failed : DBR_ERR_INTERNAL, "core",
+        e = dbr_error_new(t->failed ? t->failed : DBR_ERR_INTERNAL, "core",
                           "transaction rolled back: a statement failed and the callback went on: "
                           "%s",
-                          tx->failed_msg ? tx->failed_msg : "unknown error");
+                          t->failed_msg ? t->failed_msg : "unknown error");
         dbr_error_set_phase(e, DBR_PHASE_ANSWERED);
     }
     if (ok && s == DBR_TXSTATUS_BROKEN) {
         ok = false;
         e = dbr_error_new(DBR_ERR_CONNECTION, "core",
                           "the connection broke during the transaction: %s",
-                          tx->failed_msg ? tx->failed_msg : "connection lost");
+                          t->failed_msg ? t->failed_msg : "connection lost");
         dbr_error_set_phase(e, DBR_PHASE_SENT);
     }
     if (!ok) {
-        bool clean = s != DBR_TXSTATUS_BROKEN && tx_control(tx, "ROLLBACK", NULL);
+        bool clean = s != DBR_TXSTATUS_BROKEN && tx_control(t, "ROLLBACK", NULL);
 
-        dbr_pool_put(db->pool, tx->pc, !clean);
-        tx_release(tx);
+        dbr_pool_put(db->pool, t->pc, !clean);
+        dbr_tx_slot_release(t);
         if (!e)
             return false; /* the application asked for the rollback */
-        return dbr_error_propagate(err, classify_rolled_back(e));
+        return dbr_error_propagate(err, dbr_tx_rolled_back(e));
     }
-    return tx_commit(tx, err);
+    return dbr_tx_commit(t, err);
 }
 
 bool dbr_tx_terminal(dbr_call *call, dbr_error **err)
 {
     dbr_db *db = call->db;
-    dbr_wait wait = dbr_ctx_wait(call->ctx);
     dbr_error *e = NULL;
     dbr_pconn *pc;
-    dbr_tx *tx;
-    bool ok;
+    dbr_wait wait;
+    bool ok, tracked;
+    tx *t;
 
     pc = dbr_checkout(call, err);
     if (!pc)
         return false;
-    if (!dbr_run_on(db, pc->dc, &wait, begin_sql(db->drv, call->tx_opts), 0, NULL, NULL, &e)) {
+    /* Probed before BEGIN: a failure inside the transaction would abort it. */
+    tracked = call->resolve_commit && DBR_OPS_HAS(struct dbr_driver_ops, db->drv, commit_tracked) &&
+              DBR_OPS_HAS(struct dbr_driver_ops, db->drv, xact_status) &&
+              dbr_tx_tracking_usable(db, pc, call->ctx);
+    if (!dbr_ctx_check(call->ctx, "BEGIN", &e) ||
+        !dbr_ctx_wait(call->ctx, db->st->cancel_grace_us, &wait, &e) ||
+        !dbr_run_on(db, pc->dc, &wait, begin_sql(db->drv, call->tx_opts), 0, NULL, NULL, &e)) {
         dbr_pool_put(db->pool, pc, db->drv->txstatus(pc->dc) == DBR_TXSTATUS_BROKEN);
-        return dbr_error_propagate(err, classify_rolled_back(e));
+        return dbr_error_propagate(err, dbr_tx_rolled_back(e));
     }
-    tx = tx_acquire(db);
-    tx->pc = pc;
-    tx->ctx = call->ctx;
-    tx->resolve_commit = call->resolve_commit;
-    ok = call->fn(tx, call->user, &e);
+    t = dbr_tx_slot_take(db);
+    if (!t) {
+        dbr_pool_put(db->pool, pc, false); /* the pool rolls it back */
+        return dbr_set_error(err, DBR_ERR_RESOURCE, "core",
+                             "too many transactions at once; nothing was sent");
+    }
+    t->pc = pc;
+    t->ctx = call->ctx;
+    t->opts = call->tx_opts;
+    t->tracked = tracked;
+    ok = call->fn(dbr_tx_handle(t), call->user, &e);
     if (ok && e) {
         g_warning("a transaction callback returned true with an error set (%s); committing",
                   dbr_error_message(e));
         g_clear_pointer(&e, dbr_error_free);
     }
-    return tx_finish(tx, ok, e, err);
+    return tx_finish(t, ok, e, err);
 }
 
-static bool tx_check(const dbr_tx *tx, const char *fn, dbr_error **err)
+/* The active transaction a handle names, or a misuse error. */
+static tx *tx_check(const dbr_tx *handle, const char *fn, dbr_error **err)
 {
-    if (!tx)
-        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: tx is NULL", fn);
-    if (tx->magic != TX_MAGIC)
-        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: not a transaction handle", fn);
-    if (tx->state != TX_ACTIVE)
+    tx *t;
+
+    if (!handle)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: tx is NULL", fn), NULL;
+    t = dbr_tx_slot_find(handle);
+    if (!t)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core",
-                             "%s: the transaction has ended (its callback returned)", fn);
-    return true;
+                             "%s: the transaction has ended (its callback returned), or this "
+                             "is not a transaction handle",
+                             fn),
+               NULL;
+    if (t->escaped)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                             "%s: the transaction was ended by one of its own statements; "
+                             "nothing was sent",
+                             fn),
+               NULL;
+    return t;
 }
 
 bool dbr_tx_stmt_terminal(dbr_call *call, dbr_error **err)
 {
-    dbr_tx *tx = call->tx;
-    dbr_wait wait = dbr_ctx_wait(tx->ctx);
+    tx *t = call->tx;
+    dbr_db *db = t->db;
     dbr_error *e = NULL;
-    bool ok = call->script ? dbr_run_script_on(tx->db, tx->pc->dc, &wait, call->sql, &e)
-                           : dbr_run_on(tx->db, tx->pc->dc, &wait, call->sql, call->nparams,
-                                        call->params, call->want_result ? &call->result : NULL, &e);
+    dbr_wait wait;
+    bool ok;
 
+    ok = dbr_ctx_check(t->ctx, "statement", &e) &&
+         dbr_ctx_wait(t->ctx, db->st->cancel_grace_us, &wait, &e) &&
+         (call->script ? dbr_run_script_on(db, t->pc->dc, &wait, call->sql, &e)
+                       : dbr_run_on(db, t->pc->dc, &wait, call->sql, call->nparams, call->params,
+                                    call->want_result ? &call->result : NULL, &e));
+    if (db->drv->txstatus(t->pc->dc) == DBR_TXSTATUS_IDLE) {
+        /* The statement ended the transaction: whatever it answered, the
+         * callback has left dbr's transaction. */
+        t->escaped = true;
+        if (ok && call->result)
+            dbr_result_free(dbr_call_take_result(call));
+        dbr_error_free(e);
+        e = escaped_error();
+        ok = false;
+    }
     if (ok)
         return true;
-    tx->failed = dbr_error_kind_of(e);
-    g_free(tx->failed_msg);
-    tx->failed_msg = g_strdup(dbr_error_message(e));
+    t->failed = dbr_error_kind_of(e);
+    g_free(t->failed_msg);
+    t->failed_msg = g_strdup(dbr_error_message(e));
     /* Repeating one statement of a transaction is never safe on its own. */
-    dbr_error_set_retryable(e, false);
+    dbr_error_set_transient(e, false);
     return dbr_error_propagate(err, e);
 }
 
-static bool tx_statement(dbr_tx *tx, const char *fn, const char *sql, int nparams,
+static bool tx_statement(dbr_tx *handle, const char *fn, const char *sql, int nparams,
                          const char *const *params, dbr_result **out, dbr_error **err)
 {
     dbr_call call = {.kind = DBR_CALL_TX_STMT};
+    tx *t = tx_check(handle, fn, err);
     bool ok;
 
-    if (!tx_check(tx, fn, err))
+    if (!t)
         return false;
     if (!sql || nparams < 0 || (nparams > 0 && !params))
         return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: %s", fn,
                              !sql ? "sql is NULL" : "nparams and params disagree");
-    call.ctx = tx->ctx;
+    call.ctx = t->ctx;
     call.sql = sql;
     call.nparams = nparams;
     call.params = params;
-    call.tx = tx;
+    call.tx = t;
     call.want_result = out != NULL;
-    ok = dbr_dispatch(tx->db, &call, err);
+    ok = dbr_dispatch(t->db, &call, err);
     if (out)
         *out = ok ? dbr_call_take_result(&call) : NULL;
     return ok;
 }
 
-bool dbr_tx_exec_script(dbr_tx *tx, const char *sql, dbr_error **err)
+bool dbr_tx_exec_script(dbr_tx *handle, const char *sql, dbr_error **err)
 {
     dbr_call call = {.kind = DBR_CALL_TX_STMT, .script = true};
+    tx *t = tx_check(handle, "dbr_tx_exec_script", err);
 
-    if (!tx_check(tx, "dbr_tx_exec_script", err))
+    if (!t)
         return false;
     if (!sql)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_tx_exec_script: sql is NULL");
-    call.ctx = tx->ctx;
+    call.ctx = t->ctx;
     call.sql = sql;
-    call.tx = tx;
-    return dbr_dispatch(tx->db, &call, err);
+    call.tx = t;
+    return dbr_dispatch(t->db, &call, err);
 }
 
-bool dbr_tx_advisory_lock(dbr_tx *tx, long long key, long long timeout_ms, dbr_error **err)
+bool dbr_tx_advisory_lock(dbr_tx *handle, long long key, long long timeout_ms, dbr_error **err)
 {
+    tx *t = tx_check(handle, "dbr_tx_advisory_lock", err);
     dbr_wait wait;
 
-    if (!tx_check(tx, "dbr_tx_advisory_lock", err))
+    if (!t)
         return false;
-    if (!DBR_OPS_HAS(struct dbr_driver_ops, tx->db->drv, xact_lock))
+    if (timeout_ms < 0)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                             "dbr_tx_advisory_lock: timeout_ms is %lld; expected 0 or more",
+                             timeout_ms);
+    if (!DBR_OPS_HAS(struct dbr_driver_ops, t->db->drv, xact_lock))
         return dbr_set_error(err, DBR_ERR_MISUSE, "core",
                              "dbr_tx_advisory_lock: driver %s has no advisory locks",
-                             tx->db->st->driver);
-    wait = dbr_ctx_wait(tx->ctx);
-    return tx->db->drv->xact_lock(tx->pc->dc, key, timeout_ms * 1000, &wait, err);
+                             t->db->st->driver);
+    if (!dbr_ctx_check(t->ctx, "dbr_tx_advisory_lock", err) ||
+        !dbr_ctx_wait(t->ctx, t->db->st->cancel_grace_us, &wait, err))
+        return false;
+    /* Clamped to a day: microseconds must not overflow. */
+    return t->db->drv->xact_lock(t->pc->dc, key, MIN(timeout_ms, 86400000LL) * 1000, &wait, err);
 }
 
-bool dbr_tx_exec(dbr_tx *tx, const char *sql, int nparams, const char *const *params,
+bool dbr_tx_exec(dbr_tx *handle, const char *sql, int nparams, const char *const *params,
                  dbr_error **err)
 {
-    return tx_statement(tx, "dbr_tx_exec", sql, nparams, params, NULL, err);
+    return tx_statement(handle, "dbr_tx_exec", sql, nparams, params, NULL, err);
 }
 
-dbr_result *dbr_tx_query(dbr_tx *tx, const char *sql, int nparams, const char *const *params,
+dbr_result *dbr_tx_query(dbr_tx *handle, const char *sql, int nparams, const char *const *params,
                          dbr_error **err)
 {
     dbr_result *r = NULL;
 
-    tx_statement(tx, "dbr_tx_query", sql, nparams, params, &r, err);
+    tx_statement(handle, "dbr_tx_query", sql, nparams, params, &r, err);
     return r;
 }
 
-static void savepoint_sql(const dbr_tx *tx, int op, unsigned id, char *buf, int len)
+static void savepoint_sql(const tx *t, int op, unsigned id, char *buf, int len)
 {
     static const char *const fmt[] = {"SAVEPOINT dbr_sp_%u", "RELEASE SAVEPOINT dbr_sp_%u",
                                       "ROLLBACK TO SAVEPOINT dbr_sp_%u"};
     char name[32];
 
     g_snprintf(name, sizeof(name), "dbr_sp_%u", id);
-    if (tx->db->drv->savepoint_sql && tx->db->drv->savepoint_sql(buf, len, op, name))
+    if (t->db->drv->savepoint_sql && t->db->drv->savepoint_sql(buf, len, op, name))
         return;
     g_snprintf(buf, (gulong)len, fmt[op], id);
 }
 
-bool dbr_tx_savepoint(dbr_tx *tx, dbr_tx_fn fn, void *user, dbr_error **err)
+bool dbr_tx_savepoint(dbr_tx *handle, dbr_tx_fn fn, void *user, dbr_error **err)
 {
+    tx *t = tx_check(handle, "dbr_tx_savepoint", err);
     char sql[96];
     dbr_error *e = NULL;
     unsigned id;
     bool ok;
 
-    if (!tx_check(tx, "dbr_tx_savepoint", err))
+    if (!t)
         return false;
     if (!fn)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_tx_savepoint: fn is NULL");
-    id = ++tx->savepoints;
-    savepoint_sql(tx, 0, id, sql, sizeof(sql));
-    if (!tx_control(tx, sql, err))
+    id = ++t->savepoints;
+    savepoint_sql(t, 0, id, sql, sizeof(sql));
+    if (!tx_control(t, sql, err))
         return false;
-    tx->depth++;
-    ok = fn(tx, user, &e);
-    tx->depth--;
+    ok = fn(handle, user, &e);
     if (ok && e)
         g_clear_pointer(&e, dbr_error_free);
-    if (ok && tx->db->drv->txstatus(tx->pc->dc) == DBR_TXSTATUS_INERROR) {
+    if (t->escaped) {
+        dbr_error_free(e);
+        return dbr_error_propagate(err, escaped_error());
+    }
+    if (ok && t->db->drv->txstatus(t->pc->dc) == DBR_TXSTATUS_INERROR) {
         ok = false;
-        e = dbr_error_new(tx->failed ? tx->failed : DBR_ERR_INTERNAL, "core",
+        e = dbr_error_new(t->failed ? t->failed : DBR_ERR_INTERNAL, "core",
                           "savepoint rolled back: a statement failed and the callback went on: %s",
-                          tx->failed_msg ? tx->failed_msg : "unknown error");
+                          t->failed_msg ? t->failed_msg : "unknown error");
     }
     if (ok) {
-        savepoint_sql(tx, 1, id, sql, sizeof(sql));
-        return tx_control(tx, sql, err);
+        savepoint_sql(t, 1, id, sql, sizeof(sql));
+        return tx_control(t, sql, err);
     }
-    savepoint_sql(tx, 2, id, sql, sizeof(sql));
-    if (tx_control(tx, sql, NULL)) {
-        savepoint_sql(tx, 1, id, sql, sizeof(sql));
-        tx_control(tx, sql, NULL);
+    savepoint_sql(t, 2, id, sql, sizeof(sql));
+    if (tx_control(t, sql, NULL)) {
+        savepoint_sql(t, 1, id, sql, sizeof(sql));
+        tx_control(t, sql, NULL);
         /* Back at the savepoint: the enclosing transaction is healthy again. */
-        tx->failed = DBR_ERR_NONE;
+        t->failed = DBR_ERR_NONE;
     }
     if (!e)
         return false;
-    dbr_error_set_retryable(e, false);
+    /* Rolled back to the savepoint: nothing of it applied. */
+    dbr_error_set_outcome(e, DBR_OUTCOME_NOT_APPLIED);
+    dbr_error_set_transient(e, false);
     return dbr_error_propagate(err, e);
 }
 

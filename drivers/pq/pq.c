@@ -85,7 +85,8 @@ static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, d
                               r == -1 ? "connect canceled" : "timed out connecting to the server");
 
             dbr_error_set_phase(e, DBR_PHASE_CONNECT);
-            dbr_error_set_retryable(e, r == 0);
+            dbr_error_set_transient(e, r == 0);
+            dbr_error_set_outcome(e, DBR_OUTCOME_NOT_APPLIED);
             PQfinish(pg);
             return dbr_error_propagate(err, e), NULL;
         }
@@ -97,13 +98,15 @@ static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, d
         return NULL;
     }
     if (PQsetnonblocking(pg, 1) != 0) {
-        dbr_error_propagate(err, pq_conn_error(pg, DBR_PHASE_CONNECT, "cannot set non-blocking"));
+        dbr_error_propagate(err, pq_conn_error(pg, DBR_PHASE_CONNECT, DBR_OUTCOME_NOT_APPLIED,
+                                               "cannot set non-blocking"));
         PQfinish(pg);
         return NULL;
     }
     conn = g_new0(dbr_driver_conn, 1);
     conn->pg = pg;
     PQsetNoticeReceiver(pg, pq_notice, conn);
+    pq_cancel_key_learn(conn);
     return conn;
 }
 
@@ -215,7 +218,6 @@ static const struct dbr_driver_ops pq_ops = {
     .txstatus = pq_txstatus,
     .ping = pq_ping,
     .alive = pq_alive,
-    .cancel = pq_cancel,
     .classify = pq_classify,
     .begin_sql = NULL, /* PostgreSQL speaks the standard START TRANSACTION */
     .savepoint_sql = pq_savepoint_sql,
@@ -223,6 +225,7 @@ static const struct dbr_driver_ops pq_ops = {
     .xact_status = pq_xact_status,
     .exec_script = pq_exec_script,
     .xact_lock = pq_xact_lock,
+    .commit_tracking_probe = pq_commit_tracking_probe,
 };
 
-DBR_MODULE_DEFINE(DBR_MODULE_DRIVER, "pq", "1.0.0", "PostgreSQL through libpq", &pq_ops)
+DBR_MODULE_DEFINE(DBR_MODULE_DRIVER, "pq", "2.0.0", "PostgreSQL through libpq", &pq_ops)

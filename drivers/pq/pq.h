@@ -4,45 +4,69 @@
 #define DBR_PQ_H
 
 #include <libpq-fe.h>
+#include <sys/socket.h>
 
 #include <dbr/driver.h>
 
 #define PQ_LAYER "pq"
 
+/* What a cancel request needs, learned once at connect (pq_cancel.c). */
+typedef struct pq_cancel_key {
+    bool known; /* false: the key could not be read; a deadline then closes the connection */
+    int be_pid, be_key;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+} pq_cancel_key;
+
 struct dbr_driver_conn {
     PGconn *pg;
-    bool broken; /* given up on after a cancel that went unanswered */
+    bool broken; /* given up on: a FATAL goodbye, an unanswered cancel, a half-sent request */
+    pq_cancel_key cancel;
 };
 
-/* Errors */
+/* Errors. An answer's outcome: an ERROR rolled back an atomic statement
+ * (not applied); a FATAL after the request left, or an ERROR of a statement
+ * that may commit part-way (CALL, DO, a script), leaves it unknown. */
 dbr_error_kind pq_classify(const char *sqlstate);
-dbr_error *pq_result_error(const PGresult *res, dbr_error_phase phase);
-dbr_error *pq_conn_error(PGconn *pg, dbr_error_phase phase, const char *what);
+dbr_error *pq_result_error(const PGresult *res, bool atomic);
+dbr_error *pq_conn_error(PGconn *pg, dbr_error_phase phase, dbr_outcome outcome, const char *what);
 dbr_error *pq_connect_error(PGconn *pg);
 
 /* Waiting on the socket within a dbr_wait: 1 ready, 0 deadline, -1 canceled,
  * -2 poll failed. */
 int pq_wait_socket(int fd, bool for_write, const dbr_wait *wait, int64_t deadline_us);
 
-/* Cancellation */
-void pq_cancel_async(PGconn *pg);
-bool pq_cancel(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
+/* Cancellation, bounded: learns the key at connect, sends a cancel request
+ * and waits for the server to acknowledge it, all by deadline_us. */
+void pq_cancel_key_learn(dbr_driver_conn *conn);
+bool pq_cancel_send(const dbr_driver_conn *conn, int64_t deadline_us);
 
 /* Where a statement's wait stands: before the deadline, or past it with a
- * cancel request sent and a grace period running. It spans every result of
- * the statement, so the server is asked to cancel at most once. */
+ * cancel request acknowledged and the grace period running. It spans every
+ * result of the statement, so the server is asked to cancel at most once. */
 typedef struct exec_wait {
     const dbr_wait *wait;
     int64_t deadline_us;
-    bool stopping, canceled;
+    bool stopping; /* a cancel was sent and acknowledged: waiting for the answer */
+    bool canceled; /* the ctx was canceled (else its deadline passed) */
+    bool atomic;   /* the statement cannot commit part of its work on its own */
 } exec_wait;
 
 /* Sends what libpq has buffered, within the wait. */
 bool pq_flush_all(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **e);
 /* Reads until libpq has a whole result (PQisBusy false); on the deadline or
- * a cancel, asks the server to stop and waits a grace period for it. False
- * when the connection had to be given up. */
+ * a cancel, asks the server to stop and waits the grace period for its
+ * answer. False, with the connection broken, when it had to be given up. */
 bool pq_wait_result(dbr_driver_conn *conn, exec_wait *ew, dbr_error **e);
+/* The error a statement gets when the server answered our cancel (57014):
+ * the caller's timeout or cancel, not applied when atomic. */
+dbr_error *pq_interrupted(const exec_wait *ew, const PGresult *res);
+/* Before sending: the connection still stands (a FATAL goodbye that came
+ * while it was idle is read now, so it is "not sent", not "lost"). */
+bool pq_usable(dbr_driver_conn *conn, dbr_error **err);
+/* Whether an autocommit statement may commit part of its work before it
+ * ends (CALL and DO may COMMIT inside; a script may hold a COMMIT). */
+bool pq_statement_atomic(dbr_driver_conn *conn, const char *sql, bool script);
 
 /* Statements */
 dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,
@@ -56,5 +80,6 @@ bool pq_xact_lock(dbr_driver_conn *conn, long long key, int64_t timeout_us, cons
 bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, int xid_len,
                        dbr_error **err);
 int pq_xact_status(dbr_driver_conn *conn, const char *xid, const dbr_wait *wait, dbr_error **err);
+int pq_commit_tracking_probe(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
 
 #endif

@@ -9,8 +9,14 @@
  * and the server flushes the first answer at the first Sync, before it
  * starts committing; so if the connection dies during COMMIT the id has
  * already arrived. pg_current_xact_id_if_assigned() does not assign an id
- * to a transaction that has none: a read-only transaction stays free of
- * one, and reports "none" (it wrote nothing, so its COMMIT cannot matter).
+ * to a transaction that has none and reports "none"; that is not "wrote
+ * nothing": a transaction whose only effect is a NOTIFY gets its id at
+ * COMMIT, so the core decides what "none" means.
+ *
+ * The function may be revoked, missing (servers before 13) or a proxy may
+ * not pass a pipeline through: an error there would abort the caller's
+ * transaction, so pq_commit_tracking_probe tries the same pipeline outside
+ * any transaction first, once per db.
  */
 #include <glib.h>
 #include <string.h>
@@ -35,7 +41,7 @@ static bool end_of_query(dbr_driver_conn *conn, exec_wait *ew, dbr_error **e)
     if (!r)
         return !*e && PQstatus(conn->pg) == CONNECTION_OK;
     if (!*e && PQresultStatus(r) == PGRES_FATAL_ERROR)
-        *e = pq_result_error(r, DBR_PHASE_ANSWERED);
+        *e = pq_result_error(r, true);
     PQclear(r);
     return false;
 }
@@ -47,15 +53,18 @@ static bool sync_point(dbr_driver_conn *conn, exec_wait *ew, dbr_error **e)
     bool ok = r && PQresultStatus(r) == PGRES_PIPELINE_SYNC;
 
     if (r && !ok && !*e && PQresultStatus(r) == PGRES_FATAL_ERROR)
-        *e = pq_result_error(r, DBR_PHASE_ANSWERED);
+        *e = pq_result_error(r, true);
     PQclear(r);
     return ok;
 }
 
+/* COMMIT left and no answer came: whatever error stands, the outcome is
+ * unknown (the core resolves it). */
 static bool lost(dbr_driver_conn *conn, dbr_error **e, const char *what)
 {
     if (!*e)
-        *e = pq_conn_error(conn->pg, DBR_PHASE_SENT, what);
+        *e = pq_conn_error(conn->pg, DBR_PHASE_SENT, DBR_OUTCOME_UNKNOWN, what);
+    dbr_error_set_outcome(*e, DBR_OUTCOME_UNKNOWN);
     conn->broken = true;
     return false;
 }
@@ -63,28 +72,31 @@ static bool lost(dbr_driver_conn *conn, dbr_error **e, const char *what)
 bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, int xid_len,
                        dbr_error **err)
 {
-    exec_wait ew = {.wait = wait, .deadline_us = wait ? wait->deadline_us : 0};
+    exec_wait ew = {.wait = wait, .deadline_us = wait ? wait->deadline_us : 0, .atomic = true};
     dbr_error *e = NULL;
     PGresult *r;
     bool ok = false;
 
     g_strlcpy(xid, "", (gsize)xid_len);
-    if (conn->broken || PQstatus(conn->pg) != CONNECTION_OK)
-        return dbr_error_propagate(
-            err, pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND, "connection is broken"));
+    if (!pq_usable(conn, err))
+        return false;
     if (!PQenterPipelineMode(conn->pg) ||
         !PQsendQueryParams(conn->pg, "SELECT pg_current_xact_id_if_assigned()::text", 0, NULL, NULL,
                            NULL, NULL, 0) ||
         !PQpipelineSync(conn->pg) ||
         !PQsendQueryParams(conn->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
         !PQpipelineSync(conn->pg)) {
-        e = pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND, "cannot send COMMIT");
+        /* Nothing is flushed before pq_flush_all: nothing left. */
+        e = pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND, DBR_OUTCOME_NOT_APPLIED,
+                          "cannot send COMMIT");
         PQexitPipelineMode(conn->pg);
         conn->broken = true; /* a half-built pipeline is not worth recovering */
         return dbr_error_propagate(err, e);
     }
-    if (!pq_flush_all(conn, wait, &e))
+    if (!pq_flush_all(conn, wait, &e)) {
+        dbr_error_set_outcome(e, DBR_OUTCOME_UNKNOWN);
         return dbr_error_propagate(err, e);
+    }
 
     /* In pipeline mode each query's results end with a NULL, and each Sync
      * gives one PGRES_PIPELINE_SYNC result. */
@@ -94,10 +106,14 @@ bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, i
             /* The server answered the first query with an error (a FATAL
              * after pg_terminate_backend): it handles messages in order, so
              * it never ran the COMMIT behind it. Nothing committed. */
-            e = pq_result_error(r, DBR_PHASE_ANSWERED);
+            e = pq_result_error(r, true);
             e = dbr_error_wrap(e, dbr_error_kind_of(e), PQ_LAYER,
                                "the transaction ended before COMMIT");
             dbr_error_set_phase(e, DBR_PHASE_BEFORE_SEND);
+            dbr_error_set_outcome(e, DBR_OUTCOME_NOT_APPLIED);
+            PQclear(r);
+            conn->broken = true;
+            return dbr_error_propagate(err, e);
         }
         PQclear(r);
         lost(conn, &e, "connection lost before the transaction id arrived");
@@ -115,8 +131,10 @@ bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, i
         return dbr_error_propagate(err, e);
     }
     ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    if (!ok && !e)
-        e = pq_result_error(r, DBR_PHASE_ANSWERED);
+    if (!ok && !e) /* COMMIT answered with an error: rolled back */
+        e = ew.stopping && g_strcmp0(PQresultErrorField(r, PG_DIAG_SQLSTATE), "57014") == 0
+                ? pq_interrupted(&ew, r)
+                : pq_result_error(r, true);
     PQclear(r);
     if (end_of_query(conn, &ew, &e) && sync_point(conn, &ew, &e))
         PQexitPipelineMode(conn->pg);
@@ -145,4 +163,66 @@ int pq_xact_status(dbr_driver_conn *conn, const char *xid, const dbr_wait *wait,
     }
     PQclear((PGresult *)res);
     return status;
+}
+
+int pq_commit_tracking_probe(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err)
+{
+    exec_wait ew = {.wait = wait, .deadline_us = wait ? wait->deadline_us : 0, .atomic = true};
+    dbr_error *e = NULL;
+    PGresult *r;
+    int verdict = 1;
+
+    if (!pq_usable(conn, err))
+        return -1;
+    /* The shape of commit_tracked, with a harmless second query. */
+    if (!PQenterPipelineMode(conn->pg) ||
+        !PQsendQueryParams(conn->pg, "SELECT pg_current_xact_id_if_assigned()::text", 0, NULL, NULL,
+                           NULL, NULL, 0) ||
+        !PQpipelineSync(conn->pg) ||
+        !PQsendQueryParams(conn->pg, "SELECT 1", 0, NULL, NULL, NULL, NULL, 0) ||
+        !PQpipelineSync(conn->pg)) {
+        conn->broken = true;
+        dbr_error_propagate(err, pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND,
+                                               DBR_OUTCOME_NOT_APPLIED, "cannot send the probe"));
+        return -1;
+    }
+    if (!pq_flush_all(conn, wait, &e))
+        return dbr_error_propagate(err, e), -1;
+    for (int step = 0; step < 2 && verdict != -1; step++) {
+        r = next_result(conn, &ew, &e);
+        if (!r) {
+            lost(conn, &e, "connection lost during the commit tracking probe");
+            return dbr_error_propagate(err, e), -1;
+        }
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            /* An answer that is not a connection failure: the server (or
+             * whatever stands in front of it) cannot do this. */
+            const char *ss = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+            g_info("resolve_commit: commit tracking is not available here (%s %s)", ss ? ss : "",
+                   PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
+                       ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
+                       : "");
+            verdict = ss && strncmp(ss, "08", 2) != 0 && strncmp(ss, "57P", 3) != 0 ? 0 : -1;
+            if (verdict == -1)
+                e = pq_result_error(r, true);
+        }
+        PQclear(r);
+        if (verdict == 1 && (!end_of_query(conn, &ew, &e) || !sync_point(conn, &ew, &e)))
+            verdict = -1;
+    }
+    if (verdict == 0) {
+        /* The rest of the pipeline is not worth draining: one connection,
+         * once per db. */
+        conn->broken = true;
+        dbr_error_free(e);
+        return 0;
+    }
+    if (verdict == 1 && PQexitPipelineMode(conn->pg))
+        return 1;
+    conn->broken = true;
+    if (!e)
+        e = pq_conn_error(conn->pg, DBR_PHASE_SENT, DBR_OUTCOME_NOT_APPLIED,
+                          "the commit tracking probe broke the connection");
+    return dbr_error_propagate(err, e), -1;
 }

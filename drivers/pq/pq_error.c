@@ -57,39 +57,50 @@ static char *first_line(const char *msg)
     return nl ? g_strndup(msg, (gsize)(nl - msg)) : g_strdup(msg);
 }
 
-dbr_error *pq_result_error(const PGresult *res, dbr_error_phase phase)
+dbr_error *pq_result_error(const PGresult *res, bool atomic)
 {
     const char *ss = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    bool fatal =
+        !ss || (severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0));
     dbr_error_kind kind = pq_classify(ss);
     char *msg = first_line(primary ? primary : PQresultErrorMessage(res));
     dbr_error *e;
 
     if (kind == DBR_ERR_NONE)
         kind = DBR_ERR_CONNECTION; /* libpq's own: no SQLSTATE means no server answer */
-    if (kind == DBR_ERR_CANCELED && strstr(msg, "timeout"))
-        kind = DBR_ERR_TIMEOUT; /* statement_timeout, not a cancel request */
+    if (kind == DBR_ERR_CANCELED)
+        kind = DBR_ERR_TIMEOUT; /* not our cancel (that is pq_interrupted): statement_timeout */
     e = dbr_error_new(kind, PQ_LAYER, "%s", msg);
     g_free(msg);
     dbr_error_set_sqlstate(e, ss);
     dbr_error_set_detail(e, PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL));
     dbr_error_set_hint(e, PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
-    dbr_error_set_phase(e, ss ? phase : DBR_PHASE_SENT);
-    /* Safe to repeat as such: the server rolled the statement back, or
-     * refused it before running it (a FATAL admin shutdown arrives first). */
-    dbr_error_set_retryable(e, kind == DBR_ERR_SERIALIZATION || kind == DBR_ERR_DEADLOCK ||
-                                   (kind == DBR_ERR_CONNECTION && ss != NULL));
+    dbr_error_set_phase(e, ss ? DBR_PHASE_ANSWERED : DBR_PHASE_SENT);
+    /* An ERROR ends the statement and rolls back its work, unless the
+     * statement could commit part of it first (a procedure's COMMIT); a
+     * syntax error stops a script before any of it runs. A FATAL, or the
+     * connection lost, after the request left says nothing of what ran: a
+     * terminated backend may have committed, or be waiting for a
+     * synchronous standby with its commit already done. */
+    dbr_error_set_outcome(e, !fatal && (atomic || g_strcmp0(ss, "42601") == 0)
+                                 ? DBR_OUTCOME_NOT_APPLIED
+                                 : DBR_OUTCOME_UNKNOWN);
+    dbr_error_set_transient(e, kind == DBR_ERR_SERIALIZATION || kind == DBR_ERR_DEADLOCK ||
+                                   kind == DBR_ERR_CONNECTION);
     return e;
 }
 
-dbr_error *pq_conn_error(PGconn *pg, dbr_error_phase phase, const char *what)
+dbr_error *pq_conn_error(PGconn *pg, dbr_error_phase phase, dbr_outcome outcome, const char *what)
 {
     char *msg = first_line(pg ? PQerrorMessage(pg) : NULL);
     dbr_error *e = dbr_error_new(DBR_ERR_CONNECTION, PQ_LAYER, "%s: %s", what, msg);
 
     g_free(msg);
     dbr_error_set_phase(e, phase);
-    dbr_error_set_retryable(e, phase == DBR_PHASE_BEFORE_SEND || phase == DBR_PHASE_CONNECT);
+    dbr_error_set_outcome(e, outcome);
+    dbr_error_set_transient(e, true);
     return e;
 }
 
@@ -111,7 +122,7 @@ dbr_error *pq_connect_error(PGconn *pg)
         {"remaining connection slots are reserved", "53300", DBR_ERR_RESOURCE, true},
     };
     const char *raw = pg ? PQerrorMessage(pg) : "out of memory";
-    dbr_error *e = pq_conn_error(pg, DBR_PHASE_CONNECT, "cannot connect");
+    dbr_error *e = pq_conn_error(pg, DBR_PHASE_CONNECT, DBR_OUTCOME_NOT_APPLIED, "cannot connect");
 
     for (size_t i = 0; i < G_N_ELEMENTS(known); i++) {
         if (strstr(raw, known[i].text)) {
@@ -119,7 +130,7 @@ dbr_error *pq_connect_error(PGconn *pg)
 
             dbr_error_set_sqlstate(k, known[i].sqlstate);
             dbr_error_set_phase(k, DBR_PHASE_CONNECT);
-            dbr_error_set_retryable(k, known[i].retryable);
+            dbr_error_set_transient(k, known[i].retryable);
             dbr_error_free(e);
             return k;
         }

@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Waiting for the server without blocking past a deadline, and cancelling.
+ * Waiting for the server without blocking past a deadline.
  *
- * libpq 15's PQcancel() blocks (a blocking connect, then a wait for EOF), so
- * it never runs on the caller's thread: a short-lived detached thread sends
- * the cancel request while the caller goes on waiting for the server's
- * answer, for a bounded grace period. If no answer comes, the caller breaks
- * the connection instead (the pool discards it), so a server that accepts
- * connections but never answers cannot hold a thread past its deadline.
+ * The connection is in non-blocking mode: each wait is a poll() on the
+ * socket and the ctx's cancel descriptor. When the deadline passes or the
+ * ctx is canceled, the server is asked to stop (pq_cancel.c) and gets the
+ * grace period, from that moment, to acknowledge the request and answer.
+ * Its answer decides the call: a success is a success (the work was done
+ * before the cancel landed), its 57014 a timeout or cancel that applied
+ * nothing. No answer in time: the connection is closed and the outcome is
+ * unknown. The caller thus returns at most grace_us past its deadline.
  */
 #include <errno.h>
 #include <glib.h>
 #include <poll.h>
+#include <string.h>
 
 #include "pq.h"
 
@@ -45,104 +48,168 @@ int pq_wait_socket(int fd, bool for_write, const dbr_wait *wait, int64_t deadlin
     }
 }
 
-static gpointer cancel_thread(gpointer data)
+static dbr_error *interrupted_error(const exec_wait *ew, const char *why, dbr_outcome outcome)
 {
-    PGcancel *c = data;
-    char buf[256];
+    dbr_error *e = dbr_error_new(
+        ew->canceled ? DBR_ERR_CANCELED : DBR_ERR_TIMEOUT, PQ_LAYER, "%s%s",
+        ew->canceled ? "statement canceled" : "statement timed out (deadline exceeded)", why);
 
-    PQcancel(c, buf, sizeof(buf));
-    PQfreeCancel(c);
-    return NULL;
+    dbr_error_set_phase(e, DBR_PHASE_SENT);
+    dbr_error_set_outcome(e, outcome);
+    return e;
 }
 
-void pq_cancel_async(PGconn *pg)
+dbr_error *pq_interrupted(const exec_wait *ew, const PGresult *res)
 {
-    PGcancel *c = PQgetCancel(pg);
-    GError *gerr = NULL;
-    GThread *t;
+    dbr_error *e =
+        interrupted_error(ew, "", ew->atomic ? DBR_OUTCOME_NOT_APPLIED : DBR_OUTCOME_UNKNOWN);
 
-    if (!c)
-        return;
-    t = g_thread_try_new("dbr-pq-cancel", cancel_thread, c, &gerr);
-    if (!t) {
-        g_warning("cannot start a cancel thread: %s", gerr->message);
-        g_error_free(gerr);
-        PQfreeCancel(c);
-        return;
-    }
-    g_thread_unref(t); /* detached: it ends when the cancel request is done */
+    dbr_error_set_sqlstate(e, "57014");
+    dbr_error_set_phase(e, DBR_PHASE_ANSWERED);
+    dbr_error_set_detail(e, PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+    return e;
 }
 
-typedef struct sync_cancel {
-    PGcancel *c;
-    GMutex lock;
-    GCond done_cond;
-    bool done, ok, abandoned;
-    char buf[256];
-} sync_cancel;
-
-static gpointer sync_cancel_thread(gpointer data)
+bool pq_wait_result(dbr_driver_conn *conn, exec_wait *ew, dbr_error **e)
 {
-    sync_cancel *s = data;
-    bool ok = PQcancel(s->c, s->buf, sizeof(s->buf));
-    bool abandoned;
+    PGconn *pg = conn->pg;
 
-    g_mutex_lock(&s->lock);
-    s->ok = ok;
-    s->done = true;
-    abandoned = s->abandoned;
-    g_cond_signal(&s->done_cond);
-    g_mutex_unlock(&s->lock);
-    if (abandoned) {
-        /* The caller gave up waiting; whoever finishes last frees. */
-        PQfreeCancel(s->c);
-        g_mutex_clear(&s->lock);
-        g_cond_clear(&s->done_cond);
-        g_free(s);
-    }
-    return NULL;
-}
+    while (PQisBusy(pg)) {
+        int r =
+            pq_wait_socket(PQsocket(pg), false, ew->stopping ? NULL : ew->wait, ew->deadline_us);
 
-bool pq_cancel(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err)
-{
-    sync_cancel *s;
-    GThread *t;
-    bool done, ok;
-
-    if (!conn || !conn->pg)
-        return dbr_set_error(err, DBR_ERR_MISUSE, PQ_LAYER, "cancel: no connection");
-    s = g_new0(sync_cancel, 1);
-    s->c = PQgetCancel(conn->pg);
-    if (!s->c) {
-        g_free(s);
-        return dbr_set_error(err, DBR_ERR_CONNECTION, PQ_LAYER, "cancel: connection is closed");
-    }
-    g_mutex_init(&s->lock);
-    g_cond_init(&s->done_cond);
-    t = g_thread_new("dbr-pq-cancel", sync_cancel_thread, s);
-    g_thread_unref(t);
-    g_mutex_lock(&s->lock);
-    while (!s->done) {
-        if (wait && wait->deadline_us) {
-            if (!g_cond_wait_until(&s->done_cond, &s->lock, wait->deadline_us))
+        if (r == 1) {
+            /* On a lost connection libpq queues an error result (after any
+             * FATAL message the server sent first): let the caller read it. */
+            if (!PQconsumeInput(pg))
                 break;
+            continue;
+        }
+        if (r == -2) {
+            dbr_error_free(*e);
+            *e = pq_conn_error(pg, DBR_PHASE_SENT, DBR_OUTCOME_UNKNOWN, "poll failed");
+            conn->broken = true;
+            return false;
+        }
+        if (ew->stopping) { /* the grace period is over, no answer */
+            dbr_error_free(*e);
+            *e = interrupted_error(ew,
+                                   "; the server did not answer within cancel_grace, so the "
+                                   "connection was closed",
+                                   DBR_OUTCOME_UNKNOWN);
+            conn->broken = true;
+            return false;
+        }
+        ew->canceled = r == -1;
+        ew->deadline_us = dbr_now_us() + (ew->wait ? ew->wait->grace_us : 0);
+        if (!pq_cancel_send(conn, ew->deadline_us)) {
+            /* Without an acknowledged cancel the request may still be on
+             * its way and could hit a later statement: give the connection
+             * up. An answer that is already here still counts. */
+            conn->broken = true;
+            if (PQconsumeInput(pg) && !PQisBusy(pg)) {
+                ew->stopping = true;
+                return true;
+            }
+            dbr_error_free(*e);
+            *e = interrupted_error(ew,
+                                   "; the cancel request got no answer within cancel_grace, so "
+                                   "the connection was closed",
+                                   DBR_OUTCOME_UNKNOWN);
+            return false;
+        }
+        ew->stopping = true;
+    }
+    return true;
+}
+
+bool pq_flush_all(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **e)
+{
+    int r;
+
+    while ((r = PQflush(conn->pg)) == 1) {
+        int w = pq_wait_socket(PQsocket(conn->pg), true, wait, wait ? wait->deadline_us : 0);
+
+        if (w == 1)
+            continue;
+        /* Part of the request is out, the rest never will be: the part that
+         * left may hold a whole Execute, so what it did is unknown. */
+        conn->broken = true;
+        *e = w == -1 ? dbr_error_new(DBR_ERR_CANCELED, PQ_LAYER, "canceled while sending")
+                     : dbr_error_new(DBR_ERR_TIMEOUT, PQ_LAYER, "deadline exceeded while sending");
+        dbr_error_set_phase(*e, DBR_PHASE_SENT);
+        dbr_error_set_outcome(*e, DBR_OUTCOME_UNKNOWN);
+        return false;
+    }
+    if (r < 0) {
+        *e = pq_conn_error(conn->pg, DBR_PHASE_SENT, DBR_OUTCOME_UNKNOWN,
+                           "connection lost while sending");
+        conn->broken = true;
+        return false;
+    }
+    return true;
+}
+
+bool pq_usable(dbr_driver_conn *conn, dbr_error **err)
+{
+    struct pollfd p = {.fd = PQsocket(conn->pg), .events = POLLIN};
+
+    /* An idle session has nothing to say unless the server is ending it (a
+     * FATAL, then EOF) or a NOTIFY came. Reading that now tells "the server
+     * had gone before we sent" from "it went while running our request". */
+    if (!conn->broken && PQstatus(conn->pg) == CONNECTION_OK && poll(&p, 1, 0) == 1 &&
+        PQconsumeInput(conn->pg))
+        (void)PQisBusy(conn->pg); /* parses: a FATAL reaches pq_notice */
+    if (!conn->broken && PQstatus(conn->pg) == CONNECTION_OK)
+        return true;
+    conn->broken = true;
+    return dbr_error_propagate(err, pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND,
+                                                  DBR_OUTCOME_NOT_APPLIED,
+                                                  "the server had closed the connection"));
+}
+
+/* The first word of sql, past blanks and comments, in buf (lower case). */
+static void first_word(const char *sql, char *buf, size_t len)
+{
+    size_t n = 0;
+
+    for (;;) {
+        while (g_ascii_isspace(*sql))
+            sql++;
+        if (sql[0] == '-' && sql[1] == '-') {
+            sql += strcspn(sql, "\n");
+        } else if (sql[0] == '/' && sql[1] == '*') {
+            int depth = 0;
+
+            /* Nested, as PostgreSQL reads them. */
+            do {
+                if (sql[0] == '/' && sql[1] == '*')
+                    depth++, sql += 2;
+                else if (sql[0] == '*' && sql[1] == '/')
+                    depth--, sql += 2;
+                else
+                    sql++;
+            } while (*sql && depth > 0);
         } else {
-            g_cond_wait(&s->done_cond, &s->lock);
+            break;
         }
     }
-    done = s->done;
-    ok = s->ok;
-    if (!done)
-        s->abandoned = true;
-    g_mutex_unlock(&s->lock);
-    if (!done)
-        return dbr_set_error(err, DBR_ERR_TIMEOUT, PQ_LAYER,
-                             "cancel request got no answer before the deadline");
-    if (!ok)
-        dbr_set_error(err, DBR_ERR_CONNECTION, PQ_LAYER, "cancel request failed: %s", s->buf);
-    PQfreeCancel(s->c);
-    g_mutex_clear(&s->lock);
-    g_cond_clear(&s->done_cond);
-    g_free(s);
-    return ok;
+    while (n + 1 < len && g_ascii_isalpha(sql[n])) {
+        buf[n] = g_ascii_tolower(sql[n]);
+        n++;
+    }
+    buf[n] = '\0';
+}
+
+bool pq_statement_atomic(dbr_driver_conn *conn, const char *sql, bool script)
+{
+    char word[8];
+
+    /* Inside a transaction block nothing commits before COMMIT. */
+    if (PQtransactionStatus(conn->pg) != PQTRANS_IDLE)
+        return true;
+    if (script)
+        return false;
+    first_word(sql, word, sizeof(word));
+    return strcmp(word, "call") != 0 && strcmp(word, "do") != 0;
 }

@@ -11,14 +11,24 @@
  * Threads: the core uses one connection from one thread at a time. Functions
  * that take no connection (classify) may run on any thread at once.
  *
- * Blocking: every function that talks to the server takes a dbr_wait and must
- * return by its deadline, or as soon as its cancel_fd turns readable, with a
- * DBR_ERR_TIMEOUT or DBR_ERR_CANCELED error. A driver that cannot stop the
- * server's work cleanly in time breaks the connection instead (the pool then
- * discards it).
+ * Blocking: every function that talks to the server takes a dbr_wait. When
+ * its deadline passes or its cancel_fd turns readable, the driver asks the
+ * server to stop and waits at most grace_us more for the server's own
+ * answer, which decides the call: a success stays a success (the work was
+ * done), the server's cancel error is DBR_ERR_TIMEOUT or DBR_ERR_CANCELED
+ * with outcome not-applied. A driver that gets no answer within the grace
+ * breaks the connection (the pool discards it) and reports the outcome as
+ * unknown when the request may have reached the server. No cancel request
+ * may outlive the call that sent it: the connection is not handed back
+ * while one is in flight.
  *
  * Errors: the driver classifies native errors into kinds once, sets the
- * SQLSTATE, detail and hint, the phase (dbr/error.h) and the retry flag.
+ * SQLSTATE, detail and hint, the phase, whether the failure is transient,
+ * and the outcome of what reached the server (dbr/error.h): not-applied when
+ * nothing was sent or the server refused or rolled back the statement;
+ * unknown when the request was sent and no definite answer came (a lost
+ * connection, a FATAL after the request left). The core decides the outcome
+ * of a whole transaction from these.
  */
 #ifndef DBR_DRIVER_H
 #define DBR_DRIVER_H
@@ -41,10 +51,13 @@ typedef struct dbr_driver_result dbr_driver_result;
  * How long a driver call may block. deadline_us is on the dbr_now_us() clock,
  * 0 for none. cancel_fd is -1, or a descriptor that becomes readable (and
  * stays readable) when the caller's ctx is canceled: poll it with the socket.
+ * grace_us bounds what may follow the deadline or a cancel: the cancel
+ * request and the wait for the server's answer to it (0: give up at once).
  */
 typedef struct dbr_wait {
     int64_t deadline_us;
     int cancel_fd;
+    int64_t grace_us;
 } dbr_wait;
 
 typedef enum {
@@ -84,10 +97,6 @@ struct dbr_driver_ops {
      * (for instance: the server has not closed it while it sat idle). Called
      * on connections that were idle in the pool. Optional. */
     bool (*alive)(dbr_driver_conn *conn);
-    /* Asks the server to stop the statement running on conn, waiting at most
-     * until the deadline. Thread-safe against a concurrent exec on conn.
-     * Optional. */
-    bool (*cancel)(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
     /* Maps a SQLSTATE to a kind; DBR_ERR_NONE when it is not an error the
      * driver knows. Optional. */
     dbr_error_kind (*classify)(const char *sqlstate);
@@ -118,7 +127,13 @@ struct dbr_driver_ops {
      * timeout_us (a DBR_ERR_TIMEOUT error after that). Optional. */
     bool (*xact_lock)(dbr_driver_conn *conn, long long key, int64_t timeout_us,
                       const dbr_wait *wait, dbr_error **err);
-    /* Slots above: ABI 1.0 */
+    /* Whether commit_tracked can work on this server (the function it needs
+     * may be revoked, missing on an older server, or a proxy may not pass a
+     * pipeline through): 1 yes, 0 no, -1 not known (an error in err). Runs
+     * outside any transaction; the core asks once per db. Optional: without
+     * it commit_tracked is used untested. */
+    int (*commit_tracking_probe)(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
+    /* Slots above: ABI 2.0 */
 };
 
 #ifdef __cplusplus

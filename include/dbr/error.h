@@ -4,10 +4,12 @@
  *
  * An error has a kind (what went wrong, in portable terms), the SQLSTATE when
  * the server sent one, a message, detail and hint, the layer that raised it,
- * the phase of the call in which it happened, whether it is safe to retry as
- * such, and optionally the error it wraps ("gave up after 5 attempts" wraps
- * the last failure). Drivers classify native codes into kinds once; the core
- * and plugins look only at kinds, phases and the retry flag.
+ * the phase of the call in which it happened, its outcome (whether the server
+ * may have applied the call's effects), whether the failure is transient,
+ * and optionally the error it wraps ("gave up after 5 attempts" wraps the
+ * last failure). Drivers classify native codes into kinds once and decide
+ * the outcome of what reached the server; the core decides the outcome of a
+ * transaction; the layers above only read them (docs/errors.md).
  *
  * Every function that can fail takes `dbr_error **err` last. On failure it
  * returns false (or NULL) and, when err is not NULL, stores a new error there
@@ -73,6 +75,20 @@ typedef enum {
     DBR_PHASE_ANSWERED,    /* the server answered with this error: the outcome is known */
 } dbr_error_phase;
 
+/*
+ * What became of the call's effects on the server. A call whose effects were
+ * applied is a success, whatever happened around it (a deadline that passed
+ * while the answer was on its way, a cancel that lost the race): an error
+ * always has one of the two outcomes below.
+ */
+typedef enum {
+    DBR_OUTCOME_NONE = 0,        /* not an outcome: what dbr_error_outcome(NULL) returns */
+    DBR_OUTCOME_NOT_APPLIED = 1, /* the server certainly applied none of the call's effects:
+                                  * never sent, refused before it ran, or rolled back */
+    DBR_OUTCOME_UNKNOWN,         /* it may or may not have applied them: the connection was
+                                  * lost after the request was sent, COMMIT's answer was lost */
+} dbr_outcome;
+
 typedef struct dbr_error dbr_error;
 
 /* Readers. Each accepts NULL and then returns DBR_ERR_NONE, "" or false. */
@@ -84,6 +100,17 @@ DBR_API const char *dbr_error_detail(const dbr_error *e); /* "" when none */
 DBR_API const char *dbr_error_hint(const dbr_error *e);   /* "" when none */
 DBR_API const char *dbr_error_layer(const dbr_error *e);  /* "core", "pq", "retry", ... */
 DBR_API dbr_error_phase dbr_error_phase_of(const dbr_error *e);
+/* Not applied or unknown; a new error is not applied until a layer that
+ * knows better says otherwise. A wrapper has its cause's outcome. */
+DBR_API dbr_outcome dbr_error_outcome(const dbr_error *e);
+DBR_API const char *dbr_outcome_name(dbr_outcome outcome); /* "not-applied", "unknown" */
+/* The failure may pass: a new attempt could succeed (a lost connection, a
+ * deadlock, a serialization failure, a server starting up). Says nothing
+ * about whether a new attempt is safe: that is the outcome's business. */
+DBR_API bool dbr_error_transient(const dbr_error *e);
+/* Safe to run again as it is: transient and not applied. An unknown outcome
+ * is never retryable: only a caller who knows the call is idempotent may
+ * repeat it (dbr_ctx_set_idempotent). */
 DBR_API bool dbr_error_retryable(const dbr_error *e);
 DBR_API const dbr_error *dbr_error_cause(const dbr_error *e); /* the wrapped error, or NULL */
 DBR_API void dbr_error_free(dbr_error *e);
@@ -95,7 +122,8 @@ DBR_API void dbr_error_free(dbr_error *e);
  */
 DBR_API dbr_error *dbr_error_new(dbr_error_kind kind, const char *layer, const char *fmt, ...)
     DBR_PRINTF(3, 4);
-/* Takes ownership of cause. */
+/* Takes ownership of cause; the wrapper starts with the cause's SQLSTATE,
+ * phase, outcome and transient flag. */
 DBR_API dbr_error *dbr_error_wrap(dbr_error *cause, dbr_error_kind kind, const char *layer,
                                   const char *fmt, ...) DBR_PRINTF(4, 5);
 DBR_API dbr_error *dbr_error_copy(const dbr_error *e);
@@ -103,7 +131,8 @@ DBR_API void dbr_error_set_sqlstate(dbr_error *e, const char *sqlstate);
 DBR_API void dbr_error_set_detail(dbr_error *e, const char *detail);
 DBR_API void dbr_error_set_hint(dbr_error *e, const char *hint);
 DBR_API void dbr_error_set_phase(dbr_error *e, dbr_error_phase phase);
-DBR_API void dbr_error_set_retryable(dbr_error *e, bool retryable);
+DBR_API void dbr_error_set_outcome(dbr_error *e, dbr_outcome outcome);
+DBR_API void dbr_error_set_transient(dbr_error *e, bool transient);
 /* A preset error of `kind` that lives as long as the library: handing it
  * out allocates nothing, dbr_error_free ignores it and setters leave it
  * unchanged. For refusal paths that must not allocate (an open breaker). */

@@ -28,7 +28,7 @@ extern "C" {
 #endif
 
 #define DBR_MODULE_MAGIC        0x44425231u /* "DBR1" */
-#define DBR_ABI_MAJOR           1
+#define DBR_ABI_MAJOR           2
 #define DBR_ABI_MINOR           0
 #define DBR_MODULE_ENTRY_SYMBOL "dbr_module_entry"
 

@@ -129,7 +129,7 @@ static bool chaos_handle(void *self, dbr_call *call, const dbr_next *next, dbr_e
         dbr_counter_add(c->errors, 1);
         fault(c, call, "error");
         dbr_error_set_phase(e, DBR_PHASE_BEFORE_SEND);
-        dbr_error_set_retryable(e, c->error_kind == DBR_ERR_CONNECTION ||
+        dbr_error_set_transient(e, c->error_kind == DBR_ERR_CONNECTION ||
                                        c->error_kind == DBR_ERR_DEADLOCK ||
                                        c->error_kind == DBR_ERR_SERIALIZATION);
         return dbr_error_propagate(err, e);

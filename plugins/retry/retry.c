@@ -19,17 +19,22 @@
  *   wait_breaker = false      # retry calls an open breaker refused
  *   resolve_commit = false    # ask pg_xact_status when COMMIT's answer is lost
  *
- * What is retried is decided by how far the call got (dbr_error_phase_of)
- * and by the core's retry flag, never by SQLSTATE alone (docs/retry.md):
- *   - a connection failure before anything was sent (refused, reset, "the
- *     database system is starting up"), and a connect timeout;
- *   - a deadlock or serialization failure of an autocommit statement, and of
- *     a whole transaction, whose callback then runs again from the start;
- *   - a lost connection after an autocommit statement was sent, only when the
- *     call is safe to repeat (dbr_call_idempotent);
- *   - never: commit-unknown, constraint, syntax, permission, config, misuse,
- *     a canceled or expired ctx, a statement inside a transaction, an open
- *     breaker (unless wait_breaker).
+ * What is retried is decided by the failure's outcome and whether it is
+ * transient, both set by the layer that knows (docs/errors.md), never by
+ * SQLSTATE alone:
+ *   - a transient failure whose outcome is not-applied: a connection refused
+ *     or lost before the request left, a server starting up, a deadlock or
+ *     serialization failure (of an autocommit statement, or of a whole
+ *     transaction, whose callback then runs again from the start), a
+ *     transaction whose connection broke before COMMIT was sent;
+ *   - a transient failure whose outcome is unknown (the connection was lost
+ *     after the request left, commit-unknown), only when the call is safe to
+ *     repeat (dbr_call_idempotent: a read-only transaction, a ping, or a ctx
+ *     marked with dbr_ctx_set_idempotent);
+ *   - never: constraint, syntax, permission, config, misuse, a canceled or
+ *     expired ctx, a statement inside a transaction, an open breaker (unless
+ *     wait_breaker), and an unknown outcome of a call that is not idempotent.
+ * A wrapped error ("gave up after 3 attempts") keeps its cause's outcome.
  * The first connect of dbr_open goes through the chain, so with retry in it
  * opening a db waits out a database that is still starting (the budget does
  * not limit that one caller; max_attempts and max_elapsed do).
@@ -153,32 +158,16 @@ static const char *const stop_names[] = {
 
 static stop_reason not_retryable(const retry *r, const dbr_call *call, const dbr_error *e)
 {
-    dbr_error_kind kind = dbr_error_kind_of(e);
-    dbr_error_phase phase = dbr_error_phase_of(e);
-
     if (dbr_ctx_done(dbr_call_ctx(call)))
         return STOP_CTX;
-    switch (kind) {
-    case DBR_ERR_CIRCUIT_OPEN:
+    if (dbr_error_kind_of(e) == DBR_ERR_CIRCUIT_OPEN)
         return r->wait_breaker ? GO : STOP_BREAKER;
-    case DBR_ERR_TIMEOUT:
-    case DBR_ERR_RESOURCE:
-        /* A connect that timed out or found no free slot sent nothing; an
-         * answered timeout or resource error is the server's verdict. */
-        return phase == DBR_PHASE_CONNECT ? GO : STOP_KIND;
-    case DBR_ERR_CONNECTION:
-        if (dbr_error_retryable(e))
-            return GO;
-        /* Sent, no answer: repeat only what cannot apply twice. */
-        return phase == DBR_PHASE_SENT && dbr_call_idempotent(call) ? GO : STOP_UNSAFE;
-    case DBR_ERR_DEADLOCK:
-    case DBR_ERR_SERIALIZATION:
-        return dbr_error_retryable(e) ? GO : STOP_KIND;
-    default:
-        /* commit-unknown, constraint, syntax, permission, config, plugin,
-         * misuse, canceled, read-only, pool-exhausted, internal */
+    if (!dbr_error_transient(e))
         return STOP_KIND;
-    }
+    if (dbr_error_outcome(e) == DBR_OUTCOME_NOT_APPLIED)
+        return GO;
+    /* Unknown: it may have been applied. Only what cannot apply twice. */
+    return dbr_call_idempotent(call) ? GO : STOP_UNSAFE;
 }
 
 static void give_up(retry *r, const dbr_call *call, const dbr_error *e, int attempts,

@@ -258,6 +258,47 @@ START_TEST(test_tx_use_after_end_is_misuse)
 }
 END_TEST
 
+typedef struct stale_probe {
+    dbr_tx *stale;
+    bool stale_accepted;
+} stale_probe;
+
+static bool use_stale(dbr_tx *tx, void *user, dbr_error **err)
+{
+    stale_probe *p = user;
+    dbr_error *e = NULL;
+
+    (void)err;
+    /* The stale handle must not reach this (or any) transaction. */
+    if (dbr_tx_exec(p->stale, "INSERT stale", 0, NULL, &e))
+        p->stale_accepted = true;
+    else
+        ck_assert_int_eq(dbr_error_kind_of(e), DBR_ERR_MISUSE);
+    dbr_error_free(e);
+    return dbr_tx_exec(tx, "INSERT fresh", 0, NULL, err);
+}
+
+/* A handle kept past its callback stays refused however often its slot is
+ * reused since (it came back after 64 transactions when handles were
+ * recycled pointers). */
+START_TEST(test_tx_stale_handle_never_comes_back)
+{
+    dbr_db *db = t_open(DB);
+    stale_probe p = {0};
+    char *log;
+
+    ck_assert(dbr_tx_run(db, NULL, NULL, stash, NULL, NULL));
+    p.stale = stashed;
+    for (int i = 0; i < 300; i++)
+        ck_assert(dbr_tx_run(db, NULL, NULL, use_stale, &p, NULL));
+    ck_assert_msg(!p.stale_accepted, "a stale transaction handle was accepted");
+    log = log_of(db);
+    ck_assert_msg(!strstr(log, "INSERT stale"), "the stale handle wrote: %s", log);
+    g_free(log);
+    dbr_close(db);
+}
+END_TEST
+
 START_TEST(test_tx_options_choose_the_begin_statement)
 {
     dbr_db *db = t_open(DB);
@@ -307,6 +348,7 @@ int main(void)
     TCase *tc = tcase_create("tx");
 
     tcase_add_test(tc, test_tx_commits_on_success);
+    tcase_add_test(tc, test_tx_stale_handle_never_comes_back);
     tcase_add_test(tc, test_tx_rolls_back_when_callback_says_no);
     tcase_add_test(tc, test_tx_rolls_back_on_failed_statement);
     tcase_add_test(tc, test_tx_serialization_failure_is_retryable_as_a_whole);

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/* A transaction as the core's transaction files share it. */
+#ifndef DBR_CORE_TX_H
+#define DBR_CORE_TX_H
+
+#include "db.h"
+
+/*
+ * One running transaction. The application never sees this struct: its
+ * dbr_tx handle is a number naming the slot and the slot's generation
+ * (tx_handle.c), so a handle kept past its callback is refused for good,
+ * whatever the slot is doing by then.
+ */
+typedef struct tx {
+    gsize gen;   /* atomic: bumped each time the slot is taken */
+    gint active; /* atomic */
+    guint32 index;
+    dbr_db *db;
+    dbr_pconn *pc;
+    dbr_ctx *ctx;
+    const dbr_tx_opts *opts;
+    unsigned savepoints;
+    bool tracked;          /* COMMIT learns the transaction id (resolve_commit, probed) */
+    bool escaped;          /* a statement of the callback ended the transaction itself */
+    dbr_error_kind failed; /* kind of the last statement that failed, or NONE */
+    char *failed_msg;
+    struct tx *next_free;
+} tx;
+
+/* Handles (tx_handle.c). Slots live as long as the process; taking and
+ * releasing one locks, finding one from a handle does not. */
+tx *dbr_tx_slot_take(dbr_db *db);
+void dbr_tx_slot_release(tx *t);
+dbr_tx *dbr_tx_handle(const tx *t);
+/* The active transaction a handle names, or NULL. */
+tx *dbr_tx_slot_find(const dbr_tx *handle);
+
+/* COMMIT, or ROLLBACK when the ctx ran out first, and what became of it
+ * when the answer was lost (tx_commit.c). Returns the connection to the
+ * pool and releases the slot. */
+bool dbr_tx_commit(tx *t, dbr_error **err);
+/* The whole transaction failed before COMMIT: the server rolled it back. */
+dbr_error *dbr_tx_rolled_back(dbr_error *e);
+/* Whether COMMIT can learn the transaction id here: probes the server once
+ * per db, outside any transaction, on pc. */
+bool dbr_tx_tracking_usable(dbr_db *db, dbr_pconn *pc, dbr_ctx *ctx);
+
+#endif

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Cancel requests with a deadline.
+ *
+ * libpq 15's PQcancel() blocks: it connects, sends the request and waits for
+ * the server to close the connection, with no timeout, so a server that is
+ * frozen or behind a stalled proxy holds the calling thread for as long as
+ * TCP allows. The request itself is four integers (protocol, "CancelRequest"
+ * message), so this file sends it on a non-blocking socket and gives up at
+ * the caller's deadline; the userver framework's PostgreSQL driver does the
+ * same for the same reason.
+ *
+ * Waiting for the server to close the cancel connection is what makes the
+ * request safe: the postmaster has signalled the backend by then, and a
+ * backend that is already idle when the signal arrives drops it. So a
+ * connection is never reused while its cancel request is in flight, and a
+ * late cancel can never hit the next caller's statement.
+ *
+ * The backend's secret key is not exposed by libpq before version 17. It is
+ * read from the PGcancel copy that PQgetCancel() returns, whose layout
+ * (libpq-int.h: the server's address as SockAddr, then the backend's pid and
+ * key) has been stable since libpq 7.4, and only when the copy proves itself:
+ * its address equals the socket's peer and its pid equals PQbackendPID().
+ * Otherwise the key stays unknown and a deadline closes the connection
+ * instead of canceling (the outcome is then unknown, never guessed).
+ */
+#include <errno.h>
+#include <glib.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pq.h"
+
+/* libpq-int.h's SockAddr, the head of struct pg_cancel. */
+typedef struct pq_sockaddr {
+    struct sockaddr_storage addr;
+    socklen_t salen;
+} pq_sockaddr;
+
+void pq_cancel_key_learn(dbr_driver_conn *conn)
+{
+    PGcancel *c = PQgetCancel(conn->pg);
+    struct sockaddr_storage peer;
+    socklen_t peer_len = sizeof(peer);
+    pq_sockaddr head;
+    int ids[2];
+
+    conn->cancel.known = false;
+    if (!c)
+        return;
+    memset(&peer, 0, sizeof(peer));
+    if (getpeername(PQsocket(conn->pg), (struct sockaddr *)&peer, &peer_len) == 0) {
+        memcpy(&head, c, sizeof(head));
+        memcpy(ids, (const char *)c + sizeof(head), sizeof(ids));
+        if (head.salen == peer_len && peer_len <= sizeof(peer) &&
+            memcmp(&head.addr, &peer, peer_len) == 0 && ids[0] == PQbackendPID(conn->pg) &&
+            ids[0] != 0) {
+            conn->cancel.known = true;
+            conn->cancel.be_pid = ids[0];
+            conn->cancel.be_key = ids[1];
+            conn->cancel.addr = peer;
+            conn->cancel.addr_len = peer_len;
+        }
+    }
+    PQfreeCancel(c);
+    if (!conn->cancel.known)
+        g_debug("cannot read this libpq's cancel key: deadlines will close the connection");
+}
+
+/* Waits for fd to be ready by deadline_us: true when it is. */
+static bool ready(int fd, short events, int64_t deadline_us)
+{
+    struct pollfd p = {.fd = fd, .events = events};
+
+    for (;;) {
+        int64_t left = (deadline_us - dbr_now_us() + 999) / 1000;
+        int n;
+
+        if (left <= 0)
+            return false;
+        n = poll(&p, 1, (int)MIN(left, G_MAXINT32));
+        if (n > 0)
+            return true;
+        if (n < 0 && errno != EINTR)
+            return false;
+    }
+}
+
+bool pq_cancel_send(const dbr_driver_conn *conn, int64_t deadline_us)
+{
+    const pq_cancel_key *k = &conn->cancel;
+    guint32 packet[4];
+    char byte;
+    bool done = false;
+    int fd, soerr = 0;
+    socklen_t len = sizeof(soerr);
+
+    if (!k->known)
+        return false;
+    fd = socket(k->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    if (connect(fd, (const struct sockaddr *)&k->addr, k->addr_len) != 0) {
+        if (errno != EINPROGRESS || !ready(fd, POLLOUT, deadline_us) ||
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || soerr != 0)
+            goto out;
+    }
+    /* Length, the CancelRequest code 1234/5678, the backend's pid and key. */
+    packet[0] = g_htonl(16);
+    packet[1] = g_htonl(80877102);
+    packet[2] = g_htonl((guint32)k->be_pid);
+    packet[3] = g_htonl((guint32)k->be_key);
+    if (send(fd, packet, sizeof(packet), MSG_NOSIGNAL) != (ssize_t)sizeof(packet))
+        goto out;
+    /* The server answers nothing; it closes the connection once done. */
+    while (ready(fd, POLLIN, deadline_us)) {
+        ssize_t n = recv(fd, &byte, 1, 0);
+
+        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+            done = true;
+            break;
+        }
+    }
+out:
+    close(fd);
+    return done;
+}
