@@ -33,8 +33,14 @@ static void pq_notice(void *arg, const PGresult *res)
     const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
     const char *msg = PQresultErrorMessage(res);
 
-    if (severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0))
+    if (severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0)) {
+        const char *ss = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
         conn->broken = true;
+        g_strlcpy(conn->goodbye_sqlstate, ss ? ss : "", sizeof(conn->goodbye_sqlstate));
+        g_strlcpy(conn->goodbye, primary ? primary : "", sizeof(conn->goodbye));
+    }
     g_debug("server: %.*s", (int)strcspn(msg, "\n"), msg);
 }
 

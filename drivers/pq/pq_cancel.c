@@ -20,7 +20,8 @@
  * read from the PGcancel copy that PQgetCancel() returns, whose layout
  * (libpq-int.h: the server's address as SockAddr, then the backend's pid and
  * key) has been stable since libpq 7.4, and only when the copy proves itself:
- * its address equals the socket's peer and its pid equals PQbackendPID().
+ * its address family is the socket's peer's, its address length fits, and
+ * its pid equals PQbackendPID().
  * Otherwise the key stays unknown and a deadline closes the connection
  * instead of canceling (the outcome is then unknown, never guessed).
  */
@@ -53,14 +54,16 @@ void pq_cancel_key_learn(dbr_driver_conn *conn)
     if (getpeername(PQsocket(conn->pg), (struct sockaddr *)&peer, &peer_len) == 0) {
         memcpy(&head, c, sizeof(head));
         memcpy(ids, (const char *)c + sizeof(head), sizeof(ids));
-        if (head.salen == peer_len && peer_len <= sizeof(peer) &&
-            memcmp(&head.addr, &peer, peer_len) == 0 && ids[0] == PQbackendPID(conn->pg) &&
+        /* libpq's copy, not getpeername's: for a unix socket the lengths
+         * differ (libpq keeps the whole sockaddr_un). */
+        if (head.salen > 0 && head.salen <= sizeof(head.addr) &&
+            head.addr.ss_family == peer.ss_family && ids[0] == PQbackendPID(conn->pg) &&
             ids[0] != 0) {
             conn->cancel.known = true;
             conn->cancel.be_pid = ids[0];
             conn->cancel.be_key = ids[1];
-            conn->cancel.addr = peer;
-            conn->cancel.addr_len = peer_len;
+            conn->cancel.addr = head.addr;
+            conn->cancel.addr_len = head.salen;
         }
     }
     PQfreeCancel(c);

@@ -153,6 +153,7 @@ bool pq_flush_all(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **e)
 bool pq_usable(dbr_driver_conn *conn, dbr_error **err)
 {
     struct pollfd p = {.fd = PQsocket(conn->pg), .events = POLLIN};
+    dbr_error *e;
 
     /* An idle session has nothing to say unless the server is ending it (a
      * FATAL, then EOF) or a NOTIFY came. Reading that now tells "the server
@@ -163,9 +164,19 @@ bool pq_usable(dbr_driver_conn *conn, dbr_error **err)
     if (!conn->broken && PQstatus(conn->pg) == CONNECTION_OK)
         return true;
     conn->broken = true;
-    return dbr_error_propagate(err, pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND,
-                                                  DBR_OUTCOME_NOT_APPLIED,
-                                                  "the server had closed the connection"));
+    if (!*conn->goodbye_sqlstate)
+        return dbr_error_propagate(err, pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND,
+                                                      DBR_OUTCOME_NOT_APPLIED,
+                                                      "the server had closed the connection"));
+    /* The server said why before it went: keep its words. */
+    e = dbr_error_new(pq_classify(conn->goodbye_sqlstate) == DBR_ERR_NONE
+                          ? DBR_ERR_CONNECTION
+                          : pq_classify(conn->goodbye_sqlstate),
+                      PQ_LAYER, "the server had closed the connection: %s", conn->goodbye);
+    dbr_error_set_sqlstate(e, conn->goodbye_sqlstate);
+    dbr_error_set_phase(e, DBR_PHASE_BEFORE_SEND);
+    dbr_error_set_transient(e, true);
+    return dbr_error_propagate(err, e);
 }
 
 /* The first word of sql, past blanks and comments, in buf (lower case). */
