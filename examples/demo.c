@@ -84,11 +84,19 @@ static bool step(int kind, const char *label)
         case 0:
             ok = dbr_tx_run(db, NULL, NULL, insert_row, (void *)label, &err);
             break;
-        case 1:
-            r = dbr_query(db, NULL, "SELECT max(id) FROM demo_items", 0, NULL, &err);
+        case 1: {
+            /* A plain read: safe to repeat even when a backend dies while it
+             * runs, so the retry plugin may re-run it (dbr cannot tell a
+             * read from a write whose answer was lost: the caller says so). */
+            dbr_ctx *read = dbr_ctx_new();
+
+            dbr_ctx_set_idempotent(read, true);
+            r = dbr_query(db, read, "SELECT max(id) FROM demo_items", 0, NULL, &err);
             ok = r != NULL;
             dbr_result_free(r);
+            dbr_ctx_free(read);
             break;
+        }
         default:
             ok = dbr_tx_read_only(db, NULL, count_rows, NULL, &err);
             break;
