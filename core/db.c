@@ -79,6 +79,16 @@ static bool load_plugin(dbr_db *db, int i, dbr_error **err)
 
 static void register_core_metrics(dbr_db *db)
 {
+    static const char *const resolved[] = {"committed", "aborted", "unresolved"};
+
+    for (int i = 0; i < 3; i++) {
+        char *labels = g_strdup_printf("db=\"%s\",result=\"%s\"", db->st->name, resolved[i]);
+
+        db->commits_resolved[i] = dbr_metrics_counter(
+            db->metrics, "dbr_commit_resolutions_total",
+            "COMMITs whose answer was lost, looked up with the transaction id, by result.", labels);
+        g_free(labels);
+    }
     for (int k = DBR_CALL_CONNECT; k < DBR_NCALL_KINDS; k++) {
         char *ok = g_strdup_printf("db=\"%s\",kind=\"%s\",outcome=\"ok\"", db->st->name,
                                    dbr_call_kind_name(k));

@@ -45,6 +45,7 @@ struct dbr_db {
     bool check_only;
     dbr_counter *calls_ok[DBR_NCALL_KINDS];
     dbr_counter *calls_failed[DBR_NCALL_KINDS];
+    dbr_counter *commits_resolved[3]; /* committed, aborted, unresolved */
     dbr_histogram *call_seconds[DBR_NCALL_KINDS];
 };
 

@@ -134,6 +134,7 @@ bool dbr_tx_commit(tx *t, dbr_error **err)
     if (!tracked || !*xid || strcmp(xid, "none") == 0)
         return commit_unknown(ce, "", err);
     status = resolve(db, ctx, xid);
+    dbr_counter_add(db->commits_resolved[status == 1 ? 0 : status == 0 ? 1 : 2], 1);
     if (status == 1) {
         g_info("COMMIT's answer was lost; pg_xact_status(%s) says it committed", xid);
         dbr_error_free(ce);
