@@ -185,6 +185,19 @@ static bool terminal(dbr_call *call, dbr_error **err)
         ok = dbr_set_error(err, DBR_ERR_INTERNAL, "core", "unknown call kind %d", call->kind);
         break;
     }
+    if (ok && (call->kind == DBR_CALL_EXEC || call->kind == DBR_CALL_QUERY)) {
+        dbr_txstatus s = db->drv->txstatus(pc->dc);
+
+        if (s == DBR_TXSTATUS_INTRANS || s == DBR_TXSTATUS_INERROR) {
+            /* A BEGIN without its COMMIT: the pool rolls it back, so what it
+             * did is not applied, and saying "done" would lose it. */
+            if (call->result)
+                dbr_result_free(dbr_call_take_result(call));
+            ok = dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                               "the statement left a transaction open (BEGIN without COMMIT); "
+                               "it was rolled back: use dbr_tx_run for transactions");
+        }
+    }
     dbr_pool_put(db->pool, pc, false);
     return ok;
 }

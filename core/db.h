@@ -8,6 +8,7 @@
 #include <dbr/driver.h>
 #include <dbr/plugin.h>
 
+#include "error_origin.h"
 #include "events.h"
 #include "loader.h"
 #include "metrics.h"

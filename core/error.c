@@ -13,6 +13,8 @@
 
 #include <dbr/error.h>
 
+#include "error_origin.h"
+
 struct dbr_error {
     bool preset; /* static: never freed, never changed */
     dbr_error_kind kind;
@@ -23,7 +25,8 @@ struct dbr_error {
     char *message;
     char *detail;
     char *hint;
-    char layer[32]; /* copied: an error may outlive the module that raised it */
+    char layer[32];     /* copied: an error may outlive the module that raised it */
+    const void *origin; /* core-private: the transaction whose statement failed */
     dbr_error *cause;
 };
 
@@ -266,4 +269,18 @@ bool dbr_error_retryable(const dbr_error *e)
 const dbr_error *dbr_error_cause(const dbr_error *e)
 {
     return e ? e->cause : NULL;
+}
+
+void dbr_error_set_origin(dbr_error *e, const void *origin)
+{
+    if (e && !e->preset)
+        e->origin = origin;
+}
+
+bool dbr_error_has_origin(const dbr_error *e, const void *origin)
+{
+    for (; e; e = e->cause)
+        if (e->origin == origin)
+            return true;
+    return false;
 }

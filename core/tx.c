@@ -71,6 +71,7 @@ static bool tx_finish(tx *t, bool ok, dbr_error *e, dbr_error **err)
 {
     dbr_db *db = t->db;
     dbr_txstatus s = db->drv->txstatus(t->pc->dc);
+    bool own_error = false; /* e was made here, about this transaction */
 
     if (t->escaped || (ok && s == DBR_TXSTATUS_IDLE)) {
         /* Nothing of ours is left to commit or roll back. */
@@ -78,6 +79,16 @@ static bool tx_finish(tx *t, bool ok, dbr_error *e, dbr_error **err)
         dbr_pool_put(db->pool, t->pc, s != DBR_TXSTATUS_IDLE);
         dbr_tx_slot_release(t);
         return dbr_error_propagate(err, escaped_error());
+    }
+    if (t->misused) {
+        /* The callback tried to end the transaction itself: whatever it
+         * returned, it did not mean this transaction to commit as it is. */
+        dbr_error_free(e);
+        e = dbr_error_new(DBR_ERR_MISUSE, "core",
+                          "the transaction callback ran COMMIT, ROLLBACK or PREPARE TRANSACTION "
+                          "(refused); the transaction was rolled back");
+        ok = false;
+        own_error = true;
     }
     if (ok && s == DBR_TXSTATUS_INERROR) {
         /* The callback swallowed a failed statement: COMMIT would silently
@@ -88,6 +99,7 @@ static bool tx_finish(tx *t, bool ok, dbr_error *e, dbr_error **err)
                           "%s",
                           t->failed_msg ? t->failed_msg : "unknown error");
         dbr_error_set_phase(e, DBR_PHASE_ANSWERED);
+        own_error = true;
     }
     if (ok && s == DBR_TXSTATUS_BROKEN) {
         ok = false;
@@ -95,15 +107,17 @@ static bool tx_finish(tx *t, bool ok, dbr_error *e, dbr_error **err)
                           "the connection broke during the transaction: %s",
                           t->failed_msg ? t->failed_msg : "connection lost");
         dbr_error_set_phase(e, DBR_PHASE_SENT);
+        own_error = true;
     }
     if (!ok) {
         bool clean = s != DBR_TXSTATUS_BROKEN && tx_control(t, "ROLLBACK", NULL);
+        bool own = own_error || dbr_error_has_origin(e, dbr_tx_handle(t));
 
         dbr_pool_put(db->pool, t->pc, !clean);
         dbr_tx_slot_release(t);
         if (!e)
             return false; /* the application asked for the rollback */
-        return dbr_error_propagate(err, dbr_tx_rolled_back(e));
+        return dbr_error_propagate(err, dbr_tx_rolled_back(e, own));
     }
     return dbr_tx_commit(t, err);
 }
@@ -124,11 +138,18 @@ bool dbr_tx_terminal(dbr_call *call, dbr_error **err)
     tracked = call->resolve_commit && DBR_OPS_HAS(struct dbr_driver_ops, db->drv, commit_tracked) &&
               DBR_OPS_HAS(struct dbr_driver_ops, db->drv, xact_status) &&
               dbr_tx_tracking_usable(db, pc, call->ctx);
+    if (db->drv->txstatus(pc->dc) == DBR_TXSTATUS_BROKEN) {
+        /* The probe gave its connection up: take another. */
+        dbr_pool_put(db->pool, pc, true);
+        pc = dbr_checkout(call, err);
+        if (!pc)
+            return false;
+    }
     if (!dbr_ctx_check(call->ctx, "BEGIN", &e) ||
         !dbr_ctx_wait(call->ctx, db->st->cancel_grace_us, &wait, &e) ||
         !dbr_run_on(db, pc->dc, &wait, begin_sql(db->drv, call->tx_opts), 0, NULL, NULL, &e)) {
         dbr_pool_put(db->pool, pc, db->drv->txstatus(pc->dc) == DBR_TXSTATUS_BROKEN);
-        return dbr_error_propagate(err, dbr_tx_rolled_back(e));
+        return dbr_error_propagate(err, dbr_tx_rolled_back(e, true));
     }
     t = dbr_tx_slot_take(db);
     if (!t) {
@@ -147,6 +168,54 @@ bool dbr_tx_terminal(dbr_call *call, dbr_error **err)
         g_clear_pointer(&e, dbr_error_free);
     }
     return tx_finish(t, ok, e, err);
+}
+
+/* The next word of sql in lower case (at most len - 1 letters), past blanks
+ * and comments; returns where it ends. */
+static const char *next_word(const char *sql, char *word, size_t len)
+{
+    size_t n = 0;
+
+    for (;;) {
+        while (g_ascii_isspace(*sql))
+            sql++;
+        if (sql[0] == '-' && sql[1] == '-') {
+            sql += strcspn(sql, "\n");
+        } else if (sql[0] == '/' && sql[1] == '*') {
+            const char *end = strstr(sql + 2, "*/");
+
+            sql = end ? end + 2 : sql + strlen(sql);
+        } else {
+            break;
+        }
+    }
+    while (g_ascii_isalpha(*sql)) {
+        if (n + 1 < len)
+            word[n++] = g_ascii_tolower(*sql);
+        sql++;
+    }
+    word[n] = '\0';
+    return sql;
+}
+
+/* COMMIT, END, ABORT, ROLLBACK (but not ROLLBACK TO SAVEPOINT), PREPARE
+ * TRANSACTION: statements that would end dbr's transaction under it (with
+ * AND CHAIN, even start another one behind its back). */
+static bool ends_transaction(const char *sql)
+{
+    char w[16];
+
+    sql = next_word(sql, w, sizeof(w));
+    if (strcmp(w, "commit") == 0 || strcmp(w, "end") == 0 || strcmp(w, "abort") == 0)
+        return true;
+    if (strcmp(w, "prepare") == 0)
+        return next_word(sql, w, sizeof(w)), strcmp(w, "transaction") == 0;
+    if (strcmp(w, "rollback") != 0)
+        return false;
+    sql = next_word(sql, w, sizeof(w));
+    if (strcmp(w, "work") == 0 || strcmp(w, "transaction") == 0)
+        next_word(sql, w, sizeof(w));
+    return strcmp(w, "to") != 0;
 }
 
 /* The active transaction a handle names, or a misuse error. */
@@ -185,7 +254,9 @@ bool dbr_tx_stmt_terminal(dbr_call *call, dbr_error **err)
          (call->script ? dbr_run_script_on(db, t->pc->dc, &wait, call->sql, &e)
                        : dbr_run_on(db, t->pc->dc, &wait, call->sql, call->nparams, call->params,
                                     call->want_result ? &call->result : NULL, &e));
-    if (db->drv->txstatus(t->pc->dc) == DBR_TXSTATUS_IDLE) {
+    if (db->drv->txstatus(t->pc->dc) == DBR_TXSTATUS_IDLE ||
+        (!ok && dbr_error_kind_of(e) == DBR_ERR_MISUSE &&
+         dbr_error_outcome(e) == DBR_OUTCOME_UNKNOWN)) {
         /* The statement ended the transaction: whatever it answered, the
          * callback has left dbr's transaction. */
         t->escaped = true;
@@ -202,6 +273,7 @@ bool dbr_tx_stmt_terminal(dbr_call *call, dbr_error **err)
     t->failed_msg = g_strdup(dbr_error_message(e));
     /* Repeating one statement of a transaction is never safe on its own. */
     dbr_error_set_transient(e, false);
+    dbr_error_set_origin(e, dbr_tx_handle(t));
     return dbr_error_propagate(err, e);
 }
 
@@ -217,6 +289,15 @@ static bool tx_statement(dbr_tx *handle, const char *fn, const char *sql, int np
     if (!sql || nparams < 0 || (nparams > 0 && !params))
         return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: %s", fn,
                              !sql ? "sql is NULL" : "nparams and params disagree");
+    if (ends_transaction(sql)) {
+        t->misused = true;
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                             "%s: refusing a statement that ends the transaction (COMMIT, "
+                             "ROLLBACK, PREPARE TRANSACTION): dbr commits when the callback "
+                             "returns true and rolls back when it returns false; nothing was "
+                             "sent",
+                             fn);
+    }
     call.ctx = t->ctx;
     call.sql = sql;
     call.nparams = nparams;

@@ -22,6 +22,7 @@ typedef struct tx {
     unsigned savepoints;
     bool tracked;          /* COMMIT learns the transaction id (resolve_commit, probed) */
     bool escaped;          /* a statement of the callback ended the transaction itself */
+    bool misused;          /* a statement that would have ended it was refused */
     dbr_error_kind failed; /* kind of the last statement that failed, or NONE */
     char *failed_msg;
     struct tx *next_free;
@@ -39,8 +40,11 @@ tx *dbr_tx_slot_find(const dbr_tx *handle);
  * when the answer was lost (tx_commit.c). Returns the connection to the
  * pool and releases the slot. */
 bool dbr_tx_commit(tx *t, dbr_error **err);
-/* The whole transaction failed before COMMIT: the server rolled it back. */
-dbr_error *dbr_tx_rolled_back(dbr_error *e);
+/* The whole transaction failed before COMMIT: the server rolled it back.
+ * An error that is not the transaction's own (made by the callback, or by
+ * a call it made on another connection) keeps its outcome: that other
+ * work may have been applied. */
+dbr_error *dbr_tx_rolled_back(dbr_error *e, bool own);
 /* Whether COMMIT can learn the transaction id here: probes the server once
  * per db, outside any transaction, on pc. */
 bool dbr_tx_tracking_usable(dbr_db *db, dbr_pconn *pc, dbr_ctx *ctx);

@@ -20,13 +20,15 @@
 #include "ctx.h"
 #include "tx.h"
 
-dbr_error *dbr_tx_rolled_back(dbr_error *e)
+dbr_error *dbr_tx_rolled_back(dbr_error *e, bool own)
 {
     dbr_error_kind k = dbr_error_kind_of(e);
 
     /* Whatever the statement's own outcome (a connection lost while it ran
      * is unknown for the statement), COMMIT was never sent: the server
      * rolled the transaction back. */
+    if (!own)
+        return e;
     dbr_error_set_outcome(e, DBR_OUTCOME_NOT_APPLIED);
     dbr_error_set_transient(e, k == DBR_ERR_SERIALIZATION || k == DBR_ERR_DEADLOCK ||
                                    k == DBR_ERR_CONNECTION || dbr_error_transient(e));
@@ -63,7 +65,7 @@ bool dbr_tx_tracking_usable(dbr_db *db, dbr_pconn *pc, dbr_ctx *ctx)
  * known. */
 static int resolve(dbr_db *db, dbr_ctx *ctx, const char *xid)
 {
-    int64_t now = dbr_now_us();
+    int64_t now = dbr_now_us(), pause = 50000;
     int64_t end = dbr_ctx_deadline(ctx) ? dbr_ctx_deadline(ctx) : now + db->st->connect_timeout_us;
 
     /* A deadline that cut COMMIT short still leaves one quick look. */
@@ -79,7 +81,9 @@ static int resolve(dbr_db *db, dbr_ctx *ctx, const char *xid)
         }
         if (status == 0 || status == 1)
             return status;
-        dbr_ctx_sleep_until(NULL, MIN(dbr_now_us() + 50000, end));
+        /* Backing off: the server may be down, and every waiter asks. */
+        dbr_ctx_sleep_until(NULL, MIN(dbr_now_us() + pause, end));
+        pause = MIN(pause * 2, 1000000);
     }
     return -1;
 }
@@ -128,7 +132,7 @@ bool dbr_tx_commit(tx *t, dbr_error **err)
     if (ok)
         return true;
     if (dbr_error_outcome(ce) == DBR_OUTCOME_NOT_APPLIED)
-        return dbr_error_propagate(err, dbr_tx_rolled_back(ce));
+        return dbr_error_propagate(err, dbr_tx_rolled_back(ce, true));
     /* "none": no id was assigned before COMMIT, but COMMIT itself assigns
      * one to a transaction whose only effect is a NOTIFY. Unknown. */
     if (!tracked || !*xid || strcmp(xid, "none") == 0)

@@ -9,7 +9,9 @@
  * generation grows each time it is taken. Slots are never freed (there are
  * as many as transactions ever ran at once), so reading a stale handle's
  * slot is always safe, and finding a slot takes no lock: the statement path
- * stays lock-free. On 64-bit systems the generation has 44 bits.
+ * stays lock-free. On 64-bit systems the generation has 44 bits. Only a
+ * slot's own thread moves its generation (at release), so a handle whose
+ * generation matches names the live transaction it was made for.
  */
 #include <glib.h>
 #include <stdint.h>
@@ -44,6 +46,7 @@ tx *dbr_tx_slot_take(dbr_db *db)
         }
         t = &seg[i & (SEG_SIZE - 1)];
         t->index = i;
+        t->gen = 1; /* 0 is never a generation */
     }
     g_mutex_unlock(&slots_lock);
     if (!t)
@@ -56,15 +59,22 @@ tx *dbr_tx_slot_take(dbr_db *db)
     t->savepoints = 0;
     t->tracked = false;
     t->escaped = false;
+    t->misused = false;
     t->failed = DBR_ERR_NONE;
     g_clear_pointer(&t->failed_msg, g_free);
     g_atomic_int_set(&t->active, 1);
-    (void)g_atomic_pointer_add(&t->gen, 1); /* a new generation, before it is seen */
     return t;
 }
 
 void dbr_tx_slot_release(tx *t)
 {
+    /* The generation moves on at release, so that a stale handle can never
+     * match again, even while the slot is being taken by another thread;
+     * it skips values whose handle bits would be 0 (32-bit systems). */
+    gsize gen = (gsize)g_atomic_pointer_add(&t->gen, 1) + 1;
+
+    if ((((uintptr_t)gen << INDEX_BITS) >> INDEX_BITS) == 0)
+        (void)g_atomic_pointer_add(&t->gen, 1);
     g_atomic_int_set(&t->active, 0);
     g_clear_pointer(&t->failed_msg, g_free);
     t->pc = NULL;

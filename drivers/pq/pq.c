@@ -66,11 +66,17 @@ static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, d
     PGconn *pg;
 
     /* A malformed conninfo is a config error, said before any I/O. libpq's
-     * message names the option, never its value. */
+     * own message may quote a value (a percent-encoded password), so it is
+     * not passed on. */
     opts = PQconninfoParse(conninfo, &perr);
     if (!opts) {
-        dbr_set_error(err, DBR_ERR_CONFIG, PQ_LAYER, "invalid conninfo: %s",
-                      perr ? g_strchomp(perr) : "out of memory");
+        /* "invalid connection option "x"" names a keyword: safe to say. */
+        if (perr && g_str_has_prefix(perr, "invalid connection option \""))
+            dbr_set_error(err, DBR_ERR_CONFIG, PQ_LAYER, "invalid conninfo: %s", g_strchomp(perr));
+        else
+            dbr_set_error(err, DBR_ERR_CONFIG, PQ_LAYER,
+                          "invalid conninfo: libpq cannot parse it (check keywords, quoting and "
+                          "percent-encoding; its text is not shown, it may hold a password)");
         PQfreemem(perr);
         return NULL;
     }

@@ -21,6 +21,7 @@ typedef struct pq_cancel_key {
 struct dbr_driver_conn {
     PGconn *pg;
     bool broken; /* given up on: a FATAL goodbye, an unanswered cancel, a half-sent request */
+    int64_t last_answer_us;   /* when the last answer was read (dbr_now_us) */
     char goodbye_sqlstate[6]; /* a FATAL the server sent while the session was idle */
     char goodbye[128];
     pq_cancel_key cancel;

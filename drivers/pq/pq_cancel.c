@@ -19,7 +19,8 @@
  * The backend's secret key is not exposed by libpq before version 17. It is
  * read from the PGcancel copy that PQgetCancel() returns, whose layout
  * (libpq-int.h: the server's address as SockAddr, then the backend's pid and
- * key) has been stable since libpq 7.4, and only when the copy proves itself:
+ * key) has been stable from libpq 7.4 to 16 (only those versions are
+ * trusted, by PQlibVersion() at run time), and only when the copy proves itself:
  * its address family is the socket's peer's, its address length fits, and
  * its pid equals PQbackendPID().
  * Otherwise the key stays unknown and a deadline closes the connection
@@ -48,6 +49,13 @@ void pq_cancel_key_learn(dbr_driver_conn *conn)
     int ids[2];
 
     conn->cancel.known = false;
+    /* libpq 17 rebuilt its cancel code and 18 changed the struct: the
+     * layout is trusted only where it is known (checked against 15's
+     * libpq-int.h); elsewhere a deadline closes the connection. */
+    if (PQlibVersion() >= 170000) {
+        PQfreeCancel(c);
+        c = NULL;
+    }
     if (!c)
         return;
     memset(&peer, 0, sizeof(peer));

@@ -102,11 +102,12 @@ bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, i
      * gives one PGRES_PIPELINE_SYNC result. */
     r = next_result(conn, &ew, &e); /* 1: the id */
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
-        if (r && !e && PQresultErrorField(r, PG_DIAG_SQLSTATE)) {
-            /* The server answered the first query with an error (a FATAL
-             * after pg_terminate_backend): it handles messages in order, so
-             * it never ran the COMMIT behind it. Nothing committed. */
-            e = pq_result_error(r, true);
+        if (r && !e && PQresultErrorField(r, PG_DIAG_SQLSTATE) &&
+            dbr_error_outcome((e = pq_result_error(r, true))) == DBR_OUTCOME_NOT_APPLIED) {
+            /* The server answered the first query with an ERROR: it handles
+             * messages in order, so the COMMIT behind it ran in an aborted
+             * transaction, as a ROLLBACK. A FATAL or a connection-class
+             * error may come from a proxy while COMMIT ran: unknown. */
             e = dbr_error_wrap(e, dbr_error_kind_of(e), PQ_LAYER,
                                "the transaction ended before COMMIT");
             dbr_error_set_phase(e, DBR_PHASE_BEFORE_SEND);
@@ -188,7 +189,7 @@ int pq_commit_tracking_probe(dbr_driver_conn *conn, const dbr_wait *wait, dbr_er
     }
     if (!pq_flush_all(conn, wait, &e))
         return dbr_error_propagate(err, e), -1;
-    for (int step = 0; step < 2 && verdict != -1; step++) {
+    for (int step = 0; step < 2 && verdict == 1; step++) {
         r = next_result(conn, &ew, &e);
         if (!r) {
             lost(conn, &e, "connection lost during the commit tracking probe");

@@ -79,14 +79,17 @@ dbr_error *pq_result_error(const PGresult *res, bool atomic)
     dbr_error_set_hint(e, PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
     dbr_error_set_phase(e, ss ? DBR_PHASE_ANSWERED : DBR_PHASE_SENT);
     /* An ERROR ends the statement and rolls back its work, unless the
-     * statement could commit part of it first (a procedure's COMMIT); a
-     * syntax error stops a script before any of it runs. A FATAL, or the
+     * statement could commit part of it first (a procedure's COMMIT, a
+     * script's, CREATE INDEX CONCURRENTLY's own transactions). A FATAL, or the
      * connection lost, after the request left says nothing of what ran: a
      * terminated backend may have committed, or be waiting for a
      * synchronous standby with its commit already done. */
-    dbr_error_set_outcome(e, !fatal && (atomic || g_strcmp0(ss, "42601") == 0)
-                                 ? DBR_OUTCOME_NOT_APPLIED
-                                 : DBR_OUTCOME_UNKNOWN);
+    /* A connection-class error may be a pooler speaking for a server that
+     * vanished mid-request (PgBouncer's "server conn crashed?" is an ERROR
+     * 08P01 in older releases): whatever its severity, unknown. */
+    if (ss && (strncmp(ss, "08", 2) == 0 || strncmp(ss, "57P", 3) == 0))
+        fatal = true;
+    dbr_error_set_outcome(e, !fatal && atomic ? DBR_OUTCOME_NOT_APPLIED : DBR_OUTCOME_UNKNOWN);
     dbr_error_set_transient(e, kind == DBR_ERR_SERIALIZATION || kind == DBR_ERR_DEADLOCK ||
                                    kind == DBR_ERR_CONNECTION);
     return e;

@@ -10,12 +10,13 @@
  * the outcome; without one, a request that left is unknown.
  */
 #include <glib.h>
+#include <string.h>
 
 #include "pq.h"
 
 /* COPY has no API yet: a COPY FROM STDIN is ended with an error (the server
  * rolls it back), a COPY TO STDOUT is abandoned with its connection. */
-static dbr_error *refuse_copy(dbr_driver_conn *conn, ExecStatusType st)
+static dbr_error *refuse_copy(dbr_driver_conn *conn, ExecStatusType st, bool atomic)
 {
     dbr_error *e = dbr_error_new(DBR_ERR_MISUSE, PQ_LAYER,
                                  "COPY %s is not supported by dbr_exec or dbr_query; the "
@@ -25,10 +26,13 @@ static dbr_error *refuse_copy(dbr_driver_conn *conn, ExecStatusType st)
     if (st == PGRES_COPY_IN)
         (void)PQputCopyEnd(conn->pg, "COPY is not supported through dbr_exec");
     conn->broken = true;
-    /* The statement never completed, so neither did its transaction: the
-     * server rolls it back when the connection goes. */
+    /* A COPY FROM ended with an error is rolled back. A COPY TO may run to
+     * its end on the server (its rows fit the socket buffers) and commit
+     * before it notices the connection closed: `COPY (DELETE ... RETURNING
+     * ...) TO STDOUT` does. Inside a transaction block nothing commits. */
     dbr_error_set_phase(e, DBR_PHASE_ANSWERED);
-    dbr_error_set_outcome(e, DBR_OUTCOME_NOT_APPLIED);
+    dbr_error_set_outcome(e, st == PGRES_COPY_IN || atomic ? DBR_OUTCOME_NOT_APPLIED
+                                                           : DBR_OUTCOME_UNKNOWN);
     return e;
 }
 
@@ -40,11 +44,12 @@ static bool is_error(ExecStatusType st)
 /* Collects the answers to what was sent: the error if there was one, else
  * the last result. */
 static dbr_driver_result *collect(dbr_driver_conn *conn, const dbr_wait *wait, bool atomic,
-                                  dbr_error **err)
+                                  bool in_tx_script, dbr_error **err)
 {
     exec_wait ew = {.wait = wait, .deadline_us = wait ? wait->deadline_us : 0, .atomic = atomic};
     PGresult *res, *keep = NULL;
     dbr_error *e = NULL;
+    bool ended = false;
 
     if (!pq_flush_all(conn, wait, &e) || !pq_wait_result(conn, &ew, &e))
         return dbr_error_propagate(err, e), NULL;
@@ -54,8 +59,14 @@ static dbr_driver_result *collect(dbr_driver_conn *conn, const dbr_wait *wait, b
         if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
             PQclear(res);
             PQclear(keep);
-            return dbr_error_propagate(err, refuse_copy(conn, st)), NULL;
+            return dbr_error_propagate(err, refuse_copy(conn, st, atomic)), NULL;
         }
+        /* A script inside a transaction block that COMMITs (and perhaps
+         * BEGINs again) has left the caller's transaction. */
+        if (in_tx_script && st == PGRES_COMMAND_OK &&
+            (strcmp(PQcmdStatus(res), "COMMIT") == 0 ||
+             strcmp(PQcmdStatus(res), "PREPARE TRANSACTION") == 0))
+            ended = true;
         if (keep && (PQresultStatus(keep) == PGRES_FATAL_ERROR || !is_error(st))) {
             PQclear(res);
         } else {
@@ -69,6 +80,16 @@ static dbr_driver_result *collect(dbr_driver_conn *conn, const dbr_wait *wait, b
     }
     if (PQstatus(conn->pg) != CONNECTION_OK)
         conn->broken = true;
+    conn->last_answer_us = dbr_now_us();
+    if (ended) {
+        PQclear(keep);
+        e = dbr_error_new(DBR_ERR_MISUSE, PQ_LAYER,
+                          "a statement of the script ended the transaction (COMMIT or PREPARE "
+                          "TRANSACTION)");
+        dbr_error_set_phase(e, DBR_PHASE_ANSWERED);
+        dbr_error_set_outcome(e, DBR_OUTCOME_UNKNOWN);
+        return dbr_error_propagate(err, e), NULL;
+    }
     if (!keep)
         return dbr_error_propagate(
                    err, pq_conn_error(conn->pg, DBR_PHASE_SENT, DBR_OUTCOME_UNKNOWN, "no result")),
@@ -119,7 +140,7 @@ dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,
     atomic = pq_statement_atomic(conn, sql, false);
     if (!PQsendQueryParams(conn->pg, sql, nparams, NULL, params, NULL, NULL, 0))
         return dbr_error_propagate(err, send_refused(conn)), NULL;
-    return collect(conn, wait, atomic, err);
+    return collect(conn, wait, atomic, false, err);
 }
 
 bool pq_exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait, dbr_error **err)
@@ -134,7 +155,7 @@ bool pq_exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait
      * unless the script manages its own. */
     if (!PQsendQuery(conn->pg, sql))
         return dbr_error_propagate(err, send_refused(conn));
-    r = collect(conn, wait, atomic, err);
+    r = collect(conn, wait, atomic, atomic, err);
     PQclear((PGresult *)r);
     return r != NULL;
 }

@@ -41,7 +41,9 @@ int pq_wait_socket(int fd, bool for_write, const dbr_wait *wait, int64_t deadlin
             continue;
         if (n < 0)
             return -2;
-        if (n > 0 && p[1].fd >= 0 && (p[1].revents & POLLIN))
+        /* A readable cancel descriptor, or one that is gone (a ctx freed
+         * while in use): stop either way. */
+        if (n > 0 && p[1].fd >= 0 && (p[1].revents & (POLLIN | POLLNVAL | POLLERR)))
             return -1;
         if (n > 0)
             return 1;
@@ -81,8 +83,13 @@ bool pq_wait_result(dbr_driver_conn *conn, exec_wait *ew, dbr_error **e)
         if (r == 1) {
             /* On a lost connection libpq queues an error result (after any
              * FATAL message the server sent first): let the caller read it. */
-            if (!PQconsumeInput(pg))
-                break;
+            if (!PQconsumeInput(pg) && PQisBusy(pg)) {
+                /* libpq gave up reading but queued no result: no answer. */
+                dbr_error_free(*e);
+                *e = pq_conn_error(pg, DBR_PHASE_SENT, DBR_OUTCOME_UNKNOWN, "read failed");
+                conn->broken = true;
+                return false;
+            }
             continue;
         }
         if (r == -2) {
@@ -157,9 +164,15 @@ bool pq_usable(dbr_driver_conn *conn, dbr_error **err)
 
     /* An idle session has nothing to say unless the server is ending it (a
      * FATAL, then EOF) or a NOTIFY came. Reading that now tells "the server
-     * had gone before we sent" from "it went while running our request". */
-    if (!conn->broken && PQstatus(conn->pg) == CONNECTION_OK && poll(&p, 1, 0) == 1 &&
-        PQconsumeInput(conn->pg))
+     * had gone before we sent" from "it went while running our request".
+     * A connection that answered within the last millisecond is not asked
+     * (a syscall saved on back-to-back calls): a goodbye that lands in that
+     * window is then read after sending, and reported unknown, which is
+     * true if less precise. */
+    int64_t now = dbr_now_us();
+
+    if (!conn->broken && PQstatus(conn->pg) == CONNECTION_OK &&
+        now - conn->last_answer_us >= 1000 && poll(&p, 1, 0) == 1 && PQconsumeInput(conn->pg))
         (void)PQisBusy(conn->pg); /* parses: a FATAL reaches pq_notice */
     if (!conn->broken && PQstatus(conn->pg) == CONNECTION_OK)
         return true;
@@ -222,5 +235,10 @@ bool pq_statement_atomic(dbr_driver_conn *conn, const char *sql, bool script)
     if (script)
         return false;
     first_word(sql, word, sizeof(word));
-    return strcmp(word, "call") != 0 && strcmp(word, "do") != 0;
+    /* Procedures and DO blocks may COMMIT; the CONCURRENTLY forms, VACUUM
+     * and DROP DATABASE run transactions of their own. */
+    return strcmp(word, "call") != 0 && strcmp(word, "do") != 0 && strcmp(word, "vacuum") != 0 &&
+           !strcasestr(sql, "concurrently") &&
+           !((strcmp(word, "drop") == 0 || strcmp(word, "create") == 0) &&
+             strcasestr(sql, "database"));
 }

@@ -153,10 +153,15 @@ START_TEST(test_pg_pool_never_hands_out_a_connection_inside_a_transaction)
 {
     dbr_db *db = open_pg("dbr_pool_tx", "max_open_conns = 1\n");
     dbr_db *admin = open_pg("dbr_pool_admin", NULL);
+    dbr_error *err = NULL;
     char *a, *b;
 
-    /* An autocommit BEGIN leaves the session inside a transaction... */
-    t_exec(db, "BEGIN");
+    /* An autocommit BEGIN leaves the session inside a transaction: refused
+     * as misuse (nothing of it is kept)... */
+    ck_assert(!dbr_exec(db, NULL, "BEGIN", 0, NULL, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_MISUSE);
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+    dbr_error_free(err);
     /* ...which the pool rolls back when the connection comes home. */
     ck_assert_int_eq(t_int(admin, "SELECT count(*) FROM pg_stat_activity WHERE application_name "
                                   "= 'dbr_pool_tx' AND state LIKE 'idle in transaction%'"),

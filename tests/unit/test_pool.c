@@ -267,6 +267,18 @@ START_TEST(test_pool_validates_idle_connections)
 }
 END_TEST
 
+/* An autocommit statement that leaves a transaction open is refused as
+ * misuse (what it did is rolled back, not applied). */
+static void left_open(dbr_db *db)
+{
+    dbr_error *err = NULL;
+
+    ck_assert(!dbr_exec(db, NULL, "fake:leave_open", 0, NULL, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_MISUSE);
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+    dbr_error_free(err);
+}
+
 START_TEST(test_pool_rolls_back_connection_returned_in_transaction)
 {
     dbr_db *db = t_open(DB "max_open_conns = 1\n");
@@ -274,7 +286,7 @@ START_TEST(test_pool_rolls_back_connection_returned_in_transaction)
     int id = conn_id(db);
 
     t_exec(db, "fake:reset");
-    t_exec(db, "fake:leave_open");
+    left_open(db);
     ck_assert_int_eq(conn_id(db), id); /* kept, but only after a ROLLBACK */
     r = dbr_query(db, NULL, "fake:log", 0, NULL, NULL);
     ck_assert_int_eq(dbr_result_nrows(r), 1);
@@ -291,7 +303,7 @@ START_TEST(test_pool_discards_connection_whose_rollback_fails)
     dbr_pool_stats st;
 
     t_exec(db, "fake:fail_next ROLLBACK connection sent");
-    t_exec(db, "fake:leave_open");
+    left_open(db);
     dbr_pool_stats_get(db, &st);
     ck_assert_int_eq(st.open, 0);
     ck_assert_int_ne(conn_id(db), id);
