@@ -232,11 +232,12 @@ static tx *tx_check(const dbr_tx *handle, const char *fn, dbr_error **err)
                              "is not a transaction handle",
                              fn),
                NULL;
-    if (t->escaped)
+    if (t->escaped || t->misused)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core",
-                             "%s: the transaction was ended by one of its own statements; "
-                             "nothing was sent",
-                             fn),
+                             "%s: the transaction %s; nothing was sent", fn,
+                             t->escaped ? "was ended by one of its own statements"
+                                        : "callback tried to end it itself, so it will be rolled "
+                                          "back"),
                NULL;
     return t;
 }
