@@ -14,6 +14,8 @@
 #include <glib.h>
 #include <string.h>
 
+#include <dbr/sql.h>
+
 #include "ctx.h"
 #include "tx.h"
 
@@ -170,34 +172,6 @@ bool dbr_tx_terminal(dbr_call *call, dbr_error **err)
     return tx_finish(t, ok, e, err);
 }
 
-/* The next word of sql in lower case (at most len - 1 letters), past blanks
- * and comments; returns where it ends. */
-static const char *next_word(const char *sql, char *word, size_t len)
-{
-    size_t n = 0;
-
-    for (;;) {
-        while (g_ascii_isspace(*sql))
-            sql++;
-        if (sql[0] == '-' && sql[1] == '-') {
-            sql += strcspn(sql, "\n");
-        } else if (sql[0] == '/' && sql[1] == '*') {
-            const char *end = strstr(sql + 2, "*/");
-
-            sql = end ? end + 2 : sql + strlen(sql);
-        } else {
-            break;
-        }
-    }
-    while (g_ascii_isalpha(*sql)) {
-        if (n + 1 < len)
-            word[n++] = g_ascii_tolower(*sql);
-        sql++;
-    }
-    word[n] = '\0';
-    return sql;
-}
-
 /* COMMIT, END, ABORT, ROLLBACK (but not ROLLBACK TO SAVEPOINT), PREPARE
  * TRANSACTION: statements that would end dbr's transaction under it (with
  * AND CHAIN, even start another one behind its back). */
@@ -205,16 +179,16 @@ static bool ends_transaction(const char *sql)
 {
     char w[16];
 
-    sql = next_word(sql, w, sizeof(w));
+    sql = dbr_sql_next_word(sql, w, sizeof(w));
     if (strcmp(w, "commit") == 0 || strcmp(w, "end") == 0 || strcmp(w, "abort") == 0)
         return true;
     if (strcmp(w, "prepare") == 0)
-        return next_word(sql, w, sizeof(w)), strcmp(w, "transaction") == 0;
+        return dbr_sql_next_word(sql, w, sizeof(w)), strcmp(w, "transaction") == 0;
     if (strcmp(w, "rollback") != 0)
         return false;
-    sql = next_word(sql, w, sizeof(w));
+    sql = dbr_sql_next_word(sql, w, sizeof(w));
     if (strcmp(w, "work") == 0 || strcmp(w, "transaction") == 0)
-        next_word(sql, w, sizeof(w));
+        dbr_sql_next_word(sql, w, sizeof(w));
     return strcmp(w, "to") != 0;
 }
 

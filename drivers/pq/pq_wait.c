@@ -16,6 +16,8 @@
 #include <poll.h>
 #include <string.h>
 
+#include <dbr/sql.h>
+
 #include "pq.h"
 
 int pq_wait_socket(int fd, bool for_write, const dbr_wait *wait, int64_t deadline_us)
@@ -192,39 +194,6 @@ bool pq_usable(dbr_driver_conn *conn, dbr_error **err)
     return dbr_error_propagate(err, e);
 }
 
-/* The first word of sql, past blanks and comments, in buf (lower case). */
-static void first_word(const char *sql, char *buf, size_t len)
-{
-    size_t n = 0;
-
-    for (;;) {
-        while (g_ascii_isspace(*sql))
-            sql++;
-        if (sql[0] == '-' && sql[1] == '-') {
-            sql += strcspn(sql, "\n");
-        } else if (sql[0] == '/' && sql[1] == '*') {
-            int depth = 0;
-
-            /* Nested, as PostgreSQL reads them. */
-            do {
-                if (sql[0] == '/' && sql[1] == '*')
-                    depth++, sql += 2;
-                else if (sql[0] == '*' && sql[1] == '/')
-                    depth--, sql += 2;
-                else
-                    sql++;
-            } while (*sql && depth > 0);
-        } else {
-            break;
-        }
-    }
-    while (n + 1 < len && g_ascii_isalpha(sql[n])) {
-        buf[n] = g_ascii_tolower(sql[n]);
-        n++;
-    }
-    buf[n] = '\0';
-}
-
 bool pq_statement_atomic(dbr_driver_conn *conn, const char *sql, bool script)
 {
     char word[8];
@@ -234,7 +203,7 @@ bool pq_statement_atomic(dbr_driver_conn *conn, const char *sql, bool script)
         return true;
     if (script)
         return false;
-    first_word(sql, word, sizeof(word));
+    dbr_sql_next_word(sql, word, sizeof(word));
     /* Procedures and DO blocks may COMMIT; the CONCURRENTLY forms, VACUUM
      * and DROP DATABASE run transactions of their own. */
     return strcmp(word, "call") != 0 && strcmp(word, "do") != 0 && strcmp(word, "vacuum") != 0 &&

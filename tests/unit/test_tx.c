@@ -258,6 +258,51 @@ START_TEST(test_tx_use_after_end_is_misuse)
 }
 END_TEST
 
+static bool try_control(dbr_tx *tx, void *user, dbr_error **err)
+{
+    const char *const *sql = user;
+    dbr_error *e = NULL;
+
+    (void)err;
+    ck_assert_msg(!dbr_tx_exec(tx, sql[0], 0, NULL, &e), "\"%s\" was not refused", sql[0]);
+    ck_assert_int_eq(dbr_error_kind_of(e), DBR_ERR_MISUSE);
+    dbr_error_free(e);
+    return true;
+}
+
+static bool savepoint_rollback_is_fine(dbr_tx *tx, void *user, dbr_error **err)
+{
+    (void)user;
+    return dbr_tx_exec(tx, "/* a /* nested */ comment */ rollback work to savepoint s", 0, NULL,
+                       err);
+}
+
+/* Statements that would end dbr's transaction under it are refused before
+ * they are sent, and the transaction is rolled back as misuse; ROLLBACK TO
+ * SAVEPOINT is not one of them. */
+START_TEST(test_tx_refuses_statements_that_end_the_transaction)
+{
+    static const char *const refused[] = {
+        "COMMIT",   " -- why\n commit and chain",     "/* x /* y */ */ END",     "abort",
+        "ROLLBACK", "rollback transaction and chain", "PREPARE TRANSACTION 'p'",
+    };
+    dbr_db *db = t_open(DB);
+
+    for (size_t i = 0; i < G_N_ELEMENTS(refused); i++) {
+        const char *sql[1] = {refused[i]};
+        dbr_error *err = NULL;
+
+        ck_assert(!dbr_tx_run(db, NULL, NULL, try_control, (void *)sql, &err));
+        ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_MISUSE);
+        ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+        dbr_error_free(err);
+        expect_log(db, "START TRANSACTION | ROLLBACK");
+    }
+    ck_assert(dbr_tx_run(db, NULL, NULL, savepoint_rollback_is_fine, NULL, NULL));
+    dbr_close(db);
+}
+END_TEST
+
 typedef struct stale_probe {
     dbr_tx *stale;
     bool stale_accepted;
@@ -349,6 +394,7 @@ int main(void)
 
     tcase_add_test(tc, test_tx_commits_on_success);
     tcase_add_test(tc, test_tx_stale_handle_never_comes_back);
+    tcase_add_test(tc, test_tx_refuses_statements_that_end_the_transaction);
     tcase_add_test(tc, test_tx_rolls_back_when_callback_says_no);
     tcase_add_test(tc, test_tx_rolls_back_on_failed_statement);
     tcase_add_test(tc, test_tx_serialization_failure_is_retryable_as_a_whole);
