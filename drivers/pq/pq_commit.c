@@ -75,7 +75,7 @@ bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, i
     exec_wait ew = {.wait = wait, .deadline_us = wait ? wait->deadline_us : 0, .atomic = true};
     dbr_error *e = NULL;
     PGresult *r;
-    bool ok = false;
+    bool ok = false, commit_queued = false;
 
     g_strlcpy(xid, "", (gsize)xid_len);
     if (!pq_usable(conn, err))
@@ -83,11 +83,14 @@ bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, i
     if (!PQenterPipelineMode(conn->pg) ||
         !PQsendQueryParams(conn->pg, "SELECT pg_current_xact_id_if_assigned()::text", 0, NULL, NULL,
                            NULL, NULL, 0) ||
-        !PQpipelineSync(conn->pg) ||
+        !PQpipelineSync(conn->pg) || !(commit_queued = true) ||
         !PQsendQueryParams(conn->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
         !PQpipelineSync(conn->pg)) {
-        /* Nothing is flushed before pq_flush_all: nothing left. */
-        e = pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND, DBR_OUTCOME_NOT_APPLIED,
+        /* PQpipelineSync flushes: once COMMIT was queued, a failure of the
+         * second Sync may come after COMMIT's Execute left, and COMMIT
+         * runs at Execute. Before that, nothing of COMMIT left. */
+        e = pq_conn_error(conn->pg, commit_queued ? DBR_PHASE_SENT : DBR_PHASE_BEFORE_SEND,
+                          commit_queued ? DBR_OUTCOME_UNKNOWN : DBR_OUTCOME_NOT_APPLIED,
                           "cannot send COMMIT");
         PQexitPipelineMode(conn->pg);
         conn->broken = true; /* a half-built pipeline is not worth recovering */
@@ -137,10 +140,17 @@ bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, i
                 ? pq_interrupted(&ew, r)
                 : pq_result_error(r, true);
     PQclear(r);
-    if (end_of_query(conn, &ew, &e) && sync_point(conn, &ew, &e))
-        PQexitPipelineMode(conn->pg);
-    else
-        conn->broken = true; /* the answer came; only the tail went missing */
+    {
+        /* COMMIT's answer decides; what the tail of the pipeline does (a
+         * late Sync) only decides whether the connection is kept. */
+        dbr_error *tail = NULL;
+
+        if (end_of_query(conn, &ew, &tail) && sync_point(conn, &ew, &tail))
+            PQexitPipelineMode(conn->pg);
+        else
+            conn->broken = true;
+        dbr_error_free(tail);
+    }
     if (ok) {
         dbr_error_free(e);
         return true;
@@ -204,7 +214,13 @@ int pq_commit_tracking_probe(dbr_driver_conn *conn, const dbr_wait *wait, dbr_er
                    PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
                        ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
                        : "");
-            verdict = ss && strncmp(ss, "08", 2) != 0 && strncmp(ss, "57P", 3) != 0 ? 0 : -1;
+            /* Only a refusal that will not pass (no privilege, no such
+             * function, not supported, a protocol error from a proxy)
+             * means "cannot"; a busy or restarting server is asked again. */
+            verdict = ss && (strncmp(ss, "42", 2) == 0 || strncmp(ss, "0A", 2) == 0 ||
+                             strcmp(ss, "08P01") == 0)
+                          ? 0
+                          : -1;
             if (verdict == -1)
                 e = pq_result_error(r, true);
         }

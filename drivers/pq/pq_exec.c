@@ -122,6 +122,11 @@ static dbr_error *send_refused(dbr_driver_conn *conn)
         conn->broken = true;
         return pq_conn_error(conn->pg, DBR_PHASE_SENT, DBR_OUTCOME_UNKNOWN, "cannot send");
     }
+    /* libpq may have flushed part of a large request before refusing the
+     * rest (out of memory): the connection cannot be trusted to be in step
+     * with the server, so it goes. No Execute of it can have left: libpq
+     * checks a request before it writes it. */
+    conn->broken = true;
     msg = g_strdup(PQerrorMessage(conn->pg));
     e = dbr_error_new(DBR_ERR_MISUSE, PQ_LAYER, "libpq refused the request before sending it: %s",
                       g_strchomp(msg));
