@@ -69,6 +69,22 @@ static bool lost(dbr_driver_conn *conn, dbr_error **e, const char *what)
     return false;
 }
 
+/* Queues  SELECT pg_current_xact_id_if_assigned()  Sync  `second`  Sync.
+ * *second_queued says whether the first Sync went out (it flushes), so that
+ * `second` may have left too when a later step fails. */
+static bool send_tracked(dbr_driver_conn *conn, const char *second, bool *second_queued)
+{
+    *second_queued = false;
+    if (!PQenterPipelineMode(conn->pg) ||
+        !PQsendQueryParams(conn->pg, "SELECT pg_current_xact_id_if_assigned()::text", 0, NULL, NULL,
+                           NULL, NULL, 0) ||
+        !PQpipelineSync(conn->pg))
+        return false;
+    *second_queued = true;
+    return PQsendQueryParams(conn->pg, second, 0, NULL, NULL, NULL, NULL, 0) &&
+           PQpipelineSync(conn->pg);
+}
+
 bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, int xid_len,
                        dbr_error **err)
 {
@@ -80,12 +96,7 @@ bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, i
     g_strlcpy(xid, "", (gsize)xid_len);
     if (!pq_usable(conn, err))
         return false;
-    if (!PQenterPipelineMode(conn->pg) ||
-        !PQsendQueryParams(conn->pg, "SELECT pg_current_xact_id_if_assigned()::text", 0, NULL, NULL,
-                           NULL, NULL, 0) ||
-        !PQpipelineSync(conn->pg) || !(commit_queued = true) ||
-        !PQsendQueryParams(conn->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
-        !PQpipelineSync(conn->pg)) {
+    if (!send_tracked(conn, "COMMIT", &commit_queued)) {
         /* PQpipelineSync flushes: once COMMIT was queued, a failure of the
          * second Sync may come after COMMIT's Execute left, and COMMIT
          * runs at Execute. Before that, nothing of COMMIT left. */
@@ -182,16 +193,12 @@ int pq_commit_tracking_probe(dbr_driver_conn *conn, const dbr_wait *wait, dbr_er
     dbr_error *e = NULL;
     PGresult *r;
     int verdict = 1;
+    bool queued;
 
     if (!pq_usable(conn, err))
         return -1;
     /* The shape of commit_tracked, with a harmless second query. */
-    if (!PQenterPipelineMode(conn->pg) ||
-        !PQsendQueryParams(conn->pg, "SELECT pg_current_xact_id_if_assigned()::text", 0, NULL, NULL,
-                           NULL, NULL, 0) ||
-        !PQpipelineSync(conn->pg) ||
-        !PQsendQueryParams(conn->pg, "SELECT 1", 0, NULL, NULL, NULL, NULL, 0) ||
-        !PQpipelineSync(conn->pg)) {
+    if (!send_tracked(conn, "SELECT 1", &queued)) {
         conn->broken = true;
         dbr_error_propagate(err, pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND,
                                                DBR_OUTCOME_NOT_APPLIED, "cannot send the probe"));
