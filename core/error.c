@@ -244,6 +244,19 @@ dbr_outcome dbr_error_outcome(const dbr_error *e)
     return e ? e->outcome : DBR_OUTCOME_NONE;
 }
 
+const char *dbr_error_phase_name(dbr_error_phase phase)
+{
+    static const char *const names[] = {
+        [DBR_PHASE_NONE] = "none",
+        [DBR_PHASE_CONNECT] = "connect",
+        [DBR_PHASE_BEFORE_SEND] = "before-send",
+        [DBR_PHASE_SENT] = "sent",
+        [DBR_PHASE_ANSWERED] = "answered",
+    };
+
+    return (unsigned)phase < G_N_ELEMENTS(names) ? names[phase] : "unknown";
+}
+
 const char *dbr_outcome_name(dbr_outcome outcome)
 {
     switch (outcome) {

@@ -265,13 +265,16 @@ static bool tx_statement(dbr_tx *handle, const char *fn, const char *sql, int np
         return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: %s", fn,
                              !sql ? "sql is NULL" : "nparams and params disagree");
     if (ends_transaction(sql)) {
+        char word[16];
+
         t->misused = true;
+        dbr_sql_next_word(sql, word, sizeof(word));
         return dbr_set_error(err, DBR_ERR_MISUSE, "core",
-                             "%s: refusing a statement that ends the transaction (COMMIT, "
-                             "ROLLBACK, PREPARE TRANSACTION): dbr commits when the callback "
-                             "returns true and rolls back when it returns false; nothing was "
-                             "sent",
-                             fn);
+                             "%s: refusing %s, a statement that ends the transaction: dbr "
+                             "commits when the callback returns true and rolls back when it "
+                             "returns false; nothing was sent, and the transaction will be "
+                             "rolled back",
+                             fn, word);
     }
     call.ctx = t->ctx;
     call.sql = sql;

@@ -34,6 +34,8 @@ dbr_error_kind pq_classify(const char *ss)
         return DBR_ERR_SYNTAX;
     if (strcmp(ss, "25006") == 0)
         return DBR_ERR_READ_ONLY;
+    if (strncmp(ss, "2D", 2) == 0) /* invalid transaction termination: COMMIT where none may be */
+        return DBR_ERR_MISUSE;
     if (strcmp(ss, "25P02") == 0)
         return DBR_ERR_MISUSE; /* a statement after a failed one in the same transaction */
     if (strncmp(ss, "53", 2) == 0 || strncmp(ss, "58", 2) == 0)

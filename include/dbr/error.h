@@ -64,15 +64,16 @@ typedef enum {
 } dbr_error_kind;
 
 /*
- * How far the failed call got. This, not the SQLSTATE alone, decides whether
- * repeating it could apply the work twice.
+ * How far the failed call got, for logs and metrics. Whether repeating it
+ * could apply the work twice is the outcome's business (dbr_error_outcome),
+ * not the phase's: an answered FATAL, for one, has an unknown outcome.
  */
 typedef enum {
     DBR_PHASE_NONE = 0,    /* not a database call: config, misuse, plugin loading */
-    DBR_PHASE_CONNECT,     /* while opening a connection: nothing was sent */
+    DBR_PHASE_CONNECT,     /* while opening a connection */
     DBR_PHASE_BEFORE_SEND, /* the request never left this process */
-    DBR_PHASE_SENT,        /* sent, then the connection broke: the server may have run it */
-    DBR_PHASE_ANSWERED,    /* the server answered with this error: the outcome is known */
+    DBR_PHASE_SENT,        /* sent, then no answer came (connection lost, deadline) */
+    DBR_PHASE_ANSWERED,    /* the server (or a proxy) answered with this error */
 } dbr_error_phase;
 
 /*
@@ -100,6 +101,7 @@ DBR_API const char *dbr_error_detail(const dbr_error *e); /* "" when none */
 DBR_API const char *dbr_error_hint(const dbr_error *e);   /* "" when none */
 DBR_API const char *dbr_error_layer(const dbr_error *e);  /* "core", "pq", "retry", ... */
 DBR_API dbr_error_phase dbr_error_phase_of(const dbr_error *e);
+DBR_API const char *dbr_error_phase_name(dbr_error_phase phase); /* "connect", "sent", ... */
 /* Not applied or unknown; a new error is not applied until a layer that
  * knows better says otherwise. A wrapper has its cause's outcome. */
 DBR_API dbr_outcome dbr_error_outcome(const dbr_error *e);

@@ -72,6 +72,34 @@ START_TEST(test_error_accessors_accept_null)
 }
 END_TEST
 
+/* retryable follows from transient and the outcome; a wrapper keeps both. */
+START_TEST(test_error_retryable_follows_from_outcome)
+{
+    dbr_error *e = dbr_error_new(DBR_ERR_CONNECTION, "test", "lost");
+    dbr_error *w;
+
+    ck_assert_int_eq(dbr_error_outcome(e), DBR_OUTCOME_NOT_APPLIED);
+    ck_assert(!dbr_error_retryable(e));
+    dbr_error_set_transient(e, true);
+    ck_assert(dbr_error_retryable(e));
+    dbr_error_set_outcome(e, DBR_OUTCOME_UNKNOWN);
+    ck_assert(dbr_error_transient(e));
+    ck_assert(!dbr_error_retryable(e));
+    dbr_error_set_outcome(e, (dbr_outcome)42); /* ignored */
+    ck_assert_int_eq(dbr_error_outcome(e), DBR_OUTCOME_UNKNOWN);
+    w = dbr_error_wrap(e, DBR_ERR_CONNECTION, "retry", "gave up after 3 attempts");
+    ck_assert_int_eq(dbr_error_outcome(w), DBR_OUTCOME_UNKNOWN);
+    ck_assert(dbr_error_transient(w));
+    ck_assert(!dbr_error_retryable(w));
+    ck_assert_str_eq(dbr_outcome_name(dbr_error_outcome(w)), "unknown");
+    ck_assert_str_eq(dbr_outcome_name(DBR_OUTCOME_NOT_APPLIED), "not-applied");
+    ck_assert_int_eq(dbr_error_outcome(NULL), DBR_OUTCOME_NONE);
+    ck_assert_str_eq(dbr_error_phase_name(DBR_PHASE_SENT), "sent");
+    ck_assert_str_eq(dbr_error_phase_name((dbr_error_phase)99), "unknown");
+    dbr_error_free(w);
+}
+END_TEST
+
 START_TEST(test_error_layer_outlives_its_string)
 {
     char layer[16];
@@ -95,6 +123,7 @@ int main(void)
     tcase_add_test(tc, test_error_wrap_keeps_cause_and_tells_the_story);
     tcase_add_test(tc, test_error_accessors_accept_null);
     tcase_add_test(tc, test_error_layer_outlives_its_string);
+    tcase_add_test(tc, test_error_retryable_follows_from_outcome);
     suite_add_tcase(s, tc);
     return t_run(s);
 }
