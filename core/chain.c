@@ -193,9 +193,15 @@ static bool terminal(dbr_call *call, dbr_error **err)
              * did is not applied, and saying "done" would lose it. */
             if (call->result)
                 dbr_result_free(dbr_call_take_result(call));
-            ok = dbr_set_error(err, DBR_ERR_MISUSE, "core",
-                               "the statement left a transaction open (BEGIN without COMMIT); "
-                               "it was rolled back: use dbr_tx_run for transactions");
+            dbr_error *e = dbr_error_new(DBR_ERR_MISUSE, "core",
+                                         "the statement left a transaction open (BEGIN without "
+                                         "COMMIT); it was rolled back: use dbr_tx_run for "
+                                         "transactions");
+
+            /* A script may have committed work before its BEGIN. */
+            if (call->script)
+                dbr_error_set_outcome(e, DBR_OUTCOME_UNKNOWN);
+            ok = dbr_error_propagate(err, e);
         }
     }
     dbr_pool_put(db->pool, pc, false);

@@ -10,10 +10,11 @@ const char *dbr_sql_next_word(const char *sql, char *word, size_t len)
     size_t n = 0;
 
     for (;;) {
-        while (g_ascii_isspace(*sql))
+        /* Empty statements (";") are dropped by PostgreSQL: skip them too. */
+        while (g_ascii_isspace(*sql) || *sql == ';')
             sql++;
         if (sql[0] == '-' && sql[1] == '-') {
-            sql += strcspn(sql, "\n");
+            sql += strcspn(sql, "\r\n"); /* as the server's lexer ends it */
         } else if (sql[0] == '/' && sql[1] == '*') {
             int depth = 0;
 

@@ -48,13 +48,28 @@ static const char *begin_sql(const struct dbr_driver_ops *drv, const dbr_tx_opts
 
 /* Control statements (ROLLBACK, RELEASE ...) must run even when the
  * caller's deadline has passed, so they get their own short one. */
+/* A statement of the transaction failed with e: remember it (a callback
+ * that swallows it is told later), mark e as this transaction's own, and
+ * hand it on. Repeating one statement of a transaction is never safe on
+ * its own. */
+static bool tx_failed(tx *t, dbr_error *e, dbr_error **err)
+{
+    t->failed = dbr_error_kind_of(e);
+    g_free(t->failed_msg);
+    t->failed_msg = g_strdup(dbr_error_message(e));
+    dbr_error_set_transient(e, false);
+    dbr_error_set_origin(e, dbr_tx_handle(t));
+    return dbr_error_propagate(err, e);
+}
+
 static bool tx_control(tx *t, const char *sql, dbr_error **err)
 {
     dbr_wait w = {.deadline_us = dbr_now_us() + t->db->st->cancel_timeout_us,
                   .cancel_fd = -1,
                   .grace_us = t->db->st->cancel_grace_us};
+    dbr_error *e = NULL;
 
-    return dbr_run_on(t->db, t->pc->dc, &w, sql, 0, NULL, NULL, err);
+    return dbr_run_on(t->db, t->pc->dc, &w, sql, 0, NULL, NULL, &e) || tx_failed(t, e, err);
 }
 
 static dbr_error *escaped_error(void)
@@ -113,12 +128,16 @@ static bool tx_finish(tx *t, bool ok, dbr_error *e, dbr_error **err)
     }
     if (!ok) {
         bool clean = s != DBR_TXSTATUS_BROKEN && tx_control(t, "ROLLBACK", NULL);
-        bool own = own_error || dbr_error_has_origin(e, dbr_tx_handle(t));
+        bool unsure = t->unsure; /* the slot is not ours once released */
+        bool own = !unsure && (own_error || dbr_error_has_origin(e, dbr_tx_handle(t)));
 
         dbr_pool_put(db->pool, t->pc, !clean);
         dbr_tx_slot_release(t);
         if (!e)
             return false; /* the application asked for the rollback */
+        /* A script's lost answer may hide a COMMIT: not "rolled back". */
+        if (unsure)
+            dbr_error_set_outcome(e, DBR_OUTCOME_UNKNOWN);
         return dbr_error_propagate(err, dbr_tx_rolled_back(e, own));
     }
     return dbr_tx_commit(t, err);
@@ -206,6 +225,12 @@ static tx *tx_check(const dbr_tx *handle, const char *fn, dbr_error **err)
                              "is not a transaction handle",
                              fn),
                NULL;
+    if (t->owner != g_thread_self())
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                             "%s: the transaction belongs to another thread (a dbr_tx may be used "
+                             "only by the callback that received it, on its thread)",
+                             fn),
+               NULL;
     if (t->escaped || t->misused)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core",
                              "%s: the transaction %s; nothing was sent", fn,
@@ -243,13 +268,11 @@ bool dbr_tx_stmt_terminal(dbr_call *call, dbr_error **err)
     }
     if (ok)
         return true;
-    t->failed = dbr_error_kind_of(e);
-    g_free(t->failed_msg);
-    t->failed_msg = g_strdup(dbr_error_message(e));
-    /* Repeating one statement of a transaction is never safe on its own. */
-    dbr_error_set_transient(e, false);
-    dbr_error_set_origin(e, dbr_tx_handle(t));
-    return dbr_error_propagate(err, e);
+    /* A script that may have run a COMMIT before its answer was lost: the
+     * transaction's outcome is no longer known to be "rolled back". */
+    if (call->script && dbr_error_outcome(e) == DBR_OUTCOME_UNKNOWN)
+        t->unsure = true;
+    return tx_failed(t, e, err);
 }
 
 static bool tx_statement(dbr_tx *handle, const char *fn, const char *sql, int nparams,
@@ -306,6 +329,7 @@ bool dbr_tx_exec_script(dbr_tx *handle, const char *sql, dbr_error **err)
 bool dbr_tx_advisory_lock(dbr_tx *handle, long long key, long long timeout_ms, dbr_error **err)
 {
     tx *t = tx_check(handle, "dbr_tx_advisory_lock", err);
+    dbr_error *e = NULL;
     dbr_wait wait;
 
     if (!t)
@@ -318,11 +342,12 @@ bool dbr_tx_advisory_lock(dbr_tx *handle, long long key, long long timeout_ms, d
         return dbr_set_error(err, DBR_ERR_MISUSE, "core",
                              "dbr_tx_advisory_lock: driver %s has no advisory locks",
                              t->db->st->driver);
-    if (!dbr_ctx_check(t->ctx, "dbr_tx_advisory_lock", err) ||
-        !dbr_ctx_wait(t->ctx, t->db->st->cancel_grace_us, &wait, err))
-        return false;
     /* Clamped to a day: microseconds must not overflow. */
-    return t->db->drv->xact_lock(t->pc->dc, key, MIN(timeout_ms, 86400000LL) * 1000, &wait, err);
+    if (!dbr_ctx_check(t->ctx, "dbr_tx_advisory_lock", &e) ||
+        !dbr_ctx_wait(t->ctx, t->db->st->cancel_grace_us, &wait, &e) ||
+        !t->db->drv->xact_lock(t->pc->dc, key, MIN(timeout_ms, 86400000LL) * 1000, &wait, &e))
+        return tx_failed(t, e, err);
+    return true;
 }
 
 bool dbr_tx_exec(dbr_tx *handle, const char *sql, int nparams, const char *const *params,
@@ -358,7 +383,7 @@ bool dbr_tx_savepoint(dbr_tx *handle, dbr_tx_fn fn, void *user, dbr_error **err)
     char sql[96];
     dbr_error *e = NULL;
     unsigned id;
-    bool ok;
+    bool ok, back;
 
     if (!t)
         return false;
@@ -386,7 +411,8 @@ bool dbr_tx_savepoint(dbr_tx *handle, dbr_tx_fn fn, void *user, dbr_error **err)
         return tx_control(t, sql, err);
     }
     savepoint_sql(t, 2, id, sql, sizeof(sql));
-    if (tx_control(t, sql, NULL)) {
+    back = tx_control(t, sql, NULL);
+    if (back) {
         savepoint_sql(t, 1, id, sql, sizeof(sql));
         tx_control(t, sql, NULL);
         /* Back at the savepoint: the enclosing transaction is healthy again. */
@@ -394,8 +420,11 @@ bool dbr_tx_savepoint(dbr_tx *handle, dbr_tx_fn fn, void *user, dbr_error **err)
     }
     if (!e)
         return false;
-    /* Rolled back to the savepoint: nothing of it applied. */
-    dbr_error_set_outcome(e, DBR_OUTCOME_NOT_APPLIED);
+    /* Rolled back to the savepoint: nothing of the transaction's own work
+     * since it applied. An error from elsewhere (a call the callback made
+     * on another connection) keeps its outcome. */
+    if (back && !t->unsure && dbr_error_has_origin(e, handle))
+        dbr_error_set_outcome(e, DBR_OUTCOME_NOT_APPLIED);
     dbr_error_set_transient(e, false);
     return dbr_error_propagate(err, e);
 }

@@ -23,6 +23,8 @@ typedef struct tx {
     bool tracked;          /* COMMIT learns the transaction id (resolve_commit, probed) */
     bool escaped;          /* a statement of the callback ended the transaction itself */
     bool misused;          /* a statement that would have ended it was refused */
+    bool unsure;           /* a script's answer was lost: it may have COMMITted */
+    GThread *owner;        /* the thread running the callback */
     dbr_error_kind failed; /* kind of the last statement that failed, or NONE */
     char *failed_msg;
     struct tx *next_free;

@@ -60,6 +60,8 @@ tx *dbr_tx_slot_take(dbr_db *db)
     t->tracked = false;
     t->escaped = false;
     t->misused = false;
+    t->unsure = false;
+    t->owner = g_thread_self();
     t->failed = DBR_ERR_NONE;
     g_clear_pointer(&t->failed_msg, g_free);
     g_atomic_int_set(&t->active, 1);

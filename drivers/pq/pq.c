@@ -44,6 +44,51 @@ static void pq_notice(void *arg, const PGresult *res)
     g_debug("server: %.*s", (int)strcspn(msg, "\n"), msg);
 }
 
+/* Edit distance, for short words. */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
+
+    if (la >= 63 || lb >= 63)
+        return 99;
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++)
+            cur[j] = MIN(MIN(prev[j] + 1, cur[j - 1] + 1), prev[j - 1] + (a[i - 1] != b[j - 1]));
+        memcpy(prev, cur, sizeof(cur));
+    }
+    return prev[lb];
+}
+
+/* libpq's message for an unknown keyword quotes the word, and an unquoted
+ * password with a blank in it makes a "keyword" of its second half. So the
+ * word is never shown; a libpq keyword it is a typo of (one or two letters
+ * off) is, as a suggestion. */
+static char *near_keyword(const char *perr)
+{
+    static const char prefix[] = "invalid connection option \"";
+    PQconninfoOption *defs;
+    const char *best = NULL;
+    char word[64];
+    size_t n;
+
+    if (!g_str_has_prefix(perr, prefix))
+        return NULL;
+    n = strcspn(perr + strlen(prefix), "\"");
+    if (n < 3 || n >= sizeof(word))
+        return NULL;
+    memcpy(word, perr + strlen(prefix), n);
+    word[n] = '\0';
+    defs = PQconndefaults();
+    for (PQconninfoOption *o = defs; o && o->keyword; o++)
+        if (distance(word, o->keyword) <= 2 && !best)
+            best = g_intern_string(o->keyword);
+    PQconninfoFree(defs);
+    return (char *)best;
+}
+
 static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, dbr_error **err)
 {
     /* Defaults first: libpq lets later keywords, and the expanded conninfo
@@ -70,9 +115,11 @@ static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, d
      * not passed on. */
     opts = PQconninfoParse(conninfo, &perr);
     if (!opts) {
-        /* "invalid connection option "x"" names a keyword: safe to say. */
-        if (perr && g_str_has_prefix(perr, "invalid connection option \""))
-            dbr_set_error(err, DBR_ERR_CONFIG, PQ_LAYER, "invalid conninfo: %s", g_strchomp(perr));
+        char *near = perr ? near_keyword(perr) : NULL;
+
+        if (near)
+            dbr_set_error(err, DBR_ERR_CONFIG, PQ_LAYER,
+                          "invalid conninfo: unknown option (did you mean \"%s\"?)", near);
         else
             dbr_set_error(err, DBR_ERR_CONFIG, PQ_LAYER,
                           "invalid conninfo: libpq cannot parse it (check keywords, quoting and "

@@ -128,10 +128,14 @@ bool pq_cancel_send(const dbr_driver_conn *conn, int64_t deadline_us)
     while (ready(fd, POLLIN, deadline_us)) {
         ssize_t n = recv(fd, &byte, 1, 0);
 
-        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+        /* Only an orderly close is the server's acknowledgement; a reset
+         * (from a proxy, say) proves nothing. */
+        if (n == 0) {
             done = true;
             break;
         }
+        if (n < 0 && errno != EINTR && errno != EAGAIN)
+            break;
     }
 out:
     close(fd);

@@ -16,7 +16,7 @@
 
 /* COPY has no API yet: a COPY FROM STDIN is ended with an error (the server
  * rolls it back), a COPY TO STDOUT is abandoned with its connection. */
-static dbr_error *refuse_copy(dbr_driver_conn *conn, ExecStatusType st, bool atomic)
+static dbr_error *refuse_copy(dbr_driver_conn *conn, ExecStatusType st, bool atomic, bool script)
 {
     dbr_error *e = dbr_error_new(DBR_ERR_MISUSE, PQ_LAYER,
                                  "COPY %s is not supported by dbr_exec or dbr_query; the "
@@ -29,10 +29,11 @@ static dbr_error *refuse_copy(dbr_driver_conn *conn, ExecStatusType st, bool ato
     /* A COPY FROM ended with an error is rolled back. A COPY TO may run to
      * its end on the server (its rows fit the socket buffers) and commit
      * before it notices the connection closed: `COPY (DELETE ... RETURNING
-     * ...) TO STDOUT` does. Inside a transaction block nothing commits. */
+     * ...) TO STDOUT` does. Inside a transaction block nothing commits; in
+     * an autocommit script, statements before the COPY may have. */
     dbr_error_set_phase(e, DBR_PHASE_ANSWERED);
-    dbr_error_set_outcome(e, st == PGRES_COPY_IN || atomic ? DBR_OUTCOME_NOT_APPLIED
-                                                           : DBR_OUTCOME_UNKNOWN);
+    dbr_error_set_outcome(e, atomic || (st == PGRES_COPY_IN && !script) ? DBR_OUTCOME_NOT_APPLIED
+                                                                        : DBR_OUTCOME_UNKNOWN);
     return e;
 }
 
@@ -41,31 +42,55 @@ static bool is_error(ExecStatusType st)
     return st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR || st == PGRES_BAD_RESPONSE;
 }
 
+/* A statement of a script ran inside the caller's transaction block and
+ * ended it (COMMIT, PREPARE TRANSACTION, or ROLLBACK, whose tag ROLLBACK TO
+ * SAVEPOINT shares: taken as ending it, to be safe). */
+static bool ends_transaction(const PGresult *res)
+{
+    const char *tag = PQcmdStatus((PGresult *)res);
+
+    return PQresultStatus(res) == PGRES_COMMAND_OK &&
+           (strcmp(tag, "COMMIT") == 0 || strcmp(tag, "ROLLBACK") == 0 ||
+            strcmp(tag, "PREPARE TRANSACTION") == 0);
+}
+
+/* The error a call ends with; once a script has left the caller's
+ * transaction, whatever else happened, that is what the caller must hear:
+ * misuse, with the work before it possibly committed. */
+static dbr_driver_result *fail(dbr_error **err, dbr_error *e, bool ended)
+{
+    if (ended) {
+        e = dbr_error_wrap(e, DBR_ERR_MISUSE, PQ_LAYER,
+                           "a statement of the script ended the transaction (COMMIT, ROLLBACK "
+                           "or PREPARE TRANSACTION)");
+        dbr_error_set_phase(e, DBR_PHASE_ANSWERED);
+        dbr_error_set_outcome(e, DBR_OUTCOME_UNKNOWN);
+        dbr_error_set_transient(e, false);
+    }
+    return dbr_error_propagate(err, e), NULL;
+}
+
 /* Collects the answers to what was sent: the error if there was one, else
  * the last result. */
 static dbr_driver_result *collect(dbr_driver_conn *conn, const dbr_wait *wait, bool atomic,
-                                  bool in_tx_script, dbr_error **err)
+                                  bool script, dbr_error **err)
 {
     exec_wait ew = {.wait = wait, .deadline_us = wait ? wait->deadline_us : 0, .atomic = atomic};
+    bool in_tx_script = script && atomic, ended = false;
     PGresult *res, *keep = NULL;
     dbr_error *e = NULL;
-    bool ended = false;
 
     if (!pq_flush_all(conn, wait, &e) || !pq_wait_result(conn, &ew, &e))
-        return dbr_error_propagate(err, e), NULL;
+        return fail(err, e, false);
     while ((res = PQgetResult(conn->pg))) {
         ExecStatusType st = PQresultStatus(res);
 
         if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
             PQclear(res);
             PQclear(keep);
-            return dbr_error_propagate(err, refuse_copy(conn, st, atomic)), NULL;
+            return fail(err, refuse_copy(conn, st, atomic, script), ended);
         }
-        /* A script inside a transaction block that COMMITs (and perhaps
-         * BEGINs again) has left the caller's transaction. */
-        if (in_tx_script && st == PGRES_COMMAND_OK &&
-            (strcmp(PQcmdStatus(res), "COMMIT") == 0 ||
-             strcmp(PQcmdStatus(res), "PREPARE TRANSACTION") == 0))
+        if (in_tx_script && ends_transaction(res))
             ended = true;
         if (keep && (PQresultStatus(keep) == PGRES_FATAL_ERROR || !is_error(st))) {
             PQclear(res);
@@ -75,29 +100,26 @@ static dbr_driver_result *collect(dbr_driver_conn *conn, const dbr_wait *wait, b
         }
         if (PQisBusy(conn->pg) && !pq_wait_result(conn, &ew, &e)) {
             PQclear(keep);
-            return dbr_error_propagate(err, e), NULL;
+            return fail(err, e, ended);
         }
     }
     if (PQstatus(conn->pg) != CONNECTION_OK)
         conn->broken = true;
     conn->last_answer_us = dbr_now_us();
-    if (ended) {
-        PQclear(keep);
-        e = dbr_error_new(DBR_ERR_MISUSE, PQ_LAYER,
-                          "a statement of the script ended the transaction (COMMIT or PREPARE "
-                          "TRANSACTION)");
-        dbr_error_set_phase(e, DBR_PHASE_ANSWERED);
-        dbr_error_set_outcome(e, DBR_OUTCOME_UNKNOWN);
-        return dbr_error_propagate(err, e), NULL;
-    }
     if (!keep)
-        return dbr_error_propagate(
-                   err, pq_conn_error(conn->pg, DBR_PHASE_SENT, DBR_OUTCOME_UNKNOWN, "no result")),
-               NULL;
+        return fail(err, pq_conn_error(conn->pg, DBR_PHASE_SENT, DBR_OUTCOME_UNKNOWN, "no result"),
+                    ended);
     switch (PQresultStatus(keep)) {
     case PGRES_COMMAND_OK:
     case PGRES_TUPLES_OK:
     case PGRES_EMPTY_QUERY:
+        if (ended) {
+            PQclear(keep);
+            return fail(err,
+                        dbr_error_new(DBR_ERR_MISUSE, PQ_LAYER,
+                                      "the rest of it ran outside the transaction"),
+                        true);
+        }
         /* Done, even if a cancel was sent meanwhile: it lost the race. */
         return (dbr_driver_result *)keep;
     default:
@@ -107,7 +129,7 @@ static dbr_driver_result *collect(dbr_driver_conn *conn, const dbr_wait *wait, b
                 ? pq_interrupted(&ew, keep)
                 : pq_result_error(keep, atomic);
         PQclear(keep);
-        return dbr_error_propagate(err, e), NULL;
+        return fail(err, e, ended);
     }
 }
 
@@ -160,7 +182,7 @@ bool pq_exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait
      * unless the script manages its own. */
     if (!PQsendQuery(conn->pg, sql))
         return dbr_error_propagate(err, send_refused(conn));
-    r = collect(conn, wait, atomic, atomic, err);
+    r = collect(conn, wait, atomic, true, err);
     PQclear((PGresult *)r);
     return r != NULL;
 }

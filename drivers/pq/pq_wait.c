@@ -162,6 +162,7 @@ bool pq_flush_all(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **e)
 bool pq_usable(dbr_driver_conn *conn, dbr_error **err)
 {
     struct pollfd p = {.fd = PQsocket(conn->pg), .events = POLLIN};
+    dbr_error_kind kind;
     dbr_error *e;
 
     /* An idle session has nothing to say unless the server is ending it (a
@@ -184,19 +185,42 @@ bool pq_usable(dbr_driver_conn *conn, dbr_error **err)
                                                       DBR_OUTCOME_NOT_APPLIED,
                                                       "the server had closed the connection"));
     /* The server said why before it went: keep its words. */
-    e = dbr_error_new(pq_classify(conn->goodbye_sqlstate) == DBR_ERR_NONE
-                          ? DBR_ERR_CONNECTION
-                          : pq_classify(conn->goodbye_sqlstate),
-                      PQ_LAYER, "the server had closed the connection: %s", conn->goodbye);
+    kind = pq_classify(conn->goodbye_sqlstate);
+    /* Whatever the reason (idle_in_transaction_session_timeout's 25P03, an
+     * admin's termination), the session is over: a connection failure. */
+    if (kind == DBR_ERR_NONE || kind == DBR_ERR_INTERNAL || kind == DBR_ERR_MISUSE)
+        kind = DBR_ERR_CONNECTION;
+    e = dbr_error_new(kind, PQ_LAYER, "the server had closed the connection: %s", conn->goodbye);
     dbr_error_set_sqlstate(e, conn->goodbye_sqlstate);
     dbr_error_set_phase(e, DBR_PHASE_BEFORE_SEND);
     dbr_error_set_transient(e, true);
     return dbr_error_propagate(err, e);
 }
 
+/* First words of statements that run in one transaction, all or nothing,
+ * in autocommit: queries and DML, then session and DDL commands. Anything
+ * else (CALL, DO, VACUUM, a word dbr does not know) is taken to possibly
+ * commit part of its work: an ERROR is then unknown, which is never wrong,
+ * only less precise. */
+static const char *const dml_words[] = {"select",  "insert", "update", "delete",  "merge",
+                                        "with",    "values", "table",  "explain", "show",
+                                        "execute", "fetch",  "declare"};
+static const char *const ddl_words[] = {"set",        "reset",   "lock",     "create",  "alter",
+                                        "drop",       "grant",   "revoke",   "comment", "truncate",
+                                        "refresh",    "listen",  "unlisten", "notify",  "prepare",
+                                        "deallocate", "discard", "security"};
+
+static bool word_in(const char *word, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(word, list[i]) == 0)
+            return true;
+    return false;
+}
+
 bool pq_statement_atomic(dbr_driver_conn *conn, const char *sql, bool script)
 {
-    char word[8];
+    char word[16];
 
     /* Inside a transaction block nothing commits before COMMIT. */
     if (PQtransactionStatus(conn->pg) != PQTRANS_IDLE)
@@ -204,10 +228,11 @@ bool pq_statement_atomic(dbr_driver_conn *conn, const char *sql, bool script)
     if (script)
         return false;
     dbr_sql_next_word(sql, word, sizeof(word));
-    /* Procedures and DO blocks may COMMIT; the CONCURRENTLY forms, VACUUM
-     * and DROP DATABASE run transactions of their own. */
-    return strcmp(word, "call") != 0 && strcmp(word, "do") != 0 && strcmp(word, "vacuum") != 0 &&
-           !strcasestr(sql, "concurrently") &&
-           !((strcmp(word, "drop") == 0 || strcmp(word, "create") == 0) &&
-             strcasestr(sql, "database"));
+    if (word_in(word, dml_words, G_N_ELEMENTS(dml_words)))
+        return true;
+    /* DDL is transactional, except the CONCURRENTLY forms and what works on
+     * a whole database, a tablespace or the system (ALTER SYSTEM). */
+    return word_in(word, ddl_words, G_N_ELEMENTS(ddl_words)) && !strcasestr(sql, "concurrently") &&
+           !strcasestr(sql, "database") && !strcasestr(sql, "tablespace") &&
+           !strcasestr(sql, "system");
 }

@@ -18,8 +18,9 @@ extern "C" {
 
 /*
  * Copies the next word of sql (ASCII letters only, in lower case, at most
- * len - 1 of them; a longer word is cut) into word, skipping blanks, `--`
- * comments and C-style comments, nested as PostgreSQL reads them. Returns
+ * len - 1 of them; a longer word is cut) into word, skipping blanks, empty
+ * statements (`;`), `--` comments (to the end of the line, \r or \n) and
+ * C-style comments, nested, as PostgreSQL's lexer reads them. Returns
  * the text after the whole word, for the next call; word is "" when the
  * next thing is not a letter. sql and word must not be NULL, len > 0.
  */
