@@ -30,7 +30,9 @@ static bool no_sleeper(void *arg)
 
 START_TEST(test_pg_ctx_timeout_cancels_the_statement_on_the_server)
 {
-    dbr_db *db = open_pg("dbr_ctx", "max_open_conns = 1\n");
+    /* A generous cancel_grace: this is about the server's answer to the
+     * cancel, which under valgrind on a busy machine takes its time. */
+    dbr_db *db = open_pg("dbr_ctx", "max_open_conns = 1\ncancel_grace = 5s\n");
     dbr_db *admin = open_pg("dbr_ctx_admin", NULL);
     dbr_ctx *ctx = dbr_ctx_with_timeout(200);
     long long pid = t_int(db, "SELECT pg_backend_pid()");
@@ -73,7 +75,7 @@ static gpointer cancel_when_running(gpointer data)
 
 START_TEST(test_pg_ctx_cancel_from_another_thread)
 {
-    dbr_db *db = open_pg("dbr_ctx", NULL);
+    dbr_db *db = open_pg("dbr_ctx", "cancel_grace = 5s\n");
     cancel_arg c = {open_pg("dbr_ctx_admin", NULL), dbr_ctx_new()};
     GThread *t = g_thread_new("cancel", cancel_when_running, &c);
     dbr_error *err = NULL;

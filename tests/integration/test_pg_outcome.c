@@ -414,8 +414,9 @@ START_TEST(test_pg_outcome_hung_server_costs_the_deadline_plus_cancel_grace)
     took = g_get_monotonic_time() - start;
     ck_assert_ptr_null(r);
     printf("hung server: the call returned after %lld ms\n", (long long)took / 1000);
-    /* The deadline, cancel_grace (100 ms), 300 ms of slack. */
-    ck_assert_msg(took < 1400000, "took %lld ms", (long long)took / 1000);
+    /* The deadline, cancel_grace (100 ms), 600 ms of slack for a loaded
+     * machine under valgrind (the old code took 2002 ms). */
+    ck_assert_msg(took < 1700000, "took %lld ms", (long long)took / 1000);
     ck_assert_msg(took >= 950000, "took %lld ms: before the deadline", (long long)took / 1000);
     ck_assert_kind(err, DBR_ERR_TIMEOUT);
     ck_assert_outcome(err, DBR_OUTCOME_UNKNOWN);
