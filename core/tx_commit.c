@@ -81,6 +81,11 @@ static int resolve(dbr_db *db, dbr_ctx *ctx, const char *xid)
         }
         if (status == 0 || status == 1)
             return status;
+        if (status == -3) {
+            g_info("COMMIT's answer was lost and the server has restarted since (or is another "
+                   "server): its transaction id proves nothing there");
+            return -1;
+        }
         /* Backing off: the server may be down, and every waiter asks. */
         dbr_ctx_sleep_until(NULL, MIN(dbr_now_us() + pause, end));
         pause = MIN(pause * 2, 1000000);
@@ -104,7 +109,7 @@ bool dbr_tx_commit(tx *t, dbr_error **err)
     dbr_ctx *ctx = t->ctx;
     bool tracked = t->tracked; /* the slot is not ours once released */
     dbr_error *ce = NULL;
-    char xid[32] = "";
+    char xid[96] = "";
     dbr_wait wait;
     bool ok;
     int status;

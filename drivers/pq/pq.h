@@ -82,7 +82,7 @@ bool pq_xact_lock(dbr_driver_conn *conn, long long key, int64_t timeout_us, cons
 /* Ambiguous commits */
 bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, int xid_len,
                        dbr_error **err);
-int pq_xact_status(dbr_driver_conn *conn, const char *xid, const dbr_wait *wait, dbr_error **err);
+int pq_xact_status(dbr_driver_conn *conn, const char *token, const dbr_wait *wait, dbr_error **err);
 int pq_commit_tracking_probe(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
 
 #endif

@@ -69,15 +69,21 @@ static bool lost(dbr_driver_conn *conn, dbr_error **e, const char *what)
     return false;
 }
 
-/* Queues  SELECT pg_current_xact_id_if_assigned()  Sync  `second`  Sync.
+/* The transaction id, and when the server's postmaster started (as epoch
+ * seconds, whatever the session's DateStyle and TimeZone): the token that
+ * pq_xact_status checks. NULL when no id is assigned. */
+#define TRACK_SQL                                                                                  \
+    "SELECT pg_current_xact_id_if_assigned()::text || '@' || "                                     \
+    "extract(epoch FROM pg_postmaster_start_time())::text"
+
+/* Queues  SELECT <the token>  Sync  `second`  Sync.
  * *second_queued says whether the first Sync went out (it flushes), so that
  * `second` may have left too when a later step fails. */
 static bool send_tracked(dbr_driver_conn *conn, const char *second, bool *second_queued)
 {
     *second_queued = false;
     if (!PQenterPipelineMode(conn->pg) ||
-        !PQsendQueryParams(conn->pg, "SELECT pg_current_xact_id_if_assigned()::text", 0, NULL, NULL,
-                           NULL, NULL, 0) ||
+        !PQsendQueryParams(conn->pg, TRACK_SQL, 0, NULL, NULL, NULL, NULL, 0) ||
         !PQpipelineSync(conn->pg))
         return false;
     *second_queued = true;
@@ -169,19 +175,36 @@ bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, i
     return dbr_error_propagate(err, e);
 }
 
-int pq_xact_status(dbr_driver_conn *conn, const char *xid, const dbr_wait *wait, dbr_error **err)
+int pq_xact_status(dbr_driver_conn *conn, const char *token, const dbr_wait *wait, dbr_error **err)
 {
-    const char *params[1] = {xid};
-    dbr_driver_result *res = pq_exec(conn, "SELECT pg_xact_status($1::xid8)", 1, params, wait, err);
-    const PGresult *r = (const PGresult *)res;
+    const char *at = strchr(token, '@');
+    char *xid = at ? g_strndup(token, (gsize)(at - token)) : NULL;
+    const char *params[2] = {xid, at ? at + 1 : NULL};
+    dbr_driver_result *res;
+    const PGresult *r;
     int status = -2;
 
+    if (!xid)
+        return dbr_set_error(err, DBR_ERR_MISUSE, PQ_LAYER, "not a transaction token"), -2;
+    /* After a restart (a crash, an immediate stop) or on another server, an
+     * id whose transaction never reached the WAL may belong to another
+     * transaction by now: its status would speak for that one. */
+    res = pq_exec(conn,
+                  "SELECT pg_xact_status($1::xid8), "
+                  "extract(epoch FROM pg_postmaster_start_time())::text = $2",
+                  2, params, wait, err);
+    g_free(xid);
     if (!res)
         return -2;
-    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
+    r = (const PGresult *)res;
+    if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 1), "t") != 0) {
+        status = -3;
+    } else if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
         const char *v = PQgetvalue(r, 0, 0);
 
         status = strcmp(v, "committed") == 0 ? 1 : strcmp(v, "aborted") == 0 ? 0 : -1;
+    } else {
+        status = -1;
     }
     PQclear((PGresult *)res);
     return status;

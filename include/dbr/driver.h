@@ -109,10 +109,14 @@ struct dbr_driver_ops {
     /* Resolving an ambiguous COMMIT (optional, both or neither):
      * commit_tracked commits like exec("COMMIT") but first learns the
      * transaction's id, without assigning one to a transaction that wrote
-     * nothing; on failure it leaves that id in xid ("" when none was
-     * assigned, or it is not known). xact_status asks, on another
-     * connection, what became of xid: 1 committed, 0 aborted, -1 not known
-     * (still in progress, or too old), or -2 and an error. */
+     * nothing; on failure it leaves in xid a token naming that id on that
+     * server's run ("" when it is not known, "none" when no id was
+     * assigned; the core reads nothing else into it). xact_status asks, on
+     * another connection, what became of it: 1 committed, 0 aborted, -1 not
+     * known yet (still in progress), -3 never knowable here (the server has
+     * restarted or is another server: an id whose transaction never reached
+     * the WAL may have been given to another transaction since), or -2 and
+     * an error. */
     bool (*commit_tracked)(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, int xid_len,
                            dbr_error **err);
     int (*xact_status)(dbr_driver_conn *conn, const char *xid, const dbr_wait *wait,
