@@ -112,6 +112,8 @@ static void restore_server(void)
             "-c",
             "ALTER SYSTEM RESET synchronous_standby_names",
             "-c",
+            "ALTER SYSTEM RESET wal_writer_delay",
+            "-c",
             "SELECT pg_reload_conf()",
             "-c",
             "GRANT EXECUTE ON FUNCTION pg_current_xact_id_if_assigned() TO PUBLIC",
@@ -558,6 +560,98 @@ START_TEST(test_pg_outcome_lost_commit_is_resolved_on_fresh_connections)
     t_exec(admin, "DROP TABLE oc_commit");
     t_exec(admin, "DROP SEQUENCE oc_commit_seq");
     t_exec(admin, "DROP FUNCTION oc_commit_fn()");
+    dbr_close(admin);
+}
+END_TEST
+
+/*
+ * A crash restart hands out again a transaction id whose transaction never
+ * reached the WAL. COMMIT's answer is lost in a crash while COMMIT runs a
+ * deferred trigger (its commit record not yet written, the rest of its WAL
+ * still in shared memory: wal_writer_delay is 10 s); once the server is
+ * back, other transactions take the same id and commit. Resolving by that
+ * id would report the lost transaction committed.
+ */
+typedef struct crasher {
+    dbr_db *admin;
+    bool crashed;
+} crasher;
+
+static bool commit_in_trigger(void *arg)
+{
+    return t_int(arg, "SELECT count(*) FROM pg_stat_activity WHERE "
+                      "application_name = 'dbr_oc_reuse' AND wait_event = 'PgSleep'") == 1;
+}
+
+static bool server_back(void *arg)
+{
+    return dbr_ping(arg, NULL, NULL);
+}
+
+static gpointer crash_during_commit(gpointer data)
+{
+    crasher *c = data;
+
+    if (!t_wait_for(commit_in_trigger, c->admin, 20000))
+        return NULL;
+    t_pgctl("stop -m immediate");
+    t_pgctl("start");
+    c->crashed = true;
+    /* Right away, before dbr's resolution asks: transactions that take the
+     * lost transaction's id, and commit. */
+    ck_assert(t_wait_for(server_back, c->admin, 30000));
+    for (int i = 0; i < 20; i++)
+        t_exec(c->admin, "INSERT INTO oc_fill VALUES (1)");
+    return NULL;
+}
+
+static bool insert_for_reuse(dbr_tx *tx, void *user, dbr_error **err)
+{
+    (void)user;
+    return dbr_tx_exec(tx, "INSERT INTO oc_reuse VALUES (1)", 0, NULL, err);
+}
+
+START_TEST(test_pg_outcome_resolution_never_trusts_an_id_across_a_restart)
+{
+    dbr_db *admin = open_admin();
+    dbr_db *db;
+    crasher c = {admin, false};
+    dbr_error *err = NULL;
+    dbr_ctx *ctx;
+    GThread *th;
+    bool ok;
+
+    t_exec(admin, "DROP TABLE IF EXISTS oc_reuse");
+    t_exec(admin, "DROP TABLE IF EXISTS oc_fill");
+    t_exec(admin, "CREATE TABLE oc_reuse (x int)");
+    t_exec(admin, "CREATE TABLE oc_fill (x int)");
+    t_exec(admin, "CREATE OR REPLACE FUNCTION oc_reuse_fn() RETURNS trigger LANGUAGE plpgsql "
+                  "AS $$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$");
+    t_exec(admin, "CREATE CONSTRAINT TRIGGER oc_reuse_trg AFTER INSERT ON oc_reuse "
+                  "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION oc_reuse_fn()");
+    t_exec(admin, "ALTER SYSTEM SET wal_writer_delay = '10s'");
+    t_exec(admin, "SELECT pg_reload_conf()");
+    t_exec(admin, "CHECKPOINT"); /* what recovery starts from: before the id is taken */
+    db = open_pg("dbr_oc_reuse", "[chain]\nplugins = retry\n[plugin.retry]\nmax_attempts = 1\n"
+                                 "resolve_commit = true\n");
+    ctx = dbr_ctx_with_timeout(40000);
+    th = g_thread_new("crasher", crash_during_commit, &c);
+    ok = dbr_tx_run(db, ctx, NULL, insert_for_reuse, NULL, &err);
+    g_thread_join(th);
+    ck_assert_msg(c.crashed, "COMMIT never reached its trigger");
+    ck_assert_int_eq(count_where(admin, "oc_reuse", "true"), 0);
+    ck_assert_msg(!ok, "a transaction lost in a crash was reported committed");
+    ck_assert_outcome(err, DBR_OUTCOME_UNKNOWN);
+    printf("lost in a crash: %s (%s)\n", dbr_error_kind_name(dbr_error_kind_of(err)),
+           dbr_error_message(err));
+    dbr_error_free(err);
+    dbr_ctx_free(ctx);
+    dbr_close(db);
+    t_exec(admin, "ALTER SYSTEM RESET wal_writer_delay");
+    t_exec(admin, "SELECT pg_reload_conf()");
+    t_exec(admin, "DROP TABLE oc_reuse");
+    t_exec(admin, "DROP TABLE oc_fill");
+    t_exec(admin, "DROP FUNCTION oc_reuse_fn()");
     dbr_close(admin);
 }
 END_TEST
@@ -1218,6 +1312,7 @@ int main(void)
     add_test(s, "copy", test_pg_outcome_copy_is_refused_promptly);
     add_test(s, "lock", test_pg_outcome_advisory_lock_timeout_does_not_limit_later_waits);
     add_test(s, "fds", test_pg_outcome_out_of_descriptors_is_an_error_not_an_abort);
+    add_test(s, "xid_reuse", test_pg_outcome_resolution_never_trusts_an_id_across_a_restart);
     add_test(s, "verdicts", test_pg_outcome_verdict_agrees_with_the_table_whatever_the_sql);
     add_test(s, "threads", test_pg_outcome_handles_belong_to_their_thread_and_secrets_stay_out);
     return t_run(s);
