@@ -52,8 +52,16 @@ typedef struct exec_wait {
     int64_t deadline_us;
     bool stopping; /* a cancel was sent and acknowledged: waiting for the answer */
     bool canceled; /* the ctx was canceled (else its deadline passed) */
-    bool atomic;   /* the statement cannot commit part of its work on its own */
+    /* What decides whether the statement can commit part of its work on its
+     * own, worked out only when an error needs it (pq_wait_atomic). */
+    const char *sql; /* NULL: atomic */
+    bool in_tx;      /* sent inside a transaction block */
+    bool script;
+    signed char atomic; /* -1: not worked out yet */
 } exec_wait;
+
+/* Whether the statement of ew is all or nothing (pq_statement_atomic). */
+bool pq_wait_atomic(exec_wait *ew);
 
 /* Sends what libpq has buffered, within the wait. */
 bool pq_flush_all(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **e);
@@ -63,13 +71,10 @@ bool pq_flush_all(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **e);
 bool pq_wait_result(dbr_driver_conn *conn, exec_wait *ew, dbr_error **e);
 /* The error a statement gets when the server answered our cancel (57014):
  * the caller's timeout or cancel, not applied when atomic. */
-dbr_error *pq_interrupted(const exec_wait *ew, const PGresult *res);
+dbr_error *pq_interrupted(exec_wait *ew, const PGresult *res);
 /* Before sending: the connection still stands (a FATAL goodbye that came
  * while it was idle is read now, so it is "not sent", not "lost"). */
 bool pq_usable(dbr_driver_conn *conn, dbr_error **err);
-/* Whether an autocommit statement may commit part of its work before it
- * ends (CALL and DO may COMMIT inside; a script may hold a COMMIT). */
-bool pq_statement_atomic(dbr_driver_conn *conn, const char *sql, bool script);
 
 /* Statements */
 dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,

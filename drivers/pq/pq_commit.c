@@ -94,7 +94,7 @@ static bool send_tracked(dbr_driver_conn *conn, const char *second, bool *second
 bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, int xid_len,
                        dbr_error **err)
 {
-    exec_wait ew = {.wait = wait, .deadline_us = wait ? wait->deadline_us : 0, .atomic = true};
+    exec_wait ew = {.wait = wait, .deadline_us = wait ? wait->deadline_us : 0, .atomic = 1};
     dbr_error *e = NULL;
     PGresult *r;
     bool ok = false, commit_queued = false;
@@ -212,7 +212,7 @@ int pq_xact_status(dbr_driver_conn *conn, const char *token, const dbr_wait *wai
 
 int pq_commit_tracking_probe(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err)
 {
-    exec_wait ew = {.wait = wait, .deadline_us = wait ? wait->deadline_us : 0, .atomic = true};
+    exec_wait ew = {.wait = wait, .deadline_us = wait ? wait->deadline_us : 0, .atomic = 1};
     dbr_error *e = NULL;
     PGresult *r;
     int verdict = 1;

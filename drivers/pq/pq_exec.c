@@ -6,7 +6,7 @@
  *
  * The extended protocol runs one statement per call, and an autocommit
  * statement commits only at the Sync that ends the message sequence, except
- * a CALL or DO whose body COMMITs (pq_statement_atomic). The answer decides
+ * a CALL or DO whose body COMMITs (pq_wait_atomic). The answer decides
  * the outcome; without one, a request that left is unknown.
  */
 #include <glib.h>
@@ -72,11 +72,16 @@ static dbr_driver_result *fail(dbr_error **err, dbr_error *e, bool ended)
 
 /* Collects the answers to what was sent: the error if there was one, else
  * the last result. */
-static dbr_driver_result *collect(dbr_driver_conn *conn, const dbr_wait *wait, bool atomic,
-                                  bool script, dbr_error **err)
+static dbr_driver_result *collect(dbr_driver_conn *conn, const dbr_wait *wait, const char *sql,
+                                  bool in_tx, bool script, dbr_error **err)
 {
-    exec_wait ew = {.wait = wait, .deadline_us = wait ? wait->deadline_us : 0, .atomic = atomic};
-    bool in_tx_script = script && atomic, ended = false;
+    exec_wait ew = {.wait = wait,
+                    .deadline_us = wait ? wait->deadline_us : 0,
+                    .sql = sql,
+                    .in_tx = in_tx,
+                    .script = script,
+                    .atomic = -1};
+    bool in_tx_script = script && in_tx, ended = false;
     PGresult *res, *keep = NULL;
     dbr_error *e = NULL;
 
@@ -88,7 +93,7 @@ static dbr_driver_result *collect(dbr_driver_conn *conn, const dbr_wait *wait, b
         if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
             PQclear(res);
             PQclear(keep);
-            return fail(err, refuse_copy(conn, st, atomic, script), ended);
+            return fail(err, refuse_copy(conn, st, pq_wait_atomic(&ew), script), ended);
         }
         if (in_tx_script && ends_transaction(res))
             ended = true;
@@ -127,7 +132,7 @@ static dbr_driver_result *collect(dbr_driver_conn *conn, const dbr_wait *wait, b
          * cancel; any other answer speaks for itself. */
         e = ew.stopping && g_strcmp0(PQresultErrorField(keep, PG_DIAG_SQLSTATE), "57014") == 0
                 ? pq_interrupted(&ew, keep)
-                : pq_result_error(keep, atomic);
+                : pq_result_error(keep, pq_wait_atomic(&ew));
         PQclear(keep);
         return fail(err, e, ended);
     }
@@ -160,29 +165,29 @@ static dbr_error *send_refused(dbr_driver_conn *conn)
 dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,
                            const char *const *params, const dbr_wait *wait, dbr_error **err)
 {
-    bool atomic;
+    bool in_tx;
 
     if (!pq_usable(conn, err))
         return NULL;
-    atomic = pq_statement_atomic(conn, sql, false);
+    in_tx = PQtransactionStatus(conn->pg) != PQTRANS_IDLE; /* before the send changes it */
     if (!PQsendQueryParams(conn->pg, sql, nparams, NULL, params, NULL, NULL, 0))
         return dbr_error_propagate(err, send_refused(conn)), NULL;
-    return collect(conn, wait, atomic, false, err);
+    return collect(conn, wait, sql, in_tx, false, err);
 }
 
 bool pq_exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait, dbr_error **err)
 {
     dbr_driver_result *r;
-    bool atomic;
+    bool in_tx;
 
     if (!pq_usable(conn, err))
         return false;
-    atomic = pq_statement_atomic(conn, sql, true);
+    in_tx = PQtransactionStatus(conn->pg) != PQTRANS_IDLE;
     /* The simple protocol: several statements, one implicit transaction
      * unless the script manages its own. */
     if (!PQsendQuery(conn->pg, sql))
         return dbr_error_propagate(err, send_refused(conn));
-    r = collect(conn, wait, atomic, true, err);
+    r = collect(conn, wait, sql, in_tx, true, err);
     PQclear((PGresult *)r);
     return r != NULL;
 }

@@ -63,10 +63,10 @@ static dbr_error *interrupted_error(const exec_wait *ew, const char *why, dbr_ou
     return e;
 }
 
-dbr_error *pq_interrupted(const exec_wait *ew, const PGresult *res)
+dbr_error *pq_interrupted(exec_wait *ew, const PGresult *res)
 {
-    dbr_error *e =
-        interrupted_error(ew, "", ew->atomic ? DBR_OUTCOME_NOT_APPLIED : DBR_OUTCOME_UNKNOWN);
+    dbr_error *e = interrupted_error(
+        ew, "", pq_wait_atomic(ew) ? DBR_OUTCOME_NOT_APPLIED : DBR_OUTCOME_UNKNOWN);
 
     dbr_error_set_sqlstate(e, "57014");
     dbr_error_set_phase(e, DBR_PHASE_ANSWERED);
@@ -218,12 +218,14 @@ static bool word_in(const char *word, const char *const *list, size_t n)
     return false;
 }
 
-bool pq_statement_atomic(dbr_driver_conn *conn, const char *sql, bool script)
+/* Whether an autocommit statement may commit part of its work before it
+ * ends (CALL and DO may COMMIT inside; a script may hold a COMMIT). */
+static bool statement_atomic(bool in_tx, const char *sql, bool script)
 {
     char word[16];
 
     /* Inside a transaction block nothing commits before COMMIT. */
-    if (PQtransactionStatus(conn->pg) != PQTRANS_IDLE)
+    if (in_tx)
         return true;
     if (script)
         return false;
@@ -235,4 +237,11 @@ bool pq_statement_atomic(dbr_driver_conn *conn, const char *sql, bool script)
     return word_in(word, ddl_words, G_N_ELEMENTS(ddl_words)) && !strcasestr(sql, "concurrently") &&
            !strcasestr(sql, "database") && !strcasestr(sql, "tablespace") &&
            !strcasestr(sql, "system");
+}
+
+bool pq_wait_atomic(exec_wait *ew)
+{
+    if (ew->atomic < 0)
+        ew->atomic = !ew->sql || statement_atomic(ew->in_tx, ew->sql, ew->script);
+    return ew->atomic;
 }
