@@ -47,7 +47,8 @@ static dbr_error *error_newv(dbr_error_kind kind, const char *layer, const char 
 {
     dbr_error *e = g_new0(dbr_error, 1);
 
-    e->kind = kind;
+    /* Every table indexed by kind (metrics, presets) may trust it. */
+    e->kind = (unsigned)kind > DBR_ERR_KIND_MAX ? DBR_ERR_INTERNAL : kind;
     e->outcome = DBR_OUTCOME_NOT_APPLIED;
     g_strlcpy(e->layer, layer ? layer : "core", sizeof(e->layer));
     e->message = g_strdup_vprintf(fmt, ap);
@@ -108,12 +109,12 @@ dbr_error *dbr_error_copy(const dbr_error *e)
 
 dbr_error *dbr_error_preset(dbr_error_kind kind)
 {
-    static dbr_error presets[DBR_ERR_INTERNAL + 1];
-    static char messages[DBR_ERR_INTERNAL + 1][48];
+    static dbr_error presets[DBR_ERR_KIND_MAX + 1];
+    static char messages[DBR_ERR_KIND_MAX + 1][48];
     static gsize ready;
 
     if (g_once_init_enter(&ready)) {
-        for (int k = 0; k <= DBR_ERR_INTERNAL; k++) {
+        for (int k = 0; k <= DBR_ERR_KIND_MAX; k++) {
             presets[k].preset = true;
             presets[k].kind = (dbr_error_kind)k;
             presets[k].outcome = DBR_OUTCOME_NOT_APPLIED;
@@ -125,7 +126,7 @@ dbr_error *dbr_error_preset(dbr_error_kind kind)
         }
         g_once_init_leave(&ready, 1);
     }
-    if ((unsigned)kind > DBR_ERR_INTERNAL)
+    if ((unsigned)kind > DBR_ERR_KIND_MAX)
         kind = DBR_ERR_INTERNAL;
     return &presets[kind];
 }

@@ -129,6 +129,9 @@ static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, d
     }
     PQconninfoFree(opts);
     pg = PQconnectStartParams(keys, vals, 1);
+    /* A refusal's message then carries its SQLSTATE, in any server language. */
+    if (pg)
+        PQsetErrorVerbosity(pg, PQERRORS_VERBOSE);
     if (!pg || PQstatus(pg) == CONNECTION_BAD) {
         dbr_error_propagate(err, pq_connect_error(pg));
         PQfinish(pg);
@@ -162,6 +165,7 @@ static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, d
         PQfinish(pg);
         return NULL;
     }
+    PQsetErrorVerbosity(pg, PQERRORS_DEFAULT);
     conn = g_new0(dbr_driver_conn, 1);
     conn->pg = pg;
     PQsetNoticeReceiver(pg, pq_notice, conn);

@@ -8,6 +8,8 @@
 
 #include <dbr/driver.h>
 
+#include "pq_sqlstate.h"
+
 #define PQ_LAYER "pq"
 
 /* What a cancel request needs, learned once at connect (pq_cancel.c). */
@@ -30,7 +32,6 @@ struct dbr_driver_conn {
 /* Errors. An answer's outcome: an ERROR rolled back an atomic statement
  * (not applied); a FATAL after the request left, or an ERROR of a statement
  * that may commit part-way (CALL, DO, a script), leaves it unknown. */
-dbr_error_kind pq_classify(const char *sqlstate);
 dbr_error *pq_result_error(const PGresult *res, bool atomic);
 dbr_error *pq_conn_error(PGconn *pg, dbr_error_phase phase, dbr_outcome outcome, const char *what);
 dbr_error *pq_connect_error(PGconn *pg);

@@ -54,7 +54,9 @@ extern "C" {
     X(PLUGIN, "plugin")                                                                            \
     X(MIGRATION, "migration")                                                                      \
     X(MISUSE, "misuse")                                                                            \
-    X(INTERNAL, "internal")
+    X(INTERNAL, "internal")                                                                        \
+    X(LOCK_CONTENTION, "lock-contention")                                                          \
+    X(DATA_CORRUPTED, "data-corrupted")
 
 typedef enum {
     DBR_ERR_NONE = 0, /* not an error kind: what dbr_error_kind_of(NULL) returns */
@@ -62,6 +64,10 @@ typedef enum {
     DBR_ERROR_KINDS(DBR_ERROR_KIND_ENUM)
 #undef DBR_ERROR_KIND_ENUM
 } dbr_error_kind;
+
+/* The highest kind this header knows. A library of a later minor version may
+ * return kinds above it: treat those as DBR_ERR_INTERNAL. */
+#define DBR_ERR_KIND_MAX DBR_ERR_DATA_CORRUPTED
 
 /*
  * How far the failed call got, for logs and metrics. Whether repeating it

@@ -68,8 +68,8 @@ typedef struct retry {
     bool resolve_commit;
     budget budget;
     dbr_counter *requests;
-    dbr_counter *retries[DBR_ERR_INTERNAL + 1];
-    dbr_counter *giveups[DBR_ERR_INTERNAL + 1];
+    dbr_counter *retries[DBR_ERR_KIND_MAX + 1];
+    dbr_counter *giveups[DBR_ERR_KIND_MAX + 1];
 } retry;
 
 static bool retry_create(const dbr_config_section *cfg, const dbr_host *host, void **self,
@@ -111,7 +111,7 @@ static bool retry_create(const dbr_config_section *cfg, const dbr_host *host, vo
     g_snprintf(labels, sizeof(labels), "db=\"%s\"", dbr_host_db_name(host));
     r->requests = dbr_host_counter(host, "dbr_retry_requests_total",
                                    "Calls that entered the retry plugin.", labels);
-    for (int k = DBR_ERR_CONNECTION; k <= DBR_ERR_INTERNAL; k++) {
+    for (int k = DBR_ERR_CONNECTION; k <= DBR_ERR_KIND_MAX; k++) {
         g_snprintf(labels, sizeof(labels), "db=\"%s\",kind=\"%s\"", dbr_host_db_name(host),
                    dbr_error_kind_name(k));
         r->retries[k] = dbr_host_counter(host, "dbr_retry_retries_total",

@@ -368,7 +368,7 @@ static void report(GString *bad, int *nbad, const op *o, const char *what, int f
 typedef struct tally {
     int verdicts[OP_KINDS][V_COUNT];
     int unknown_applied[OP_KINDS], unknown_absent[OP_KINDS];
-    int kinds[V_COUNT][DBR_ERR_INTERNAL + 1];
+    int kinds[V_COUNT][DBR_ERR_KIND_MAX + 1];
     int by_fault[FAULT_COUNT][V_COUNT];
 } tally;
 
@@ -378,7 +378,7 @@ static void check_op(const op *o, GHashTable *found_in, tally *t, GString *bad, 
 
     t->verdicts[o->kind][o->verdict]++;
     t->by_fault[o->fault_start ? o->fault_start : o->fault_end][o->verdict]++;
-    if (o->verdict != V_OK && o->err_kind <= DBR_ERR_INTERNAL)
+    if (o->verdict != V_OK && o->err_kind <= DBR_ERR_KIND_MAX)
         t->kinds[o->verdict][o->err_kind]++;
     if (o->mistake)
         report(bad, nbad, o, o->mistake, found);
@@ -413,7 +413,7 @@ static void print_tally(const tally *t)
                t->verdicts[k][V_UNKNOWN], t->unknown_applied[k], t->unknown_absent[k]);
     for (int v = V_NOT_APPLIED; v < V_COUNT; v++) {
         printf("history: %s by kind:", verdict_names[v]);
-        for (int e = 0; e <= DBR_ERR_INTERNAL; e++)
+        for (int e = 0; e <= DBR_ERR_KIND_MAX; e++)
             if (t->kinds[v][e])
                 printf(" %s %d", e ? dbr_error_kind_name(e) : "none", t->kinds[v][e]);
         printf("\n");

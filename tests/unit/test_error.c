@@ -11,7 +11,7 @@ START_TEST(test_error_kind_names_cover_every_kind)
     ck_assert_str_eq(dbr_error_kind_name(DBR_ERR_COMMIT_UNKNOWN), "commit-unknown");
     ck_assert_str_eq(dbr_error_kind_name(DBR_ERR_INTERNAL), "internal");
     ck_assert_int_eq(DBR_ERR_CONNECTION, 1);
-    for (int k = DBR_ERR_CONNECTION; k <= DBR_ERR_INTERNAL; k++)
+    for (int k = DBR_ERR_CONNECTION; k <= DBR_ERR_KIND_MAX; k++)
         ck_assert_str_ne(dbr_error_kind_name(k), "unknown");
     ck_assert_str_eq(dbr_error_kind_name(999), "unknown");
 }
