@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Host services handed to plugins: clock, interruptible sleep, randomness,
- * events and metrics. Plugins reach time and randomness only through here,
- * which is what lets their tests run on a fake clock.
+ * events and metrics, and two ways to look at the database below the chain
+ * (a breaker's recovery probe, a health check). Plugins reach time and
+ * randomness only through here, which is what lets their tests run on a
+ * fake clock.
  */
 #include <glib.h>
 
@@ -86,4 +88,51 @@ dbr_histogram *dbr_host_histogram(const dbr_host *host, const char *name, const 
                                   const char *labels)
 {
     return dbr_metrics_histogram(host->metrics, name, help, labels);
+}
+
+bool dbr_host_probe(const dbr_host *host, dbr_ctx *ctx, dbr_error **err)
+{
+    const dbr_db *db = host->db;
+    int64_t limit = dbr_now_us() + db->st->connect_timeout_us;
+    dbr_driver_conn *dc;
+    dbr_wait wait;
+    bool ok;
+
+    if (!dbr_ctx_wait(ctx, db->st->cancel_grace_us, &wait, err))
+        return false;
+    if (!wait.deadline_us || wait.deadline_us > limit)
+        wait.deadline_us = limit;
+    dc = db->drv->connect(db->st->conninfo, &wait, err);
+    if (!dc)
+        return false;
+    if (DBR_OPS_HAS(struct dbr_driver_ops, db->drv, ping) && db->drv->ping) {
+        ok = db->drv->ping(dc, &wait, err);
+    } else {
+        dbr_driver_result *r = db->drv->exec(dc, "SELECT 1", 0, NULL, &wait, err);
+
+        ok = r != NULL;
+        if (r)
+            db->drv->result_free(r);
+    }
+    db->drv->close(dc);
+    return ok;
+}
+
+bool dbr_host_check(const dbr_host *host, dbr_ctx *ctx, const char *sql, dbr_error **err)
+{
+    dbr_db *db = host->db;
+    dbr_call call = {
+        .kind = sql ? DBR_CALL_QUERY : DBR_CALL_PING,
+        .db = db,
+        .ctx = ctx,
+        .sql = sql,
+        .idempotent = true,
+    };
+    /* Straight to the terminal: no plugin sees a check. */
+    dbr_next below = {.db = db, .index = db->nlinks};
+
+    if (db->check_only)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                             "this db was opened with check_only: it runs no calls");
+    return dbr_next_call(&below, &call, err);
 }

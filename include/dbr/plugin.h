@@ -105,6 +105,21 @@ DBR_API uint64_t dbr_host_random(const dbr_host *host); /* thread-safe, seeded p
 DBR_API void dbr_host_publish(const dbr_host *host, const char *type, ...);
 DBR_API const char *dbr_host_db_name(const dbr_host *host);
 
+/* Looking at the database below the chain. Both are thread-safe, block
+ * within ctx (NULL: no deadline) and return false with an error when the
+ * database does not answer.
+ *
+ * dbr_host_probe opens a new connection with the db's driver and conninfo,
+ * outside the pool, pings it and closes it: whether the server takes new
+ * sessions now (a breaker's recovery probe). Bounded by connect_timeout too.
+ *
+ * dbr_host_check pings a pooled connection (sql NULL) or runs sql on one,
+ * its result discarded, with no plugin on the way: a health check that
+ * measures the database, never a retry's backoff or an open breaker. */
+DBR_API bool dbr_host_probe(const dbr_host *host, dbr_ctx *ctx, dbr_error **err);
+DBR_API bool dbr_host_check(const dbr_host *host, dbr_ctx *ctx, const char *sql,
+                            dbr_error **err);
+
 /* Metrics, registered at create() and updated lock-free on the hot path.
  * Names follow Prometheus conventions: dbr_ prefix, _total counters,
  * _seconds histograms. labels is "k=\"v\",k2=\"v2\"" or NULL. */

@@ -44,6 +44,7 @@ typedef struct health_report {
     gint64 at_unix;  /* wall clock, for people */
     bool ok;         /* ping and probe answered */
     char error[256]; /* why not */
+    dbr_error_kind error_kind; /* and of what kind (DBR_ERR_NONE when ok) */
     int64_t ping_us, query_us;
     dbr_pool_stats pool;
     long long waits;     /* checkouts that had to wait since the last check */

@@ -5,8 +5,15 @@
  * A check pings with ping_timeout, runs the probe query with query_timeout,
  * reads the pool's stats and the breaker's state (learned from its
  * breaker.state events), evaluates the alert conditions, and recycles
- * connections: after a failed check every idle connection is closed (they
- * are likely dead), otherwise those past their idle time or lifetime.
+ * connections: after a check that failed for a connection reason every
+ * idle connection is closed (they are likely dead), otherwise those past
+ * their idle time or lifetime.
+ *
+ * The ping and the query go below the chain (dbr_host_check): a check
+ * measures the database, not the plugins. It never waits out a retry's
+ * backoff, spends the retry budget, takes a half-open slot or is refused by
+ * an open breaker, and an exhausted pool or a slow query is not taken for
+ * dead connections.
  *
  * Closing the db stops the thread: the running check's ctx is canceled, so
  * a check stuck on a dead server ends at once, and the thread is joined.
@@ -70,7 +77,6 @@ static void end_step(health *h, dbr_ctx *ctx)
 static void measure(health *h, health_report *r)
 {
     dbr_error *err = NULL;
-    dbr_result *res;
     dbr_ctx *ctx;
     int64_t t0;
 
@@ -79,11 +85,12 @@ static void measure(health *h, health_report *r)
         return;
     }
     t0 = dbr_now_us();
-    r->ok = dbr_ping(h->db, ctx, &err);
+    r->ok = dbr_host_check(h->host, ctx, NULL, &err);
     r->ping_us = dbr_now_us() - t0;
     end_step(h, ctx);
     if (!r->ok) {
         g_snprintf(r->error, sizeof(r->error), "ping: %s", dbr_error_message(err));
+        r->error_kind = dbr_error_kind_of(err);
         dbr_error_free(err);
         return;
     }
@@ -94,13 +101,12 @@ static void measure(health *h, health_report *r)
         return;
     }
     t0 = dbr_now_us();
-    res = dbr_query(h->db, ctx, h->cfg.probe_query, 0, NULL, &err);
+    r->ok = dbr_host_check(h->host, ctx, h->cfg.probe_query, &err);
     r->query_us = dbr_now_us() - t0;
     end_step(h, ctx);
-    r->ok = res != NULL;
-    dbr_result_free(res);
     if (!r->ok) {
         g_snprintf(r->error, sizeof(r->error), "probe query: %s", dbr_error_message(err));
+        r->error_kind = dbr_error_kind_of(err);
         dbr_error_free(err);
         return;
     }
@@ -118,8 +124,11 @@ void health_check_now(health *h, health_report *out)
     out->at_us = dbr_host_now_us(h->host);
     out->at_unix = g_get_real_time() / G_USEC_PER_SEC;
     measure(h, out);
-    /* Recycle: after a failed check all idle connections are suspect. */
-    dbr_pool_close_idle(h->db, !out->ok);
+    /* Recycle: after a connection failure all idle connections are suspect;
+     * a timeout, an exhausted pool or an error in the probe query says
+     * nothing about them. */
+    dbr_pool_close_idle(h->db, !out->ok && (out->error_kind == DBR_ERR_CONNECTION ||
+                                            out->error_kind == DBR_ERR_COMMIT_UNKNOWN));
     dbr_pool_stats_get(h->db, &out->pool);
 
     out->waiting = dbr_pool_waiters(h->db);

@@ -33,7 +33,11 @@ static dbr_clock clock_ops = {fake_now, fake_sleep_until, NULL};
 
 static dbr_db *open_breaker(const char *settings)
 {
-    char *text = g_strdup_printf(DB "[plugin.breaker]\n%s", settings);
+    /* The recovery probe runs on real time and would close an open breaker
+     * behind a test's back: only the tests about it turn it on. */
+    char *text = g_strdup_printf(DB "[plugin.breaker]\n%s%s",
+                                 strstr(settings, "probe_interval") ? "" : "probe_interval = 0\n",
+                                 settings);
     dbr_open_opts o = {.config_text = text, .clock = &clock_ops, .seed = 1};
     dbr_error *err = NULL;
     dbr_db *db = dbr_open_with(&o, &err);
@@ -118,15 +122,95 @@ START_TEST(test_breaker_counts_only_infrastructure_failures)
         fails(db, "fake:fail syntax answered", DBR_ERR_SYNTAX);
         fails(db, "fake:fail permission answered", DBR_ERR_PERMISSION);
         fails(db, "fake:fail canceled answered", DBR_ERR_CANCELED);
+        /* the server's answers about the request, and the caller's deadline */
+        fails(db, "fake:fail lock-contention answered", DBR_ERR_LOCK_CONTENTION);
+        fails(db, "fake:fail timeout answered", DBR_ERR_TIMEOUT);
+        fails(db, "fake:fail data-corrupted answered", DBR_ERR_DATA_CORRUPTED);
+        fails(db, "fake:fail misuse answered", DBR_ERR_MISUSE);
     }
     expect_state(db, "closed");
     /* one failure between successes never trips it */
-    fails(db, "fake:fail timeout answered", DBR_ERR_TIMEOUT);
+    fails(db, "fake:fail connection answered", DBR_ERR_CONNECTION);
     t_exec(db, "SELECT 1");
     fails(db, "fake:fail resource answered", DBR_ERR_RESOURCE);
     expect_state(db, "closed");
     fails(db, "fake:fail connection answered", DBR_ERR_CONNECTION);
     expect_state(db, "open");
+    dbr_close(db);
+}
+END_TEST
+
+START_TEST(test_breaker_counted_kinds_are_configurable)
+{
+    dbr_db *db = open_breaker("max_failures = 2\ncount = timeout, lock-contention\n");
+    dbr_open_opts o = {.config_text = DB "[plugin.breaker]\ncount = connection, sorcery\n"};
+    dbr_error *err = NULL;
+
+    /* connection is no longer counted... */
+    for (int i = 0; i < 5; i++)
+        fails(db, "fake:fail connection answered", DBR_ERR_CONNECTION);
+    expect_state(db, "closed");
+    /* ...timeouts and lock contention are */
+    fails(db, "fake:fail timeout answered", DBR_ERR_TIMEOUT);
+    fails(db, "fake:fail lock-contention answered", DBR_ERR_LOCK_CONTENTION);
+    expect_state(db, "open");
+    dbr_close(db);
+    /* a name that is no kind is a config error that names it and the key */
+    ck_assert_ptr_null(dbr_open_with(&o, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_CONFIG);
+    ck_assert_msg(strstr(dbr_error_message(err), "count") &&
+                      strstr(dbr_error_message(err), "sorcery"),
+                  "%s", dbr_error_message(err));
+    dbr_error_free(err);
+}
+END_TEST
+
+static bool breaker_closed(void *arg)
+{
+    char *st = state_of(arg);
+    bool closed = strcmp(st, "closed") == 0;
+
+    g_free(st);
+    return closed;
+}
+
+START_TEST(test_breaker_probe_closes_it_when_the_server_takes_connections)
+{
+    /* A timeout of an hour: only the probe can close it within the test. */
+    dbr_db *db = open_breaker("max_failures = 1\ntimeout = 1h\nprobe_interval = 5ms\n"
+                              "probe_max_interval = 20ms\n");
+    dbr_db *ctl = t_open("[database]\ndriver = fake\nconninfo = control\n");
+    GString *events = g_string_new(NULL);
+    char *text;
+
+    dbr_subscribe(db, record, events);
+    t_exec(db, "SELECT 1"); /* the failing call below then needs no connect */
+    /* The server refuses the next 4 connects: the probes fail, back off... */
+    t_exec(ctl, "fake:connect_fail 4 connection");
+    fails(db, "fake:fail connection answered", DBR_ERR_CONNECTION);
+    /* ...and the fifth probe gets through and closes it, with no user call. */
+    ck_assert(t_wait_for(breaker_closed, db, 20000));
+    ck_assert_str_eq(events->str, "closed>open open>closed");
+    text = dbr_metrics_text(db);
+    ck_assert(strstr(text, "dbr_breaker_probes_total{db=\"default\",result=\"failed\"} 4\n"));
+    ck_assert(strstr(text, "dbr_breaker_probes_total{db=\"default\",result=\"ok\"} 1\n"));
+    free(text);
+    t_exec(db, "SELECT 1");
+    g_string_free(events, TRUE);
+    dbr_close(ctl);
+    dbr_close(db);
+}
+END_TEST
+
+START_TEST(test_breaker_probe_leaves_a_forced_open_alone)
+{
+    dbr_db *db = open_breaker("probe_interval = 1ms\nprobe_max_interval = 1ms\n");
+
+    ck_assert(dbr_control(db, "breaker", "force_open", NULL, NULL));
+    g_usleep(50000); /* fifty chances for a probe that should not run */
+    expect_state(db, "open");
+    ck_assert(dbr_control(db, "breaker", "reset", NULL, NULL));
+    expect_state(db, "closed");
     dbr_close(db);
 }
 END_TEST
@@ -175,7 +259,7 @@ START_TEST(test_breaker_half_open_failure_reopens)
     dbr_subscribe(db, record, events);
     fails(db, "fake:fail connection answered", DBR_ERR_CONNECTION);
     fake_time += 10 * G_USEC_PER_SEC;
-    fails(db, "fake:fail timeout answered", DBR_ERR_TIMEOUT);
+    fails(db, "fake:fail resource answered", DBR_ERR_RESOURCE);
     expect_state(db, "open");
     ck_assert_str_eq(events->str, "closed>open open>half-open half-open>open");
     g_string_free(events, TRUE);
@@ -381,6 +465,9 @@ int main(void)
     tcase_add_test(tc, test_breaker_counts_only_infrastructure_failures);
     tcase_add_test(tc, test_breaker_failed_login_is_not_a_sick_server);
     tcase_add_test(tc, test_breaker_half_opens_after_timeout_and_closes_on_success);
+    tcase_add_test(tc, test_breaker_counted_kinds_are_configurable);
+    tcase_add_test(tc, test_breaker_probe_closes_it_when_the_server_takes_connections);
+    tcase_add_test(tc, test_breaker_probe_leaves_a_forced_open_alone);
     tcase_add_test(tc, test_breaker_half_open_failure_reopens);
     tcase_add_test(tc, test_breaker_half_open_lets_max_requests_through);
     tcase_add_test(tc, test_breaker_ignores_outcomes_of_an_earlier_generation);
