@@ -179,7 +179,7 @@ static bool safe_name(const char *s)
 static bool load_database(dbr_settings *st, dbr_error **err)
 {
     dbr_config_section *sec;
-    const char *driver, *conninfo, *password_file, *name;
+    const char *driver, *conninfo, *password_file, *name, *reset;
     long long max_open, max_idle;
     bool ok;
 
@@ -207,6 +207,7 @@ static bool load_database(dbr_settings *st, dbr_error **err)
          dbr_config_get_duration(sec, "cancel_grace", 250 * G_TIME_SPAN_MILLISECOND, 0,
                                  G_TIME_SPAN_MINUTE, &st->cancel_grace_us, err) &&
          dbr_config_get_bool(sec, "connect_on_open", true, &st->connect_on_open, err) &&
+         dbr_config_get_string(sec, "reset", "auto", &reset, err) &&
          dbr_section_check_unread(sec, err);
     if (ok && (!driver || !*driver)) {
         dbr_error_propagate(
@@ -218,6 +219,23 @@ static bool load_database(dbr_settings *st, dbr_error **err)
                                                   "'-' (or an absolute path), got \"%s\"",
                                                   driver));
         ok = false;
+    }
+    if (ok) {
+        if (g_ascii_strcasecmp(reset, "auto") == 0) {
+            st->reset = DBR_RESET_AUTO;
+        } else if (g_ascii_strcasecmp(reset, "always") == 0) {
+            st->reset = DBR_RESET_ALWAYS;
+        } else if (g_ascii_strcasecmp(reset, "none") == 0) {
+            st->reset = DBR_RESET_NONE;
+        } else if (!*reset) {
+            dbr_error_propagate(err, dbr_config_error(sec, "reset",
+                                                      "empty: expected auto, always, none or "
+                                                      "the SQL that resets a session"));
+            ok = false;
+        } else {
+            st->reset = DBR_RESET_SQL;
+            st->reset_sql = g_strdup(reset);
+        }
     }
     if (ok && !safe_name(name)) {
         dbr_error_propagate(err, dbr_config_error(sec, "name",
@@ -366,6 +384,7 @@ void dbr_settings_free(dbr_settings *st)
         memset(st->conninfo, 0, strlen(st->conninfo));
     g_free(st->conninfo);
     g_free(st->driver);
+    g_free(st->reset_sql);
     g_free(st->name);
     g_strfreev(st->plugins);
     g_strfreev(st->paths);

@@ -12,7 +12,20 @@
  *   - a connection idle for longer than conn_validate_after is checked
  *     (driver alive(), no round trip) before it is handed out;
  *   - a connection that comes back inside a transaction is rolled back, and
- *     discarded if that fails; a broken one is always discarded.
+ *     discarded if that fails; a broken one is always discarded;
+ *   - no session state crosses borrowers: a connection whose user may have
+ *     changed its session (SET, SET ROLE, a temporary table, PREPARE,
+ *     LISTEN, a session advisory lock, a held cursor; the driver tells) is
+ *     reset before it is kept (`reset =`, docs/configuration.md). Only those
+ *     uses pay the round trip, and the one who made the change pays it;
+ *   - once a connection is found ended by the server (terminated, shut
+ *     down, crashed), every connection idle since before then is suspect
+ *     and pinged before it is handed out, so one event does not hand each
+ *     retry another dead connection (as Npgsql and HikariCP do);
+ *   - when the server refuses a new session for lack of slots (class 53,
+ *     "too many clients") while the pool has connections of its own, the
+ *     caller waits for one of those instead of failing, and no new
+ *     connection is tried for a while (50 ms, doubling to 5 s).
  *
  * The lock is held only for list and counter updates; connecting, closing
  * and rolling back happen outside it. Expiry decisions read the coarse
@@ -42,6 +55,10 @@ struct dbr_pool {
     GQueue waiters; /* waiter *, oldest first */
     long long wait_count, wait_duration_us;
     long long max_idle_closed, max_idle_time_closed, max_lifetime_closed;
+    guint epoch;              /* bumped when a connection is found ended */
+    int64_t refuse_until_us;  /* dbr_now_us: open nothing new before, while others are open */
+    int64_t refuse_backoff_us;/* the last refusal's pause; 0 after a connect succeeds */
+    dbr_pool_counters counters;
 };
 
 dbr_pool *dbr_pool_new(const struct dbr_driver_ops *drv, const dbr_settings *st)
@@ -102,6 +119,18 @@ static dbr_pconn *pool_connect(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
         if (!wait.deadline_us || wait.deadline_us > limit)
             wait.deadline_us = limit;
         dc = pool->drv->connect(pool->st->conninfo, &wait, err);
+        if (!dc && err && *err && dbr_error_kind_of(*err) == DBR_ERR_TIMEOUT &&
+            !dbr_ctx_done(ctx)) {
+            /* connect_timeout ran out, not the caller's deadline: a server
+             * that does not answer a connect is a connection failure. */
+            dbr_error *e = dbr_error_wrap(*err, DBR_ERR_CONNECTION, "pool",
+                                          "no answer within connect_timeout");
+
+            dbr_error_set_phase(e, DBR_PHASE_CONNECT);
+            dbr_error_set_transient(e, true);
+            dbr_error_set_outcome(e, DBR_OUTCOME_NOT_APPLIED);
+            *err = e;
+        }
     }
     if (!dc) {
         g_mutex_lock(&pool->lock);
@@ -111,8 +140,15 @@ static dbr_pconn *pool_connect(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
         g_mutex_unlock(&pool->lock);
         return NULL;
     }
+    if (__atomic_load_n(&pool->refuse_backoff_us, __ATOMIC_RELAXED)) {
+        g_mutex_lock(&pool->lock);
+        pool->refuse_backoff_us = 0;
+        pool->refuse_until_us = 0;
+        g_mutex_unlock(&pool->lock);
+    }
     pc = g_new0(dbr_pconn, 1);
     pc->dc = dc;
+    pc->epoch = __atomic_load_n(&pool->epoch, __ATOMIC_RELAXED);
     pc->created_us = dbr_coarse_now_us();
     if (pool->st->max_lifetime_us) {
         int64_t spread = pool->st->max_lifetime_us / 10;
@@ -161,9 +197,62 @@ static dbr_pconn *take_idle(dbr_pool *pool, int64_t now, dbr_pconn **dead)
     return NULL;
 }
 
+/* Outside the lock: pings a connection that was idle when another was found
+ * ended by the server. */
+static bool validate(dbr_pool *pool, dbr_pconn *pc, dbr_ctx *ctx)
+{
+    int64_t limit = dbr_now_us() + pool->st->cancel_timeout_us;
+    dbr_wait wait;
+    bool ok;
+
+    if (!dbr_ctx_wait(ctx, 0, &wait, NULL))
+        return false;
+    if (!wait.deadline_us || wait.deadline_us > limit)
+        wait.deadline_us = limit;
+    if (DBR_OPS_HAS(struct dbr_driver_ops, pool->drv, ping) && pool->drv->ping) {
+        ok = pool->drv->ping(pc->dc, &wait, NULL);
+    } else {
+        dbr_driver_result *r = pool->drv->exec(pc->dc, "SELECT 1", 0, NULL, &wait, NULL);
+
+        ok = r != NULL;
+        if (r)
+            pool->drv->result_free(r);
+    }
+    g_mutex_lock(&pool->lock);
+    pool->counters.validated++;
+    if (!ok)
+        pool->counters.validate_failed++;
+    g_mutex_unlock(&pool->lock);
+    return ok;
+}
+
+/* After a failed connect: true (the error dropped, the lock held) when the
+ * server refused the session for lack of slots while the pool has
+ * connections of its own, so the caller should wait for one of those. */
+static bool refused_for_slots(dbr_pool *pool, dbr_error **e)
+{
+    if (!*e || dbr_error_kind_of(*e) != DBR_ERR_RESOURCE ||
+        dbr_error_phase_of(*e) != DBR_PHASE_CONNECT)
+        return false;
+    g_mutex_lock(&pool->lock);
+    pool->counters.refused++;
+    pool->refuse_backoff_us = pool->refuse_backoff_us
+                                  ? MIN(pool->refuse_backoff_us * 2, 5 * G_TIME_SPAN_SECOND)
+                                  : 50 * G_TIME_SPAN_MILLISECOND;
+    pool->refuse_until_us = dbr_now_us() + pool->refuse_backoff_us;
+    if (pool->open == 0) {
+        g_mutex_unlock(&pool->lock);
+        return false; /* nothing to serve from: the caller hears it */
+    }
+    dbr_error_free(*e);
+    *e = NULL;
+    return true;
+}
+
 dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
 {
-    dbr_pconn *dead = NULL, *pc;
+    dbr_pconn *dead = NULL, *pc = NULL;
+    dbr_error *e = NULL;
     waiter w;
     void *wake_arg[2] = {pool, &w};
     dbr_ctx_waker waker = {.fn = wake_waiter, .arg = wake_arg};
@@ -176,32 +265,51 @@ dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
     g_cond_init(&w.cond);
     g_mutex_lock(&pool->lock);
     for (;;) {
-        int64_t now = dbr_coarse_now_us(), start;
+        int64_t now = dbr_coarse_now_us(), start, until;
+        bool refusing, may_open;
 
         pc = take_idle(pool, now, &dead);
         if (pc) {
+            guint epoch = pool->epoch;
+            bool suspect = pc->epoch != epoch;
+            bool ok;
+
             g_mutex_unlock(&pool->lock);
             close_list(pool, dead);
             dead = NULL;
-            if (pool->st->validate_after_us &&
-                now - pc->returned_us >= pool->st->validate_after_us && pool->drv->alive &&
-                !pool->drv->alive(pc->dc)) {
+            if (suspect)
+                ok = validate(pool, pc, ctx);
+            else
+                ok = !(pool->st->validate_after_us &&
+                       now - pc->returned_us >= pool->st->validate_after_us && pool->drv->alive &&
+                       !pool->drv->alive(pc->dc));
+            if (!ok) {
                 dbr_pool_put(pool, pc, true);
+                pc = NULL;
+                if (!dbr_ctx_check(ctx, "waiting for a connection", err))
+                    goto out;
                 g_mutex_lock(&pool->lock);
                 continue;
             }
+            pc->epoch = epoch;
             goto out;
         }
-        if (!pool->st->max_open || pool->open < pool->st->max_open) {
+        refusing = pool->open > 0 && dbr_now_us() < pool->refuse_until_us;
+        may_open = !pool->st->max_open || pool->open < pool->st->max_open;
+        if (may_open && !refusing) {
             pool->open++;
             pool->in_use++;
             g_mutex_unlock(&pool->lock);
             close_list(pool, dead);
-            pc = pool_connect(pool, ctx, err);
+            dead = NULL;
+            pc = pool_connect(pool, ctx, &e);
+            if (!pc && refused_for_slots(pool, &e))
+                continue;
             goto out;
         }
-        /* Full: queue up. The ctx lock is taken before the pool lock by a
-         * canceling thread, so register the waker without holding ours. */
+        /* Full, or the server refuses more: queue up. The ctx lock is taken
+         * before the pool lock by a canceling thread, so register the waker
+         * without holding ours. */
         if (ctx && !registered) {
             g_mutex_unlock(&pool->lock);
             dbr_ctx_add_waker(ctx, &waker);
@@ -212,39 +320,85 @@ dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
         g_queue_push_tail(&pool->waiters, &w);
         pool->wait_count++;   /* as Go's WaitCount: counted when the wait starts */
         start = dbr_now_us(); /* waiting is rare: measure it precisely */
-        while (!w.conn && !w.slot && !dbr_ctx_done(ctx)) {
-            if (dbr_ctx_deadline(ctx))
-                g_cond_wait_until(&w.cond, &pool->lock, dbr_ctx_deadline(ctx));
+        /* While refusing, wake when the pause ends to try a connect again. */
+        until = refusing && may_open ? pool->refuse_until_us : 0;
+        if (dbr_ctx_deadline(ctx) && (!until || dbr_ctx_deadline(ctx) < until))
+            until = dbr_ctx_deadline(ctx);
+        while (!w.conn && !w.slot && !dbr_ctx_done(ctx) && (!until || dbr_now_us() < until)) {
+            if (until)
+                g_cond_wait_until(&w.cond, &pool->lock, until);
             else
                 g_cond_wait(&w.cond, &pool->lock);
         }
         pool->wait_duration_us += dbr_now_us() - start;
         if (!w.conn && !w.slot)
             g_queue_remove(&pool->waiters, &w);
-        g_mutex_unlock(&pool->lock);
-        close_list(pool, dead);
-        if (w.conn)
+        if (w.conn) {
             pc = w.conn;
-        else if (w.slot)
-            pc = pool_connect(pool, ctx, err);
-        else {
-            pc = NULL;
-            dbr_ctx_check(ctx, "waiting for a connection", err);
-            if (err && *err && dbr_error_kind_of(*err) == DBR_ERR_TIMEOUT) {
+        } else if (w.slot) {
+            w.slot = false;
+            g_mutex_unlock(&pool->lock);
+            close_list(pool, dead);
+            dead = NULL;
+            pc = pool_connect(pool, ctx, &e);
+            if (!pc && refused_for_slots(pool, &e))
+                continue;
+            goto out;
+        } else if (!dbr_ctx_done(ctx)) {
+            continue; /* the pause is over: try again */
+        } else {
+            g_mutex_unlock(&pool->lock);
+            dbr_ctx_check(ctx, "waiting for a connection", &e);
+            if (e && dbr_error_kind_of(e) == DBR_ERR_TIMEOUT) {
                 /* Say what the caller waited for: the pool, not the server. */
-                dbr_error *e = *err;
-
-                *err = dbr_error_wrap(e, DBR_ERR_POOL_EXHAUSTED, "pool",
-                                      "all %d connections in use", pool->st->max_open);
+                e = pool->refuse_backoff_us
+                        ? dbr_error_wrap(e, DBR_ERR_POOL_EXHAUSTED, "pool",
+                                         "the server refuses new connections (no free slots) "
+                                         "and the pool's own are in use")
+                        : dbr_error_wrap(e, DBR_ERR_POOL_EXHAUSTED, "pool",
+                                         "all %d connections in use", pool->st->max_open);
             }
+            goto out;
         }
+        g_mutex_unlock(&pool->lock);
         goto out;
     }
 out:
+    close_list(pool, dead);
     if (registered)
         dbr_ctx_remove_waker(ctx, &waker);
     g_cond_clear(&w.cond);
+    if (e)
+        dbr_error_propagate(err, e);
     return pc;
+}
+
+/* Outside the lock: returns the session to how a new connection starts,
+ * when its user may have changed it (or always, as configured). */
+static bool reset_session(dbr_pool *pool, dbr_pconn *pc)
+{
+    const dbr_settings *st = pool->st;
+    dbr_wait wait;
+    bool ok;
+
+    if (st->reset == DBR_RESET_NONE ||
+        !DBR_OPS_HAS(struct dbr_driver_ops, pool->drv, session_reset) ||
+        !pool->drv->session_reset || !pool->drv->session_changed)
+        return true;
+    if (st->reset == DBR_RESET_AUTO && !pool->drv->session_changed(pc->dc))
+        return true;
+    wait.deadline_us = dbr_now_us() + st->cancel_timeout_us;
+    wait.cancel_fd = -1;
+    wait.grace_us = st->cancel_grace_us;
+    ok = pool->drv->session_reset(pc->dc, st->reset == DBR_RESET_SQL ? st->reset_sql : NULL,
+                                  &wait, NULL) &&
+         pool->drv->txstatus(pc->dc) == DBR_TXSTATUS_IDLE;
+    g_mutex_lock(&pool->lock);
+    pool->counters.resets++;
+    if (!ok)
+        pool->counters.reset_failed++;
+    g_mutex_unlock(&pool->lock);
+    return ok;
 }
 
 /* Outside the lock: leaves the connection fit for the next user, or says no. */
@@ -255,7 +409,7 @@ static bool make_clean(dbr_pool *pool, dbr_pconn *pc)
     dbr_wait wait;
 
     if (s == DBR_TXSTATUS_IDLE)
-        return true;
+        return reset_session(pool, pc);
     if (s != DBR_TXSTATUS_INTRANS && s != DBR_TXSTATUS_INERROR)
         return false;
     wait.deadline_us = dbr_now_us() + pool->st->cancel_timeout_us;
@@ -264,20 +418,25 @@ static bool make_clean(dbr_pool *pool, dbr_pconn *pc)
     r = pool->drv->exec(pc->dc, "ROLLBACK", 0, NULL, &wait, NULL);
     if (r)
         pool->drv->result_free(r);
-    return r && pool->drv->txstatus(pc->dc) == DBR_TXSTATUS_IDLE;
+    return r && pool->drv->txstatus(pc->dc) == DBR_TXSTATUS_IDLE && reset_session(pool, pc);
 }
 
 void dbr_pool_put(dbr_pool *pool, dbr_pconn *pc, bool discard)
 {
     int64_t now;
     waiter *w;
+    bool broken;
 
     if (!pc)
         return;
+    broken = pool->drv->txstatus(pc->dc) == DBR_TXSTATUS_BROKEN;
     if (!discard && !make_clean(pool, pc))
         discard = true;
     now = dbr_coarse_now_us();
     g_mutex_lock(&pool->lock);
+    /* Ended under its user: the connections idle since may be too. */
+    if (broken)
+        pool->epoch++;
     if (!discard && pc->expires_us && now >= pc->expires_us) {
         pool->max_lifetime_closed++;
         discard = true;
@@ -324,6 +483,13 @@ void dbr_pool_read_stats(dbr_pool *pool, dbr_pool_stats *out)
     out->max_idle_closed = pool->max_idle_closed;
     out->max_idle_time_closed = pool->max_idle_time_closed;
     out->max_lifetime_closed = pool->max_lifetime_closed;
+    g_mutex_unlock(&pool->lock);
+}
+
+void dbr_pool_read_counters(dbr_pool *pool, dbr_pool_counters *out)
+{
+    g_mutex_lock(&pool->lock);
+    *out = pool->counters;
     g_mutex_unlock(&pool->lock);
 }
 

@@ -3,6 +3,8 @@
 #ifndef DBR_CORE_POOL_H
 #define DBR_CORE_POOL_H
 
+#include <glib.h>
+
 #include <dbr/driver.h>
 
 #include "settings.h"
@@ -14,8 +16,16 @@ typedef struct dbr_pconn {
     int64_t created_us;
     int64_t expires_us; /* 0 = never */
     int64_t returned_us;
+    guint epoch;            /* the pool's epoch when opened or last validated */
     struct dbr_pconn *next; /* idle list */
 } dbr_pconn;
+
+/* What the pool did beyond Go's DBStats, for metrics. */
+typedef struct dbr_pool_counters {
+    long long resets, reset_failed;       /* session resets on return */
+    long long validated, validate_failed; /* suspect connections pinged */
+    long long refused;                    /* new sessions the server refused for lack of slots */
+} dbr_pool_counters;
 
 dbr_pool *dbr_pool_new(const struct dbr_driver_ops *drv, const dbr_settings *st);
 /* Closes the idle connections and frees the pool; every connection must have
@@ -33,5 +43,6 @@ void dbr_pool_read_stats(dbr_pool *pool, dbr_pool_stats *out);
  * their idle time or lifetime; returns how many were closed. */
 int dbr_pool_prune(dbr_pool *pool, bool all);
 int dbr_pool_waiting(dbr_pool *pool);
+void dbr_pool_read_counters(dbr_pool *pool, dbr_pool_counters *out);
 
 #endif

@@ -34,6 +34,14 @@ struct dbr_settings {
     int64_t cancel_timeout_us;
     int64_t cancel_grace_us; /* past a deadline or a cancel: the server's last word */
     bool connect_on_open;
+    /* What a returned connection gets before the next user (`reset =`). */
+    enum {
+        DBR_RESET_AUTO = 0, /* the driver's reset, after a use that may have changed the session */
+        DBR_RESET_ALWAYS,   /* the driver's reset after every use */
+        DBR_RESET_NONE,
+        DBR_RESET_SQL, /* reset_sql after every use */
+    } reset;
+    char *reset_sql;
 
     /* [chain] */
     char **plugins;                /* names, outermost first */

@@ -289,6 +289,8 @@ static const struct dbr_driver_ops pq_ops = {
     .exec_script = pq_exec_script,
     .xact_lock = pq_xact_lock,
     .commit_tracking_probe = pq_commit_tracking_probe,
+    .session_changed = pq_session_changed,
+    .session_reset = pq_session_reset,
 };
 
 DBR_MODULE_DEFINE(DBR_MODULE_DRIVER, "pq", "2.0.0", "PostgreSQL through libpq", &pq_ops)

@@ -8,6 +8,7 @@
 
 #include <dbr/driver.h>
 
+#include "pq_session.h"
 #include "pq_sqlstate.h"
 
 #define PQ_LAYER "pq"
@@ -23,6 +24,7 @@ typedef struct pq_cancel_key {
 struct dbr_driver_conn {
     PGconn *pg;
     bool broken; /* given up on: a FATAL goodbye, an unanswered cancel, a half-sent request */
+    bool session_changed;     /* a statement since the last reset may have changed the session */
     int64_t last_answer_us;   /* when the last answer was read (dbr_now_us) */
     char goodbye_sqlstate[6]; /* a FATAL the server sent while the session was idle */
     char goodbye[128];
@@ -82,6 +84,9 @@ dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,
                            const char *const *params, const dbr_wait *wait, dbr_error **err);
 bool pq_ping(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
 bool pq_exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait, dbr_error **err);
+bool pq_session_changed(const dbr_driver_conn *conn);
+bool pq_session_reset(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait,
+                      dbr_error **err);
 bool pq_xact_lock(dbr_driver_conn *conn, long long key, int64_t timeout_us, const dbr_wait *wait,
                   dbr_error **err);
 

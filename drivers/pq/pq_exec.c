@@ -172,6 +172,8 @@ dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,
     in_tx = PQtransactionStatus(conn->pg) != PQTRANS_IDLE; /* before the send changes it */
     if (!PQsendQueryParams(conn->pg, sql, nparams, NULL, params, NULL, NULL, 0))
         return dbr_error_propagate(err, send_refused(conn)), NULL;
+    if (!conn->session_changed)
+        conn->session_changed = pq_session_changing(sql, false);
     return collect(conn, wait, sql, in_tx, false, err);
 }
 
@@ -187,9 +189,27 @@ bool pq_exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait
      * unless the script manages its own. */
     if (!PQsendQuery(conn->pg, sql))
         return dbr_error_propagate(err, send_refused(conn));
+    conn->session_changed = true;
     r = collect(conn, wait, sql, in_tx, true, err);
     PQclear((PGresult *)r);
     return r != NULL;
+}
+
+bool pq_session_changed(const dbr_driver_conn *conn)
+{
+    return conn->session_changed;
+}
+
+bool pq_session_reset(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait,
+                      dbr_error **err)
+{
+    /* DISCARD ALL: settings and role back to the connection's defaults
+     * (startup options kept), temporary tables, prepared statements,
+     * listeners, cursors, session advisory locks and cached plans gone. */
+    if (!pq_exec_script(conn, sql ? sql : "DISCARD ALL", wait, err))
+        return false;
+    conn->session_changed = false;
+    return true;
 }
 
 /* One statement whose result is not wanted. */

@@ -137,6 +137,17 @@ struct dbr_driver_ops {
      * outside any transaction; the core asks once per db. Optional: without
      * it commit_tracked is used untested. */
     int (*commit_tracking_probe)(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
+    /* Session state a user leaves behind (settings and roles, temporary
+     * tables, prepared statements, LISTEN, session locks, held cursors):
+     * session_changed tells, without I/O, whether a statement run since the
+     * last reset may have changed it (true when unsure). session_reset
+     * returns the session to the state of a new connection, in one round
+     * trip: sql NULL runs the driver's own reset (PostgreSQL: DISCARD ALL),
+     * else that SQL. It runs outside any transaction. Optional, both or
+     * neither: without them the pool resets nothing. */
+    bool (*session_changed)(const dbr_driver_conn *conn);
+    bool (*session_reset)(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait,
+                          dbr_error **err);
     /* Slots above: ABI 2.0 */
 };
 
