@@ -439,8 +439,7 @@ char *dbr_metrics_text(dbr_db *db)
                 const char *name, *help;
                 long long value;
             } series[] = {
-                {"session_resets_total", "Returned connections whose session was reset.",
-                 c.resets},
+                {"session_resets_total", "Returned connections whose session was reset.", c.resets},
                 {"session_reset_failures_total",
                  "Session resets that failed (the connection was closed).", c.reset_failed},
                 {"validations_total",

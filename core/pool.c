@@ -55,9 +55,9 @@ struct dbr_pool {
     GQueue waiters; /* waiter *, oldest first */
     long long wait_count, wait_duration_us;
     long long max_idle_closed, max_idle_time_closed, max_lifetime_closed;
-    guint epoch;              /* bumped when a connection is found ended */
-    int64_t refuse_until_us;  /* dbr_now_us: open nothing new before, while others are open */
-    int64_t refuse_backoff_us;/* the last refusal's pause; 0 after a connect succeeds */
+    guint epoch;               /* bumped when a connection is found ended */
+    int64_t refuse_until_us;   /* dbr_now_us: open nothing new before, while others are open */
+    int64_t refuse_backoff_us; /* the last refusal's pause; 0 after a connect succeeds */
     dbr_pool_counters counters;
 };
 
@@ -390,8 +390,8 @@ static bool reset_session(dbr_pool *pool, dbr_pconn *pc)
     wait.deadline_us = dbr_now_us() + st->cancel_timeout_us;
     wait.cancel_fd = -1;
     wait.grace_us = st->cancel_grace_us;
-    ok = pool->drv->session_reset(pc->dc, st->reset == DBR_RESET_SQL ? st->reset_sql : NULL,
-                                  &wait, NULL) &&
+    ok = pool->drv->session_reset(pc->dc, st->reset == DBR_RESET_SQL ? st->reset_sql : NULL, &wait,
+                                  NULL) &&
          pool->drv->txstatus(pc->dc) == DBR_TXSTATUS_IDLE;
     g_mutex_lock(&pool->lock);
     pool->counters.resets++;

@@ -200,8 +200,7 @@ bool pq_session_changed(const dbr_driver_conn *conn)
     return conn->session_changed;
 }
 
-bool pq_session_reset(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait,
-                      dbr_error **err)
+bool pq_session_reset(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait, dbr_error **err)
 {
     /* DISCARD ALL: settings and role back to the connection's defaults
      * (startup options kept), temporary tables, prepared statements,

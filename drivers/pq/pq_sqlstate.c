@@ -26,10 +26,10 @@
 #include "pq_sqlstate.h"
 
 #define K(kind) DBR_ERR_##kind
-#define T PQ_SS_TRANSIENT
-#define S PQ_SS_SESSION_ENDS
-#define I PQ_SS_IDLE_ONLY
-#define U PQ_SS_UNKNOWN
+#define T       PQ_SS_TRANSIENT
+#define S       PQ_SS_SESSION_ENDS
+#define I       PQ_SS_IDLE_ONLY
+#define U       PQ_SS_UNKNOWN
 
 /* Sorted by code (strcmp order): searched by bisection. */
 static const pq_sqlstate table[] = {
@@ -49,13 +49,13 @@ static const pq_sqlstate table[] = {
 
     {"03000", K(SYNTAX), 0}, /* sql_statement_not_yet_complete */
 
-    {"08000", K(CONNECTION), T|S}, /* connection_exception */
-    {"08001", K(CONNECTION), T|S}, /* sqlclient_unable_to_establish_sqlconnection */
-    {"08003", K(CONNECTION), T|S}, /* connection_does_not_exist */
-    {"08004", K(CONNECTION), T|S}, /* sqlserver_rejected_establishment_of_sqlconnection */
-    {"08006", K(CONNECTION), T|S}, /* connection_failure */
+    {"08000", K(CONNECTION), T | S}, /* connection_exception */
+    {"08001", K(CONNECTION), T | S}, /* sqlclient_unable_to_establish_sqlconnection */
+    {"08003", K(CONNECTION), T | S}, /* connection_does_not_exist */
+    {"08004", K(CONNECTION), T | S}, /* sqlserver_rejected_establishment_of_sqlconnection */
+    {"08006", K(CONNECTION), T | S}, /* connection_failure */
     {"08007", K(COMMIT_UNKNOWN), S}, /* transaction_resolution_unknown */
-    {"08P01", K(CONNECTION), T|S}, /* protocol_violation */
+    {"08P01", K(CONNECTION), T | S}, /* protocol_violation */
 
     {"09000", K(SYNTAX), 0}, /* triggered_action_exception */
 
@@ -157,19 +157,19 @@ static const pq_sqlstate table[] = {
 
     {"24000", K(MISUSE), 0}, /* invalid_cursor_state */
 
-    {"25000", K(MISUSE), 0}, /* invalid_transaction_state */
-    {"25001", K(MISUSE), 0}, /* active_sql_transaction */
-    {"25002", K(MISUSE), 0}, /* branch_transaction_already_active */
-    {"25003", K(MISUSE), 0}, /* inappropriate_access_mode_for_branch_transaction */
-    {"25004", K(MISUSE), 0}, /* inappropriate_isolation_level_for_branch_transaction */
-    {"25005", K(MISUSE), 0}, /* no_active_sql_transaction_for_branch_transaction */
-    {"25006", K(READ_ONLY), 0}, /* read_only_sql_transaction */
-    {"25007", K(MISUSE), 0}, /* schema_and_data_statement_mixing_not_supported */
-    {"25008", K(MISUSE), 0}, /* held_cursor_requires_same_isolation_level */
-    {"25P01", K(MISUSE), 0}, /* no_active_sql_transaction */
-    {"25P02", K(MISUSE), 0}, /* in_failed_sql_transaction */
-    {"25P03", K(CONNECTION), T|S|I}, /* idle_in_transaction_session_timeout */
-    {"25P04", K(CONNECTION), T|S}, /* transaction_timeout */
+    {"25000", K(MISUSE), 0},             /* invalid_transaction_state */
+    {"25001", K(MISUSE), 0},             /* active_sql_transaction */
+    {"25002", K(MISUSE), 0},             /* branch_transaction_already_active */
+    {"25003", K(MISUSE), 0},             /* inappropriate_access_mode_for_branch_transaction */
+    {"25004", K(MISUSE), 0},             /* inappropriate_isolation_level_for_branch_transaction */
+    {"25005", K(MISUSE), 0},             /* no_active_sql_transaction_for_branch_transaction */
+    {"25006", K(READ_ONLY), 0},          /* read_only_sql_transaction */
+    {"25007", K(MISUSE), 0},             /* schema_and_data_statement_mixing_not_supported */
+    {"25008", K(MISUSE), 0},             /* held_cursor_requires_same_isolation_level */
+    {"25P01", K(MISUSE), 0},             /* no_active_sql_transaction */
+    {"25P02", K(MISUSE), 0},             /* in_failed_sql_transaction */
+    {"25P03", K(CONNECTION), T | S | I}, /* idle_in_transaction_session_timeout */
+    {"25P04", K(CONNECTION), T | S},     /* transaction_timeout */
 
     {"26000", K(SYNTAX), 0}, /* invalid_sql_statement_name */
 
@@ -213,54 +213,54 @@ static const pq_sqlstate table[] = {
 
     {"40000", K(SERIALIZATION), T}, /* transaction_rollback */
     {"40001", K(SERIALIZATION), T}, /* serialization_failure */
-    {"40002", K(CONSTRAINT), 0}, /* transaction_integrity_constraint_violation */
-    {"40003", K(INTERNAL), U}, /* statement_completion_unknown */
-    {"40P01", K(DEADLOCK), T}, /* deadlock_detected */
+    {"40002", K(CONSTRAINT), 0},    /* transaction_integrity_constraint_violation */
+    {"40003", K(INTERNAL), U},      /* statement_completion_unknown */
+    {"40P01", K(DEADLOCK), T},      /* deadlock_detected */
 
-    {"42000", K(SYNTAX), 0}, /* syntax_error_or_access_rule_violation */
+    {"42000", K(SYNTAX), 0},     /* syntax_error_or_access_rule_violation */
     {"42501", K(PERMISSION), 0}, /* insufficient_privilege */
-    {"42601", K(SYNTAX), 0}, /* syntax_error */
-    {"42602", K(SYNTAX), 0}, /* invalid_name */
-    {"42611", K(SYNTAX), 0}, /* invalid_column_definition */
-    {"42622", K(SYNTAX), 0}, /* name_too_long */
-    {"42701", K(SYNTAX), 0}, /* duplicate_column */
-    {"42702", K(SYNTAX), 0}, /* ambiguous_column */
-    {"42703", K(SYNTAX), 0}, /* undefined_column */
-    {"42704", K(SYNTAX), 0}, /* undefined_object */
-    {"42710", K(SYNTAX), 0}, /* duplicate_object */
-    {"42712", K(SYNTAX), 0}, /* duplicate_alias */
-    {"42723", K(SYNTAX), 0}, /* duplicate_function */
-    {"42725", K(SYNTAX), 0}, /* ambiguous_function */
-    {"42803", K(SYNTAX), 0}, /* grouping_error */
-    {"42804", K(SYNTAX), 0}, /* datatype_mismatch */
-    {"42809", K(SYNTAX), 0}, /* wrong_object_type */
-    {"42830", K(SYNTAX), 0}, /* invalid_foreign_key */
-    {"42846", K(SYNTAX), 0}, /* cannot_coerce */
-    {"42883", K(SYNTAX), 0}, /* undefined_function */
-    {"428C9", K(SYNTAX), 0}, /* generated_always */
-    {"42939", K(SYNTAX), 0}, /* reserved_name */
-    {"42P01", K(SYNTAX), 0}, /* undefined_table */
-    {"42P02", K(SYNTAX), 0}, /* undefined_parameter */
-    {"42P03", K(SYNTAX), 0}, /* duplicate_cursor */
-    {"42P04", K(SYNTAX), 0}, /* duplicate_database */
-    {"42P05", K(SYNTAX), 0}, /* duplicate_prepared_statement */
-    {"42P06", K(SYNTAX), 0}, /* duplicate_schema */
-    {"42P07", K(SYNTAX), 0}, /* duplicate_table */
-    {"42P08", K(SYNTAX), 0}, /* ambiguous_parameter */
-    {"42P09", K(SYNTAX), 0}, /* ambiguous_alias */
-    {"42P10", K(SYNTAX), 0}, /* invalid_column_reference */
-    {"42P11", K(SYNTAX), 0}, /* invalid_cursor_definition */
-    {"42P12", K(SYNTAX), 0}, /* invalid_database_definition */
-    {"42P13", K(SYNTAX), 0}, /* invalid_function_definition */
-    {"42P14", K(SYNTAX), 0}, /* invalid_prepared_statement_definition */
-    {"42P15", K(SYNTAX), 0}, /* invalid_schema_definition */
-    {"42P16", K(SYNTAX), 0}, /* invalid_table_definition */
-    {"42P17", K(SYNTAX), 0}, /* invalid_object_definition */
-    {"42P18", K(SYNTAX), 0}, /* indeterminate_datatype */
-    {"42P19", K(SYNTAX), 0}, /* invalid_recursion */
-    {"42P20", K(SYNTAX), 0}, /* windowing_error */
-    {"42P21", K(SYNTAX), 0}, /* collation_mismatch */
-    {"42P22", K(SYNTAX), 0}, /* indeterminate_collation */
+    {"42601", K(SYNTAX), 0},     /* syntax_error */
+    {"42602", K(SYNTAX), 0},     /* invalid_name */
+    {"42611", K(SYNTAX), 0},     /* invalid_column_definition */
+    {"42622", K(SYNTAX), 0},     /* name_too_long */
+    {"42701", K(SYNTAX), 0},     /* duplicate_column */
+    {"42702", K(SYNTAX), 0},     /* ambiguous_column */
+    {"42703", K(SYNTAX), 0},     /* undefined_column */
+    {"42704", K(SYNTAX), 0},     /* undefined_object */
+    {"42710", K(SYNTAX), 0},     /* duplicate_object */
+    {"42712", K(SYNTAX), 0},     /* duplicate_alias */
+    {"42723", K(SYNTAX), 0},     /* duplicate_function */
+    {"42725", K(SYNTAX), 0},     /* ambiguous_function */
+    {"42803", K(SYNTAX), 0},     /* grouping_error */
+    {"42804", K(SYNTAX), 0},     /* datatype_mismatch */
+    {"42809", K(SYNTAX), 0},     /* wrong_object_type */
+    {"42830", K(SYNTAX), 0},     /* invalid_foreign_key */
+    {"42846", K(SYNTAX), 0},     /* cannot_coerce */
+    {"42883", K(SYNTAX), 0},     /* undefined_function */
+    {"428C9", K(SYNTAX), 0},     /* generated_always */
+    {"42939", K(SYNTAX), 0},     /* reserved_name */
+    {"42P01", K(SYNTAX), 0},     /* undefined_table */
+    {"42P02", K(SYNTAX), 0},     /* undefined_parameter */
+    {"42P03", K(SYNTAX), 0},     /* duplicate_cursor */
+    {"42P04", K(SYNTAX), 0},     /* duplicate_database */
+    {"42P05", K(SYNTAX), 0},     /* duplicate_prepared_statement */
+    {"42P06", K(SYNTAX), 0},     /* duplicate_schema */
+    {"42P07", K(SYNTAX), 0},     /* duplicate_table */
+    {"42P08", K(SYNTAX), 0},     /* ambiguous_parameter */
+    {"42P09", K(SYNTAX), 0},     /* ambiguous_alias */
+    {"42P10", K(SYNTAX), 0},     /* invalid_column_reference */
+    {"42P11", K(SYNTAX), 0},     /* invalid_cursor_definition */
+    {"42P12", K(SYNTAX), 0},     /* invalid_database_definition */
+    {"42P13", K(SYNTAX), 0},     /* invalid_function_definition */
+    {"42P14", K(SYNTAX), 0},     /* invalid_prepared_statement_definition */
+    {"42P15", K(SYNTAX), 0},     /* invalid_schema_definition */
+    {"42P16", K(SYNTAX), 0},     /* invalid_table_definition */
+    {"42P17", K(SYNTAX), 0},     /* invalid_object_definition */
+    {"42P18", K(SYNTAX), 0},     /* indeterminate_datatype */
+    {"42P19", K(SYNTAX), 0},     /* invalid_recursion */
+    {"42P20", K(SYNTAX), 0},     /* windowing_error */
+    {"42P21", K(SYNTAX), 0},     /* collation_mismatch */
+    {"42P22", K(SYNTAX), 0},     /* indeterminate_collation */
 
     {"44000", K(CONSTRAINT), 0}, /* with_check_option_violation */
 
@@ -275,65 +275,65 @@ static const pq_sqlstate table[] = {
     {"54011", K(SYNTAX), 0}, /* too_many_columns */
     {"54023", K(SYNTAX), 0}, /* too_many_arguments */
 
-    {"55000", K(MISUSE), 0}, /* object_not_in_prerequisite_state */
+    {"55000", K(MISUSE), 0},          /* object_not_in_prerequisite_state */
     {"55006", K(LOCK_CONTENTION), 0}, /* object_in_use */
-    {"55P02", K(MISUSE), 0}, /* cant_change_runtime_param */
+    {"55P02", K(MISUSE), 0},          /* cant_change_runtime_param */
     {"55P03", K(LOCK_CONTENTION), T}, /* lock_not_available */
-    {"55P04", K(MISUSE), 0}, /* unsafe_new_enum_value_usage */
+    {"55P04", K(MISUSE), 0},          /* unsafe_new_enum_value_usage */
 
-    {"57000", K(CONNECTION), T|S}, /* operator_intervention */
-    {"57014", K(CANCELED), 0}, /* query_canceled */
-    {"57P01", K(CONNECTION), T|S}, /* admin_shutdown */
-    {"57P02", K(CONNECTION), T|S}, /* crash_shutdown */
-    {"57P03", K(CONNECTION), T|S}, /* cannot_connect_now */
-    {"57P04", K(CONFIG), S}, /* database_dropped */
-    {"57P05", K(CONNECTION), T|S|I}, /* idle_session_timeout */
+    {"57000", K(CONNECTION), T | S},     /* operator_intervention */
+    {"57014", K(CANCELED), 0},           /* query_canceled */
+    {"57P01", K(CONNECTION), T | S},     /* admin_shutdown */
+    {"57P02", K(CONNECTION), T | S},     /* crash_shutdown */
+    {"57P03", K(CONNECTION), T | S},     /* cannot_connect_now */
+    {"57P04", K(CONFIG), S},             /* database_dropped */
+    {"57P05", K(CONNECTION), T | S | I}, /* idle_session_timeout */
 
     {"58000", K(RESOURCE), 0}, /* system_error */
     {"58030", K(RESOURCE), 0}, /* io_error */
-    {"58P01", K(CONFIG), 0}, /* undefined_file */
-    {"58P02", K(SYNTAX), 0}, /* duplicate_file */
+    {"58P01", K(CONFIG), 0},   /* undefined_file */
+    {"58P02", K(SYNTAX), 0},   /* duplicate_file */
 
     {"72000", K(SERIALIZATION), T}, /* snapshot_too_old */
 
     {"F0000", K(INTERNAL), 0}, /* config_file_error */
     {"F0001", K(INTERNAL), 0}, /* lock_file_exists */
 
-    {"HV000", K(SYNTAX), 0}, /* fdw_error */
+    {"HV000", K(SYNTAX), 0},   /* fdw_error */
     {"HV001", K(RESOURCE), 0}, /* fdw_out_of_memory */
-    {"HV002", K(SYNTAX), 0}, /* fdw_dynamic_parameter_value_needed */
-    {"HV004", K(SYNTAX), 0}, /* fdw_invalid_data_type */
-    {"HV005", K(SYNTAX), 0}, /* fdw_column_name_not_found */
-    {"HV006", K(SYNTAX), 0}, /* fdw_invalid_data_type_descriptors */
-    {"HV007", K(SYNTAX), 0}, /* fdw_invalid_column_name */
-    {"HV008", K(SYNTAX), 0}, /* fdw_invalid_column_number */
-    {"HV009", K(SYNTAX), 0}, /* fdw_invalid_use_of_null_pointer */
-    {"HV00A", K(SYNTAX), 0}, /* fdw_invalid_string_format */
-    {"HV00B", K(SYNTAX), 0}, /* fdw_invalid_handle */
-    {"HV00C", K(SYNTAX), 0}, /* fdw_invalid_option_index */
-    {"HV00D", K(SYNTAX), 0}, /* fdw_invalid_option_name */
-    {"HV00J", K(SYNTAX), 0}, /* fdw_option_name_not_found */
-    {"HV00K", K(SYNTAX), 0}, /* fdw_reply_handle */
-    {"HV00L", K(SYNTAX), 0}, /* fdw_unable_to_create_execution */
-    {"HV00M", K(SYNTAX), 0}, /* fdw_unable_to_create_reply */
+    {"HV002", K(SYNTAX), 0},   /* fdw_dynamic_parameter_value_needed */
+    {"HV004", K(SYNTAX), 0},   /* fdw_invalid_data_type */
+    {"HV005", K(SYNTAX), 0},   /* fdw_column_name_not_found */
+    {"HV006", K(SYNTAX), 0},   /* fdw_invalid_data_type_descriptors */
+    {"HV007", K(SYNTAX), 0},   /* fdw_invalid_column_name */
+    {"HV008", K(SYNTAX), 0},   /* fdw_invalid_column_number */
+    {"HV009", K(SYNTAX), 0},   /* fdw_invalid_use_of_null_pointer */
+    {"HV00A", K(SYNTAX), 0},   /* fdw_invalid_string_format */
+    {"HV00B", K(SYNTAX), 0},   /* fdw_invalid_handle */
+    {"HV00C", K(SYNTAX), 0},   /* fdw_invalid_option_index */
+    {"HV00D", K(SYNTAX), 0},   /* fdw_invalid_option_name */
+    {"HV00J", K(SYNTAX), 0},   /* fdw_option_name_not_found */
+    {"HV00K", K(SYNTAX), 0},   /* fdw_reply_handle */
+    {"HV00L", K(SYNTAX), 0},   /* fdw_unable_to_create_execution */
+    {"HV00M", K(SYNTAX), 0},   /* fdw_unable_to_create_reply */
     {"HV00N", K(INTERNAL), 0}, /* fdw_unable_to_establish_connection */
-    {"HV00P", K(SYNTAX), 0}, /* fdw_no_schemas */
-    {"HV00Q", K(SYNTAX), 0}, /* fdw_schema_not_found */
-    {"HV00R", K(SYNTAX), 0}, /* fdw_table_not_found */
-    {"HV010", K(SYNTAX), 0}, /* fdw_function_sequence_error */
-    {"HV014", K(SYNTAX), 0}, /* fdw_too_many_handles */
-    {"HV021", K(SYNTAX), 0}, /* fdw_inconsistent_descriptor_information */
-    {"HV024", K(SYNTAX), 0}, /* fdw_invalid_attribute_value */
-    {"HV090", K(SYNTAX), 0}, /* fdw_invalid_string_length_or_buffer_length */
-    {"HV091", K(SYNTAX), 0}, /* fdw_invalid_descriptor_field_identifier */
+    {"HV00P", K(SYNTAX), 0},   /* fdw_no_schemas */
+    {"HV00Q", K(SYNTAX), 0},   /* fdw_schema_not_found */
+    {"HV00R", K(SYNTAX), 0},   /* fdw_table_not_found */
+    {"HV010", K(SYNTAX), 0},   /* fdw_function_sequence_error */
+    {"HV014", K(SYNTAX), 0},   /* fdw_too_many_handles */
+    {"HV021", K(SYNTAX), 0},   /* fdw_inconsistent_descriptor_information */
+    {"HV024", K(SYNTAX), 0},   /* fdw_invalid_attribute_value */
+    {"HV090", K(SYNTAX), 0},   /* fdw_invalid_string_length_or_buffer_length */
+    {"HV091", K(SYNTAX), 0},   /* fdw_invalid_descriptor_field_identifier */
 
-    {"P0000", K(SYNTAX), 0}, /* plpgsql_error */
+    {"P0000", K(SYNTAX), 0},     /* plpgsql_error */
     {"P0001", K(CONSTRAINT), 0}, /* raise_exception */
-    {"P0002", K(SYNTAX), 0}, /* no_data_found */
-    {"P0003", K(SYNTAX), 0}, /* too_many_rows */
+    {"P0002", K(SYNTAX), 0},     /* no_data_found */
+    {"P0003", K(SYNTAX), 0},     /* too_many_rows */
     {"P0004", K(CONSTRAINT), 0}, /* assert_failure */
 
-    {"XX000", K(INTERNAL), 0}, /* internal_error */
+    {"XX000", K(INTERNAL), 0},       /* internal_error */
     {"XX001", K(DATA_CORRUPTED), 0}, /* data_corrupted */
     {"XX002", K(DATA_CORRUPTED), 0}, /* index_corrupted */
 };

@@ -117,8 +117,7 @@ DBR_API const char *dbr_host_db_name(const dbr_host *host);
  * its result discarded, with no plugin on the way: a health check that
  * measures the database, never a retry's backoff or an open breaker. */
 DBR_API bool dbr_host_probe(const dbr_host *host, dbr_ctx *ctx, dbr_error **err);
-DBR_API bool dbr_host_check(const dbr_host *host, dbr_ctx *ctx, const char *sql,
-                            dbr_error **err);
+DBR_API bool dbr_host_check(const dbr_host *host, dbr_ctx *ctx, const char *sql, dbr_error **err);
 
 /* Metrics, registered at create() and updated lock-free on the hot path.
  * Names follow Prometheus conventions: dbr_ prefix, _total counters,

@@ -15,7 +15,7 @@
  *   min_requests = 20      # ...over at least this many requests (0 < ratio <= 1)
  *   count = connection, resource, commit-unknown   # the kinds that are failures
  *   probe_interval = 100ms # while open, try a new connection this often (0 = never)...
- *   probe_max_interval = 1s # ...doubling after each failed try, up to this
+ *   probe_max_interval = 500ms # ...doubling after each failed try, up to this
  *
  * Closed: calls pass; infrastructure failures are counted. Open: every call
  * fails at once with DBR_ERR_CIRCUIT_OPEN, without a pool checkout, I/O,
@@ -161,9 +161,8 @@ static bool breaker_create(const dbr_config_section *cfg, const dbr_host *host, 
         !parse_counted(cfg, &b->counted, err) ||
         !dbr_config_get_duration(cfg, "probe_interval", 100 * G_TIME_SPAN_MILLISECOND, 0,
                                  G_TIME_SPAN_HOUR, &b->probe_us, err) ||
-        !dbr_config_get_duration(cfg, "probe_max_interval", G_TIME_SPAN_SECOND,
-                                 G_TIME_SPAN_MILLISECOND, G_TIME_SPAN_DAY, &b->probe_max_us,
-                                 err)) {
+        !dbr_config_get_duration(cfg, "probe_max_interval", 500 * G_TIME_SPAN_MILLISECOND,
+                                 G_TIME_SPAN_MILLISECOND, G_TIME_SPAN_DAY, &b->probe_max_us, err)) {
         g_free(b);
         return false;
     }
@@ -413,14 +412,12 @@ static bool breaker_control(void *self, const char *command, char **reply, dbr_e
     g_mutex_unlock(&b->lock);
     announce(b, &t);
     if (reply) {
-        char *text = g_strdup_printf("state=%s requests=%" G_GUINT64_FORMAT
-                                     " successes=%" G_GUINT64_FORMAT
-                                     " failures=%" G_GUINT64_FORMAT
-                                     " consecutive_successes=%" G_GUINT64_FORMAT
-                                     " consecutive_failures=%" G_GUINT64_FORMAT " forced=%s",
-                                     state_names[s], c.requests, c.total_successes,
-                                     c.total_failures, c.consecutive_successes,
-                                     c.consecutive_failures, b->forced ? "true" : "false");
+        char *text = g_strdup_printf(
+            "state=%s requests=%" G_GUINT64_FORMAT " successes=%" G_GUINT64_FORMAT
+            " failures=%" G_GUINT64_FORMAT " consecutive_successes=%" G_GUINT64_FORMAT
+            " consecutive_failures=%" G_GUINT64_FORMAT " forced=%s",
+            state_names[s], c.requests, c.total_successes, c.total_failures,
+            c.consecutive_successes, c.consecutive_failures, b->forced ? "true" : "false");
 
         *reply = strdup(text);
         g_free(text);

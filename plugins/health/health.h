@@ -40,10 +40,10 @@ typedef struct health_settings {
 
 /* What one check saw. */
 typedef struct health_report {
-    int64_t at_us;   /* host clock */
-    gint64 at_unix;  /* wall clock, for people */
-    bool ok;         /* ping and probe answered */
-    char error[256]; /* why not */
+    int64_t at_us;             /* host clock */
+    gint64 at_unix;            /* wall clock, for people */
+    bool ok;                   /* ping and probe answered */
+    char error[256];           /* why not */
     dbr_error_kind error_kind; /* and of what kind (DBR_ERR_NONE when ok) */
     int64_t ping_us, query_us;
     dbr_pool_stats pool;

@@ -7,17 +7,26 @@
  *   plugins = retry, breaker
  *
  *   [plugin.retry]
- *   max_attempts = 5          # total tries, the first included
- *   initial_interval = 100ms
- *   max_interval = 10s
+ *   max_attempts = 5          # tries that reached the database, the first included
+ *   initial_interval = 50ms
+ *   max_interval = 1s
  *   multiplier = 2.0
  *   jitter = true             # full jitter: uniform [0, cap)
- *   max_elapsed = 0           # stop retrying after this long (0 = no limit)
+ *   max_elapsed = 5s          # stop retrying this long after the first failure (0 = no limit)
  *   budget_ratio = 0.2        # retries may add 20% to the requests of a window...
  *   budget_window = 10s
  *   budget_min_retries = 10   # ...plus this many per window
- *   wait_breaker = false      # retry calls an open breaker refused
+ *   wait_breaker = true       # wait out an open breaker (below) instead of failing
  *   resolve_commit = false    # ask pg_xact_status when COMMIT's answer is lost
+ *
+ * The defaults ride out a server restart or a failover of a few seconds
+ * (docs/retry-and-breaker.md): with `plugins = retry, breaker` an outage
+ * opens the breaker, whose probe closes it within about half a second of
+ * the server taking connections again; meanwhile a call the open breaker
+ * refuses waits initial_interval (jittered) and asks again, which costs no
+ * I/O and no attempt, only time (max_elapsed) and the retry budget. In an
+ * outage that lasts, the budget runs out within a window and calls fail at
+ * once with circuit-open: waiting is for the first seconds, not forever.
  *
  * What is retried is decided by the failure's outcome and whether it is
  * transient, both set by the layer that knows (docs/errors.md), never by
@@ -83,19 +92,19 @@ static bool retry_create(const dbr_config_section *cfg, const dbr_host *host, vo
 
     r->host = host;
     if (!dbr_config_get_int(cfg, "max_attempts", 5, 1, 1000, &attempts, err) ||
-        !dbr_config_get_duration(cfg, "initial_interval", 100000, 0, G_TIME_SPAN_HOUR,
-                                 &r->backoff.initial_us, err) ||
-        !dbr_config_get_duration(cfg, "max_interval", 10 * G_TIME_SPAN_SECOND, 0, G_TIME_SPAN_DAY,
+        !dbr_config_get_duration(cfg, "initial_interval", 50 * G_TIME_SPAN_MILLISECOND, 0,
+                                 G_TIME_SPAN_HOUR, &r->backoff.initial_us, err) ||
+        !dbr_config_get_duration(cfg, "max_interval", G_TIME_SPAN_SECOND, 0, G_TIME_SPAN_DAY,
                                  &r->backoff.max_us, err) ||
         !dbr_config_get_double(cfg, "multiplier", 2.0, 1.0, 100.0, &r->backoff.multiplier, err) ||
         !dbr_config_get_bool(cfg, "jitter", true, &r->backoff.jitter, err) ||
-        !dbr_config_get_duration(cfg, "max_elapsed", 0, 0, G_TIME_SPAN_DAY, &r->max_elapsed_us,
-                                 err) ||
+        !dbr_config_get_duration(cfg, "max_elapsed", 5 * G_TIME_SPAN_SECOND, 0, G_TIME_SPAN_DAY,
+                                 &r->max_elapsed_us, err) ||
         !dbr_config_get_double(cfg, "budget_ratio", 0.2, 0.0, 1000.0, &ratio, err) ||
         !dbr_config_get_duration(cfg, "budget_window", 10 * G_TIME_SPAN_SECOND,
                                  G_TIME_SPAN_MILLISECOND, G_TIME_SPAN_HOUR, &window, err) ||
         !dbr_config_get_int(cfg, "budget_min_retries", 10, 0, 1000000, &min_retries, err) ||
-        !dbr_config_get_bool(cfg, "wait_breaker", false, &r->wait_breaker, err) ||
+        !dbr_config_get_bool(cfg, "wait_breaker", true, &r->wait_breaker, err) ||
         !dbr_config_get_bool(cfg, "resolve_commit", false, &r->resolve_commit, err)) {
         g_free(r);
         return false;
@@ -188,6 +197,7 @@ static bool retry_handle(void *self, dbr_call *call, const dbr_next *next, dbr_e
     dbr_ctx *ctx = dbr_call_ctx(call);
     dbr_error *e = NULL;
     int64_t first_failure = 0;
+    int tries = 0; /* attempts that reached past the breaker */
 
     /* One statement of a transaction is never repeated alone: the retry of
      * a transaction is the whole callback, one level up. */
@@ -203,15 +213,23 @@ static bool retry_handle(void *self, dbr_call *call, const dbr_next *next, dbr_e
         dbr_error *se = NULL;
         char a[16], d[32];
 
+        bool refused;
+
         if (dbr_next_call(next, call, &e))
             return true;
+        /* An open breaker's refusal is waited out at a short, steady pace
+         * (nothing was sent, so no attempt is spent and no backoff grows:
+         * the call goes on as soon as the breaker closes). */
+        refused = dbr_error_kind_of(e) == DBR_ERR_CIRCUIT_OPEN;
+        if (!refused)
+            tries++;
         why = not_retryable(r, call, e);
-        if (!why && attempt >= r->max_attempts)
+        if (!why && tries >= r->max_attempts)
             why = STOP_ATTEMPTS;
         now = dbr_host_now_us(r->host);
         if (!first_failure)
             first_failure = now;
-        delay = why ? 0 : backoff_delay(&r->backoff, attempt, dbr_host_random(r->host));
+        delay = why ? 0 : backoff_delay(&r->backoff, refused ? 1 : tries, dbr_host_random(r->host));
         /* Deadlines are on the real clock, whatever clock the host has. */
         deadline = dbr_ctx_deadline(ctx);
         if (!why && r->max_elapsed_us && now + delay - first_failure > r->max_elapsed_us)

@@ -54,6 +54,14 @@ pgcluster_start() {
         chown -R postgres: "$base/data" "$base/sock" "$base/log"
     fi
     PGCLUSTER_BASE=$base
+    # A German locale of the cluster's own (LOCPATH), so that tests can make
+    # the server speak another language (lc_messages) without touching the
+    # system's locales.
+    mkdir -p "$base/locale"
+    ln -s /usr/lib/locale/C.utf8 "$base/locale/C.utf8" 2>/dev/null || true
+    localedef -i de_DE -f UTF-8 "$base/locale/de_DE.UTF-8" >/dev/null 2>&1 ||
+        echo "pgcluster: cannot build the de_DE.UTF-8 locale (install locales); lc_messages tests will fail" >&2
+    export DBR_TEST_LOCPATH=$base/locale
     pgcluster_as_owner "$bindir/initdb" -D "$base/data" -U dbr --auth=trust -E UTF8 \
         --locale=C.UTF-8 >"$base/initdb.log" 2>&1 || {
         cat "$base/initdb.log" >&2
@@ -73,8 +81,8 @@ CONF
         port=$(( 20000 + (RANDOM % 20000) ))
         tries=$((tries + 1))
         pgcluster_port_free "$port" || continue
-        if pgcluster_as_owner "$bindir/pg_ctl" -D "$base/data" -l "$base/log/server.log" \
-            -o "-p $port" -w -t 60 start >/dev/null; then
+        if pgcluster_as_owner env LOCPATH="$DBR_TEST_LOCPATH" "$bindir/pg_ctl" -D "$base/data" \
+            -l "$base/log/server.log" -o "-p $port" -w -t 60 start >/dev/null; then
             break
         fi
         if [ $tries -ge 5 ]; then

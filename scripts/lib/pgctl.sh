@@ -12,7 +12,10 @@ case "$cmd" in
 start | restart) extra=(-l "$DBR_TEST_PGDATA/../log/server.log" -o "-p $DBR_TEST_PGPORT" -w -t 60) ;;
 stop) extra=(-w -t 60) ;;
 esac
+# The cluster's own locales (lc_messages tests): see lib/pgcluster.sh.
+locpath=()
+[ -n "${DBR_TEST_LOCPATH:-}" ] && locpath=(env LOCPATH="$DBR_TEST_LOCPATH")
 if [ "$(id -u)" = 0 ]; then
-    exec runuser -u postgres -- "$DBR_TEST_PGBIN/pg_ctl" -D "$DBR_TEST_PGDATA" "$cmd" "${extra[@]}" "$@"
+    exec runuser -u postgres -- "${locpath[@]}" "$DBR_TEST_PGBIN/pg_ctl" -D "$DBR_TEST_PGDATA" "$cmd" "${extra[@]}" "$@"
 fi
-exec "$DBR_TEST_PGBIN/pg_ctl" -D "$DBR_TEST_PGDATA" "$cmd" "${extra[@]}" "$@"
+exec "${locpath[@]}" "$DBR_TEST_PGBIN/pg_ctl" -D "$DBR_TEST_PGDATA" "$cmd" "${extra[@]}" "$@"

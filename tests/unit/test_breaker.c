@@ -35,9 +35,9 @@ static dbr_db *open_breaker(const char *settings)
 {
     /* The recovery probe runs on real time and would close an open breaker
      * behind a test's back: only the tests about it turn it on. */
-    char *text = g_strdup_printf(DB "[plugin.breaker]\n%s%s",
-                                 strstr(settings, "probe_interval") ? "" : "probe_interval = 0\n",
-                                 settings);
+    char *text =
+        g_strdup_printf(DB "[plugin.breaker]\n%s%s",
+                        strstr(settings, "probe_interval") ? "" : "probe_interval = 0\n", settings);
     dbr_open_opts o = {.config_text = text, .clock = &clock_ops, .seed = 1};
     dbr_error *err = NULL;
     dbr_db *db = dbr_open_with(&o, &err);
@@ -405,7 +405,8 @@ static dbr_db *open_chain(const char *chain)
 {
     char *text = g_strdup_printf("[database]\ndriver = fake\nconnect_on_open = false\n"
                                  "[chain]\nplugins = %s\n[plugin.breaker]\nmax_failures = 3\n"
-                                 "[plugin.retry]\nmax_attempts = 5\njitter = false\n",
+                                 "probe_interval = 0\n[plugin.retry]\nmax_attempts = 5\n"
+                                 "jitter = false\nwait_breaker = false\n",
                                  chain);
     dbr_open_opts o = {.config_text = text, .clock = &clock_ops, .seed = 1};
     dbr_error *err = NULL;

@@ -96,7 +96,8 @@ static void script(const char *sql)
 
 START_TEST(test_retry_retries_connect_failures_with_exponential_delays)
 {
-    dbr_db *db = open_fake(1, DB "[chain]\nplugins = retry\n[plugin.retry]\njitter = false\n");
+    dbr_db *db = open_fake(1, DB "[chain]\nplugins = retry\n[plugin.retry]\njitter = false\n"
+                                 "initial_interval = 100ms\nmax_interval = 10s\n");
     seen s = {0};
     dbr_error *err = NULL;
 
@@ -115,7 +116,8 @@ END_TEST
 static GArray *jittered_delays(uint64_t seed)
 {
     dbr_db *db = open_fake(seed, DB "[chain]\nplugins = retry\n[plugin.retry]\n"
-                                    "max_attempts = 8\nmax_interval = 1s\n");
+                                    "max_attempts = 8\nmax_interval = 1s\n"
+                                    "initial_interval = 100ms\n");
     GArray *copy;
 
     g_array_set_size(clk.sleeps, 0);
@@ -173,7 +175,8 @@ END_TEST
 START_TEST(test_retry_stops_at_max_elapsed)
 {
     dbr_db *db = open_fake(1, DB "[chain]\nplugins = retry\n[plugin.retry]\njitter = false\n"
-                                 "max_attempts = 50\nmax_elapsed = 250ms\n");
+                                 "max_attempts = 50\nmax_elapsed = 250ms\n"
+                                 "initial_interval = 100ms\n");
     seen s = {0};
     dbr_error *err = NULL;
 
@@ -291,10 +294,10 @@ START_TEST(test_retry_budget_limits_a_retry_storm)
 }
 END_TEST
 
-START_TEST(test_retry_open_breaker_is_not_retried_unless_configured)
+START_TEST(test_retry_open_breaker_is_waited_out_unless_configured)
 {
-    dbr_db *db = open_fake(1, DB "[chain]\nplugins = retry, trace_a\n[plugin.trace_a]\n"
-                                 "refuse = true\n");
+    dbr_db *db = open_fake(1, DB "[chain]\nplugins = retry, trace_a\n[plugin.retry]\n"
+                                 "wait_breaker = false\n[plugin.trace_a]\nrefuse = true\n");
     seen s = {0};
     dbr_error *err = NULL;
 
@@ -304,12 +307,21 @@ START_TEST(test_retry_open_breaker_is_not_retried_unless_configured)
     ck_assert_int_eq(s.attempts, 0);
     dbr_error_free(err);
     dbr_close(db);
-    db = open_fake(1, DB "[chain]\nplugins = retry, trace_a\n[plugin.retry]\nwait_breaker = true\n"
-                         "max_attempts = 3\n[plugin.trace_a]\nrefuse = true\n");
+    /* By default a refusal is waited out at initial_interval's pace: it
+     * spends no attempt (nothing was sent) and no growing backoff, only
+     * time (max_elapsed) and budget. */
+    db = open_fake(1, DB "[chain]\nplugins = retry, trace_a\n[plugin.retry]\njitter = false\n"
+                         "max_attempts = 3\nmax_elapsed = 1s\nbudget_min_retries = 1000\n"
+                         "[plugin.trace_a]\nrefuse = true\n");
     dbr_subscribe(db, count_events, &s);
+    g_array_set_size(clk.sleeps, 0);
     err = NULL;
     ck_assert(!dbr_ping(db, NULL, &err));
-    ck_assert_int_eq(s.attempts, 2);
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_CIRCUIT_OPEN);
+    ck_assert_str_eq(s.reason, "max_elapsed");
+    ck_assert_int_eq(s.attempts, 20); /* 1 s of 50 ms waits, far past max_attempts */
+    for (guint i = 0; i < clk.sleeps->len; i++)
+        ck_assert_int_eq(g_array_index(clk.sleeps, int64_t, i), 50000);
     dbr_error_free(err);
     dbr_close(db);
 }
@@ -338,7 +350,7 @@ START_TEST(test_retry_cancel_interrupts_the_backoff_sleep)
 {
     /* the real clock: the sleep must end when the ctx is canceled */
     dbr_db *db = t_open(DB "[chain]\nplugins = retry\n[plugin.retry]\ninitial_interval = 30s\n"
-                           "max_interval = 60s\njitter = false\n");
+                           "max_interval = 60s\njitter = false\nmax_elapsed = 0\n");
     seen s = {0};
     canceler c = {dbr_ctx_new(), &s};
     dbr_error *err = NULL;
@@ -363,7 +375,7 @@ END_TEST
 START_TEST(test_retry_no_sleep_outlives_the_deadline)
 {
     dbr_db *db = t_open(DB "[chain]\nplugins = retry\n[plugin.retry]\ninitial_interval = 2s\n"
-                           "jitter = false\n");
+                           "max_interval = 10s\njitter = false\nmax_elapsed = 0\n");
     dbr_ctx *ctx = dbr_ctx_with_timeout(300);
     dbr_error *err = NULL;
     gint64 start = g_get_monotonic_time();
@@ -412,7 +424,7 @@ int main(void)
     tcase_add_test(tc, test_retry_reruns_the_whole_transaction_on_serialization_failure);
     tcase_add_test(tc, test_retry_never_retries_commit_unknown_transaction);
     tcase_add_test(tc, test_retry_budget_limits_a_retry_storm);
-    tcase_add_test(tc, test_retry_open_breaker_is_not_retried_unless_configured);
+    tcase_add_test(tc, test_retry_open_breaker_is_waited_out_unless_configured);
     tcase_add_test(tc, test_retry_cancel_interrupts_the_backoff_sleep);
     tcase_add_test(tc, test_retry_no_sleep_outlives_the_deadline);
     tcase_add_test(tc, test_retry_rejects_bad_settings);
