@@ -7,9 +7,10 @@
  * budget turns most would-be retries into fast failures instead of
  * multiplying the load by max_attempts.
  *
- * The hot path only increments a counter. Deciding a retry (rare) takes the
- * lock and compares the counters with a snapshot taken about one window ago;
- * snapshots are taken on that same rare path, at most 16 per window.
+ * The hot path increments a counter and reads the clock; every window/16 a
+ * request also takes a snapshot of the counters (under the lock). Deciding
+ * a retry (rare) compares the counters with the oldest snapshot inside the
+ * window: the requests of the last window, and no older ones, buy retries.
  */
 #include "budget.h"
 
@@ -22,6 +23,7 @@ void budget_init(budget *b, double ratio, int64_t window_us, int min_retries)
     b->retries = 0;
     b->nsnap = 0;
     b->head = 0;
+    b->last_snap_us = G_MININT64 / 2;
     g_mutex_init(&b->lock);
 }
 
@@ -30,27 +32,41 @@ void budget_clear(budget *b)
     g_mutex_clear(&b->lock);
 }
 
+/* With the lock held. */
+static void snapshot_locked(budget *b, int64_t now_us, guint64 requests)
+{
+    int newest = (b->head + BUDGET_SNAPSHOTS - 1) % BUDGET_SNAPSHOTS;
+
+    if (b->nsnap && now_us - b->snap[newest].t_us < b->window_us / 16)
+        return;
+    b->snap[b->head].t_us = now_us;
+    b->snap[b->head].requests = requests;
+    b->snap[b->head].retries = b->retries;
+    b->head = (b->head + 1) % BUDGET_SNAPSHOTS;
+    if (b->nsnap < BUDGET_SNAPSHOTS)
+        b->nsnap++;
+    __atomic_store_n(&b->last_snap_us, now_us, __ATOMIC_RELAXED);
+}
+
+void budget_snapshot(budget *b, int64_t now_us)
+{
+    g_mutex_lock(&b->lock);
+    snapshot_locked(b, now_us, __atomic_load_n(&b->requests, __ATOMIC_RELAXED));
+    g_mutex_unlock(&b->lock);
+}
+
 bool budget_withdraw(budget *b, int64_t now_us)
 {
     guint64 requests = __atomic_load_n(&b->requests, __ATOMIC_RELAXED);
     guint64 base_req = 0, base_ret = 0;
     bool allowed;
-    int newest;
 
     g_mutex_lock(&b->lock);
-    newest = (b->head + BUDGET_SNAPSHOTS - 1) % BUDGET_SNAPSHOTS;
-    if (b->nsnap == 0 || now_us - b->snap[newest].t_us >= b->window_us / 16) {
-        b->snap[b->head].t_us = now_us;
-        b->snap[b->head].requests = requests;
-        b->snap[b->head].retries = b->retries;
-        b->head = (b->head + 1) % BUDGET_SNAPSHOTS;
-        if (b->nsnap < BUDGET_SNAPSHOTS)
-            b->nsnap++;
-    }
-    /* The base is the oldest snapshot still inside the window. Right after
-     * a quiet spell that is the one just taken, so only the floor applies:
-     * hours of healthy traffic do not buy a retry storm when the server
-     * then falls over. */
+    snapshot_locked(b, now_us, requests);
+    /* The base is the oldest snapshot still inside the window: the requests
+     * of the last window buy retries, not hours of healthy traffic before a
+     * server falls over. After a quiet spell it is a recent one, so only
+     * the floor applies. */
     for (int i = 0; i < b->nsnap; i++) {
         int k = (b->head + BUDGET_SNAPSHOTS - b->nsnap + i) % BUDGET_SNAPSHOTS;
 

@@ -21,13 +21,19 @@ typedef struct budget {
         guint64 requests, retries;
     } snap[BUDGET_SNAPSHOTS];
     int nsnap, head;
+    gint64 last_snap_us; /* atomic: when the newest snapshot was taken */
 } budget;
 
 void budget_init(budget *b, double ratio, int64_t window_us, int min_retries);
 void budget_clear(budget *b);
-static inline void budget_note_request(budget *b)
+void budget_snapshot(budget *b, int64_t now_us);
+/* Counts a request; now and then (every window/16) also takes a snapshot,
+ * so that the window's requests are known when a retry is asked for. */
+static inline void budget_note_request(budget *b, int64_t now_us)
 {
     __atomic_fetch_add(&b->requests, 1, __ATOMIC_RELAXED);
+    if (now_us - __atomic_load_n(&b->last_snap_us, __ATOMIC_RELAXED) >= b->window_us / 16)
+        budget_snapshot(b, now_us);
 }
 /* Takes one retry from the budget; false when the window's share is spent. */
 bool budget_withdraw(budget *b, int64_t now_us);

@@ -197,13 +197,14 @@ static bool retry_handle(void *self, dbr_call *call, const dbr_next *next, dbr_e
     dbr_ctx *ctx = dbr_call_ctx(call);
     dbr_error *e = NULL;
     int64_t first_failure = 0;
-    int tries = 0; /* attempts that reached past the breaker */
+    int tries = 0;       /* attempts that reached past the breaker */
+    bool waited = false; /* a token was taken to wait out an open breaker */
 
     /* One statement of a transaction is never repeated alone: the retry of
      * a transaction is the whole callback, one level up. */
     if (dbr_call_kind_of(call) == DBR_CALL_TX_STMT)
         return dbr_next_call(next, call, err);
-    budget_note_request(&r->budget);
+    budget_note_request(&r->budget, dbr_host_coarse_now_us(r->host));
     dbr_counter_add(r->requests, 1);
     if (r->resolve_commit && dbr_call_kind_of(call) == DBR_CALL_TX)
         dbr_call_set_resolve_commit(call, true);
@@ -238,8 +239,15 @@ static bool retry_handle(void *self, dbr_call *call, const dbr_next *next, dbr_e
             why = STOP_DEADLINE; /* sleeping past it would be for nothing */
         /* The first connect of dbr_open is one caller waiting for its
          * database, not a storm: the budget does not apply to it. */
-        if (!why && dbr_call_kind_of(call) != DBR_CALL_CONNECT && !budget_withdraw(&r->budget, now))
-            why = STOP_BUDGET;
+        /* Waiting out an open breaker sends nothing: it takes one token for
+         * the whole wait, so the budget bounds how many callers wait, and
+         * the rest fail at once. */
+        if (!why && dbr_call_kind_of(call) != DBR_CALL_CONNECT && !(refused && waited)) {
+            if (!budget_withdraw(&r->budget, now))
+                why = STOP_BUDGET;
+            else if (refused)
+                waited = true;
+        }
         if (why) {
             /* A first failure that was never a candidate goes back as it
              * is; one that retrying gave up on says how far it went. */
