@@ -149,16 +149,21 @@ bool dbr_tx_terminal(dbr_call *call, dbr_error **err)
     dbr_error *e = NULL;
     dbr_pconn *pc;
     dbr_wait wait;
-    bool ok, tracked;
+    bool ok, tracked, pipelined;
     tx *t;
 
     pc = dbr_checkout(call, err);
     if (!pc)
         return false;
-    /* Probed before BEGIN: a failure inside the transaction would abort it. */
-    tracked = call->resolve_commit && DBR_OPS_HAS(struct dbr_driver_ops, db->drv, commit_tracked) &&
-              DBR_OPS_HAS(struct dbr_driver_ops, db->drv, xact_status) &&
-              dbr_tx_tracking_usable(db, pc, call->ctx);
+    /* Probed before BEGIN: a failure inside the transaction would abort it.
+     * Where the driver can pipeline COMMIT, it does even without
+     * resolve_commit: the request that goes ahead of COMMIT tells a session
+     * that ended before COMMIT was read (not applied) from one that ended
+     * during it (unknown). */
+    pipelined = DBR_OPS_HAS(struct dbr_driver_ops, db->drv, commit_tracked) &&
+                db->drv->commit_tracked && dbr_tx_tracking_usable(db, pc, call->ctx);
+    tracked = pipelined && call->resolve_commit &&
+              DBR_OPS_HAS(struct dbr_driver_ops, db->drv, xact_status) && db->drv->xact_status;
     if (db->drv->txstatus(pc->dc) == DBR_TXSTATUS_BROKEN) {
         /* The probe gave its connection up: take another. */
         dbr_pool_put(db->pool, pc, true);
@@ -182,6 +187,7 @@ bool dbr_tx_terminal(dbr_call *call, dbr_error **err)
     t->ctx = call->ctx;
     t->opts = call->tx_opts;
     t->tracked = tracked;
+    t->pipelined = pipelined;
     ok = call->fn(dbr_tx_handle(t), call->user, &e);
     if (ok && e) {
         g_warning("a transaction callback returned true with an error set (%s); committing",

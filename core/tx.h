@@ -21,6 +21,7 @@ typedef struct tx {
     const dbr_tx_opts *opts;
     unsigned savepoints;
     bool tracked;          /* COMMIT learns the transaction id (resolve_commit, probed) */
+    bool pipelined;        /* COMMIT goes behind a request that tells when the session ended */
     bool escaped;          /* a statement of the callback ended the transaction itself */
     bool misused;          /* a statement that would have ended it was refused */
     bool unsure;           /* a script's answer was lost: it may have COMMITted */

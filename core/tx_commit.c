@@ -9,6 +9,10 @@
  *     serialization failure, a deferred constraint): not applied.
  *   - A deadline that passes while COMMIT runs is a cancel request to the
  *     server; its answer decides (a COMMIT it could not stop is a success).
+ *   - Where the driver can, COMMIT is pipelined behind a request whose
+ *     answer the server flushes before it reads COMMIT: a session that ends
+ *     before that answer (a shutdown, a terminated backend, an idle
+ *     timeout) never ran COMMIT, which is then not applied.
  *   - No answer: the outcome is unknown, DBR_ERR_COMMIT_UNKNOWN, unless the
  *     transaction's id was learned with COMMIT (resolve_commit) and the
  *     server, asked on fresh connections of its own until the ctx's deadline,
@@ -48,8 +52,9 @@ bool dbr_tx_tracking_usable(dbr_db *db, dbr_pconn *pc, dbr_ctx *ctx)
         return false;
     r = db->drv->commit_tracking_probe(pc->dc, &wait, &e);
     if (r == 0) {
-        g_warning("resolve_commit: the server cannot report transaction ids before COMMIT; "
-                  "a COMMIT whose answer is lost stays commit-unknown");
+        g_warning("this server cannot take COMMIT pipelined behind a transaction id request "
+                  "(a proxy without pipelines, or no pg_current_xact_id_if_assigned): a COMMIT "
+                  "whose answer is lost stays commit-unknown");
         g_atomic_int_set(&db->commit_tracking, -1);
     } else if (r == 1) {
         g_atomic_int_set(&db->commit_tracking, 1);
@@ -108,6 +113,7 @@ bool dbr_tx_commit(tx *t, dbr_error **err)
     dbr_db *db = t->db;
     dbr_ctx *ctx = t->ctx;
     bool tracked = t->tracked; /* the slot is not ours once released */
+    bool pipelined = t->pipelined;
     dbr_error *ce = NULL;
     char xid[96] = "";
     dbr_wait wait;
@@ -130,8 +136,12 @@ bool dbr_tx_commit(tx *t, dbr_error **err)
         dbr_error_set_outcome(ce, DBR_OUTCOME_NOT_APPLIED);
         return dbr_error_propagate(err, ce);
     }
-    ok = tracked ? db->drv->commit_tracked(t->pc->dc, &wait, xid, sizeof(xid), &ce)
-                 : dbr_run_on(db, t->pc->dc, &wait, "COMMIT", 0, NULL, NULL, &ce);
+    if (tracked)
+        ok = db->drv->commit_tracked(t->pc->dc, &wait, xid, sizeof(xid), &ce);
+    else if (pipelined)
+        ok = db->drv->commit_tracked(t->pc->dc, &wait, NULL, 0, &ce);
+    else
+        ok = dbr_run_on(db, t->pc->dc, &wait, "COMMIT", 0, NULL, NULL, &ce);
     dbr_pool_put(db->pool, t->pc, !ok && db->drv->txstatus(t->pc->dc) != DBR_TXSTATUS_IDLE);
     dbr_tx_slot_release(t);
     if (ok)

@@ -69,26 +69,45 @@ static bool lost(dbr_driver_conn *conn, dbr_error **e, const char *what)
     return false;
 }
 
-/* The transaction id, and when the server's postmaster started (as epoch
- * seconds, whatever the session's DateStyle and TimeZone): the token that
- * pq_xact_status checks. NULL when no id is assigned. */
+/* The token that pq_xact_status checks: the transaction id, when the
+ * server's postmaster started (epoch seconds, whatever the session's
+ * DateStyle and TimeZone), the cluster's system identifier and the timeline
+ * WAL is written on. NULL when no id is assigned. */
 #define TRACK_SQL                                                                                  \
     "SELECT pg_current_xact_id_if_assigned()::text || '@' || "                                     \
-    "extract(epoch FROM pg_postmaster_start_time())::text"
+    "extract(epoch FROM pg_postmaster_start_time())::text || '@' || "                              \
+    "(SELECT system_identifier FROM pg_control_system())::text || '@' || "                         \
+    "substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"
 
-/* Queues  SELECT <the token>  Sync  `second`  Sync.
+/* Queues  `first`  Sync  `second`  Sync.
  * *second_queued says whether the first Sync went out (it flushes), so that
  * `second` may have left too when a later step fails. */
-static bool send_tracked(dbr_driver_conn *conn, const char *second, bool *second_queued)
+static bool send_pipelined(dbr_driver_conn *conn, const char *first, const char *second,
+                           bool *second_queued)
 {
     *second_queued = false;
     if (!PQenterPipelineMode(conn->pg) ||
-        !PQsendQueryParams(conn->pg, TRACK_SQL, 0, NULL, NULL, NULL, NULL, 0) ||
+        !PQsendQueryParams(conn->pg, first, 0, NULL, NULL, NULL, NULL, 0) ||
         !PQpipelineSync(conn->pg))
         return false;
     *second_queued = true;
     return PQsendQueryParams(conn->pg, second, 0, NULL, NULL, NULL, NULL, 0) &&
            PQpipelineSync(conn->pg);
+}
+
+/* A FATAL that the server itself sent in place of the first answer: the
+ * backend exits after it, and it flushes the first answer (at the first
+ * Sync) before it reads COMMIT, so COMMIT never ran. A proxy speaks for a
+ * lost server with class 08 (PgBouncer's 08P01), and a server that crashed
+ * after COMMIT may have sent answers the proxy never passed on: those stay
+ * unknown. */
+static bool ended_before_commit(const PGresult *r)
+{
+    const char *ss = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const char *severity = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+
+    return ss && severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0) &&
+           strncmp(ss, "08", 2) != 0;
 }
 
 bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, int xid_len,
@@ -99,10 +118,13 @@ bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, i
     PGresult *r;
     bool ok = false, commit_queued = false;
 
-    g_strlcpy(xid, "", (gsize)xid_len);
+    if (xid)
+        g_strlcpy(xid, "", (gsize)xid_len);
     if (!pq_usable(conn, err))
         return false;
-    if (!send_tracked(conn, "COMMIT", &commit_queued)) {
+    /* Without xid, the request ahead of COMMIT is the empty query: only its
+     * answer's arrival matters. */
+    if (!send_pipelined(conn, xid ? TRACK_SQL : "", "COMMIT", &commit_queued)) {
         /* PQpipelineSync flushes: once COMMIT was queued, a failure of the
          * second Sync may come after COMMIT's Execute left, and COMMIT
          * runs at Execute. Before that, nothing of COMMIT left. */
@@ -121,13 +143,15 @@ bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, i
     /* In pipeline mode each query's results end with a NULL, and each Sync
      * gives one PGRES_PIPELINE_SYNC result. */
     r = next_result(conn, &ew, &e); /* 1: the id */
-    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+    if (!r || PQresultStatus(r) != (xid ? PGRES_TUPLES_OK : PGRES_EMPTY_QUERY)) {
         if (r && !e && PQresultErrorField(r, PG_DIAG_SQLSTATE) &&
-            dbr_error_outcome((e = pq_result_error(r, true))) == DBR_OUTCOME_NOT_APPLIED) {
+            (dbr_error_outcome((e = pq_result_error(r, true))) == DBR_OUTCOME_NOT_APPLIED ||
+             ended_before_commit(r))) {
             /* The server answered the first query with an ERROR: it handles
              * messages in order, so the COMMIT behind it ran in an aborted
-             * transaction, as a ROLLBACK. A FATAL or a connection-class
-             * error may come from a proxy while COMMIT ran: unknown. */
+             * transaction, as a ROLLBACK. Or the server said goodbye before
+             * answering it, so it never read COMMIT. An error of class 08
+             * may come from a proxy while COMMIT ran: unknown. */
             e = dbr_error_wrap(e, dbr_error_kind_of(e), PQ_LAYER,
                                "the transaction ended before COMMIT");
             dbr_error_set_phase(e, DBR_PHASE_BEFORE_SEND);
@@ -140,7 +164,8 @@ bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, i
         lost(conn, &e, "connection lost before the transaction id arrived");
         return dbr_error_propagate(err, e);
     }
-    g_strlcpy(xid, PQgetisnull(r, 0, 0) ? "none" : PQgetvalue(r, 0, 0), (gsize)xid_len);
+    if (xid)
+        g_strlcpy(xid, PQgetisnull(r, 0, 0) ? "none" : PQgetvalue(r, 0, 0), (gsize)xid_len);
     PQclear(r);
     if (!end_of_query(conn, &ew, &e) || !sync_point(conn, &ew, &e)) {
         lost(conn, &e, "connection lost during COMMIT");
@@ -175,25 +200,43 @@ bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, i
     return dbr_error_propagate(err, e);
 }
 
+/*
+ * An id's status speaks for our transaction only if the id cannot have been
+ * handed to another transaction since. On the same postmaster run it
+ * cannot. Across a restart it can after a crash (or an immediate stop): an
+ * id whose transaction never reached the WAL on disk is given out again.
+ * After a clean shutdown (fast or smart) every id given out is in the
+ * shutdown checkpoint, and none is reused; PostgreSQL keeps the cumulative
+ * statistics across a clean shutdown and discards them after a crash, so
+ * pg_stat_bgwriter.stats_reset older than the run our transaction ran on
+ * says no crash came between (a manual reset since then only makes us
+ * refuse). The same cluster (system identifier) on the same timeline rules
+ * out another server and a promoted standby; a standby cannot answer
+ * (pg_current_wal_lsn fails there) and the question is asked again.
+ */
 int pq_xact_status(dbr_driver_conn *conn, const char *token, const dbr_wait *wait, dbr_error **err)
 {
-    const char *at = strchr(token, '@');
-    char *xid = at ? g_strndup(token, (gsize)(at - token)) : NULL;
-    const char *params[2] = {xid, at ? at + 1 : NULL};
+    char **part = g_strsplit(token, "@", 5);
+    const char *params[4];
     dbr_driver_result *res;
     const PGresult *r;
     int status = -2;
 
-    if (!xid)
+    if (g_strv_length(part) != 4) {
+        g_strfreev(part);
         return dbr_set_error(err, DBR_ERR_MISUSE, PQ_LAYER, "not a transaction token"), -2;
-    /* After a restart (a crash, an immediate stop) or on another server, an
-     * id whose transaction never reached the WAL may belong to another
-     * transaction by now: its status would speak for that one. */
+    }
+    for (int i = 0; i < 4; i++)
+        params[i] = part[i];
     res = pq_exec(conn,
                   "SELECT pg_xact_status($1::xid8), "
-                  "extract(epoch FROM pg_postmaster_start_time())::text = $2",
-                  2, params, wait, err);
-    g_free(xid);
+                  "extract(epoch FROM pg_postmaster_start_time())::text = $2 OR "
+                  "((SELECT system_identifier FROM pg_control_system())::text = $3 AND "
+                  " substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) = $4 AND "
+                  " coalesce((SELECT stats_reset FROM pg_stat_bgwriter) < "
+                  "          to_timestamp($2::double precision), false))",
+                  4, params, wait, err);
+    g_strfreev(part);
     if (!res)
         return -2;
     r = (const PGresult *)res;
@@ -221,7 +264,7 @@ int pq_commit_tracking_probe(dbr_driver_conn *conn, const dbr_wait *wait, dbr_er
     if (!pq_usable(conn, err))
         return -1;
     /* The shape of commit_tracked, with a harmless second query. */
-    if (!send_tracked(conn, "SELECT 1", &queued)) {
+    if (!send_pipelined(conn, TRACK_SQL, "SELECT 1", &queued)) {
         conn->broken = true;
         dbr_error_propagate(err, pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND,
                                                DBR_OUTCOME_NOT_APPLIED, "cannot send the probe"));

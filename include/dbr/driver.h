@@ -116,7 +116,10 @@ struct dbr_driver_ops {
      * known yet (still in progress), -3 never knowable here (the server has
      * restarted or is another server: an id whose transaction never reached
      * the WAL may have been given to another transaction since), or -2 and
-     * an error. */
+     * an error. commit_tracked with xid NULL learns no id but keeps the
+     * request ahead of COMMIT: a session the server ended before answering
+     * it never read COMMIT, which is then reported not applied; the core
+     * uses it for every COMMIT once commit_tracking_probe said yes. */
     bool (*commit_tracked)(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, int xid_len,
                            dbr_error **err);
     int (*xact_status)(dbr_driver_conn *conn, const char *xid, const dbr_wait *wait,

@@ -17,7 +17,7 @@
  *   budget_window = 10s
  *   budget_min_retries = 10   # ...plus this many per window
  *   wait_breaker = true       # wait out an open breaker (below) instead of failing
- *   resolve_commit = false    # ask pg_xact_status when COMMIT's answer is lost
+ *   resolve_commit = true     # ask pg_xact_status when COMMIT's answer is lost
  *
  * The defaults ride out a server restart or a failover of a few seconds
  * (docs/retry-and-breaker.md): with `plugins = retry, breaker` an outage
@@ -105,7 +105,7 @@ static bool retry_create(const dbr_config_section *cfg, const dbr_host *host, vo
                                  G_TIME_SPAN_MILLISECOND, G_TIME_SPAN_HOUR, &window, err) ||
         !dbr_config_get_int(cfg, "budget_min_retries", 10, 0, 1000000, &min_retries, err) ||
         !dbr_config_get_bool(cfg, "wait_breaker", true, &r->wait_breaker, err) ||
-        !dbr_config_get_bool(cfg, "resolve_commit", false, &r->resolve_commit, err)) {
+        !dbr_config_get_bool(cfg, "resolve_commit", true, &r->resolve_commit, err)) {
         g_free(r);
         return false;
     }

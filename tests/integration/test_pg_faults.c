@@ -685,8 +685,12 @@ START_TEST(test_pg_defaults_ride_out_a_fast_restart)
         g_array_free(l[i].ok_at, TRUE);
     }
     printf("fast restart: down %.0f ms, all 4 workers running again %.0f ms after the server "
-           "took connections, %d failed calls, breaker: \"%s\"\n",
-           (double)(accept_at - down_at) / 1000.0, (double)worst / 1000.0, failed, states->str);
+           "took connections, %d failed calls, breaker: \"%s\", lost COMMIT answers resolved: "
+           "%lld committed, %lld aborted, %lld unresolved\n",
+           (double)(accept_at - down_at) / 1000.0, (double)worst / 1000.0, failed, states->str,
+           metric(db, "dbr_commit_resolutions_total{db=\"default\",result=\"committed\"} "),
+           metric(db, "dbr_commit_resolutions_total{db=\"default\",result=\"aborted\"} "),
+           metric(db, "dbr_commit_resolutions_total{db=\"default\",result=\"unresolved\"} "));
     ck_assert_int_eq(failed, 0);
     ck_assert_int_le(worst, G_USEC_PER_SEC);
     unwatch_breaker(db, states);
