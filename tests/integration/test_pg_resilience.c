@@ -82,9 +82,9 @@ START_TEST(test_pg_breaker_opens_when_server_stops_and_closes_after_restart)
     t_pgctl("start");
     ck_assert(t_wait_for(ping_ok, db, 30000));
     ck_assert(breaker_is(db, "closed"));
-    /* in order: opened, then half-open trials while the server was down,
-     * closed at last (by the recovery probe, or a half-open trial) */
-    ck_assert_msg(g_str_has_prefix(states->str, "closed>open open>half-open"), "%s", states->str);
+    /* in order: opened, then (perhaps) half-open trials while the server
+     * was down, closed at last by the recovery probe or a half-open trial */
+    ck_assert_msg(g_str_has_prefix(states->str, "closed>open "), "%s", states->str);
     ck_assert_msg(g_str_has_suffix(states->str, ">closed"), "%s", states->str);
     g_string_free(states, TRUE);
     dbr_close(db);
