@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -161,6 +162,21 @@ void t_proxy_stall(t_proxy *p, bool stalled)
     p->stalled = stalled;
     g_mutex_unlock(&p->lock);
     poke(p);
+}
+
+int t_proxy_client_bytes_waiting(t_proxy *p)
+{
+    int total = 0;
+
+    g_mutex_lock(&p->lock);
+    for (int i = 0; i < MAX_PAIRS; i++) {
+        int n = 0;
+
+        if (p->pairs[i][0] >= 0 && ioctl(p->pairs[i][0], FIONREAD, &n) == 0)
+            total += n;
+    }
+    g_mutex_unlock(&p->lock);
+    return total;
 }
 
 void t_proxy_cut(t_proxy *p)

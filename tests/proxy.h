@@ -16,6 +16,8 @@ t_proxy *t_proxy_start(int target_port);
 int t_proxy_port(const t_proxy *p);
 void t_proxy_stall(t_proxy *p, bool stalled);
 void t_proxy_cut(t_proxy *p);
+/* Bytes clients sent that a stalled proxy holds: "the request has left". */
+int t_proxy_client_bytes_waiting(t_proxy *p);
 void t_proxy_stop(t_proxy *p);
 
 #endif

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../proxy.h"
 #include "../testutil.h"
 
 static dbr_db *admin;
@@ -185,6 +186,12 @@ END_TEST
 
 /* ---- sessions the server ends for idling ---- */
 
+/* The idle timeouts are FATALs the server sends only to an idle session.
+ * Read before a request is sent, they were always "not applied"; the case
+ * that matters is the race where the goodbye is on its way while the next
+ * request leaves. A stalled proxy makes that race certain: it holds the
+ * server's goodbye until the client's request has reached it. */
+
 static long long backend_pid;
 
 static bool backend_gone(void *arg)
@@ -198,7 +205,39 @@ static bool backend_gone(void *arg)
     return n == 0;
 }
 
+static bool request_held(void *arg)
+{
+    return t_proxy_client_bytes_waiting(arg) > 0;
+}
+
+/* Lets the goodbye through once the client's next request is held. */
+static gpointer release_when_sent(gpointer data)
+{
+    t_proxy *p = data;
+
+    ck_assert(t_wait_for(request_held, p, 20000));
+    t_proxy_stall(p, false);
+    return NULL;
+}
+
+/* Holds what the server says, waits until backend_pid is gone, and lets it
+ * through once the next request has left: that request meets the goodbye. */
+static GThread *goodbye_in_flight(t_proxy *p)
+{
+    t_proxy_stall(p, true);
+    ck_assert(t_wait_for(backend_gone, NULL, 20000));
+    return g_thread_new("release", release_when_sent, p);
+}
+
+static dbr_db *open_via(t_proxy *p, const char *extra_conninfo, const char *extra)
+{
+    return t_open("[database]\ndriver = pq\n"
+                  "conninfo = host=127.0.0.1 port=%d user=dbr dbname=dbr_test %s\n%s",
+                  t_proxy_port(p), extra_conninfo, extra);
+}
+
 typedef struct idler {
+    t_proxy *proxy;
     int runs;
     dbr_error_kind first_kind;
     char first_sqlstate[6];
@@ -210,6 +249,8 @@ static bool idle_fn(dbr_tx *tx, void *user, dbr_error **err)
     idler *id = user;
     dbr_result *r;
     dbr_error *e = NULL;
+    GThread *release;
+    bool ok;
 
     id->runs++;
     if (!dbr_tx_exec(tx, "INSERT INTO fk_idle VALUES (1)", 0, NULL, err))
@@ -225,8 +266,10 @@ static bool idle_fn(dbr_tx *tx, void *user, dbr_error **err)
         return false;
     backend_pid = atoll(dbr_result_value(r, 0, 0));
     dbr_result_free(r);
-    ck_assert(t_wait_for(backend_gone, NULL, 20000));
-    if (dbr_tx_exec(tx, "INSERT INTO fk_idle VALUES (2)", 0, NULL, &e))
+    release = goodbye_in_flight(id->proxy);
+    ok = dbr_tx_exec(tx, "INSERT INTO fk_idle VALUES (2)", 0, NULL, &e);
+    g_thread_join(release);
+    if (ok)
         return true;
     id->first_kind = dbr_error_kind_of(e);
     g_strlcpy(id->first_sqlstate, dbr_error_sqlstate(e) ? dbr_error_sqlstate(e) : "",
@@ -237,8 +280,9 @@ static bool idle_fn(dbr_tx *tx, void *user, dbr_error **err)
 
 START_TEST(test_pg_idle_in_transaction_timeout_is_rerun_by_retry)
 {
-    dbr_db *db = open_pg(NULL, "[chain]\nplugins = retry\n");
-    idler id = {0};
+    t_proxy *p = t_proxy_start(atoi(getenv("DBR_TEST_PGPORT")));
+    dbr_db *db = open_via(p, "", "[chain]\nplugins = retry\n");
+    idler id = {.proxy = p};
     dbr_error *err = NULL;
 
     t_exec(admin, "DROP TABLE IF EXISTS fk_idle");
@@ -251,20 +295,28 @@ START_TEST(test_pg_idle_in_transaction_timeout_is_rerun_by_retry)
     ck_assert_int_eq(id.first_outcome, DBR_OUTCOME_NOT_APPLIED);
     ck_assert_int_eq(t_int(admin, "SELECT count(*) FROM fk_idle"), 1);
     dbr_close(db);
+    t_proxy_stop(p);
 }
 END_TEST
 
 START_TEST(test_pg_idle_session_timeout_is_a_transient_not_applied_failure)
 {
-    dbr_db *db = open_pg("options='-c idle_session_timeout=100'", NULL);
+    t_proxy *p = t_proxy_start(atoi(getenv("DBR_TEST_PGPORT")));
+    dbr_db *db = open_via(p, "options='-c idle_session_timeout=100'", "");
     char *pid = t_value(db, "SELECT pg_backend_pid()");
+    GThread *release;
 
+    t_exec(admin, "CREATE TABLE IF NOT EXISTS fk_idle (v int)");
     backend_pid = atoll(pid);
     g_free(pid);
-    ck_assert(t_wait_for(backend_gone, NULL, 20000));
-    expect_error(db, "SELECT 1", DBR_ERR_CONNECTION, "57P05", DBR_OUTCOME_NOT_APPLIED, true);
+    release = goodbye_in_flight(p);
+    /* An INSERT meeting the goodbye never ran: not applied, transient. */
+    expect_error(db, "INSERT INTO fk_idle VALUES (3)", DBR_ERR_CONNECTION, "57P05",
+                 DBR_OUTCOME_NOT_APPLIED, true);
+    g_thread_join(release);
     t_exec(db, "SELECT 1"); /* a new session */
     dbr_close(db);
+    t_proxy_stop(p);
 }
 END_TEST
 
