@@ -61,6 +61,8 @@ struct dbr_pool {
     dbr_pool_counters counters;
 };
 
+static void put(dbr_pool *pool, dbr_pconn *pc, bool discard, bool note_death);
+
 dbr_pool *dbr_pool_new(const struct dbr_driver_ops *drv, const dbr_settings *st)
 {
     dbr_pool *pool = g_new0(dbr_pool, 1);
@@ -284,7 +286,7 @@ dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
                        now - pc->returned_us >= pool->st->validate_after_us && pool->drv->alive &&
                        !pool->drv->alive(pc->dc));
             if (!ok) {
-                dbr_pool_put(pool, pc, true);
+                put(pool, pc, true, !suspect);
                 pc = NULL;
                 if (!dbr_ctx_check(ctx, "waiting for a connection", err))
                     goto out;
@@ -421,7 +423,9 @@ static bool make_clean(dbr_pool *pool, dbr_pconn *pc)
     return r && pool->drv->txstatus(pc->dc) == DBR_TXSTATUS_IDLE && reset_session(pool, pc);
 }
 
-void dbr_pool_put(dbr_pool *pool, dbr_pconn *pc, bool discard)
+/* Returns a connection; note_death when its user may have found it ended (not a
+ * validation ping, which only confirms what the epoch already says). */
+static void put(dbr_pool *pool, dbr_pconn *pc, bool discard, bool note_death)
 {
     int64_t now;
     waiter *w;
@@ -429,7 +433,7 @@ void dbr_pool_put(dbr_pool *pool, dbr_pconn *pc, bool discard)
 
     if (!pc)
         return;
-    broken = pool->drv->txstatus(pc->dc) == DBR_TXSTATUS_BROKEN;
+    broken = note_death && pool->drv->txstatus(pc->dc) == DBR_TXSTATUS_BROKEN;
     if (!discard && !make_clean(pool, pc))
         discard = true;
     now = dbr_coarse_now_us();
@@ -469,6 +473,11 @@ void dbr_pool_put(dbr_pool *pool, dbr_pconn *pc, bool discard)
         pool->drv->close(pc->dc);
         g_free(pc);
     }
+}
+
+void dbr_pool_put(dbr_pool *pool, dbr_pconn *pc, bool discard)
+{
+    put(pool, pc, discard, true);
 }
 
 void dbr_pool_read_stats(dbr_pool *pool, dbr_pool_stats *out)

@@ -70,14 +70,16 @@ static bool lost(dbr_driver_conn *conn, dbr_error **e, const char *what)
 }
 
 /* The token that pq_xact_status checks: the transaction id, when the
- * server's postmaster started (epoch seconds, whatever the session's
- * DateStyle and TimeZone), the cluster's system identifier and the timeline
- * WAL is written on. NULL when no id is assigned. */
+ * server's postmaster started and when the transaction started (epoch
+ * seconds, whatever the session's DateStyle and TimeZone), the cluster's
+ * system identifier and the timeline WAL is written on. NULL when no id is
+ * assigned. */
 #define TRACK_SQL                                                                                  \
     "SELECT pg_current_xact_id_if_assigned()::text || '@' || "                                     \
     "extract(epoch FROM pg_postmaster_start_time())::text || '@' || "                              \
     "(SELECT system_identifier FROM pg_control_system())::text || '@' || "                         \
-    "substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"
+    "substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) || '@' || "                               \
+    "extract(epoch FROM now())::text"
 
 /* Queues  `first`  Sync  `second`  Sync.
  * *second_queued says whether the first Sync went out (it flushes), so that
@@ -206,27 +208,29 @@ bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, i
  * cannot. Across a restart it can after a crash (or an immediate stop): an
  * id whose transaction never reached the WAL on disk is given out again.
  * After a clean shutdown (fast or smart) every id given out is in the
- * shutdown checkpoint, and none is reused; PostgreSQL keeps the cumulative
- * statistics across a clean shutdown and discards them after a crash, so
- * pg_stat_bgwriter.stats_reset older than the run our transaction ran on
- * says no crash came between (a manual reset since then only makes us
- * refuse). The same cluster (system identifier) on the same timeline rules
- * out another server and a promoted standby; a standby cannot answer
+ * shutdown checkpoint, and none is reused. PostgreSQL keeps the cumulative
+ * statistics across a clean shutdown and discards them after a crash (their
+ * stats_reset becomes the recovery's time), so pg_stat_bgwriter.stats_reset
+ * older than our transaction's start says no crash came since (a manual
+ * reset since then only makes us refuse; a server clock stepped back across
+ * a crash could fool it, which is why the same run needs no such test). The
+ * same cluster (system identifier) on the same timeline rules out another
+ * server and a promoted standby; a standby cannot answer
  * (pg_current_wal_lsn fails there) and the question is asked again.
  */
 int pq_xact_status(dbr_driver_conn *conn, const char *token, const dbr_wait *wait, dbr_error **err)
 {
-    char **part = g_strsplit(token, "@", 5);
-    const char *params[4];
+    char **part = g_strsplit(token, "@", 6);
+    const char *params[5];
     dbr_driver_result *res;
     const PGresult *r;
     int status = -2;
 
-    if (g_strv_length(part) != 4) {
+    if (g_strv_length(part) != 5) {
         g_strfreev(part);
         return dbr_set_error(err, DBR_ERR_MISUSE, PQ_LAYER, "not a transaction token"), -2;
     }
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         params[i] = part[i];
     res = pq_exec(conn,
                   "SELECT pg_xact_status($1::xid8), "
@@ -234,8 +238,8 @@ int pq_xact_status(dbr_driver_conn *conn, const char *token, const dbr_wait *wai
                   "((SELECT system_identifier FROM pg_control_system())::text = $3 AND "
                   " substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) = $4 AND "
                   " coalesce((SELECT stats_reset FROM pg_stat_bgwriter) < "
-                  "          to_timestamp($2::double precision), false))",
-                  4, params, wait, err);
+                  "          to_timestamp($5::double precision), false))",
+                  5, params, wait, err);
     g_strfreev(part);
     if (!res)
         return -2;

@@ -368,11 +368,14 @@ static bool lc_messages_is_german(void *arg)
     return de;
 }
 
-static void reset_lc_messages(void)
+/* Settings a test changes with ALTER SYSTEM, back to the defaults even when
+ * it fails. */
+static void reset_server_settings(void)
 {
     dbr_db *db = t_open("[database]\ndriver = pq\nconninfo = %s\n", t_conninfo());
 
     t_exec(db, "ALTER SYSTEM RESET lc_messages");
+    t_exec(db, "ALTER SYSTEM RESET synchronous_standby_names");
     t_exec(db, "SELECT pg_reload_conf()");
     dbr_close(db);
 }
@@ -409,7 +412,7 @@ START_TEST(test_pg_connect_refusals_are_classified_in_any_language)
         ck_assert(!dbr_error_transient(err));
         dbr_error_free(err);
     }
-    reset_lc_messages();
+    reset_server_settings();
     dbr_close(a);
     dbr_close(b);
 }
@@ -751,6 +754,101 @@ START_TEST(test_pg_defaults_ride_out_a_fast_restart)
 }
 END_TEST
 
+/* ---- a lost COMMIT answer and a clean restart ---- */
+
+static bool server_takes_sessions(void *arg)
+{
+    (void)arg;
+    return dbr_ping(admin, NULL, NULL);
+}
+
+/* A crash (stop -m immediate) and a start: the cumulative statistics are
+ * discarded, so the run begins with a stats_reset newer than its start. */
+static void crash_restart(void)
+{
+    t_pgctl("stop -m immediate");
+    t_pgctl("start");
+    dbr_close(admin);
+    admin_open();
+    ck_assert(t_wait_for(server_takes_sessions, NULL, 30000));
+}
+
+static bool sync_standby_awaited(void *arg)
+{
+    char *v = t_value(admin, "SHOW synchronous_standby_names");
+    bool set = strcmp(v, "fk_nobody") == 0;
+
+    (void)arg;
+    g_free(v);
+    return set;
+}
+
+static bool commit_in_syncrep(void *arg)
+{
+    (void)arg;
+    return t_int(admin, "SELECT count(*) FROM pg_stat_activity WHERE "
+                        "application_name = 'fk_syncrep' AND wait_event = 'SyncRep'") == 1;
+}
+
+typedef struct committer {
+    dbr_db *db;
+    int runs;
+    bool ok;
+    char error[256];
+} committer;
+
+static bool insert_once_fn(dbr_tx *tx, void *user, dbr_error **err)
+{
+    committer *c = user;
+
+    c->runs++;
+    return dbr_tx_exec(tx, "INSERT INTO fk_sync VALUES (1)", 0, NULL, err);
+}
+
+static gpointer commit_thread(gpointer data)
+{
+    committer *c = data;
+    dbr_error *err = NULL;
+
+    c->ok = dbr_tx_run(c->db, NULL, NULL, insert_once_fn, c, &err);
+    if (!c->ok)
+        g_strlcpy(c->error, dbr_error_message(err), sizeof(c->error));
+    dbr_error_free(err);
+    return NULL;
+}
+
+START_TEST(test_pg_lost_commit_is_resolved_across_a_clean_restart)
+{
+    committer c = {0};
+    GThread *t;
+
+    crash_restart();
+    t_exec(admin, "DROP TABLE IF EXISTS fk_sync");
+    t_exec(admin, "CREATE TABLE fk_sync (v int)");
+    /* COMMIT commits locally, then waits for a synchronous standby that
+     * never comes; a fast restart ends it there, its answer lost. */
+    t_exec(admin, "ALTER SYSTEM SET synchronous_standby_names = 'fk_nobody'");
+    t_exec(admin, "SELECT pg_reload_conf()");
+    ck_assert(t_wait_for(sync_standby_awaited, NULL, 20000));
+    c.db = open_pg("application_name=fk_syncrep", "[chain]\nplugins = retry\n");
+    t = g_thread_new("commit", commit_thread, &c);
+    ck_assert(t_wait_for(commit_in_syncrep, NULL, 20000));
+    t_exec(admin, "ALTER SYSTEM RESET synchronous_standby_names");
+    t_pgctl("restart -m fast");
+    g_thread_join(t);
+    dbr_close(admin);
+    admin_open();
+    /* The id is asked of the restarted server: a clean restart hands out no
+     * id again, so its answer (committed) is the truth. */
+    ck_assert_msg(c.ok, "a committed transaction was reported failed: %s", c.error);
+    ck_assert_int_eq(c.runs, 1);
+    ck_assert_int_eq(t_int(admin, "SELECT count(*) FROM fk_sync"), 1);
+    ck_assert_int_eq(
+        metric(c.db, "dbr_commit_resolutions_total{db=\"default\",result=\"committed\"} "), 1);
+    dbr_close(c.db);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pg_faults");
@@ -774,7 +872,7 @@ int main(void)
 
     /* lc_messages goes back to the default even when the test fails. */
     tcase_add_checked_fixture(language, admin_open, admin_close);
-    tcase_add_unchecked_fixture(language, NULL, reset_lc_messages);
+    tcase_add_unchecked_fixture(language, NULL, reset_server_settings);
     tcase_add_test(language, test_pg_connect_refusals_are_classified_in_any_language);
     suite_add_tcase(s, language);
 
@@ -784,7 +882,9 @@ int main(void)
     suite_add_tcase(s, pool);
 
     tcase_add_checked_fixture(restart, admin_open, admin_close);
+    tcase_add_unchecked_fixture(restart, NULL, reset_server_settings);
     tcase_add_test(restart, test_pg_defaults_ride_out_a_fast_restart);
+    tcase_add_test(restart, test_pg_lost_commit_is_resolved_across_a_clean_restart);
     tcase_set_timeout(restart, 120);
     suite_add_tcase(s, restart);
     return t_run(s);
