@@ -227,10 +227,12 @@ static bool load_database(dbr_settings *st, dbr_error **err)
             st->reset = DBR_RESET_ALWAYS;
         } else if (g_ascii_strcasecmp(reset, "none") == 0) {
             st->reset = DBR_RESET_NONE;
-        } else if (!*reset) {
+        } else if (!strpbrk(reset, " \t\r\n")) {
+            /* One word that is not a mode: a typo ("allways"), not SQL. */
             dbr_error_propagate(err, dbr_config_error(sec, "reset",
-                                                      "empty: expected auto, always, none or "
-                                                      "the SQL that resets a session"));
+                                                      "expected auto, always, none or an SQL "
+                                                      "statement such as DISCARD ALL, got \"%s\"",
+                                                      reset));
             ok = false;
         } else {
             st->reset = DBR_RESET_SQL;

@@ -59,6 +59,7 @@ struct dbr_pool {
     int64_t refuse_until_us;   /* dbr_now_us: open nothing new before, while others are open */
     int64_t refuse_backoff_us; /* the last refusal's pause; 0 after a connect succeeds */
     dbr_pool_counters counters;
+    bool reset_warned;
 };
 
 static void put(dbr_pool *pool, dbr_pconn *pc, bool discard, bool note_death);
@@ -96,12 +97,21 @@ void dbr_pool_free(dbr_pool *pool)
     g_free(pool);
 }
 
-/* With the lock held: a slot freed up; let the oldest waiter open a connection. */
+/* With the lock held: whether the server refuses new sessions for now,
+ * while the pool has connections of its own to serve from. */
+static bool refusing(const dbr_pool *pool)
+{
+    return pool->open > 0 && pool->refuse_until_us && dbr_now_us() < pool->refuse_until_us;
+}
+
+/* With the lock held: a slot freed up; let the oldest waiter open a
+ * connection (not while the server refuses them: the waiters then wait for
+ * a returned connection, or for the pause to end). */
 static void grant_slot(dbr_pool *pool)
 {
-    waiter *w = g_queue_pop_head(&pool->waiters);
+    waiter *w;
 
-    if (!w)
+    if (refusing(pool) || !(w = g_queue_pop_head(&pool->waiters)))
         return;
     pool->open++;
     pool->in_use++;
@@ -135,9 +145,21 @@ static dbr_pconn *pool_connect(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
         }
     }
     if (!dc) {
+        bool refused = err && *err && dbr_error_kind_of(*err) == DBR_ERR_RESOURCE &&
+                       dbr_error_phase_of(*err) == DBR_PHASE_CONNECT;
+
         g_mutex_lock(&pool->lock);
         pool->open--;
         pool->in_use--;
+        if (refused) {
+            /* No slots on the server: pause new connects before the slot
+             * goes to a waiter, who would only be refused again. */
+            pool->counters.refused++;
+            pool->refuse_backoff_us = pool->refuse_backoff_us
+                                          ? MIN(pool->refuse_backoff_us * 2, 5 * G_TIME_SPAN_SECOND)
+                                          : 50 * G_TIME_SPAN_MILLISECOND;
+            pool->refuse_until_us = dbr_now_us() + pool->refuse_backoff_us;
+        }
         grant_slot(pool);
         g_mutex_unlock(&pool->lock);
         return NULL;
@@ -237,11 +259,6 @@ static bool refused_for_slots(dbr_pool *pool, dbr_error **e)
         dbr_error_phase_of(*e) != DBR_PHASE_CONNECT)
         return false;
     g_mutex_lock(&pool->lock);
-    pool->counters.refused++;
-    pool->refuse_backoff_us = pool->refuse_backoff_us
-                                  ? MIN(pool->refuse_backoff_us * 2, 5 * G_TIME_SPAN_SECOND)
-                                  : 50 * G_TIME_SPAN_MILLISECOND;
-    pool->refuse_until_us = dbr_now_us() + pool->refuse_backoff_us;
     if (pool->open == 0) {
         g_mutex_unlock(&pool->lock);
         return false; /* nothing to serve from: the caller hears it */
@@ -268,7 +285,7 @@ dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
     g_mutex_lock(&pool->lock);
     for (;;) {
         int64_t now = dbr_coarse_now_us(), start, until;
-        bool refusing, may_open;
+        bool paused, may_open;
 
         pc = take_idle(pool, now, &dead);
         if (pc) {
@@ -296,9 +313,9 @@ dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
             pc->epoch = epoch;
             goto out;
         }
-        refusing = pool->open > 0 && dbr_now_us() < pool->refuse_until_us;
+        paused = refusing(pool);
         may_open = !pool->st->max_open || pool->open < pool->st->max_open;
-        if (may_open && !refusing) {
+        if (may_open && !paused) {
             pool->open++;
             pool->in_use++;
             g_mutex_unlock(&pool->lock);
@@ -323,7 +340,7 @@ dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
         pool->wait_count++;   /* as Go's WaitCount: counted when the wait starts */
         start = dbr_now_us(); /* waiting is rare: measure it precisely */
         /* While refusing, wake when the pause ends to try a connect again. */
-        until = refusing && may_open ? pool->refuse_until_us : 0;
+        until = paused && may_open ? pool->refuse_until_us : 0;
         if (dbr_ctx_deadline(ctx) && (!until || dbr_ctx_deadline(ctx) < until))
             until = dbr_ctx_deadline(ctx);
         while (!w.conn && !w.slot && !dbr_ctx_done(ctx) && (!until || dbr_now_us() < until)) {
@@ -380,8 +397,9 @@ out:
 static bool reset_session(dbr_pool *pool, dbr_pconn *pc)
 {
     const dbr_settings *st = pool->st;
+    dbr_error *e = NULL;
     dbr_wait wait;
-    bool ok;
+    bool ok, warn;
 
     if (st->reset == DBR_RESET_NONE ||
         !DBR_OPS_HAS(struct dbr_driver_ops, pool->drv, session_reset) ||
@@ -393,13 +411,23 @@ static bool reset_session(dbr_pool *pool, dbr_pconn *pc)
     wait.cancel_fd = -1;
     wait.grace_us = st->cancel_grace_us;
     ok = pool->drv->session_reset(pc->dc, st->reset == DBR_RESET_SQL ? st->reset_sql : NULL, &wait,
-                                  NULL) &&
+                                  &e) &&
          pool->drv->txstatus(pc->dc) == DBR_TXSTATUS_IDLE;
     g_mutex_lock(&pool->lock);
     pool->counters.resets++;
     if (!ok)
         pool->counters.reset_failed++;
+    /* A reset SQL that always fails costs a new connection per call: say
+     * so, once. */
+    warn = !ok && e && !pool->reset_warned;
+    if (warn)
+        pool->reset_warned = true;
     g_mutex_unlock(&pool->lock);
+    if (warn)
+        g_warning("[database] reset: the session reset failed (%s); the connection was closed, "
+                  "as will be every one whose reset fails",
+                  dbr_error_message(e));
+    dbr_error_free(e);
     return ok;
 }
 

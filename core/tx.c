@@ -55,6 +55,7 @@ static const char *begin_sql(const struct dbr_driver_ops *drv, const dbr_tx_opts
 static bool tx_failed(tx *t, dbr_error *e, dbr_error **err)
 {
     t->failed = dbr_error_kind_of(e);
+    t->failed_transient = dbr_error_transient(e); /* for the whole transaction */
     g_free(t->failed_msg);
     t->failed_msg = g_strdup(dbr_error_message(e));
     dbr_error_set_transient(e, false);
@@ -130,6 +131,10 @@ static bool tx_finish(tx *t, bool ok, dbr_error *e, dbr_error **err)
         bool clean = s != DBR_TXSTATUS_BROKEN && tx_control(t, "ROLLBACK", NULL);
         bool unsure = t->unsure; /* the slot is not ours once released */
         bool own = !unsure && (own_error || dbr_error_has_origin(e, dbr_tx_handle(t)));
+        /* What the driver said of the failed statement (lock contention, a
+         * server out of memory: transient) holds for running the whole
+         * transaction again. */
+        bool transient = own && e && t->failed_transient && dbr_error_kind_of(e) == t->failed;
 
         dbr_pool_put(db->pool, t->pc, !clean);
         dbr_tx_slot_release(t);
@@ -138,6 +143,8 @@ static bool tx_finish(tx *t, bool ok, dbr_error *e, dbr_error **err)
         /* A script's lost answer may hide a COMMIT: not "rolled back". */
         if (unsure)
             dbr_error_set_outcome(e, DBR_OUTCOME_UNKNOWN);
+        if (transient)
+            dbr_error_set_transient(e, true);
         return dbr_error_propagate(err, dbr_tx_rolled_back(e, own));
     }
     return dbr_tx_commit(t, err);

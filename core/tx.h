@@ -27,6 +27,7 @@ typedef struct tx {
     bool unsure;           /* a script's answer was lost: it may have COMMITted */
     GThread *owner;        /* the thread running the callback */
     dbr_error_kind failed; /* kind of the last statement that failed, or NONE */
+    bool failed_transient; /* and whether the driver found it transient */
     char *failed_msg;
     struct tx *next_free;
 } tx;

@@ -58,11 +58,13 @@ tx *dbr_tx_slot_take(dbr_db *db)
     t->opts = NULL;
     t->savepoints = 0;
     t->tracked = false;
+    t->pipelined = false;
     t->escaped = false;
     t->misused = false;
     t->unsure = false;
     t->owner = g_thread_self();
     t->failed = DBR_ERR_NONE;
+    t->failed_transient = false;
     g_clear_pointer(&t->failed_msg, g_free);
     g_atomic_int_set(&t->active, 1);
     return t;

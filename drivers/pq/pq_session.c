@@ -14,8 +14,9 @@
  * end with the transaction), RESET, PREPARE, LISTEN, DECLARE (a cursor WITH
  * HOLD), LOAD, DO and CALL (their bodies may SET), any script, and any
  * statement that names temp or temporary (CREATE TEMP TABLE, SELECT INTO
- * TEMP) or calls set_config, a session-level advisory lock function or
- * dblink_connect.
+ * TEMP), the session's own schema pg_temp (CREATE TABLE pg_temp.t) or the
+ * pg_settings view (UPDATE pg_settings SET ...), or calls set_config, a
+ * session-level advisory lock function or dblink_connect.
  */
 #include <glib.h>
 #include <string.h>
@@ -30,8 +31,8 @@ static const char *const changing_first_words[] = {"reset", "prepare", "listen",
 /* Names that change the session wherever they appear. The session-level
  * advisory lock functions all contain "advisory_lock"; the transaction
  * level ones ("advisory_xact_lock") do not. */
-static const char *const changing_names[] = {"temp", "temporary", "set_config", "dblink_connect",
-                                             "dblink_connect_u"};
+static const char *const changing_names[] = {"temp",           "temporary",   "set_config",
+                                             "dblink_connect", "pg_settings", "dblink_connect_u"};
 
 static bool ident_char(char c)
 {
@@ -56,6 +57,9 @@ static bool names_session_state(const char *sql)
         len = (size_t)(p - start);
         if (len < 4)
             continue;
+        /* pg_temp, and pg_temp_3 as a session's own schema is named */
+        if (len >= 7 && g_ascii_strncasecmp(start, "pg_temp", 7) == 0)
+            return true;
         for (size_t i = 0; i < G_N_ELEMENTS(changing_names); i++)
             if (strlen(changing_names[i]) == len &&
                 g_ascii_strncasecmp(start, changing_names[i], len) == 0)

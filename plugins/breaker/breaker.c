@@ -122,8 +122,13 @@ static bool parse_counted(const dbr_config_section *cfg, guint32 *out, dbr_error
         const char *name = g_strstrip(names[i]);
         int k;
 
-        if (!*name)
-            continue;
+        if (!*name) {
+            dbr_error_propagate(err, dbr_config_error(cfg, "count",
+                                                      "an empty entry in the list: expected kind "
+                                                      "names separated by commas"));
+            ok = false;
+            break;
+        }
         for (k = DBR_ERR_CONNECTION; k <= DBR_ERR_KIND_MAX; k++)
             if (strcmp(dbr_error_kind_name(k), name) == 0)
                 break;
@@ -140,7 +145,40 @@ static bool parse_counted(const dbr_config_section *cfg, guint32 *out, dbr_error
         }
     }
     g_strfreev(names);
+    if (ok && !*out) {
+        dbr_error_propagate(err, dbr_config_error(cfg, "count",
+                                                  "empty: a breaker that counts nothing never "
+                                                  "opens; name at least one kind"));
+        ok = false;
+    }
     return ok;
+}
+
+/* probe_interval: 0 (off) or 1 ms up to timeout; probe_max_interval, when
+ * given, not below it; left out, the default or probe_interval, whichever
+ * is longer, and never beyond timeout. */
+static bool probe_settings_ok(const dbr_config_section *cfg, breaker *b, dbr_error **err)
+{
+    if (!b->probe_us)
+        return true;
+    if (b->probe_us < G_TIME_SPAN_MILLISECOND || b->probe_us > b->timeout_us) {
+        dbr_error_propagate(err, dbr_config_error(cfg, "probe_interval",
+                                                  "expected 0 (no probe) or from 1ms up to "
+                                                  "timeout (%lld ms)",
+                                                  (long long)(b->timeout_us / 1000)));
+        return false;
+    }
+    if (b->probe_max_us < b->probe_us) {
+        if (dbr_config_has(cfg, "probe_max_interval")) {
+            dbr_error_propagate(err, dbr_config_error(cfg, "probe_max_interval",
+                                                      "must not be shorter than probe_interval"));
+            return false;
+        }
+        b->probe_max_us = b->probe_us;
+    }
+    if (b->probe_max_us > b->timeout_us)
+        b->probe_max_us = b->timeout_us;
+    return true;
 }
 
 static bool breaker_create(const dbr_config_section *cfg, const dbr_host *host, void **self,
@@ -166,14 +204,10 @@ static bool breaker_create(const dbr_config_section *cfg, const dbr_host *host, 
         g_free(b);
         return false;
     }
-    if (b->probe_us && b->probe_max_us < b->probe_us) {
-        dbr_error_propagate(err, dbr_config_error(cfg, "probe_max_interval",
-                                                  "must not be shorter than probe_interval"));
+    if (!probe_settings_ok(cfg, b, err)) {
         g_free(b);
         return false;
     }
-    if (b->probe_max_us > b->timeout_us)
-        b->probe_max_us = b->timeout_us;
     g_cond_init(&b->probe_wake);
     b->max_requests = (guint32)max_requests;
     b->max_failures = (guint32)max_failures;

@@ -191,14 +191,40 @@ static void give_up(retry *r, const dbr_call *call, const dbr_error *e, int atte
                      stop_names[reason], NULL);
 }
 
+/* The error a call that retrying gave up on ends with: the last failure,
+ * how far it went, and (when an open breaker had the last word) what failed
+ * before. An attempt whose outcome was unknown leaves the call's unknown. */
+static dbr_error *gave_up(dbr_error *e, int tries, int refusals, const char *why, const char *cause,
+                          bool maybe_applied)
+{
+    char *refused = refusals ? g_strdup_printf(" and %d refusal%s by an open breaker", refusals,
+                                               refusals == 1 ? "" : "s")
+                             : g_strdup("");
+
+    if (cause)
+        e = dbr_error_wrap(e, dbr_error_kind_of(e), LAYER,
+                           "gave up after %d attempt%s%s (%s; the last failure: %s)", tries,
+                           tries == 1 ? "" : "s", refused, why, cause);
+    else
+        e = dbr_error_wrap(e, dbr_error_kind_of(e), LAYER, "gave up after %d attempt%s%s (%s)",
+                           tries, tries == 1 ? "" : "s", refused, why);
+    g_free(refused);
+    if (maybe_applied)
+        dbr_error_set_outcome(e, DBR_OUTCOME_UNKNOWN);
+    return e;
+}
+
 static bool retry_handle(void *self, dbr_call *call, const dbr_next *next, dbr_error **err)
 {
     retry *r = self;
     dbr_ctx *ctx = dbr_call_ctx(call);
     dbr_error *e = NULL;
     int64_t first_failure = 0;
-    int tries = 0;       /* attempts that reached past the breaker */
-    bool waited = false; /* a token was taken to wait out an open breaker */
+    int tries = 0;              /* attempts that reached past the breaker */
+    bool waited = false;        /* a token was taken to wait out an open breaker */
+    int refusals = 0;           /* attempts an open breaker refused */
+    bool maybe_applied = false; /* an attempt's outcome was unknown (an idempotent call) */
+    char *last_cause = NULL;    /* the last failure that was not a refusal */
 
     /* One statement of a transaction is never repeated alone: the retry of
      * a transaction is the whole callback, one level up. */
@@ -216,14 +242,25 @@ static bool retry_handle(void *self, dbr_call *call, const dbr_next *next, dbr_e
 
         bool refused;
 
-        if (dbr_next_call(next, call, &e))
+        if (dbr_next_call(next, call, &e)) {
+            g_free(last_cause);
             return true;
+        }
         /* An open breaker's refusal is waited out at a short, steady pace
          * (nothing was sent, so no attempt is spent and no backoff grows:
          * the call goes on as soon as the breaker closes). */
         refused = dbr_error_kind_of(e) == DBR_ERR_CIRCUIT_OPEN;
-        if (!refused)
+        if (refused) {
+            refusals++;
+        } else {
             tries++;
+            g_free(last_cause);
+            last_cause = g_strdup(dbr_error_message(e));
+        }
+        /* Once an attempt may have run, so may the call, whatever the
+         * later attempts say. */
+        if (dbr_error_outcome(e) == DBR_OUTCOME_UNKNOWN)
+            maybe_applied = true;
         why = not_retryable(r, call, e);
         if (!why && tries >= r->max_attempts)
             why = STOP_ATTEMPTS;
@@ -251,11 +288,14 @@ static bool retry_handle(void *self, dbr_call *call, const dbr_next *next, dbr_e
         if (why) {
             /* A first failure that was never a candidate goes back as it
              * is; one that retrying gave up on says how far it went. */
-            if (attempt == 1 && why < STOP_MAX_ELAPSED)
+            if (attempt == 1 && why < STOP_MAX_ELAPSED) {
+                g_free(last_cause);
                 return dbr_error_propagate(err, e);
+            }
             give_up(r, call, e, attempt, why);
-            e = dbr_error_wrap(e, dbr_error_kind_of(e), LAYER, "gave up after %d attempt%s (%s)",
-                               attempt, attempt == 1 ? "" : "s", stop_names[why]);
+            e = gave_up(e, tries, refusals, stop_names[why], refused ? last_cause : NULL,
+                        maybe_applied);
+            g_free(last_cause);
             return dbr_error_propagate(err, e);
         }
         dbr_counter_add(r->retries[dbr_error_kind_of(e)], 1);
@@ -270,7 +310,10 @@ static bool retry_handle(void *self, dbr_call *call, const dbr_next *next, dbr_e
             e = dbr_error_wrap(
                 e, dbr_error_kind_of(se), LAYER, "%s while waiting to retry after %d attempt%s",
                 dbr_error_kind_name(dbr_error_kind_of(se)), attempt, attempt == 1 ? "" : "s");
+            if (maybe_applied)
+                dbr_error_set_outcome(e, DBR_OUTCOME_UNKNOWN);
             dbr_error_free(se);
+            g_free(last_cause);
             return dbr_error_propagate(err, e);
         }
         dbr_error_free(e);

@@ -427,12 +427,34 @@ START_TEST(test_breaker_inside_retry_counts_every_attempt)
     ck_assert(!dbr_ping(db, NULL, &err));
     /* attempts 1-3 fail and trip it; the 4th is refused, which ends the retries */
     ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_CIRCUIT_OPEN);
-    ck_assert_msg(strstr(dbr_error_message(err), "gave up after 4 attempts (breaker open)"), "%s",
-                  dbr_error_message(err));
+    ck_assert_msg(strstr(dbr_error_message(err),
+                         "gave up after 3 attempts and 1 refusal by an open "
+                         "breaker (breaker open; the last failure: "
+                         "injected connect failure)"),
+                  "%s", dbr_error_message(err));
     expect_state(db, "open");
     dbr_error_free(err);
     t_exec(ctl, "fake:reset");
     dbr_close(ctl);
+    dbr_close(db);
+}
+END_TEST
+
+START_TEST(test_breaker_refusal_after_an_unknown_attempt_stays_unknown)
+{
+    dbr_db *db = open_chain("retry, breaker");
+    dbr_ctx *ctx = dbr_ctx_new();
+    dbr_error *err = NULL;
+
+    /* An idempotent call whose attempts were lost after sending (unknown),
+     * until the breaker refused the next: it may have run, and the final
+     * error, a refusal, must not say "not applied". */
+    dbr_ctx_set_idempotent(ctx, true);
+    ck_assert(!dbr_exec(db, ctx, "fake:fail connection sent", 0, NULL, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_CIRCUIT_OPEN);
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_UNKNOWN);
+    dbr_error_free(err);
+    dbr_ctx_free(ctx);
     dbr_close(db);
 }
 END_TEST
@@ -477,6 +499,7 @@ int main(void)
     tcase_add_test(tc, test_breaker_operator_can_force_open_and_reset);
     tcase_add_test(tc, test_breaker_state_in_metrics);
     tcase_add_test(tc, test_breaker_inside_retry_counts_every_attempt);
+    tcase_add_test(tc, test_breaker_refusal_after_an_unknown_attempt_stays_unknown);
     tcase_add_test(tc, test_breaker_outside_retry_counts_one_logical_call);
     suite_add_tcase(s, tc);
     return t_run(s);

@@ -67,6 +67,37 @@ START_TEST(test_config_rejects_bad_numbers)
 }
 END_TEST
 
+START_TEST(test_config_rejects_bad_reset_count_and_probe)
+{
+    dbr_db *db;
+
+    EXPECT(DB "reset = allways\n", "<string>:3:", "[database] reset",
+           "expected auto, always, none or an SQL statement", "\"allways\"");
+    EXPECT(DB "[chain]\nplugins = breaker\n[plugin.breaker]\ncount = connection,,resource\n",
+           "[plugin.breaker] count", "empty entry");
+    EXPECT(DB "[chain]\nplugins = breaker\n[plugin.breaker]\ncount =\n", "count", "empty");
+    EXPECT(DB "[chain]\nplugins = breaker\n[plugin.breaker]\ncount = connection, sorcery\n",
+           "count", "\"sorcery\"");
+    EXPECT(DB "[chain]\nplugins = breaker\n[plugin.breaker]\nprobe_interval = 1us\n",
+           "<string>:6:", "probe_interval", "from 1ms up to timeout");
+    EXPECT(DB "[chain]\nplugins = breaker\n[plugin.breaker]\ntimeout = 30s\n"
+              "probe_interval = 10m\n",
+           "probe_interval", "timeout (30000 ms)");
+    EXPECT(DB "[chain]\nplugins = breaker\n[plugin.breaker]\nprobe_interval = 2s\n"
+              "probe_max_interval = 1s\n",
+           "<string>:7:", "probe_max_interval", "not be shorter than probe_interval");
+    /* Accepted: the modes in any case, SQL, and a probe_interval above the
+     * default probe_max_interval when that is left out. */
+    db = t_open(DB "connect_on_open = false\nreset = ALWAYS\n");
+    dbr_close(db);
+    db = t_open(DB "connect_on_open = false\nreset = RESET ALL\n");
+    dbr_close(db);
+    db = t_open(DB "connect_on_open = false\n[chain]\nplugins = breaker\n[plugin.breaker]\n"
+                   "probe_interval = 1s\n");
+    dbr_close(db);
+}
+END_TEST
+
 START_TEST(test_config_rejects_bad_lists)
 {
     EXPECT(DB "[chain]\nplugins = trace_a,,trace_b\n", "[chain] plugins", "empty entry");
@@ -230,6 +261,7 @@ int main(void)
     tcase_add_test(tc, test_config_rejects_missing_driver_and_database);
     tcase_add_test(tc, test_config_rejects_bad_numbers);
     tcase_add_test(tc, test_config_rejects_bad_lists);
+    tcase_add_test(tc, test_config_rejects_bad_reset_count_and_probe);
     tcase_add_test(tc, test_config_rejects_bad_syntax_and_garbage);
     tcase_add_test(tc, test_config_rejects_unsafe_names);
     tcase_add_test(tc, test_config_rejects_undefined_environment_variable);

@@ -29,6 +29,9 @@ START_TEST(test_session_changing_statements)
         "SELECT pg_advisory_lock(42)",
         "SELECT pg_try_advisory_lock_shared(1, 2)",
         "SELECT dblink_connect('x')",
+        "CREATE TABLE pg_temp.acct (x int)",
+        "CREATE TABLE PG_TEMP_3.acct (x int)",
+        "UPDATE pg_settings SET setting = '50ms' WHERE name = 'statement_timeout'",
     };
     static const char *const no[] = {
         "SELECT 1",
