@@ -252,11 +252,19 @@ static bool validate(dbr_pool *pool, dbr_pconn *pc, dbr_ctx *ctx)
 
 /* After a failed connect: true (the error dropped, the lock held) when the
  * server refused the session for lack of slots while the pool has
- * connections of its own, so the caller should wait for one of those. */
-static bool refused_for_slots(dbr_pool *pool, dbr_error **e)
+ * connections of its own, so the caller should wait for one of those. A
+ * caller refused for longer than connect_timeout hears the refusal. */
+static bool refused_for_slots(dbr_pool *pool, dbr_error **e, int64_t *since)
 {
+    int64_t now;
+
     if (!*e || dbr_error_kind_of(*e) != DBR_ERR_RESOURCE ||
         dbr_error_phase_of(*e) != DBR_PHASE_CONNECT)
+        return false;
+    now = dbr_now_us();
+    if (!*since)
+        *since = now;
+    if (now - *since >= pool->st->connect_timeout_us)
         return false;
     g_mutex_lock(&pool->lock);
     if (pool->open == 0) {
@@ -276,6 +284,7 @@ dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
     void *wake_arg[2] = {pool, &w};
     dbr_ctx_waker waker = {.fn = wake_waiter, .arg = wake_arg};
     bool registered = false;
+    int64_t refused_since = 0;
 
     if (!dbr_ctx_check(ctx, "waiting for a connection", err))
         return NULL;
@@ -322,7 +331,7 @@ dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
             close_list(pool, dead);
             dead = NULL;
             pc = pool_connect(pool, ctx, &e);
-            if (!pc && refused_for_slots(pool, &e))
+            if (!pc && refused_for_slots(pool, &e, &refused_since))
                 continue;
             goto out;
         }
@@ -360,7 +369,7 @@ dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
             close_list(pool, dead);
             dead = NULL;
             pc = pool_connect(pool, ctx, &e);
-            if (!pc && refused_for_slots(pool, &e))
+            if (!pc && refused_for_slots(pool, &e, &refused_since))
                 continue;
             goto out;
         } else if (!dbr_ctx_done(ctx)) {

@@ -115,7 +115,7 @@ bool dbr_tx_commit(tx *t, dbr_error **err)
     bool tracked = t->tracked; /* the slot is not ours once released */
     bool pipelined = t->pipelined;
     dbr_error *ce = NULL;
-    char xid[96] = "";
+    char xid[192] = "";
     dbr_wait wait;
     bool ok;
     int status;

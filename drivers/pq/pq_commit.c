@@ -69,17 +69,25 @@ static bool lost(dbr_driver_conn *conn, dbr_error **e, const char *what)
     return false;
 }
 
-/* The token that pq_xact_status checks: the transaction id, when the
- * server's postmaster started and when the transaction started (epoch
- * seconds, whatever the session's DateStyle and TimeZone), the cluster's
- * system identifier and the timeline WAL is written on. NULL when no id is
- * assigned. */
+/* The token that pq_xact_status checks, '@'-separated: the transaction id,
+ * when the server's postmaster started (epoch seconds, whatever the
+ * session's DateStyle and TimeZone), and what tells a clean restart of the
+ * same cluster: its system identifier, the timeline WAL is written on, when
+ * the cumulative statistics were last reset, and the WAL position before
+ * COMMIT. Those four are empty on a standby or where pg_control_system()
+ * and pg_control_checkpoint() are not granted. NULL when no id is assigned.
+ * Nothing here fails on a standby: a read-only transaction there commits
+ * as anywhere else. */
 #define TRACK_SQL                                                                                  \
     "SELECT pg_current_xact_id_if_assigned()::text || '@' || "                                     \
     "extract(epoch FROM pg_postmaster_start_time())::text || '@' || "                              \
-    "(SELECT system_identifier FROM pg_control_system())::text || '@' || "                         \
-    "substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) || '@' || "                               \
-    "extract(epoch FROM now())::text"
+    "CASE WHEN pg_is_in_recovery() "                                                               \
+    "  OR NOT has_function_privilege('pg_control_system()', 'execute') "                           \
+    "  OR NOT has_function_privilege('pg_control_checkpoint()', 'execute') THEN '@@@' "            \
+    "ELSE (SELECT system_identifier FROM pg_control_system())::text || '@' || "                    \
+    "  substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) || '@' || "                             \
+    "  coalesce(extract(epoch FROM (SELECT stats_reset FROM pg_stat_bgwriter))::text, '') || "     \
+    "  '@' || pg_current_wal_lsn()::text END"
 
 /* Queues  `first`  Sync  `second`  Sync.
  * *second_queued says whether the first Sync went out (it flushes), so that
@@ -208,48 +216,63 @@ bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, i
  * cannot. Across a restart it can after a crash (or an immediate stop): an
  * id whose transaction never reached the WAL on disk is given out again.
  * After a clean shutdown (fast or smart) every id given out is in the
- * shutdown checkpoint, and none is reused. PostgreSQL keeps the cumulative
- * statistics across a clean shutdown and discards them after a crash (their
- * stats_reset becomes the recovery's time), so pg_stat_bgwriter.stats_reset
- * older than our transaction's start says no crash came since (a manual
- * reset since then only makes us refuse; a server clock stepped back across
- * a crash could fool it, which is why the same run needs no such test). The
- * same cluster (system identifier) on the same timeline rules out another
- * server and a promoted standby; a standby cannot answer
- * (pg_current_wal_lsn fails there) and the question is asked again.
+ * shutdown checkpoint, and none is reused. A clean restart of the same
+ * cluster is told by four things, none of them a clock:
+ *   - the same system identifier, and the same timeline (not another
+ *     cluster, not a promoted standby);
+ *   - cumulative statistics last reset at the same moment: PostgreSQL keeps
+ *     them across a clean shutdown and discards them after a crash, which
+ *     resets them anew (a manual reset since only makes us refuse);
+ *   - a last checkpoint whose redo point is at or past the WAL position
+ *     before our COMMIT: a clean shutdown checkpoints after every record it
+ *     had, while a copy of the cluster from before our transaction has not
+ *     reached it.
+ * The id's status is read only once all that holds (CASE keeps a status
+ * query from failing on an id "in the future" after a crash). A standby
+ * cannot answer, and the question is asked again.
  */
 int pq_xact_status(dbr_driver_conn *conn, const char *token, const dbr_wait *wait, dbr_error **err)
 {
-    char **part = g_strsplit(token, "@", 6);
-    const char *params[5];
+    char **part = g_strsplit(token, "@", 8);
+    const char *params[6];
     dbr_driver_result *res;
     const PGresult *r;
     int status = -2;
 
-    if (g_strv_length(part) != 5) {
+    if (g_strv_length(part) != 6 || !*part[0]) {
         g_strfreev(part);
         return dbr_set_error(err, DBR_ERR_MISUSE, PQ_LAYER, "not a transaction token"), -2;
     }
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         params[i] = part[i];
-    res = pq_exec(conn,
-                  "SELECT pg_xact_status($1::xid8), "
-                  "extract(epoch FROM pg_postmaster_start_time())::text = $2 OR "
-                  "((SELECT system_identifier FROM pg_control_system())::text = $3 AND "
-                  " substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) = $4 AND "
-                  " coalesce((SELECT stats_reset FROM pg_stat_bgwriter) < "
-                  "          to_timestamp($5::double precision), false))",
-                  5, params, wait, err);
+    res = pq_exec(
+        conn,
+        "SELECT CASE "
+        "WHEN extract(epoch FROM pg_postmaster_start_time())::text = $2 "
+        "  THEN pg_xact_status($1::xid8)::text "
+        "WHEN $3 = '' OR pg_is_in_recovery() "
+        "  OR NOT has_function_privilege('pg_control_system()', 'execute') "
+        "  OR NOT has_function_privilege('pg_control_checkpoint()', 'execute') "
+        "  THEN 'elsewhere' "
+        "WHEN (SELECT system_identifier FROM pg_control_system())::text = $3 "
+        "  AND substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) = $4 "
+        "  AND coalesce(extract(epoch FROM (SELECT stats_reset FROM pg_stat_bgwriter))::text, "
+        "               '') = $5 "
+        "  AND (SELECT redo_lsn FROM pg_control_checkpoint()) >= $6::pg_lsn "
+        "  THEN pg_xact_status($1::xid8)::text "
+        "ELSE 'elsewhere' END",
+        6, params, wait, err);
     g_strfreev(part);
     if (!res)
         return -2;
     r = (const PGresult *)res;
-    if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 1), "t") != 0) {
-        status = -3;
-    } else if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
+    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
         const char *v = PQgetvalue(r, 0, 0);
 
-        status = strcmp(v, "committed") == 0 ? 1 : strcmp(v, "aborted") == 0 ? 0 : -1;
+        status = strcmp(v, "committed") == 0   ? 1
+                 : strcmp(v, "aborted") == 0   ? 0
+                 : strcmp(v, "elsewhere") == 0 ? -3
+                                               : -1;
     } else {
         status = -1;
     }

@@ -28,9 +28,10 @@
  * thread of the breaker's own opens a new connection (outside the pool and
  * the chain) and pings it, at probe_interval, doubling after each failure up
  * to probe_max_interval (and never beyond timeout). The first probe that
- * succeeds closes the breaker, so a server that restarts in half a second is
- * served again within about probe_max_interval of taking connections. The
- * callers' path stays free of I/O while open. (The probe is Polly's and
+ * succeeds half-opens the breaker at once (instead of after timeout), and
+ * the next max_requests calls close it or open it again; so a server that
+ * restarts in half a second is served again within about probe_max_interval
+ * of taking connections. The callers' path stays free of I/O while open. (The probe is Polly's and
  * Envoy's "active health check" idea applied to gobreaker's state machine.)
  *
  * Only outages count: the kinds in `count`, by default a connection lost or
@@ -460,7 +461,7 @@ static bool breaker_control(void *self, const char *command, char **reply, dbr_e
 }
 
 /* The recovery probe: while open (and not forced), try a new connection at a
- * growing interval; the first that answers closes the breaker. */
+ * growing interval; the first that answers half-opens the breaker. */
 static gpointer probe_main(gpointer data)
 {
     breaker *b = data;
@@ -499,7 +500,10 @@ static gpointer probe_main(gpointer data)
         b->probe_ctx = NULL;
         dbr_ctx_free(ctx);
         if (ok && !b->stopping && gen == b->generation && b->st == ST_OPEN && !b->forced) {
-            set_state(b, ST_CLOSED, dbr_host_coarse_now_us(b->host), &t);
+            /* Half-open, not closed: the probe proves the server takes
+             * sessions, not that it has disk or memory again (resource),
+             * so max_requests real calls decide. */
+            set_state(b, ST_HALF_OPEN, dbr_host_coarse_now_us(b->host), &t);
             interval = b->probe_us;
         } else {
             interval = MIN(interval * 2, b->probe_max_us);

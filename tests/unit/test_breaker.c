@@ -165,13 +165,13 @@ START_TEST(test_breaker_counted_kinds_are_configurable)
 }
 END_TEST
 
-static bool breaker_closed(void *arg)
+static bool breaker_half_open(void *arg)
 {
     char *st = state_of(arg);
-    bool closed = strcmp(st, "closed") == 0;
+    bool half = strcmp(st, "half-open") == 0;
 
     g_free(st);
-    return closed;
+    return half;
 }
 
 START_TEST(test_breaker_probe_closes_it_when_the_server_takes_connections)
@@ -188,14 +188,16 @@ START_TEST(test_breaker_probe_closes_it_when_the_server_takes_connections)
     /* The server refuses the next 4 connects: the probes fail, back off... */
     t_exec(ctl, "fake:connect_fail 4 connection");
     fails(db, "fake:fail connection answered", DBR_ERR_CONNECTION);
-    /* ...and the fifth probe gets through and closes it, with no user call. */
-    ck_assert(t_wait_for(breaker_closed, db, 20000));
-    ck_assert_str_eq(events->str, "closed>open open>closed");
+    /* ...and the fifth probe gets through and half-opens it, with no user
+     * call (and long before the timeout); the next call closes it. */
+    ck_assert(t_wait_for(breaker_half_open, db, 20000));
     text = dbr_metrics_text(db);
     ck_assert(strstr(text, "dbr_breaker_probes_total{db=\"default\",result=\"failed\"} 4\n"));
     ck_assert(strstr(text, "dbr_breaker_probes_total{db=\"default\",result=\"ok\"} 1\n"));
     free(text);
     t_exec(db, "SELECT 1");
+    expect_state(db, "closed");
+    ck_assert_str_eq(events->str, "closed>open open>half-open half-open>closed");
     g_string_free(events, TRUE);
     dbr_close(ctl);
     dbr_close(db);
