@@ -642,8 +642,8 @@ typedef struct loader {
     dbr_db *db;
     int id;
     gint *stop;
-    int calls, failed;
-    GArray *ok_at; /* int64_t end time (dbr_now_us) of each successful call */
+    int calls, failed, unknown; /* unknown: failed with commit-unknown */
+    GArray *ok_at;              /* int64_t end time (dbr_now_us) of each successful call */
     char first_error[256];
 } loader;
 
@@ -671,8 +671,11 @@ static gpointer load_thread(gpointer data)
             int64_t now = dbr_now_us();
 
             g_array_append_val(l->ok_at, now);
-        } else if (!l->failed++) {
-            g_strlcpy(l->first_error, dbr_error_message(err), sizeof(l->first_error));
+        } else {
+            if (dbr_error_kind_of(err) == DBR_ERR_COMMIT_UNKNOWN)
+                l->unknown++;
+            if (!l->failed++)
+                g_strlcpy(l->first_error, dbr_error_message(err), sizeof(l->first_error));
         }
         dbr_error_free(err);
     }
@@ -753,6 +756,113 @@ START_TEST(test_pg_defaults_ride_out_a_fast_restart)
     dbr_close(db);
 }
 END_TEST
+
+/* ---- a failover to a streaming standby ---- */
+
+static bool server_takes_sessions(void *arg);
+
+/* Runs scripts/lib/pgstandby.sh; its stdout, g_free'd by the caller. */
+static char *standby(const char *what)
+{
+    char *script =
+        g_build_filename(getenv("DBR_TEST_SOURCE_ROOT"), "scripts", "lib", "pgstandby.sh", NULL);
+    char *argv[] = {"bash", script, (char *)what, NULL};
+    char *out = NULL, *errout = NULL;
+    GError *gerr = NULL;
+    int status = 0;
+
+    ck_assert_msg(g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &errout,
+                               &status, &gerr),
+                  "%s", gerr ? gerr->message : "");
+    ck_assert_msg(g_spawn_check_wait_status(status, NULL), "pgstandby.sh %s: %s", what, errout);
+    g_free(errout);
+    g_free(script);
+    return g_strstrip(out);
+}
+
+/* The primary back, the standby gone: also after a failed test (an
+ * unchecked fixture, so no assertion here). */
+static void restore_cluster(void)
+{
+    char *cmd = g_strdup_printf("bash '%s/scripts/lib/pgstandby.sh' remove >/dev/null 2>&1; "
+                                "'%s' status >/dev/null 2>&1 || '%s' start >/dev/null 2>&1",
+                                getenv("DBR_TEST_SOURCE_ROOT"), getenv("DBR_TEST_PGCTL"),
+                                getenv("DBR_TEST_PGCTL"));
+
+    if (system(cmd) != 0)
+        fprintf(stderr, "restore_cluster: %s failed\n", cmd);
+    g_free(cmd);
+}
+
+START_TEST(test_pg_defaults_ride_out_a_failover)
+{
+    char *standby_port;
+    dbr_db *db;
+    GString *states;
+    gint stop = 0;
+    loader l[4];
+    GThread *t[4];
+    int64_t promoted_at, worst = 0;
+    int failed = 0, unknown = 0;
+
+    t_exec(admin, "DROP TABLE IF EXISTS fk_restart");
+    t_exec(admin, "CREATE TABLE fk_restart (worker int, n int)");
+    standby_port = standby("start");
+    db = t_open("[database]\ndriver = pq\nconninfo = host=127.0.0.1,127.0.0.1 port=%s,%s "
+                "user=dbr dbname=dbr_test target_session_attrs=read-write\n"
+                "[chain]\nplugins = retry, breaker\n",
+                getenv("DBR_TEST_PGPORT"), standby_port);
+    states = watch_breaker(db);
+    for (int i = 0; i < 4; i++) {
+        l[i] = (loader){.db = db, .id = i, .stop = &stop};
+        l[i].ok_at = g_array_new(FALSE, FALSE, sizeof(int64_t));
+        t[i] = g_thread_new("load", load_thread, &l[i]);
+    }
+    g_usleep(300000); /* load, not timing: let the workers get going */
+    /* The primary goes away; the standby is promoted at once. */
+    t_pgctl("stop -m fast");
+    g_free(standby("promote"));
+    promoted_at = dbr_now_us();
+    g_usleep(2 * G_USEC_PER_SEC);
+    g_atomic_int_set(&stop, 1);
+    for (int i = 0; i < 4; i++) {
+        int64_t back = 0;
+
+        g_thread_join(t[i]);
+        for (guint k = 0; k < l[i].ok_at->len && !back; k++)
+            if (g_array_index(l[i].ok_at, int64_t, k) >= promoted_at)
+                back = g_array_index(l[i].ok_at, int64_t, k);
+        ck_assert_msg(back, "worker %d never succeeded after the promotion", i);
+        worst = MAX(worst, back - promoted_at);
+        if (l[i].failed)
+            fprintf(stderr, "worker %d: %d of %d calls failed, first: %s\n", i, l[i].failed,
+                    l[i].calls, l[i].first_error);
+        failed += l[i].failed;
+        unknown += l[i].unknown;
+        g_array_free(l[i].ok_at, TRUE);
+    }
+    printf("failover: all 4 workers writing again %.0f ms after the standby was promoted, %d "
+           "failed calls (%d of them commit-unknown: COMMIT's answer lost in the switch, which "
+           "no id on the new timeline can settle), breaker: \"%s\"\n",
+           (double)worst / 1000.0, failed, unknown, states->str);
+    /* A lost COMMIT answer is an honest failure here; anything else is not. */
+    ck_assert_int_eq(failed, unknown);
+    ck_assert_int_le(worst, G_USEC_PER_SEC);
+    unwatch_breaker(db, states);
+    dbr_close(db);
+    g_free(standby_port);
+    restore_cluster();
+    dbr_close(admin);
+    admin_open();
+    ck_assert(t_wait_for(server_takes_sessions, NULL, 30000));
+}
+END_TEST
+
+static void restore_cluster_and_settings(void)
+{
+    restore_cluster();
+    reset_server_settings();
+}
 
 /* ---- a lost COMMIT answer and a clean restart ---- */
 
@@ -882,9 +992,10 @@ int main(void)
     suite_add_tcase(s, pool);
 
     tcase_add_checked_fixture(restart, admin_open, admin_close);
-    tcase_add_unchecked_fixture(restart, NULL, reset_server_settings);
+    tcase_add_unchecked_fixture(restart, NULL, restore_cluster_and_settings);
     tcase_add_test(restart, test_pg_defaults_ride_out_a_fast_restart);
     tcase_add_test(restart, test_pg_lost_commit_is_resolved_across_a_clean_restart);
+    tcase_add_test(restart, test_pg_defaults_ride_out_a_failover);
     tcase_set_timeout(restart, 120);
     suite_add_tcase(s, restart);
     return t_run(s);
