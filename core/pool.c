@@ -276,6 +276,26 @@ static bool refused_for_slots(dbr_pool *pool, dbr_error **e, int64_t *since)
     return true;
 }
 
+/* With the lock held and a slot taken (open and in_use counted): drops the
+ * lock and connects. NULL with *e set: the caller's failure; NULL without
+ * one: the server refused for lack of slots and the lock is held again, so
+ * the caller waits for a connection of the pool's own. */
+static dbr_pconn *connect_unlocked(dbr_pool *pool, dbr_ctx *ctx, dbr_pconn **dead, dbr_error **e,
+                                   int64_t *refused_since)
+{
+    dbr_pconn *pc;
+
+    g_mutex_unlock(&pool->lock);
+    close_list(pool, *dead);
+    *dead = NULL;
+    pc = pool_connect(pool, ctx, e);
+    if (!pc && refused_for_slots(pool, e, refused_since))
+        return NULL;
+    if (!pc && !*e)
+        *e = dbr_error_new(DBR_ERR_CONNECTION, "pool", "cannot connect");
+    return pc;
+}
+
 dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
 {
     dbr_pconn *dead = NULL, *pc = NULL;
@@ -327,11 +347,7 @@ dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
         if (may_open && !paused) {
             pool->open++;
             pool->in_use++;
-            g_mutex_unlock(&pool->lock);
-            close_list(pool, dead);
-            dead = NULL;
-            pc = pool_connect(pool, ctx, &e);
-            if (!pc && refused_for_slots(pool, &e, &refused_since))
+            if (!(pc = connect_unlocked(pool, ctx, &dead, &e, &refused_since)) && !e)
                 continue;
             goto out;
         }
@@ -365,11 +381,7 @@ dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
             pc = w.conn;
         } else if (w.slot) {
             w.slot = false;
-            g_mutex_unlock(&pool->lock);
-            close_list(pool, dead);
-            dead = NULL;
-            pc = pool_connect(pool, ctx, &e);
-            if (!pc && refused_for_slots(pool, &e, &refused_since))
+            if (!(pc = connect_unlocked(pool, ctx, &dead, &e, &refused_since)) && !e)
                 continue;
             goto out;
         } else if (!dbr_ctx_done(ctx)) {

@@ -233,9 +233,7 @@ bool pq_xact_lock(dbr_driver_conn *conn, long long key, int64_t timeout_us, cons
     char *old;
 
     /* lock_timeout bounds the wait on the server, then goes back to what it
-     * was, so that the rest of the transaction waits as it did before. Both
-     * are transaction-local: the session is not changed (no reset needed). */
-    bool changed = conn->session_changed;
+     * was, so that the rest of the transaction waits as it did before. */
     g_snprintf(k, sizeof(k), "%lld", key);
     g_snprintf(limit, sizeof(limit), "%lldms", ms);
     r = pq_exec(conn,
@@ -258,7 +256,6 @@ bool pq_xact_lock(dbr_driver_conn *conn, long long key, int64_t timeout_us, cons
         return false;
     }
     g_free(old);
-    conn->session_changed = changed;
     return true;
 }
 

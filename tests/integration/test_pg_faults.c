@@ -682,6 +682,33 @@ static gpointer load_thread(gpointer data)
     return NULL;
 }
 
+/* Stops the workers and joins them: how long after `since` the slowest was
+ * back (fails the test if one never was), and the failures. */
+static int64_t settle(loader *l, GThread **t, int n, gint *stop, int64_t since, int *failed,
+                      int *unknown)
+{
+    int64_t worst = 0;
+
+    g_atomic_int_set(stop, 1);
+    for (int i = 0; i < n; i++) {
+        int64_t back = 0;
+
+        g_thread_join(t[i]);
+        for (guint k = 0; k < l[i].ok_at->len && !back; k++)
+            if (g_array_index(l[i].ok_at, int64_t, k) >= since)
+                back = g_array_index(l[i].ok_at, int64_t, k);
+        ck_assert_msg(back, "worker %d never succeeded after the fault", i);
+        worst = MAX(worst, back - since);
+        if (l[i].failed)
+            fprintf(stderr, "worker %d: %d of %d calls failed, first: %s\n", i, l[i].failed,
+                    l[i].calls, l[i].first_error);
+        *failed += l[i].failed;
+        *unknown += l[i].unknown;
+        g_array_free(l[i].ok_at, TRUE);
+    }
+    return worst;
+}
+
 static gpointer restart_thread(gpointer data)
 {
     (void)data;
@@ -698,8 +725,8 @@ START_TEST(test_pg_defaults_ride_out_a_fast_restart)
     gint stop = 0;
     loader l[4];
     GThread *t[4], *r;
-    int64_t down_at = 0, accept_at = 0, worst = 0;
-    int failed = 0;
+    int64_t down_at = 0, accept_at = 0, worst;
+    int failed = 0, unknown = 0;
 
     t_exec(admin, "DROP TABLE IF EXISTS fk_restart");
     t_exec(admin, "CREATE TABLE fk_restart (worker int, n int)");
@@ -726,22 +753,7 @@ START_TEST(test_pg_defaults_ride_out_a_fast_restart)
     g_thread_join(r);
     /* Two seconds of service after the restart, then stop. */
     g_usleep(2 * G_USEC_PER_SEC);
-    g_atomic_int_set(&stop, 1);
-    for (int i = 0; i < 4; i++) {
-        int64_t back = 0;
-
-        g_thread_join(t[i]);
-        for (guint k = 0; k < l[i].ok_at->len && !back; k++)
-            if (g_array_index(l[i].ok_at, int64_t, k) >= accept_at)
-                back = g_array_index(l[i].ok_at, int64_t, k);
-        ck_assert_msg(back, "worker %d never succeeded after the restart", i);
-        worst = MAX(worst, back - accept_at);
-        if (l[i].failed)
-            fprintf(stderr, "worker %d: %d of %d calls failed, first: %s\n", i, l[i].failed,
-                    l[i].calls, l[i].first_error);
-        failed += l[i].failed;
-        g_array_free(l[i].ok_at, TRUE);
-    }
+    worst = settle(l, t, 4, &stop, accept_at, &failed, &unknown);
     printf("fast restart: down %.0f ms, all 4 workers running again %.0f ms after the server "
            "took connections, %d failed calls, breaker: \"%s\", lost COMMIT answers resolved: "
            "%lld committed, %lld aborted, %lld unresolved\n",
@@ -802,7 +814,7 @@ START_TEST(test_pg_defaults_ride_out_a_failover)
     gint stop = 0;
     loader l[4];
     GThread *t[4];
-    int64_t promoted_at, worst = 0;
+    int64_t promoted_at, worst;
     int failed = 0, unknown = 0;
 
     t_exec(admin, "DROP TABLE IF EXISTS fk_restart");
@@ -824,23 +836,7 @@ START_TEST(test_pg_defaults_ride_out_a_failover)
     g_free(standby("promote"));
     promoted_at = dbr_now_us();
     g_usleep(2 * G_USEC_PER_SEC);
-    g_atomic_int_set(&stop, 1);
-    for (int i = 0; i < 4; i++) {
-        int64_t back = 0;
-
-        g_thread_join(t[i]);
-        for (guint k = 0; k < l[i].ok_at->len && !back; k++)
-            if (g_array_index(l[i].ok_at, int64_t, k) >= promoted_at)
-                back = g_array_index(l[i].ok_at, int64_t, k);
-        ck_assert_msg(back, "worker %d never succeeded after the promotion", i);
-        worst = MAX(worst, back - promoted_at);
-        if (l[i].failed)
-            fprintf(stderr, "worker %d: %d of %d calls failed, first: %s\n", i, l[i].failed,
-                    l[i].calls, l[i].first_error);
-        failed += l[i].failed;
-        unknown += l[i].unknown;
-        g_array_free(l[i].ok_at, TRUE);
-    }
+    worst = settle(l, t, 4, &stop, promoted_at, &failed, &unknown);
     printf("failover: all 4 workers writing again %.0f ms after the standby was promoted, %d "
            "failed calls (%d of them commit-unknown: COMMIT's answer lost in the switch, which "
            "no id on the new timeline can settle), breaker: \"%s\"\n",
