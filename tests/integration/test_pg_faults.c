@@ -480,9 +480,32 @@ END_TEST
 
 /* ---- a mass termination ---- */
 
-static gpointer sleep_once(gpointer data)
+/* Ten threads each hold a connection of their own until all ten do: the
+ * pool then has ten connections, however slowly the threads start. */
+static gint holding_now;
+
+static bool all_ten_holding(void *arg)
 {
-    t_exec(data, "SELECT pg_sleep(0.2)");
+    (void)arg;
+    return g_atomic_int_get(&holding_now) >= 10;
+}
+
+static bool hold_until_ten(dbr_tx *tx, void *user, dbr_error **err)
+{
+    (void)user;
+    if (!dbr_tx_exec(tx, "SELECT 1", 0, NULL, err))
+        return false;
+    g_atomic_int_inc(&holding_now);
+    ck_assert(t_wait_for(all_ten_holding, NULL, 60000));
+    return true;
+}
+
+static gpointer hold_one(gpointer data)
+{
+    dbr_error *err = NULL;
+
+    ck_assert_msg(dbr_tx_run(data, NULL, NULL, hold_until_ten, NULL, &err), "%s",
+                  dbr_error_message(err));
     return NULL;
 }
 
@@ -503,8 +526,9 @@ START_TEST(test_pg_pool_drops_the_dead_after_a_mass_termination)
 
     t_exec(admin, "DROP TABLE IF EXISTS fk_mass_t");
     t_exec(admin, "CREATE TABLE fk_mass_t (v int)");
+    g_atomic_int_set(&holding_now, 0);
     for (int i = 0; i < 10; i++)
-        t[i] = g_thread_new("fill", sleep_once, db);
+        t[i] = g_thread_new("fill", hold_one, db);
     for (int i = 0; i < 10; i++)
         g_thread_join(t[i]);
     dbr_pool_stats_get(db, &st);
