@@ -17,6 +17,7 @@ typedef struct dbr_pconn {
     int64_t expires_us; /* 0 = never */
     int64_t returned_us;
     guint epoch;            /* the pool's epoch when opened or last validated */
+    guint64 id;             /* unique in its pool, from 1 */
     struct dbr_pconn *next; /* idle list */
 } dbr_pconn;
 

@@ -111,6 +111,28 @@ static gpointer exec_thread(gpointer data)
     return NULL;
 }
 
+START_TEST(test_pool_gives_a_thread_its_own_connection_back)
+{
+    dbr_db *db = t_open(DB "max_open_conns = 2\nmax_idle_conns = 2\n");
+    holder *h = holder_new(db);
+    GThread *t;
+    int x, y;
+
+    x = conn_id(db); /* this thread uses X, then X is idle */
+    t = g_thread_new("hold", hold_thread, h);
+    ck_assert(t_wait_for(holder_holding, h, 10000)); /* another thread holds X */
+    y = conn_id(db);                                 /* so this one gets Y */
+    ck_assert_int_ne(x, y);
+    holder_release(h);
+    g_thread_join(t); /* X comes back last: the head of the idle list */
+    /* This thread gets Y, the one it used last, not the most recent one. */
+    ck_assert_int_eq(conn_id(db), y);
+    ck_assert_int_eq(conn_id(db), y);
+    holder_free(h);
+    dbr_close(db);
+}
+END_TEST
+
 START_TEST(test_pool_never_exceeds_max_open)
 {
     dbr_db *db = t_open(DB "max_open_conns = 3\nmax_idle_conns = 3\n");
@@ -395,6 +417,7 @@ int main(void)
 
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_pool_never_exceeds_max_open);
+    tcase_add_test(tc, test_pool_gives_a_thread_its_own_connection_back);
     tcase_add_test(tc, test_pool_serves_waiters_fifo);
     tcase_add_test(tc, test_pool_wait_honours_deadline);
     tcase_add_test(tc, test_pool_wait_is_woken_by_cancel);
