@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: MIT
 # The benchmark of docs/performance.md on a throwaway local PostgreSQL:
 #   scripts/run-bench.sh [dbr-bench arguments]    e.g. -n 5000 -r 21
+#   scripts/run-bench.sh --threads [dbr-bench-threads arguments]   e.g. -s 1 -r 5
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -14,5 +15,10 @@ trap pgcluster_stop EXIT INT TERM
 [ -f build-release/build.ninja ] || meson setup build-release --buildtype=release -Dtests=enabled
 ninja -C build-release >/dev/null
 pgcluster_start
+program=./build-release/tests/bench/dbr-bench
+if [ "${1:-}" = --threads ]; then
+    program=./build-release/tests/bench/dbr-bench-threads
+    shift
+fi
 DBR_MODULE_PATH="$top/build-release/drivers:$top/build-release/plugins:$top/build-release/tests" \
-    DBR_MODULE_SYSTEM_PATH='' ./build-release/tests/bench/dbr-bench "$@"
+    DBR_MODULE_SYSTEM_PATH='' "$program" "$@"
