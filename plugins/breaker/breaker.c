@@ -90,6 +90,7 @@ typedef struct breaker {
     int64_t since_us;  /* when the current state began */
     bool forced;       /* force_open: stays open until reset */
     gint64 open_until; /* atomic: the fail-fast window, 0 when not open */
+    gint failing;      /* atomic: consecutive_failures > 0 */
 
     /* The recovery probe's thread; waits on probe_wake under lock. */
     GThread *prober;
@@ -265,10 +266,11 @@ static void set_state(breaker *b, state to, int64_t now, transition *t)
     if (from == to && to != ST_CLOSED)
         return;
     dbr_counter_add(b->time_in[from], (uint64_t)((now - b->since_us) / G_TIME_SPAN_SECOND));
-    b->st = to;
+    __atomic_store_n(&b->st, to, __ATOMIC_RELEASE);
     b->since_us = now;
-    b->generation++;
+    __atomic_store_n(&b->generation, b->generation + 1, __ATOMIC_RELEASE);
     memset(&b->c, 0, sizeof(b->c));
+    __atomic_store_n(&b->failing, 0, __ATOMIC_RELEASE);
     b->expiry_us = to == ST_OPEN     ? now + b->timeout_us
                    : to == ST_CLOSED ? (b->interval_us ? now + b->interval_us : 0)
                                      : 0;
@@ -290,8 +292,9 @@ static void set_state(breaker *b, state to, int64_t now, transition *t)
 static state current(breaker *b, int64_t now, transition *t)
 {
     if (b->st == ST_CLOSED && b->expiry_us && b->expiry_us <= now) {
-        b->generation++;
+        __atomic_store_n(&b->generation, b->generation + 1, __ATOMIC_RELEASE);
         memset(&b->c, 0, sizeof(b->c));
+        __atomic_store_n(&b->failing, 0, __ATOMIC_RELEASE);
         b->expiry_us = now + b->interval_us;
     } else if (b->st == ST_OPEN && !b->forced && b->expiry_us <= now) {
         set_state(b, ST_HALF_OPEN, now, t);
@@ -360,6 +363,7 @@ static void record(breaker *b, guint64 gen, outcome o)
             b->c.total_successes++;
             b->c.consecutive_successes++;
             b->c.consecutive_failures = 0;
+            __atomic_store_n(&b->failing, 0, __ATOMIC_RELEASE);
             if (s == ST_HALF_OPEN && b->c.consecutive_successes >= b->max_requests)
                 set_state(b, ST_CLOSED, now, &t);
             break;
@@ -367,6 +371,7 @@ static void record(breaker *b, guint64 gen, outcome o)
             dbr_counter_add(b->failures, 1);
             b->c.total_failures++;
             b->c.consecutive_failures++;
+            __atomic_store_n(&b->failing, 1, __ATOMIC_RELEASE);
             b->c.consecutive_successes = 0;
             if (s == ST_HALF_OPEN || (s == ST_CLOSED && ready_to_trip(b)))
                 set_state(b, ST_OPEN, now, &t);
@@ -398,6 +403,25 @@ static bool breaker_handle(void *self, dbr_call *call, const dbr_next *next, dbr
     if (now < __atomic_load_n(&b->open_until, __ATOMIC_ACQUIRE)) {
         dbr_counter_add(b->rejected, 1);
         return dbr_error_propagate(err, dbr_error_preset(DBR_ERR_CIRCUIT_OPEN));
+    }
+    /* Closed and healthy, with no ratio to keep and no clearing due: a
+     * success changes nothing the rule reads, so the call takes no lock
+     * (one shared lock taken twice per call is a cost that grows with
+     * threads). The success and request counts in the "state" reply then
+     * cover the calls since the last failure only. */
+    if (b->failure_ratio == 0 && !b->interval_us &&
+        __atomic_load_n(&b->st, __ATOMIC_ACQUIRE) == ST_CLOSED &&
+        !__atomic_load_n(&b->failing, __ATOMIC_ACQUIRE)) {
+        gen = __atomic_load_n(&b->generation, __ATOMIC_ACQUIRE);
+        dbr_counter_add(b->requests, 1);
+        ok = dbr_next_call(next, call, &e);
+        if (ok) {
+            if (__atomic_load_n(&b->failing, __ATOMIC_ACQUIRE))
+                record(b, gen, OUTCOME_SUCCESS);
+            return true;
+        }
+        record(b, gen, judge(b, e));
+        return dbr_error_propagate(err, e);
     }
     g_mutex_lock(&b->lock);
     s = current(b, now, &t);

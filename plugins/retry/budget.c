@@ -12,6 +12,8 @@
  * a retry (rare) compares the counters with the oldest snapshot inside the
  * window: the requests of the last window, and no older ones, buy retries.
  */
+#include <string.h>
+
 #include "budget.h"
 
 void budget_init(budget *b, double ratio, int64_t window_us, int min_retries)
@@ -19,7 +21,7 @@ void budget_init(budget *b, double ratio, int64_t window_us, int min_retries)
     b->ratio = ratio;
     b->window_us = window_us;
     b->min_retries = min_retries;
-    b->requests = 0;
+    memset(b->requests, 0, sizeof(b->requests));
     b->retries = 0;
     b->nsnap = 0;
     b->head = 0;
@@ -33,6 +35,25 @@ void budget_clear(budget *b)
 }
 
 /* With the lock held. */
+int budget_stripe(void)
+{
+    static int next;
+    static _Thread_local int mine = -1;
+
+    if (G_UNLIKELY(mine < 0))
+        mine = (int)((unsigned)__atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) % BUDGET_STRIPES);
+    return mine;
+}
+
+static guint64 requests_now(const budget *b)
+{
+    guint64 n = 0;
+
+    for (int i = 0; i < BUDGET_STRIPES; i++)
+        n += __atomic_load_n(&b->requests[i].n, __ATOMIC_RELAXED);
+    return n;
+}
+
 static void snapshot_locked(budget *b, int64_t now_us, guint64 requests)
 {
     int newest = (b->head + BUDGET_SNAPSHOTS - 1) % BUDGET_SNAPSHOTS;
@@ -51,13 +72,13 @@ static void snapshot_locked(budget *b, int64_t now_us, guint64 requests)
 void budget_snapshot(budget *b, int64_t now_us)
 {
     g_mutex_lock(&b->lock);
-    snapshot_locked(b, now_us, __atomic_load_n(&b->requests, __ATOMIC_RELAXED));
+    snapshot_locked(b, now_us, requests_now(b));
     g_mutex_unlock(&b->lock);
 }
 
 bool budget_withdraw(budget *b, int64_t now_us)
 {
-    guint64 requests = __atomic_load_n(&b->requests, __ATOMIC_RELAXED);
+    guint64 requests = requests_now(b);
     guint64 base_req = 0, base_ret = 0;
     bool allowed;
 

@@ -84,7 +84,7 @@ typedef struct retry {
 static bool retry_create(const dbr_config_section *cfg, const dbr_host *host, void **self,
                          dbr_error **err)
 {
-    retry *r = g_new0(retry, 1);
+    retry *r = g_aligned_alloc0(1, sizeof(retry), 64); /* the budget's stripes */
     long long attempts, min_retries;
     double ratio;
     int64_t window;
@@ -106,13 +106,13 @@ static bool retry_create(const dbr_config_section *cfg, const dbr_host *host, vo
         !dbr_config_get_int(cfg, "budget_min_retries", 10, 0, 1000000, &min_retries, err) ||
         !dbr_config_get_bool(cfg, "wait_breaker", true, &r->wait_breaker, err) ||
         !dbr_config_get_bool(cfg, "resolve_commit", true, &r->resolve_commit, err)) {
-        g_free(r);
+        g_aligned_free(r);
         return false;
     }
     if (r->backoff.max_us < r->backoff.initial_us) {
         dbr_error_propagate(err, dbr_config_error(cfg, "max_interval",
                                                   "must not be shorter than initial_interval"));
-        g_free(r);
+        g_aligned_free(r);
         return false;
     }
     r->max_attempts = (int)attempts;
@@ -137,7 +137,7 @@ static void retry_destroy(void *self)
     retry *r = self;
 
     budget_clear(&r->budget);
-    g_free(r);
+    g_aligned_free(r);
 }
 
 /* Why a failed call is not tried again. */
