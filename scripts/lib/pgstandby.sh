@@ -10,18 +10,9 @@
 set -eu
 : "${DBR_TEST_PGBIN:?} ${DBR_TEST_PGDATA:?} ${DBR_TEST_PGPORT:?} ${DBR_TEST_PGSOCK:?}"
 base=$(dirname "$DBR_TEST_PGDATA")/standby
-
-as_owner() {
-    if [ "$(id -u)" = 0 ]; then
-        runuser -u postgres -- "$@"
-    else
-        "$@"
-    fi
-}
-
-port_free() {
-    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
+# shellcheck source=scripts/lib/pgcluster.sh
+. "$(dirname "${BASH_SOURCE[0]}")/pgcluster.sh"
+as_owner() { pgcluster_as_owner "$@"; }
 
 case "${1:-}" in
 start)
@@ -32,7 +23,7 @@ start)
         -D "$base/data" -R -X stream -c fast >/dev/null
     for _ in $(seq 1 20); do
         port=$((20000 + (RANDOM % 20000)))
-        port_free "$port" || continue
+        pgcluster_port_free "$port" || continue
         if as_owner "$DBR_TEST_PGBIN/pg_ctl" -D "$base/data" -l "$base/server.log" \
             -o "-p $port -c unix_socket_directories=$base/sock" -w -t 60 start >/dev/null; then
             echo "$port"
