@@ -14,6 +14,7 @@
  */
 #include <glib.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "metrics.h"
@@ -80,7 +81,7 @@ static void metric_free(metric *x)
     g_free(x->name);
     g_free(x->help);
     g_free(x->labels);
-    g_aligned_free(x);
+    free(x);
 }
 
 void dbr_metrics_free(dbr_metrics *m)
@@ -111,7 +112,12 @@ static metric *metric_get(dbr_metrics *m, metric_type type, const char *name, co
             goto out;
         }
     }
-    x = g_aligned_alloc0(1, sizeof(metric), CACHELINE);
+    /* posix_memalign, not g_aligned_alloc0: GLib 2.68 has none. */
+    if (posix_memalign((void **)&x, CACHELINE, sizeof(metric)) != 0) {
+        x = NULL;
+        goto out;
+    }
+    memset(x, 0, sizeof(*x));
     x->type = type;
     x->name = g_strdup(name);
     x->help = g_strdup(help ? help : "");

@@ -203,7 +203,9 @@ static void wake_waiter(void *arg)
  * Threads that keep their connection keep their backend, and the scheduler
  * stops moving them after each other's; without it two threads on a pool of
  * two swap connections on most calls and run at half the speed of two raw
- * libpq threads. An id, not a pointer: the connection may be gone. */
+ * libpq threads. An id, not a pointer: the connection may be gone. One per
+ * thread, for the pool it used last: a thread that alternates between two
+ * dbs keeps no affinity (a cost, not a fault). */
 static _Thread_local struct {
     const dbr_pool *pool;
     guint64 id;
@@ -222,9 +224,13 @@ static dbr_pconn *take_own(dbr_pool *pool, int64_t now)
 
         if (pc->id != last_used.id)
             continue;
+        /* Expired, or idle for half of conn_max_idle_time: left where it
+         * is, so that after a burst the connections nobody takes first
+         * still age out (expired ones are closed by take_idle at the head,
+         * or by the next prune). */
         if ((pc->expires_us && now >= pc->expires_us) ||
-            (pool->st->max_idle_time_us && now - pc->returned_us >= pool->st->max_idle_time_us))
-            return NULL; /* take_idle retires it */
+            (pool->st->max_idle_time_us && now - pc->returned_us >= pool->st->max_idle_time_us / 2))
+            return NULL;
         *link = pc->next;
         pool->nidle--;
         pool->in_use++;

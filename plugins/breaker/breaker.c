@@ -409,19 +409,28 @@ static bool breaker_handle(void *self, dbr_call *call, const dbr_next *next, dbr
      * (one shared lock taken twice per call is a cost that grows with
      * threads). The success and request counts in the "state" reply then
      * cover the calls since the last failure only. */
-    if (b->failure_ratio == 0 && !b->interval_us &&
-        __atomic_load_n(&b->st, __ATOMIC_ACQUIRE) == ST_CLOSED &&
-        !__atomic_load_n(&b->failing, __ATOMIC_ACQUIRE)) {
+    if (b->failure_ratio == 0 && !b->interval_us) {
+        /* The generation read before and after the state: a transition in
+         * between (which bumps it under the lock) sends the call the slow
+         * way, so a fast call never belongs to a half-open generation. */
         gen = __atomic_load_n(&b->generation, __ATOMIC_ACQUIRE);
-        dbr_counter_add(b->requests, 1);
-        ok = dbr_next_call(next, call, &e);
-        if (ok) {
-            if (__atomic_load_n(&b->failing, __ATOMIC_ACQUIRE))
-                record(b, gen, OUTCOME_SUCCESS);
-            return true;
+        if (__atomic_load_n(&b->st, __ATOMIC_ACQUIRE) == ST_CLOSED &&
+            !__atomic_load_n(&b->failing, __ATOMIC_ACQUIRE) &&
+            __atomic_load_n(&b->generation, __ATOMIC_ACQUIRE) == gen) {
+            outcome o;
+
+            dbr_counter_add(b->requests, 1);
+            ok = dbr_next_call(next, call, &e);
+            o = judge(b, ok ? NULL : e);
+            /* An ignored outcome has no slot to give back (none was
+             * taken); a success matters only if a failure came meanwhile. */
+            if (o == OUTCOME_FAILURE ||
+                (o == OUTCOME_SUCCESS && __atomic_load_n(&b->failing, __ATOMIC_ACQUIRE)))
+                record(b, gen, o);
+            if (ok)
+                return true;
+            return dbr_error_propagate(err, e);
         }
-        record(b, gen, judge(b, e));
-        return dbr_error_propagate(err, e);
     }
     g_mutex_lock(&b->lock);
     s = current(b, now, &t);

@@ -12,6 +12,8 @@
  * a retry (rare) compares the counters with the oldest snapshot inside the
  * window: the requests of the last window, and no older ones, buy retries.
  */
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "budget.h"
@@ -34,15 +36,17 @@ void budget_clear(budget *b)
     g_mutex_clear(&b->lock);
 }
 
-/* With the lock held. */
+/* This thread's stripe, from its pthread handle (no thread-local storage
+ * in a dlopen'd module: it would be allocated lazily and looked up through
+ * __tls_get_addr on every call). Two threads may share one: that costs
+ * some contention, never a count. */
 int budget_stripe(void)
 {
-    static int next;
-    static _Thread_local int mine = -1;
+    guint64 h = (guint64)(uintptr_t)pthread_self();
 
-    if (G_UNLIKELY(mine < 0))
-        mine = (int)((unsigned)__atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) % BUDGET_STRIPES);
-    return mine;
+    h ^= h >> 21;
+    h *= 0x9e3779b97f4a7c15ULL;
+    return (int)(h >> 61) % BUDGET_STRIPES;
 }
 
 static guint64 requests_now(const budget *b)
@@ -54,6 +58,7 @@ static guint64 requests_now(const budget *b)
     return n;
 }
 
+/* With the lock held. */
 static void snapshot_locked(budget *b, int64_t now_us, guint64 requests)
 {
     int newest = (b->head + BUDGET_SNAPSHOTS - 1) % BUDGET_SNAPSHOTS;
@@ -78,11 +83,13 @@ void budget_snapshot(budget *b, int64_t now_us)
 
 bool budget_withdraw(budget *b, int64_t now_us)
 {
-    guint64 requests = requests_now(b);
-    guint64 base_req = 0, base_ret = 0;
+    guint64 requests, base_req = 0, base_ret = 0;
     bool allowed;
 
     g_mutex_lock(&b->lock);
+    /* Read under the lock: a snapshot taken by another thread in between
+     * would be newer than this count, and the difference would wrap. */
+    requests = requests_now(b);
     snapshot_locked(b, now_us, requests);
     /* The base is the oldest snapshot still inside the window: the requests
      * of the last window buy retries, not hours of healthy traffic before a

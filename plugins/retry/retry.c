@@ -60,6 +60,8 @@
  */
 #include <glib.h>
 #include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
 
 #include <dbr/plugin.h>
 
@@ -84,12 +86,17 @@ typedef struct retry {
 static bool retry_create(const dbr_config_section *cfg, const dbr_host *host, void **self,
                          dbr_error **err)
 {
-    retry *r = g_aligned_alloc0(1, sizeof(retry), 64); /* the budget's stripes */
+    retry *r = NULL;
     long long attempts, min_retries;
     double ratio;
     int64_t window;
     char labels[128];
 
+    /* Aligned for the budget's stripes (posix_memalign: GLib 2.68 has no
+     * g_aligned_alloc0). */
+    if (posix_memalign((void **)&r, 64, sizeof(retry)) != 0)
+        return dbr_set_error(err, DBR_ERR_RESOURCE, LAYER, "out of memory");
+    memset(r, 0, sizeof(*r));
     r->host = host;
     if (!dbr_config_get_int(cfg, "max_attempts", 5, 1, 1000, &attempts, err) ||
         !dbr_config_get_duration(cfg, "initial_interval", 50 * G_TIME_SPAN_MILLISECOND, 0,
@@ -106,13 +113,13 @@ static bool retry_create(const dbr_config_section *cfg, const dbr_host *host, vo
         !dbr_config_get_int(cfg, "budget_min_retries", 10, 0, 1000000, &min_retries, err) ||
         !dbr_config_get_bool(cfg, "wait_breaker", true, &r->wait_breaker, err) ||
         !dbr_config_get_bool(cfg, "resolve_commit", true, &r->resolve_commit, err)) {
-        g_aligned_free(r);
+        free(r);
         return false;
     }
     if (r->backoff.max_us < r->backoff.initial_us) {
         dbr_error_propagate(err, dbr_config_error(cfg, "max_interval",
                                                   "must not be shorter than initial_interval"));
-        g_aligned_free(r);
+        free(r);
         return false;
     }
     r->max_attempts = (int)attempts;
@@ -137,7 +144,7 @@ static void retry_destroy(void *self)
     retry *r = self;
 
     budget_clear(&r->budget);
-    g_aligned_free(r);
+    free(r);
 }
 
 /* Why a failed call is not tried again. */
