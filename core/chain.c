@@ -168,8 +168,7 @@ static bool terminal(dbr_call *call, dbr_error **err)
         ok = true;
         break;
     case DBR_CALL_PING:
-        ok = db->drv->ping ? db->drv->ping(pc->dc, &wait, err)
-                           : dbr_run_on(db, pc->dc, &wait, "SELECT 1", 0, NULL, NULL, err);
+        ok = dbr_driver_ping(db->drv, pc->dc, &wait, err);
         break;
     case DBR_CALL_EXEC:
         if (call->script) {

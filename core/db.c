@@ -395,6 +395,7 @@ int dbr_pool_close_idle(dbr_db *db, bool all)
 
 char *dbr_metrics_text(dbr_db *db)
 {
+    dbr_pool_counters c;
     dbr_pool_stats s;
     GString *out;
 
@@ -402,8 +403,10 @@ char *dbr_metrics_text(dbr_db *db)
         return NULL;
     out = g_string_sized_new(4096);
     dbr_pool_read_stats(db->pool, &s);
+    dbr_pool_read_counters(db->pool, &c);
     {
-        /* Go's DBStats, under Prometheus names. */
+        /* Go's DBStats under Prometheus names, then what the pool does
+         * beyond them. */
         const struct {
             const char *name, *type, *help;
             long long value;
@@ -420,6 +423,17 @@ char *dbr_metrics_text(dbr_db *db)
              s.max_idle_time_closed},
             {"max_lifetime_closed_total", "counter", "Connections closed by conn_max_lifetime.",
              s.max_lifetime_closed},
+            {"session_resets_total", "counter", "Returned connections whose session was reset.",
+             c.resets},
+            {"session_reset_failures_total", "counter",
+             "Session resets that failed (the connection was closed).", c.reset_failed},
+            {"validations_total", "counter",
+             "Idle connections pinged after another was found ended by the server.", c.validated},
+            {"validation_failures_total", "counter", "Of those, the ones found dead (closed).",
+             c.validate_failed},
+            {"connect_refusals_total", "counter",
+             "New connections the server refused for lack of slots while the pool had its own.",
+             c.refused},
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(pool_series); i++)
@@ -429,37 +443,6 @@ char *dbr_metrics_text(dbr_db *db)
                                    pool_series[i].name, pool_series[i].help, pool_series[i].name,
                                    pool_series[i].type, pool_series[i].name, db->st->name,
                                    pool_series[i].value);
-    }
-    {
-        dbr_pool_counters c;
-
-        dbr_pool_read_counters(db->pool, &c);
-        {
-            const struct {
-                const char *name, *help;
-                long long value;
-            } series[] = {
-                {"session_resets_total", "Returned connections whose session was reset.", c.resets},
-                {"session_reset_failures_total",
-                 "Session resets that failed (the connection was closed).", c.reset_failed},
-                {"validations_total",
-                 "Idle connections pinged after another was found ended by the server.",
-                 c.validated},
-                {"validation_failures_total", "Of those, the ones found dead (closed).",
-                 c.validate_failed},
-                {"connect_refusals_total",
-                 "New connections the server refused for lack of slots while the pool had its "
-                 "own.",
-                 c.refused},
-            };
-
-            for (size_t i = 0; i < G_N_ELEMENTS(series); i++)
-                g_string_append_printf(out,
-                                       "# HELP dbr_pool_%s %s\n# TYPE dbr_pool_%s counter\n"
-                                       "dbr_pool_%s{db=\"%s\"} %lld\n",
-                                       series[i].name, series[i].help, series[i].name,
-                                       series[i].name, db->st->name, series[i].value);
-        }
     }
     g_string_append_printf(out,
                            "# HELP dbr_pool_wait_duration_seconds_total Time spent waiting for "

@@ -105,15 +105,7 @@ bool dbr_host_probe(const dbr_host *host, dbr_ctx *ctx, dbr_error **err)
     dc = db->drv->connect(db->st->conninfo, &wait, err);
     if (!dc)
         return false;
-    if (DBR_OPS_HAS(struct dbr_driver_ops, db->drv, ping) && db->drv->ping) {
-        ok = db->drv->ping(dc, &wait, err);
-    } else {
-        dbr_driver_result *r = db->drv->exec(dc, "SELECT 1", 0, NULL, &wait, err);
-
-        ok = r != NULL;
-        if (r)
-            db->drv->result_free(r);
-    }
+    ok = dbr_driver_ping(db->drv, dc, &wait, err);
     db->drv->close(dc);
     return ok;
 }

@@ -268,6 +268,19 @@ static dbr_pconn *take_idle(dbr_pool *pool, int64_t now, dbr_pconn **dead)
     return NULL;
 }
 
+bool dbr_driver_ping(const struct dbr_driver_ops *drv, dbr_driver_conn *dc, const dbr_wait *wait,
+                     dbr_error **err)
+{
+    dbr_driver_result *r;
+
+    if (DBR_OPS_HAS(struct dbr_driver_ops, drv, ping) && drv->ping)
+        return drv->ping(dc, wait, err);
+    r = drv->exec(dc, "SELECT 1", 0, NULL, wait, err);
+    if (r)
+        drv->result_free(r);
+    return r != NULL;
+}
+
 /* Outside the lock: pings a connection that was idle when another was found
  * ended by the server. */
 static bool validate(dbr_pool *pool, dbr_pconn *pc, dbr_ctx *ctx)
@@ -280,15 +293,7 @@ static bool validate(dbr_pool *pool, dbr_pconn *pc, dbr_ctx *ctx)
         return false;
     if (!wait.deadline_us || wait.deadline_us > limit)
         wait.deadline_us = limit;
-    if (DBR_OPS_HAS(struct dbr_driver_ops, pool->drv, ping) && pool->drv->ping) {
-        ok = pool->drv->ping(pc->dc, &wait, NULL);
-    } else {
-        dbr_driver_result *r = pool->drv->exec(pc->dc, "SELECT 1", 0, NULL, &wait, NULL);
-
-        ok = r != NULL;
-        if (r)
-            pool->drv->result_free(r);
-    }
+    ok = dbr_driver_ping(pool->drv, pc->dc, &wait, NULL);
     g_mutex_lock(&pool->lock);
     pool->counters.validated++;
     if (!ok)

@@ -44,6 +44,9 @@ void dbr_pool_read_stats(dbr_pool *pool, dbr_pool_stats *out);
  * their idle time or lifetime; returns how many were closed. */
 int dbr_pool_prune(dbr_pool *pool, bool all);
 int dbr_pool_waiting(dbr_pool *pool);
+/* One round trip on dc: the driver's ping, or SELECT 1 where it has none. */
+bool dbr_driver_ping(const struct dbr_driver_ops *drv, dbr_driver_conn *dc, const dbr_wait *wait,
+                     dbr_error **err);
 void dbr_pool_read_counters(dbr_pool *pool, dbr_pool_counters *out);
 
 #endif
