@@ -72,6 +72,8 @@ static void emit(const logger *l, const dbr_call *call, int64_t us, const dbr_er
     const char *sql = dbr_call_sql(call);
     char *redacted = sql ? log_redact_sql(sql) : g_strdup("");
     char *params = l->log_params && dbr_call_nparams(call) ? params_text(call) : g_strdup("");
+    char *server =
+        e ? log_redact_server_message(dbr_error_message(e), dbr_error_sqlstate(e)) : NULL;
     char ms[32];
     char *message;
 
@@ -79,7 +81,7 @@ static void emit(const logger *l, const dbr_call *call, int64_t us, const dbr_er
     if (e)
         message = g_strdup_printf("%s failed after %s ms (%s): %s%s%s%s%s",
                                   dbr_call_kind_name(dbr_call_kind_of(call)), ms,
-                                  dbr_error_kind_name(dbr_error_kind_of(e)), dbr_error_message(e),
+                                  dbr_error_kind_name(dbr_error_kind_of(e)), server,
                                   *redacted ? " -- " : "", redacted, *params ? " -- " : "", params);
     else
         message =
@@ -92,6 +94,7 @@ static void emit(const logger *l, const dbr_call *call, int64_t us, const dbr_er
                      e ? dbr_error_kind_name(dbr_error_kind_of(e)) : "", "DBR_SQLSTATE",
                      e ? dbr_error_sqlstate(e) : "", "MESSAGE", "%s", message);
     g_free(message);
+    g_free(server);
     g_free(params);
     g_free(redacted);
 }

@@ -2,85 +2,71 @@
 /*
  * Literal redaction for logged SQL: a log line must show the shape of a
  * statement, never the data in it (a password in an UPDATE, a card number
- * in a WHERE). A small scanner, not a parser: it knows where strings,
- * dollar quotes, identifiers, placeholders and numbers begin and end.
+ * in a WHERE). Built on the core's lexer (dbr/sql.h) so that it reads
+ * SQL exactly as the splitter of migrations and the server do.
  */
 #include <glib.h>
-#include <stdbool.h>
 #include <string.h>
+
+#include <dbr/sql.h>
 
 #include "redact_sql.h"
 
-static bool ident_char(char c)
-{
-    return g_ascii_isalnum(c) || c == '_' || c == '$' || (unsigned char)c >= 0x80;
-}
-
 char *log_redact_sql(const char *sql)
 {
-    GString *out = g_string_sized_new(strlen(sql));
-    const char *p = sql;
+    size_t len = strlen(sql), pos = 0;
+    GString *out = g_string_sized_new(len);
+    dbr_sql_token t;
 
-    while (*p) {
-        if (*p == '\'' ||
-            ((*p == 'E' || *p == 'e') && p[1] == '\'' && (p == sql || !ident_char(p[-1])))) {
-            if (*p != '\'')
-                p++;
-            p++;
-            while (*p) {
-                if (*p == '\\' && p[1])
-                    p += 2;
-                else if (*p == '\'' && p[1] == '\'')
-                    p += 2;
-                else if (*p == '\'')
-                    break;
-                else
-                    p++;
-            }
-            if (*p)
-                p++;
+    for (;;) {
+        pos = dbr_sql_lex(sql, len, pos, &t);
+        switch (t.kind) {
+        case DBR_SQL_END:
+            return g_string_free(out, FALSE);
+        case DBR_SQL_STRING:
             g_string_append(out, "'?'");
-        } else if (*p == '$' && (p == sql || !ident_char(p[-1])) && !g_ascii_isdigit(p[1])) {
-            /* $tag$ ... $tag$ */
-            const char *end = strchr(p + 1, '$');
-            char *tag;
-            const char *close;
-
-            if (!end) {
-                g_string_append_c(out, *p++);
-                continue;
-            }
-            tag = g_strndup(p, (gsize)(end - p + 1));
-            close = strstr(end + 1, tag);
-            p = close ? close + strlen(tag) : p + strlen(p);
+            break;
+        case DBR_SQL_DOLLAR_STRING:
             g_string_append(out, "$$?$$");
-            g_free(tag);
-        } else if (*p == '$' && g_ascii_isdigit(p[1])) {
-            g_string_append_c(out, *p++); /* a placeholder: keep */
-            while (g_ascii_isdigit(*p))
-                g_string_append_c(out, *p++);
-        } else if (*p == '-' && p[1] == '-') {
-            const char *nl = strchr(p, '\n');
-            size_t n = nl ? (size_t)(nl - p) : strlen(p);
-
-            g_string_append_len(out, p, (gssize)n);
-            p += n;
-        } else if (*p == '"') {
-            const char *q = strchr(p + 1, '"');
-            size_t n = q ? (size_t)(q - p + 1) : strlen(p);
-
-            g_string_append_len(out, p, (gssize)n);
-            p += n;
-        } else if (g_ascii_isdigit(*p) && (p == sql || !ident_char(p[-1]))) {
-            while (g_ascii_isalnum(*p) || *p == '.')
-                p++;
+            break;
+        case DBR_SQL_NUMBER:
             g_string_append_c(out, '?');
-        } else if (ident_char(*p)) {
-            while (ident_char(*p))
-                g_string_append_c(out, *p++);
-        } else {
-            g_string_append_c(out, *p++);
+            break;
+        case DBR_SQL_COMMENT:
+            g_string_append(out, "/*?*/");
+            break;
+        default:
+            g_string_append_len(out, sql + t.start, (gssize)t.len);
+            break;
         }
+    }
+}
+
+char *log_redact_server_message(const char *message, const char *sqlstate)
+{
+    GString *out;
+    const char *p;
+
+    if (!message)
+        return g_strdup("");
+    if (!sqlstate || strncmp(sqlstate, "22", 2) != 0)
+        return g_strdup(message);
+    out = g_string_sized_new(strlen(message));
+    for (p = message; *p;) {
+        const char *close;
+
+        if (*p != '"') {
+            g_string_append_c(out, *p++);
+            continue;
+        }
+        /* the value may itself hold quotes: hide to the last quote of a
+         * line rather than guess where it ends */
+        close = strchr(p + 1, '\n');
+        close = close ? g_strrstr_len(p + 1, close - (p + 1), "\"") : strrchr(p + 1, '"');
+        g_string_append(out, "\"?\"");
+        if (!close)
+            break;
+        p = close + 1;
     }
     return g_string_free(out, FALSE);
 }

@@ -3,9 +3,25 @@
 #ifndef DBR_LOG_REDACT_SQL_H
 #define DBR_LOG_REDACT_SQL_H
 
-/* 'text' and E'text' become '?', $tag$...$tag$ becomes $$?$$, numbers
- * become ?; identifiers, keywords, comments and $1 placeholders stay. Free
- * with g_free. */
+/*
+ * Every string ('text', E'text', N'', U&'', B'', X'') becomes '?', every
+ * dollar-quoted string $$?$$, every number ?, and every comment an empty
+ * block comment with a ? in it (comments carry data too: tags, values
+ * pasted in by a caller); names, keywords, operators and $1 placeholders
+ * stay. The text is cut into tokens by dbr_sql_lex, PostgreSQL's own rules,
+ * so a quote inside a comment or a backslash in a standard string cannot
+ * shift what counts as a literal. Free with g_free.
+ */
 char *log_redact_sql(const char *sql);
+
+/*
+ * A server's error message fit for a log line. Data exceptions (SQLSTATE
+ * class 22: 'invalid input syntax for type integer: "..."', 'value "..."
+ * is out of range') quote the offending value, so for them everything from
+ * a line's first double quote to its last becomes "?". Other classes quote
+ * only names in the message (integrity violations put the row's values in
+ * the DETAIL field, which is never logged). Free with g_free.
+ */
+char *log_redact_server_message(const char *message, const char *sqlstate);
 
 #endif
