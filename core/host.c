@@ -128,3 +128,51 @@ bool dbr_host_check(const dbr_host *host, dbr_ctx *ctx, const char *sql, dbr_err
                              "this db was opened with check_only: it runs no calls");
     return dbr_next_call(&below, &call, err);
 }
+
+bool dbr_host_run_session(const dbr_host *host, dbr_ctx *ctx, const char *const *statements, int n,
+                          int *done, dbr_error **err)
+{
+    dbr_db *db = host ? host->db : NULL;
+    int64_t limit;
+    dbr_driver_conn *dc;
+    dbr_wait wait;
+    int i = 0;
+    bool ok = true;
+
+    if (done)
+        *done = 0;
+    if (!db || n < 0 || (n > 0 && !statements))
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                             "dbr_host_run_session: NULL host or statements, or n < 0");
+    if (db->check_only)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                             "this db was opened with check_only: it runs no calls");
+    if (!dbr_ctx_wait(ctx, db->st->cancel_grace_us, &wait, err))
+        return false;
+    limit = dbr_now_us() + db->st->connect_timeout_us;
+    {
+        dbr_wait connecting = wait;
+
+        if (!connecting.deadline_us || connecting.deadline_us > limit)
+            connecting.deadline_us = limit;
+        dc = db->drv->connect(db->st->conninfo, &connecting, err);
+    }
+    if (!dc)
+        return false;
+    for (; ok && i < n; i++) {
+        if (!statements[i])
+            ok = dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                               "dbr_host_run_session: statement %d is NULL", i + 1);
+        else
+            ok = dbr_ctx_check(ctx, "statement", err) &&
+                 dbr_run_script_on(db, dc, &wait, statements[i], err);
+        if (ok && done)
+            *done = i + 1;
+    }
+    if (ok && db->drv->txstatus(dc) != DBR_TXSTATUS_IDLE)
+        ok = dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                           "the statements left a transaction open (BEGIN without COMMIT); it "
+                           "was rolled back");
+    db->drv->close(dc);
+    return ok;
+}

@@ -36,6 +36,15 @@ static void print_status(JsonObject *r)
     for (guint i = 0; i < json_array_get_length(list); i++) {
         JsonObject *m = json_array_get_object_element(list, i);
 
+        if (json_object_has_member(m, "problem")) {
+            gint64 v = json_object_get_int_member(m, "version");
+            char num[32];
+
+            g_snprintf(num, sizeof(num), v ? "%" G_GINT64_FORMAT : "?", v);
+            printf("  %6s  %-9s %s: %s\n", num, "bad", json_object_get_string_member(m, "source"),
+                   json_object_get_string_member(m, "problem"));
+            continue;
+        }
         printf("  %6" G_GINT64_FORMAT "  %-9s %-32s %s\n", json_object_get_int_member(m, "version"),
                json_object_get_string_member(m, "state"),
                json_object_get_string_member(m, "description"),
@@ -54,13 +63,14 @@ static void print_plan(JsonObject *r)
     for (guint i = 0; i < json_array_get_length(plan); i++) {
         JsonObject *m = json_array_get_object_element(plan, i);
 
-        printf("-- %" G_GINT64_FORMAT " %s (%s%s)\n%s\n", json_object_get_int_member(m, "version"),
+        printf("-- %" G_GINT64_FORMAT " %s (%s%s)\n%s\n-- => %s%s%s\n",
+               json_object_get_int_member(m, "version"),
                json_object_get_string_member(m, "description"),
                json_object_get_string_member(m, "source"),
-               json_object_get_boolean_member(m, "transaction")
-                   ? ""
-                   : ", outside a transaction: not tried",
-               json_object_get_string_member(m, "sql"));
+               json_object_get_boolean_member(m, "transaction") ? "" : ", outside a transaction",
+               json_object_get_string_member(m, "sql"), json_object_get_string_member(m, "result"),
+               json_object_has_member(m, "error") ? ": " : "",
+               json_object_has_member(m, "error") ? json_object_get_string_member(m, "error") : "");
     }
     printf("%s\n", json_object_get_string_member(r, "result"));
 }
@@ -72,6 +82,7 @@ int cmd_migrate(const tool_opts *o)
     char *command, *reply = NULL;
     dbr_db *db;
     JsonObject *r;
+    bool ok;
 
     if (o->argc < 1) {
         fprintf(stderr, "dbr migrate: which command? up, down [N], goto V, status, dry-run, "
@@ -88,14 +99,15 @@ int cmd_migrate(const tool_opts *o)
     }
     if (!o->json)
         dbr_subscribe(db, progress, stdout);
-    if (!dbr_control(db, "migrate", command, &reply, &err)) {
+    ok = dbr_control(db, "migrate", command, &reply, &err);
+    dbr_close(db);
+    if (!ok && !reply) {
         tool_error(command, err);
         dbr_error_free(err);
-        dbr_close(db);
         g_free(command);
         return TOOL_FAILED;
     }
-    dbr_close(db);
+    /* a failed dry-run still says what it tried: on stdout, then the error */
     if (o->json) {
         printf("%s\n", reply);
     } else if (json_parser_load_from_data(parser, reply, -1, NULL)) {
@@ -111,6 +123,11 @@ int cmd_migrate(const tool_opts *o)
                    json_array_get_length(json_object_get_array_member(r, "done")) == 1 ? "" : "s");
     }
     free(reply);
+    if (!ok) {
+        fflush(stdout);
+        tool_error(command, err);
+        dbr_error_free(err);
+    }
     g_free(command);
-    return TOOL_OK;
+    return ok ? TOOL_OK : TOOL_FAILED;
 }

@@ -119,6 +119,24 @@ DBR_API const char *dbr_host_db_name(const dbr_host *host);
 DBR_API bool dbr_host_probe(const dbr_host *host, dbr_ctx *ctx, dbr_error **err);
 DBR_API bool dbr_host_check(const dbr_host *host, dbr_ctx *ctx, const char *sql, dbr_error **err);
 
+/*
+ * Runs n statements one after another, each in autocommit (one simple-
+ * protocol Query each, so none is inside a transaction block), on one new
+ * connection outside the pool and the chain that is closed afterwards:
+ * for what must not run in a transaction (CREATE INDEX CONCURRENTLY) and
+ * still needs the settings an earlier statement made (SET lock_timeout).
+ * Nothing is retried: the caller decides what a failure means.
+ *
+ * Stops at the first failure. *done (may be NULL) is set to the number of
+ * statements that completed; the failing one's fate is in the error's
+ * outcome. Connecting is bounded by connect_timeout and ctx, statements by
+ * ctx only (NULL: no deadline). A connection left inside a transaction at
+ * the end is closed, which rolls it back, and reported as DBR_ERR_MISUSE.
+ * Thread-safe. Since ABI 2.1.
+ */
+DBR_API bool dbr_host_run_session(const dbr_host *host, dbr_ctx *ctx, const char *const *statements,
+                                  int n, int *done, dbr_error **err);
+
 /* Metrics, registered at create() and updated lock-free on the hot path.
  * Names follow Prometheus conventions: dbr_ prefix, _total counters,
  * _seconds histograms. labels is "k=\"v\",k2=\"v2\"" or NULL. */

@@ -12,9 +12,12 @@
  * its history row is written first, marked dirty, and cleared only when it
  * succeeded; a dirty version stops every later command until `force`.
  */
+#include <errno.h>
 #include <json-glib/json-glib.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <dbr/sql.h>
 
 #include "migrate.h"
 
@@ -64,6 +67,28 @@ static bool load(state *s, dbr_error **err)
     return s->applied != NULL;
 }
 
+/* What an operator runs after a migration outside a transaction failed
+ * partway (g_free): finish it by hand and record it, or undo it and run
+ * it again. */
+static char *dirty_advice(const state *s, const applied *a)
+{
+    long long before = 0;
+
+    for (guint i = 0; i < s->applied->len; i++) {
+        const applied *b = g_ptr_array_index(s->applied, i);
+
+        if (b->version < a->version)
+            before = b->version;
+    }
+    return g_strdup_printf(
+        "version %lld (%s) is dirty: it runs outside a transaction and failed partway (or is "
+        "still running elsewhere), so the database may hold part of it. Repair one of two ways: "
+        "finish it by hand, then `dbr migrate force %lld` (records %lld as applied, with its "
+        "file as it is now); or undo what it did, fix the file, then `dbr migrate force %lld` "
+        "and `dbr migrate up` (runs it again)",
+        a->version, a->description, a->version, a->version, before);
+}
+
 /* The safety checks of every command but force and status. */
 static bool verify(const state *s, dbr_error **err)
 {
@@ -73,12 +98,13 @@ static bool verify(const state *s, dbr_error **err)
         const applied *a = g_ptr_array_index(s->applied, i);
         const mig *x = find_mig(s, a->version);
 
-        if (a->dirty)
-            return migrate_fail(
-                err,
-                "version %lld (%s) is dirty: a migration outside a transaction failed "
-                "or is running; repair the database, then `dbr migrate force VERSION`",
-                a->version, a->description);
+        if (a->dirty) {
+            char *advice = dirty_advice(s, a);
+
+            migrate_fail(err, "%s", advice);
+            g_free(advice);
+            return false;
+        }
         if (!x)
             return migrate_fail(err,
                                 "version %lld (%s) is applied but its migration is missing "
@@ -177,7 +203,8 @@ static bool record(step *st, dbr_tx *tx, bool dirty, dbr_error **err)
         sql = g_strdup_printf("INSERT INTO %s (version, description, checksum, execution_ms, "
                               "dirty) VALUES ($1::bigint, $2, $3, $4::bigint, $5::boolean) "
                               "ON CONFLICT (version) DO UPDATE SET dirty = EXCLUDED.dirty, "
-                              "execution_ms = EXCLUDED.execution_ms",
+                              "execution_ms = EXCLUDED.execution_ms, "
+                              "checksum = EXCLUDED.checksum, description = EXCLUDED.description",
                               m->table);
     else
         sql = g_strdup_printf("DELETE FROM %s WHERE version = $1::bigint", m->table);
@@ -205,9 +232,54 @@ static bool step_tx(dbr_tx *tx, void *user, dbr_error **err)
     return run_body(st, tx, err) && record(st, tx, false, err);
 }
 
+static unsigned line_of(const char *text, size_t pos)
+{
+    unsigned line = 1;
+
+    for (size_t i = 0; i < pos; i++)
+        line += text[i] == '\n';
+    return line;
+}
+
+/* Outside a transaction, statement by statement: PostgreSQL runs a
+ * multi-statement query as one implicit transaction, where CREATE INDEX
+ * CONCURRENTLY and friends refuse to run. One session for the whole file,
+ * so that a SET before them holds. */
+static bool run_no_tx(step *st, dbr_error **err)
+{
+    const char *sql = st->x->up_sql;
+    size_t len = strlen(sql), pos = 0;
+    GPtrArray *texts = g_ptr_array_new_with_free_func(g_free);
+    GArray *starts = g_array_new(FALSE, FALSE, sizeof(size_t));
+    dbr_sql_statement one;
+    dbr_error *e = NULL;
+    int done = 0;
+    bool ok;
+
+    while (dbr_sql_next_statement(sql, len, &pos, &one)) {
+        g_ptr_array_add(texts, g_strndup(sql + one.start, one.len));
+        g_array_append_val(starts, one.start);
+    }
+    ok = dbr_host_run_session(st->m->host, NULL, (const char *const *)texts->pdata, (int)texts->len,
+                              &done, &e);
+    if (!ok) {
+        size_t at = done < (int)starts->len ? g_array_index(starts, size_t, done) : len;
+
+        dbr_error_propagate(
+            err, dbr_error_wrap(e, DBR_ERR_MIGRATION, MIGRATE_LAYER,
+                                "%s (version %lld, outside a transaction): statement %d of %u "
+                                "(line %u) failed after %d applied; the version is marked dirty "
+                                "(`dbr migrate status`; the next command says how to repair)",
+                                mig_name(st->x), st->x->version, done + 1, texts->len,
+                                line_of(sql, at), done));
+    }
+    g_array_free(starts, TRUE);
+    g_ptr_array_free(texts, TRUE);
+    return ok;
+}
+
 static bool apply_no_tx(step *st, dbr_error **err)
 {
-    dbr_error *e = NULL;
     int64_t t0;
 
     st->mark_dirty = true;
@@ -217,12 +289,8 @@ static bool apply_no_tx(step *st, dbr_error **err)
         return true;
     publish(st->m, "migrate.start", st->x, 0);
     t0 = st->started_us;
-    if (!dbr_exec_script(st->m->db, NULL, st->x->up_sql, &e))
-        return dbr_error_propagate(
-            err, dbr_error_wrap(e, DBR_ERR_MIGRATION, MIGRATE_LAYER,
-                                "%s (version %lld, outside a transaction) failed and is now "
-                                "marked dirty; repair, then `dbr migrate force`",
-                                mig_name(st->x), st->x->version));
+    if (!run_no_tx(st, err))
+        return false;
     st->mark_dirty = false;
     st->started_us = t0;
     {
@@ -313,21 +381,27 @@ static char *status_json(const state *s)
     for (guint i = 0; i < s->all->len; i++) {
         const mig *x = g_ptr_array_index(s->all, i);
         const applied *a = find_applied(s, x->version);
-        const char *st = !a                                 ? "pending"
+        const char *st = x->problem                         ? "bad"
+                         : !a                               ? "pending"
                          : a->dirty                         ? "dirty"
                          : strcmp(a->checksum, x->checksum) ? "mismatch"
                                                             : "applied";
 
-        g_hash_table_add(seen, (gpointer)&x->version);
+        if (x->version)
+            g_hash_table_add(seen, (gpointer)&x->version);
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "version");
-        json_builder_add_int_value(b, x->version);
+        json_builder_add_int_value(b, x->version); /* 0: a file whose name holds none */
         json_builder_set_member_name(b, "description");
         json_builder_add_string_value(b, x->description);
         json_builder_set_member_name(b, "state");
         json_builder_add_string_value(b, st);
         json_builder_set_member_name(b, "source");
-        json_builder_add_string_value(b, mig_name(x));
+        json_builder_add_string_value(b, x->problem ? x->bad_file : mig_name(x));
+        if (x->problem) {
+            json_builder_set_member_name(b, "problem");
+            json_builder_add_string_value(b, x->problem);
+        }
         if (a) {
             json_builder_set_member_name(b, "applied_at");
             json_builder_add_string_value(b, a->applied_at);
@@ -359,15 +433,21 @@ static char *status_json(const state *s)
     return out;
 }
 
-/* Dry run: every pending migration inside one transaction, rolled back. */
+/* Dry run: every pending migration that can run in a transaction, in
+ * order, inside one transaction that is always rolled back. What each one
+ * did is reported, and the reply is given even when one failed. */
+typedef enum { DRY_NOT_TRIED, DRY_RAN, DRY_FAILED, DRY_OUTSIDE, DRY_AFTER_FAILURE } dry_result;
+
 typedef struct dry {
     state *s;
+    GArray *results; /* dry_result, one per entry of s->all */
     dbr_error *failure;
 } dry;
 
 static bool dry_tx(dbr_tx *tx, void *user, dbr_error **err)
 {
     dry *d = user;
+    bool failed = false;
 
     (void)err;
     if (!dbr_tx_advisory_lock(tx, d->s->m->lock_key, d->s->m->lock_timeout_us / 1000, &d->failure))
@@ -375,28 +455,66 @@ static bool dry_tx(dbr_tx *tx, void *user, dbr_error **err)
     for (guint i = 0; i < d->s->all->len; i++) {
         const mig *x = g_ptr_array_index(d->s->all, i);
         step st = {.m = d->s->m, .x = x, .up = true, .dry = true};
+        dry_result *r = &g_array_index(d->results, dry_result, i);
 
-        if (find_applied(d->s, x->version) || x->no_tx)
+        if (find_applied(d->s, x->version))
             continue;
-        if (!run_body(&st, tx, &d->failure))
-            return false;
+        if (failed)
+            *r = DRY_AFTER_FAILURE;
+        else if (x->no_tx)
+            *r = DRY_OUTSIDE;
+        else if (run_body(&st, tx, &d->failure))
+            *r = DRY_RAN;
+        else
+            *r = DRY_FAILED, failed = true;
     }
     return false; /* always roll back */
 }
 
-static char *dry_run(state *s, dbr_error **err)
+static const char *dry_result_text(dry_result r)
+{
+    switch (r) {
+    case DRY_RAN:
+        return "ran, rolled back";
+    case DRY_FAILED:
+        return "failed";
+    case DRY_OUTSIDE:
+        return "not tried: it runs outside a transaction, which a dry run cannot roll back";
+    case DRY_AFTER_FAILURE:
+        return "not tried: an earlier migration failed";
+    default:
+        return "not tried: the dry run did not start";
+    }
+}
+
+static char *dry_run(state *s, dbr_error **err, bool *ok)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
-    dry d = {s, NULL};
+    dry d = {s, g_array_new(FALSE, TRUE, sizeof(dry_result)), NULL};
+    int pending = 0, count[DRY_AFTER_FAILURE + 1] = {0};
+    GString *summary = g_string_new(NULL);
+    dbr_error *txerr = NULL;
+    char *out;
 
+    g_array_set_size(d.results, s->all->len);
+    for (guint i = 0; i < s->all->len; i++)
+        pending += !find_applied(s, ((mig *)g_ptr_array_index(s->all, i))->version);
+    if (pending)
+        dbr_tx_run(s->m->db, NULL, NULL, dry_tx, &d, &txerr);
+    if (!d.failure)
+        d.failure = txerr; /* the transaction itself failed: nothing ran */
+    else
+        dbr_error_free(txerr);
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "plan");
     json_builder_begin_array(b);
     for (guint i = 0; i < s->all->len; i++) {
         const mig *x = g_ptr_array_index(s->all, i);
+        dry_result r = g_array_index(d.results, dry_result, i);
 
         if (find_applied(s, x->version))
             continue;
+        count[r]++;
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "version");
         json_builder_add_int_value(b, x->version);
@@ -408,18 +526,46 @@ static char *dry_run(state *s, dbr_error **err)
         json_builder_add_boolean_value(b, !x->no_tx);
         json_builder_set_member_name(b, "sql");
         json_builder_add_string_value(b, x->up_sql ? x->up_sql : "(C callback)");
+        json_builder_set_member_name(b, "result");
+        json_builder_add_string_value(b, dry_result_text(r));
+        if (r == DRY_FAILED && d.failure) {
+            json_builder_set_member_name(b, "error");
+            json_builder_add_string_value(b, dbr_error_message(d.failure));
+        }
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
-    dbr_tx_run(s->m->db, NULL, NULL, dry_tx, &d, NULL);
-    if (d.failure) {
-        dbr_error_propagate(err, d.failure);
-        return NULL;
-    }
+    if (!pending)
+        g_string_append(summary, "nothing to apply");
+    else
+        g_string_printf(summary, "%d of %d pending migration%s ran and %s rolled back",
+                        count[DRY_RAN], pending, pending == 1 ? "" : "s",
+                        count[DRY_RAN] == 1 ? "was" : "were");
+    if (count[DRY_FAILED])
+        g_string_append(summary, "; 1 failed");
+    if (count[DRY_OUTSIDE])
+        g_string_append_printf(summary,
+                               "; %d not tried: outside a transaction, a dry run cannot roll "
+                               "it back",
+                               count[DRY_OUTSIDE]);
+    if (count[DRY_AFTER_FAILURE])
+        g_string_append_printf(summary, "; %d not tried after the failure",
+                               count[DRY_AFTER_FAILURE]);
+    if (count[DRY_NOT_TRIED])
+        g_string_append_printf(summary, "; %d not tried: the dry run could not start",
+                               count[DRY_NOT_TRIED]);
+    *ok = !d.failure;
     json_builder_set_member_name(b, "result");
-    json_builder_add_string_value(b, "every pending migration ran and was rolled back");
+    json_builder_add_string_value(b, summary->str);
+    json_builder_set_member_name(b, "ok");
+    json_builder_add_boolean_value(b, *ok);
     json_builder_end_object(b);
-    return finish_json(b);
+    out = finish_json(b);
+    if (d.failure)
+        dbr_error_propagate(err, d.failure);
+    g_string_free(summary, TRUE);
+    g_array_free(d.results, TRUE);
+    return out;
 }
 
 typedef struct forcing {
@@ -473,94 +619,152 @@ static bool force_tx(dbr_tx *tx, void *user, dbr_error **err)
     return ok;
 }
 
-static bool parse_number(const char *word, long long *out, dbr_error **err)
+#define USAGE "expected up, down [N], goto V, status, dry-run, force V or baseline V"
+
+/* A whole decimal number in [min, max]; what names it in the error. */
+static bool parse_number(const char *word, const char *what, long long min, long long max,
+                         long long *out, dbr_error **err)
 {
     char *end;
 
     if (!word)
-        return migrate_fail(err, "expected a version number");
+        return migrate_fail(err, "expected %s", what);
+    errno = 0;
     *out = g_ascii_strtoll(word, &end, 10);
-    if (*end || *out < 0)
-        return migrate_fail(err, "expected a version number, got \"%s\"", word);
+    if (!g_ascii_isdigit(*word) || *end || errno == ERANGE || *out < min || *out > max)
+        return migrate_fail(err, "expected %s from %lld to %lld, got \"%.40s%s\"", what, min, max,
+                            word, strlen(word) > 40 ? "..." : "");
     return true;
 }
 
-char *migrate_command(migrate *m, const char *command, dbr_error **err)
+static bool run_force(state *s, char **w, char **reply, dbr_error **err)
 {
-    char **w = g_strsplit(command, " ", 3);
+    forcing f = {s, 0, strcmp(w[0], "baseline") == 0};
+
+    if (!parse_number(w[1], "a version number", 0, G_MAXINT64, &f.version, err))
+        return false;
+    if (f.version && !find_mig(s, f.version))
+        return migrate_fail(err, "%s %lld: no such migration", w[0], f.version);
+    if (!dbr_tx_run(s->m->db, NULL, NULL, force_tx, &f, err))
+        return false;
+    state_clear(s);
+    *s = (state){.m = s->m};
+    if (!load(s, err))
+        return false;
+    *reply = status_json(s);
+    return true;
+}
+
+static bool run_steps(state *s, char **w, char **reply, dbr_error **err)
+{
     g_autoptr(JsonBuilder) done = json_builder_new();
-    state s = {.m = m};
-    char *reply = NULL;
-    long long n = 0;
+    long long n = 1;
     bool ok;
 
-    g_mutex_lock(&m->lock);
-    if (!load(&s, err))
-        goto out;
-    if (strcmp(w[0], "status") == 0) {
-        reply = status_json(&s);
-        goto out;
-    }
-    if (strcmp(w[0], "force") == 0 || strcmp(w[0], "baseline") == 0) {
-        forcing f = {&s, 0, strcmp(w[0], "baseline") == 0};
-
-        if (!parse_number(w[1], &f.version, err))
-            goto out;
-        if (f.version && !find_mig(&s, f.version)) {
-            migrate_fail(err, "%s %lld: no such migration", w[0], f.version);
-            goto out;
-        }
-        if (dbr_tx_run(m->db, NULL, NULL, force_tx, &f, err)) {
-            state_clear(&s);
-            memset(&s, 0, sizeof(s));
-            s.m = m;
-            if (load(&s, err))
-                reply = status_json(&s);
-        }
-        goto out;
-    }
-    if (!verify(&s, err))
-        goto out;
-    if (strcmp(w[0], "dry-run") == 0) {
-        reply = dry_run(&s, err);
-        goto out;
-    }
     json_builder_begin_object(done);
     json_builder_set_member_name(done, "done");
     json_builder_begin_array(done);
     if (strcmp(w[0], "up") == 0) {
-        ok = up_to(&s, G_MAXINT64, done, err);
+        ok = up_to(s, G_MAXINT64, done, err);
     } else if (strcmp(w[0], "down") == 0) {
-        ok = (!w[1] || parse_number(w[1], &n, err)) && down_to(&s, 0, w[1] ? (int)n : 1, done, err);
-    } else if (strcmp(w[0], "goto") == 0) {
-        ok = parse_number(w[1], &n, err);
-        if (ok && n && !find_mig(&s, n))
+        long long napplied = s->applied->len;
+
+        if (!napplied)
+            ok = migrate_fail(err, "down: nothing is applied");
+        else
+            ok = (!w[1] ||
+                  parse_number(w[1], "a count of applied migrations", 1, napplied, &n, err)) &&
+                 down_to(s, 0, (int)n, done, err);
+    } else {
+        ok = parse_number(w[1], "a version number", 0, G_MAXINT64, &n, err);
+        if (ok && n && !find_mig(s, n))
             ok = migrate_fail(err, "goto %lld: no such migration", n);
         if (ok)
-            ok = n >= current_version(&s) ? up_to(&s, n, done, err) : down_to(&s, n, -1, done, err);
-    } else {
-        ok = migrate_fail(err,
-                          "unknown command \"%s\": expected up, down [N], goto V, status, dry-run, "
-                          "force V or baseline V",
-                          w[0]);
+            ok = n >= current_version(s) ? up_to(s, n, done, err) : down_to(s, n, -1, done, err);
     }
     json_builder_end_array(done);
     if (ok) {
-        state after = {.m = m};
+        state after = {.m = s->m};
 
-        if (load(&after, err)) {
+        ok = load(&after, err);
+        if (ok) {
             json_builder_set_member_name(done, "version");
             json_builder_add_int_value(done, current_version(&after));
             json_builder_end_object(done);
-            reply = finish_json(done);
+            *reply = finish_json(done);
         }
         state_clear(&after);
     }
+    return ok;
+}
+
+bool migrate_command(migrate *m, const char *command, char **reply, dbr_error **err)
+{
+    static const struct {
+        const char *name;
+        int args; /* 0, 1, or -1: optional */
+    } commands[] = {{"up", 0},      {"down", -1}, {"goto", 1},    {"status", 0},
+                    {"dry-run", 0}, {"force", 1}, {"baseline", 1}};
+    char **w = g_strsplit_set(command ? command : "", " \t\n", -1), **a = w;
+    state s = {.m = m};
+    guint nw = 0, c;
+    bool ok = false;
+
+    *reply = NULL;
+    /* drop the empty words of repeated blanks */
+    for (char **p = w; *p; p++) {
+        if (**p)
+            *a++ = *p;
+        else
+            g_free(*p);
+    }
+    *a = NULL;
+    nw = g_strv_length(w);
+    for (c = 0; nw && c < G_N_ELEMENTS(commands); c++)
+        if (strcmp(w[0], commands[c].name) == 0)
+            break;
+    if (!nw) {
+        g_strfreev(w);
+        return migrate_fail(err, "no command given: %s", USAGE);
+    }
+    if (c == G_N_ELEMENTS(commands)) {
+        migrate_fail(err, "unknown command \"%.40s%s\": %s", w[0], strlen(w[0]) > 40 ? "..." : "",
+                     USAGE);
+        g_strfreev(w);
+        return false;
+    }
+    if (nw - 1 > (guint)ABS(commands[c].args) || (commands[c].args == 1 && nw < 2)) {
+        migrate_fail(err, "%s takes %s: %s", w[0],
+                     commands[c].args == 0   ? "no argument"
+                     : commands[c].args == 1 ? "exactly one argument"
+                                             : "at most one argument",
+                     USAGE);
+        g_strfreev(w);
+        return false;
+    }
+    g_mutex_lock(&m->lock);
+    if (!load(&s, err))
+        goto out;
+    if (strcmp(w[0], "status") == 0) {
+        *reply = status_json(&s);
+        ok = true;
+        goto out;
+    }
+    if (!mig_check(s.all, err))
+        goto out;
+    if (strcmp(w[0], "force") == 0 || strcmp(w[0], "baseline") == 0)
+        ok = run_force(&s, w, reply, err);
+    else if (!verify(&s, err))
+        ok = false;
+    else if (strcmp(w[0], "dry-run") == 0)
+        *reply = dry_run(&s, err, &ok);
+    else
+        ok = run_steps(&s, w, reply, err);
 out:
     state_clear(&s);
     g_mutex_unlock(&m->lock);
     g_strfreev(w);
-    return reply;
+    return ok;
 }
 
 bool migrate_is_latest(migrate *m, dbr_error **err)
@@ -569,7 +773,7 @@ bool migrate_is_latest(migrate *m, dbr_error **err)
     bool ok;
 
     g_mutex_lock(&m->lock);
-    ok = load(&s, err) && verify(&s, err);
+    ok = load(&s, err) && mig_check(s.all, err) && verify(&s, err);
     for (guint i = 0; ok && i < s.all->len; i++) {
         const mig *x = g_ptr_array_index(s.all, i);
 

@@ -105,11 +105,12 @@ static bool migrate_open(void *self, dbr_db *db, dbr_error **err)
 
     m->db = db;
     if (*m->auto_mode) {
-        char *reply = migrate_command(m, "up", err);
+        char *reply;
+        bool ok = migrate_command(m, "up", &reply, err);
 
-        if (!reply)
-            return false;
         g_free(reply);
+        if (!ok)
+            return false;
     }
     return !*m->require || migrate_is_latest(m, err);
 }
@@ -118,17 +119,20 @@ static bool migrate_control(void *self, const char *command, char **reply, dbr_e
 {
     migrate *m = self;
     char *json;
+    bool ok;
 
     if (!m->db)
         return dbr_set_error(err, DBR_ERR_MISUSE, MIGRATE_LAYER,
                              "the db was opened with check_only: no migrations");
-    json = migrate_command(m, command, err);
-    if (!json)
-        return false;
-    if (reply)
+    ok = migrate_command(m, command, &json, err);
+    /* a failed dry-run still reports what it tried (dbr_control passes it on) */
+    if (reply && json) {
         *reply = strdup(json);
+        if (!*reply && ok)
+            ok = dbr_set_error(err, DBR_ERR_RESOURCE, MIGRATE_LAYER, "out of memory");
+    }
     g_free(json);
-    return true;
+    return ok;
 }
 
 static const struct dbr_plugin_ops migrate_ops = {

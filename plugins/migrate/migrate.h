@@ -17,6 +17,8 @@ typedef struct mig {
     bool no_tx;             /* the up file starts with "-- dbr:no-transaction" */
     const dbr_migration *c; /* a C migration, or NULL */
     char checksum[65];      /* SHA-256 of the up script ("c:VERSION:DESCRIPTION" for C) */
+    char *problem;          /* why this migration cannot run (a bad file), or NULL */
+    char *bad_file;         /* with problem: the file at fault */
 } mig;
 
 typedef struct applied {
@@ -40,8 +42,13 @@ typedef struct migrate {
 /* A DBR_ERR_MIGRATION error into *err; always false. */
 bool migrate_fail(dbr_error **err, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
-/* source.c: every known migration, sorted by version (mig_free each). */
+/* source.c: every known migration, sorted by version (mig_free each),
+ * bad files included as entries with a problem (version 0 when the name
+ * holds none; those sort last). NULL and an error only when the directory
+ * cannot be read at all. */
 GPtrArray *mig_load(const migrate *m, dbr_error **err);
+/* False, with an error listing every bad file, when any entry has a problem. */
+bool mig_check(const GPtrArray *all, dbr_error **err);
 void mig_free(mig *x);
 const char *mig_name(const mig *x); /* the up file, or "C migration N" */
 
@@ -50,8 +57,9 @@ bool history_ensure(const migrate *m, dbr_tx *tx, dbr_error **err);
 GPtrArray *history_read(const migrate *m, dbr_error **err); /* applied *, by version */
 void applied_free(applied *a);
 
-/* engine.c: the commands. Each returns a JSON reply (g_free) or NULL and an error. */
-char *migrate_command(migrate *m, const char *command, dbr_error **err);
+/* engine.c: the commands. *reply is a JSON answer (g_free) or NULL; a
+ * failed dry-run gives both its report and an error. */
+bool migrate_command(migrate *m, const char *command, char **reply, dbr_error **err);
 /* For the open hook: true when nothing is pending (require = latest). */
 bool migrate_is_latest(migrate *m, dbr_error **err);
 

@@ -23,6 +23,8 @@ void mig_free(mig *x)
     g_free(x->down_path);
     g_free(x->up_sql);
     g_free(x->down_sql);
+    g_free(x->problem);
+    g_free(x->bad_file);
     g_free(x);
 }
 
@@ -44,17 +46,18 @@ const char *mig_name(const mig *x)
     return x->up_path ? x->up_path : "a C migration";
 }
 
-/* "0003_add_index.up.sql" -> 3, "add index", up. */
-static bool parse_name(const char *name, long long *version, char **description, bool *up)
+/* "0003_add_index.up.sql" -> 3, "add index", up. NULL when the name is
+ * good, else what is wrong with it. */
+static const char *parse_name(const char *name, long long *version, char **description, bool *up)
 {
     const char *p = name, *us, *end;
     char *num;
+    int overflow;
 
+    *version = 0;
+    *description = NULL;
     while (g_ascii_isdigit(*p))
         p++;
-    if (p == name || *p != '_')
-        return false;
-    us = p;
     if (g_str_has_suffix(name, ".up.sql")) {
         *up = true;
         end = name + strlen(name) - strlen(".up.sql");
@@ -62,16 +65,27 @@ static bool parse_name(const char *name, long long *version, char **description,
         *up = false;
         end = name + strlen(name) - strlen(".down.sql");
     } else {
-        return false;
+        return "bad migration file name: expected NNNN_description.up.sql or "
+               "NNNN_description.down.sql";
     }
-    if (end <= us + 1)
-        return false;
+    if (p == name || *p != '_' || end <= p + 1)
+        return "bad migration file name: expected NNNN_description.up.sql or "
+               "NNNN_description.down.sql";
+    us = p;
     num = g_strndup(name, (gsize)(us - name));
+    errno = 0;
     *version = g_ascii_strtoll(num, NULL, 10);
+    overflow = errno == ERANGE;
     g_free(num);
+    if (overflow) {
+        *version = 0;
+        return "the version number is too large (at most 9223372036854775807)";
+    }
+    if (*version == 0)
+        return "version 0 is not a migration: versions start at 1 (0 means \"nothing applied\")";
     *description = g_strndup(us + 1, (gsize)(end - us - 1));
     g_strdelimit(*description, "_", ' ');
-    return *version > 0;
+    return NULL;
 }
 
 static void checksum_of(const char *text, char out[65])
@@ -82,31 +96,33 @@ static void checksum_of(const char *text, char out[65])
     g_free(hex);
 }
 
-static bool read_script(const char *path, char **out, dbr_error **err)
+/* The file's text, or NULL with *problem set. */
+static char *read_script(const char *path, char **problem)
 {
     GError *gerr = NULL;
     char *text, *trimmed;
 
     if (!g_file_get_contents(path, &text, NULL, &gerr)) {
-        migrate_fail(err, "cannot read %s: %s", path, gerr->message);
+        *problem = g_strdup_printf("cannot read it: %s", gerr->message);
         g_error_free(gerr);
-        return false;
+        return NULL;
     }
     trimmed = g_strstrip(g_strdup(text));
     if (!*trimmed) {
-        g_free(trimmed);
+        *problem = g_strdup("the file is empty: a migration must do something");
         g_free(text);
-        return migrate_fail(err, "%s is empty: a migration must do something", path);
+        text = NULL;
     }
     g_free(trimmed);
-    *out = text;
-    return true;
+    return text;
 }
 
 static gint by_version(gconstpointer a, gconstpointer b)
 {
     const mig *x = *(mig *const *)a, *y = *(mig *const *)b;
 
+    if (!x->version || !y->version) /* unnumbered bad files last, by name */
+        return x->version ? -1 : y->version ? 1 : g_strcmp0(x->bad_file, y->bad_file);
     return x->version < y->version ? -1 : x->version > y->version;
 }
 
@@ -118,20 +134,30 @@ static mig *find(GPtrArray *all, long long version)
     return NULL;
 }
 
+static void set_problem(mig *x, const char *file, char *problem)
+{
+    if (x->problem) { /* keep the first; the others are listed once it is fixed */
+        g_free(problem);
+        return;
+    }
+    x->problem = problem;
+    x->bad_file = g_strdup(file);
+}
+
 static bool load_dir(const char *dir, GPtrArray *all, dbr_error **err)
 {
     GError *gerr = NULL;
     GDir *d = g_dir_open(dir, 0, &gerr);
     const char *name;
-    bool ok = true;
 
     if (!d) {
         migrate_fail(err, "[plugin.migrate] dir: cannot open %s: %s", dir, gerr->message);
         g_error_free(gerr);
         return false;
     }
-    while (ok && (name = g_dir_read_name(d))) {
-        char *path = g_build_filename(dir, name, NULL), *description = NULL;
+    while ((name = g_dir_read_name(d))) {
+        char *path = g_build_filename(dir, name, NULL), *description = NULL, *problem = NULL;
+        const char *bad;
         long long version;
         bool up;
         mig *x;
@@ -140,13 +166,15 @@ static bool load_dir(const char *dir, GPtrArray *all, dbr_error **err)
             g_free(path);
             continue; /* a README beside the migrations is fine */
         }
-        if (!parse_name(name, &version, &description, &up)) {
-            ok = migrate_fail(err,
-                              "%s: bad migration file name: expected NNNN_description.up.sql or "
-                              "NNNN_description.down.sql",
-                              path);
+        bad = parse_name(name, &version, &description, &up);
+        if (bad) {
+            x = g_new0(mig, 1);
+            x->version = version; /* 0 unless the name held one */
+            x->description = g_strdup("");
+            set_problem(x, path, g_strdup(bad));
+            g_ptr_array_add(all, x);
             g_free(path);
-            break;
+            continue;
         }
         x = find(all, version);
         if (!x) {
@@ -156,32 +184,66 @@ static bool load_dir(const char *dir, GPtrArray *all, dbr_error **err)
             g_ptr_array_add(all, x);
         } else if (strcmp(x->description, description) != 0 ||
                    (up ? !!x->up_path : !!x->down_path)) {
-            ok = migrate_fail(err, "version %lld appears twice: %s and %s", version, path,
-                              up ? (x->up_path ? x->up_path : x->down_path)
-                                 : (x->down_path ? x->down_path : x->up_path));
+            const char *other = up ? (x->up_path ? x->up_path : x->down_path)
+                                   : (x->down_path ? x->down_path : x->up_path);
+
+            set_problem(x, path,
+                        g_strdup_printf("version %lld appears twice: %s and %s", version, path,
+                                        other ? other : "another file"));
+            g_free(description);
+            g_free(path);
+            continue;
         }
-        if (ok && up) {
+        if (up) {
             x->up_path = g_strdup(path);
-            ok = read_script(path, &x->up_sql, err);
-        } else if (ok) {
+            x->up_sql = read_script(path, &problem);
+        } else {
             x->down_path = g_strdup(path);
-            ok = read_script(path, &x->down_sql, err);
+            x->down_sql = read_script(path, &problem);
         }
+        if (problem)
+            set_problem(x, path, problem);
         g_free(description);
         g_free(path);
     }
     g_dir_close(d);
-    for (guint i = 0; ok && i < all->len; i++) {
+    for (guint i = 0; i < all->len; i++) {
         mig *x = g_ptr_array_index(all, i);
 
-        if (!x->up_path)
-            ok = migrate_fail(err, "version %lld has %s but no .up.sql", x->version, x->down_path);
-        else {
+        if (!x->version)
+            continue;
+        if (!x->up_path && x->down_path)
+            set_problem(
+                x, x->down_path,
+                g_strdup_printf("version %lld has %s but no .up.sql", x->version, x->down_path));
+        if (x->up_sql) {
             x->no_tx = g_str_has_prefix(x->up_sql, NO_TX_MARK);
             checksum_of(x->up_sql, x->checksum);
         }
     }
-    return ok;
+    return true;
+}
+
+bool mig_check(const GPtrArray *all, dbr_error **err)
+{
+    GString *msg = NULL;
+    int n = 0;
+
+    for (guint i = 0; i < all->len; i++) {
+        const mig *x = g_ptr_array_index(all, i);
+
+        if (!x->problem)
+            continue;
+        if (!msg)
+            msg = g_string_new(NULL);
+        g_string_append_printf(msg, "%s%s: %s", n++ ? "; " : "", x->bad_file, x->problem);
+    }
+    if (!msg)
+        return true;
+    migrate_fail(err, "%d bad migration file%s (`dbr migrate status` lists them): %s", n,
+                 n == 1 ? "" : "s", msg->str);
+    g_string_free(msg, TRUE);
+    return false;
 }
 
 GPtrArray *mig_load(const migrate *m, dbr_error **err)
@@ -200,10 +262,12 @@ GPtrArray *mig_load(const migrate *m, dbr_error **err)
         char *sig;
 
         if (x) {
-            migrate_fail(err, "version %lld is both %s and a C migration (%s)", c[i].version,
-                         x->up_path, c[i].description);
-            g_ptr_array_free(all, TRUE);
-            return NULL;
+            const char *file = x->up_path ? x->up_path : x->down_path ? x->down_path : "a file";
+
+            set_problem(x, file,
+                        g_strdup_printf("version %lld is both %s and a C migration (%s)",
+                                        c[i].version, file, c[i].description));
+            continue;
         }
         x = g_new0(mig, 1);
         x->version = c[i].version;

@@ -305,7 +305,7 @@ START_TEST(test_pg_migrate_bad_inputs_name_file_and_version)
     /* duplicate version */
     dir = make_dir("mig-dup", "0001_a.up.sql", "SELECT 1;", "0001_b.up.sql", "SELECT 2;", NULL);
     m = open_migrate(dir, "m5_history", NULL);
-    err = command_fails(m, "status");
+    err = command_fails(m, "up");
     ck_assert_msg(strstr(dbr_error_message(err), "version 1 appears twice"), "%s",
                   dbr_error_message(err));
     dbr_error_free(err);
@@ -324,7 +324,7 @@ START_TEST(test_pg_migrate_bad_inputs_name_file_and_version)
     dir = make_dir("mig-empty", "0001_nothing.up.sql", "  \n\n", NULL);
     m = open_migrate(dir, "m5_history", NULL);
     err = command_fails(m, "up");
-    ck_assert_msg(strstr(dbr_error_message(err), "0001_nothing.up.sql is empty"), "%s",
+    ck_assert_msg(strstr(dbr_error_message(err), "0001_nothing.up.sql: the file is empty"), "%s",
                   dbr_error_message(err));
     dbr_error_free(err);
     dbr_close(m);
@@ -383,7 +383,7 @@ START_TEST(test_pg_migrate_outside_a_transaction_and_dirty_state)
     t_exec(m, "DROP TABLE IF EXISTS m6_t, m6_history");
     err = command_fails(m, "up");
     ck_assert_msg(strstr(dbr_error_message(err), "0003_broken.up.sql (version 3, outside a "
-                                                 "transaction) failed"),
+                                                 "transaction): statement 1 of 1"),
                   "%s", dbr_error_message(err));
     dbr_error_free(err);
     ck_assert_int_eq(t_int(m, "SELECT count(*) FROM pg_indexes WHERE indexname = 'm6_idx'"), 1);
@@ -393,6 +393,9 @@ START_TEST(test_pg_migrate_outside_a_transaction_and_dirty_state)
     err = command_fails(m, "up"); /* dirty stops everything... */
     ck_assert_msg(strstr(dbr_error_message(err), "version 3 (broken) is dirty"), "%s",
                   dbr_error_message(err));
+    ck_assert_msg(strstr(dbr_error_message(err), "`dbr migrate force 3`") &&
+                      strstr(dbr_error_message(err), "`dbr migrate force 2` and `dbr migrate up`"),
+                  "the error does not say how to repair: %s", dbr_error_message(err));
     dbr_error_free(err);
     r = command(m, "force 2"); /* ...until force says what is true */
     free(r);
@@ -456,6 +459,259 @@ START_TEST(test_pg_migrate_tool_reports_progress_and_failure)
 }
 END_TEST
 
+static char *status_of(dbr_db *m, long long version)
+{
+    char *r = command(m, "status"), *key = g_strdup_printf("\"version\" : %lld,", version);
+    char *at = strstr(strstr(r, "\"migrations\""), key), *st, *out;
+
+    ck_assert_msg(at, "version %lld not in %s", version, r);
+    st = strstr(at, "\"state\" : \"");
+    ck_assert_ptr_nonnull(st);
+    st += strlen("\"state\" : \"");
+    out = g_strndup(st, strcspn(st, "\""));
+    g_free(key);
+    free(r);
+    return out;
+}
+
+/* The issue's example: two CREATE INDEX CONCURRENTLY in one file failed
+ * every time (one multi-statement query is one implicit transaction). The
+ * file is split by the lexer (quotes, E'' strings, dollar quotes, nested
+ * comments, a BEGIN ATOMIC body) and runs on one session, so a SET holds. */
+START_TEST(test_pg_migrate_no_transaction_file_runs_statement_by_statement)
+{
+    char *dir = make_dir(
+        "mig-split", "0001_table.up.sql", "CREATE TABLE m9_t (x int, y text);",
+        "0002_indexes.up.sql",
+        "-- dbr:no-transaction\n"
+        "SET application_name = 'm9;session';\n"
+        "CREATE INDEX CONCURRENTLY m9_x ON m9_t (x); /* one; /* nested; */ two; */\n"
+        "CREATE INDEX CONCURRENTLY m9_y ON m9_t (y) WHERE y <> 'a;b' AND y <> E'c\\';d';\n"
+        "CREATE FUNCTION m9_f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT CASE WHEN "
+        "true THEN 2 END; END;\n"
+        "DO $body$ BEGIN PERFORM 1; END $body$;\n"
+        "CREATE TABLE m9_app AS SELECT current_setting('application_name') AS v; -- last\n",
+        NULL);
+    dbr_db *m = open_migrate(dir, "m9_history", NULL);
+    dbr_result *res;
+    char *r, *st;
+
+    t_exec(m, "DROP TABLE IF EXISTS m9_t, m9_app, m9_history");
+    t_exec(m, "DROP FUNCTION IF EXISTS m9_f()");
+    r = command(m, "up");
+    free(r);
+    ck_assert_int_eq(
+        t_int(m, "SELECT count(*) FROM pg_indexes WHERE indexname IN ('m9_x', 'm9_y')"), 2);
+    ck_assert_int_eq(t_int(m, "SELECT m9_f()"), 2);
+    res = dbr_query(m, NULL, "SELECT v FROM m9_app", 0, NULL, NULL);
+    ck_assert_ptr_nonnull(res);
+    ck_assert_str_eq(dbr_result_value(res, 0, 0), "m9;session");
+    dbr_result_free(res);
+    st = status_of(m, 2);
+    ck_assert_str_eq(st, "applied");
+    g_free(st);
+    dbr_close(m);
+    rm_dir(dir);
+}
+END_TEST
+
+/* A no-transaction migration fails partway; the operator fixes the file
+ * and follows the error's advice. Both repair paths must get out: force N
+ * (finished by hand) and force N-1 then up (run it again). */
+START_TEST(test_pg_migrate_repair_after_a_dirty_failure)
+{
+    char *dir = make_dir("mig-repair", "0001_table.up.sql", "CREATE TABLE m10_t (x int);",
+                         "0002_idx.up.sql",
+                         "-- dbr:no-transaction\nCREATE INDEX CONCURRENTLY m10_a ON m10_t (x);\n"
+                         "CREATE INDEX CONCURRENTLY m10_b ON m10_t (nosuch);\n",
+                         "0003_more.up.sql", "CREATE TABLE m10_more (x int);", NULL);
+    char *path = g_build_filename(dir, "0002_idx.up.sql", NULL), *st, *r;
+    dbr_db *m = open_migrate(dir, "m10_history", NULL);
+    dbr_error *err;
+
+    t_exec(m, "DROP TABLE IF EXISTS m10_t, m10_more, m10_history");
+    err = command_fails(m, "up");
+    ck_assert_msg(
+        strstr(dbr_error_message(err), "statement 2 of 2 (line 3) failed after 1 applied"), "%s",
+        dbr_error_message(err));
+    dbr_error_free(err);
+    st = status_of(m, 2);
+    ck_assert_str_eq(st, "dirty");
+    g_free(st);
+    /* path 1: finish by hand, fix the file, force 2: applied, and up goes on */
+    t_exec(m, "CREATE INDEX m10_b ON m10_t (x)");
+    ck_assert(g_file_set_contents(path,
+                                  "-- dbr:no-transaction\nCREATE INDEX CONCURRENTLY m10_a ON "
+                                  "m10_t (x);\nCREATE INDEX CONCURRENTLY m10_b ON m10_t (x);\n",
+                                  -1, NULL));
+    free(command(m, "force 2"));
+    st = status_of(m, 2);
+    ck_assert_msg(strcmp(st, "applied") == 0, "after force 2 the state is %s", st);
+    g_free(st);
+    free(command(m, "up"));
+    ck_assert(table_exists(m, "m10_more"));
+    /* path 2: force 1, undo, up runs 2 (and 3) again */
+    free(command(m, "force 1"));
+    t_exec(m, "DROP TABLE m10_more");
+    t_exec(m, "DROP INDEX m10_a");
+    t_exec(m, "DROP INDEX m10_b");
+    r = command(m, "up");
+    ck_assert_msg(strstr(r, "2,") && strstr(r, "3"), "%s", r);
+    free(r);
+    ck_assert_int_eq(
+        t_int(m, "SELECT count(*) FROM pg_indexes WHERE indexname IN ('m10_a', 'm10_b')"), 2);
+    st = status_of(m, 3);
+    ck_assert_str_eq(st, "applied");
+    g_free(st);
+    g_free(path);
+    dbr_close(m);
+    rm_dir(dir);
+}
+END_TEST
+
+/* dry-run says exactly what it tried: every pending migration with its
+ * result, on stdout too when one fails, and never "every pending migration
+ * ran" when one could not be tried. */
+START_TEST(test_pg_migrate_dry_run_reports_what_it_tried)
+{
+    char *dir =
+        make_dir("mig-dry", "0001_a.up.sql", "CREATE TABLE m11_a (x int);", "0002_idx.up.sql",
+                 "-- dbr:no-transaction\nCREATE INDEX CONCURRENTLY m11_i ON m11_a (x);", NULL);
+    char *cfg = g_build_filename(dir, "db.ini", NULL), *text = config_for(dir, "m11_history", NULL);
+    char *bad = g_build_filename(dir, "0003_bad.up.sql", NULL);
+    dbr_db *m = open_migrate(dir, "m11_history", NULL);
+    char *out = NULL, *errout = NULL, *reply = NULL;
+    dbr_error *err = NULL;
+
+    t_exec(m, "DROP TABLE IF EXISTS m11_a, m11_history");
+    g_file_set_contents(cfg, text, -1, NULL);
+    free(command(m, "goto 1"));
+    /* only a no-transaction migration pending: nothing tried, and said so */
+    reply = command(m, "dry-run");
+    ck_assert_msg(strstr(reply, "0 of 1 pending migration ran and were rolled back") ||
+                      strstr(reply, "0 of 1 pending migration ran"),
+                  "%s", reply);
+    ck_assert_msg(strstr(reply, "1 not tried: outside a transaction") &&
+                      !strstr(reply, "every pending"),
+                  "%s", reply);
+    free(reply);
+    /* a failing one: the report comes with the error, on stdout from the tool */
+    g_file_set_contents(bad, "SELEC broken;", -1, NULL);
+    ck_assert(!dbr_control(m, "migrate", "dry-run", &reply, &err));
+    ck_assert_msg(reply && strstr(reply, "\"result\" : \"failed\"") &&
+                      strstr(reply, "\"ok\" : false") && strstr(reply, "; 1 failed"),
+                  "%s", reply ? reply : "(no reply)");
+    ck_assert_msg(strstr(dbr_error_message(err), "0003_bad.up.sql (version 3) failed"), "%s",
+                  dbr_error_message(err));
+    free(reply);
+    dbr_error_free(err);
+    ck_assert_int_eq(run_tool(cfg, "dry-run", &out, &errout), 1);
+    ck_assert_msg(strstr(out, "-- 3 bad") && strstr(out, "=> failed") &&
+                      strstr(out, "=> not tried: it runs outside a transaction"),
+                  "stdout: %s", out);
+    ck_assert_msg(strstr(errout, "syntax error"), "stderr: %s", errout);
+    g_free(out);
+    g_free(errout);
+    ck_assert(!table_exists(m, "m11_bad"));
+    g_free(bad);
+    g_free(text);
+    g_free(cfg);
+    dbr_close(m);
+    rm_dir(dir);
+}
+END_TEST
+
+/* status lists every migration and marks the bad files; every other
+ * command refuses while one is bad, naming all of them. */
+START_TEST(test_pg_migrate_status_lists_bad_files)
+{
+    char *dir =
+        make_dir("mig-status", "0001_a.up.sql", "SELECT 1;", "0002_empty.up.sql", "\n",
+                 "0003_x.up.sql", "SELECT 3;", "0003_y.up.sql", "SELECT 4;", "0000_zero.up.sql",
+                 "SELECT 0;", "oops.up.sql", "SELECT 5;", "99999999999999999999_big.up.sql",
+                 "SELECT 6;", "0004_d.down.sql", "SELECT 7;", "0005_ok.up.sql", "SELECT 8;", NULL);
+    dbr_db *m = open_migrate(dir, "m12_history", NULL);
+    char *r, *out = NULL, *errout = NULL;
+    char *cfg = g_build_filename(dir, "db.ini", NULL), *text = config_for(dir, "m12_history", NULL);
+    dbr_error *err;
+
+    t_exec(m, "DROP TABLE IF EXISTS m12_history");
+    r = command(m, "status");
+    ck_assert_msg(strstr(r, "0001_a.up.sql") && strstr(r, "0005_ok.up.sql"), "%s", r);
+    ck_assert_msg(strstr(r, "the file is empty") && strstr(r, "version 3 appears twice") &&
+                      strstr(r, "version 0 is not a migration") && strstr(r, "oops.up.sql") &&
+                      strstr(r, "too large") && strstr(r, "has") && strstr(r, "but no .up.sql"),
+                  "%s", r);
+    free(r);
+    err = command_fails(m, "up");
+    ck_assert_msg(strstr(dbr_error_message(err), "6 bad migration files"), "%s",
+                  dbr_error_message(err));
+    dbr_error_free(err);
+    g_file_set_contents(cfg, text, -1, NULL);
+    ck_assert_int_eq(run_tool(cfg, "status", &out, &errout), 0);
+    ck_assert_msg(strstr(out, "bad") && strstr(out, "0000_zero.up.sql") &&
+                      strstr(out, "pending   ok"),
+                  "%s", out);
+    g_free(out);
+    g_free(errout);
+    g_free(text);
+    g_free(cfg);
+    dbr_close(m);
+    rm_dir(dir);
+}
+END_TEST
+
+/* Commands: empty, unknown, extra words, counts out of range. */
+START_TEST(test_pg_migrate_commands_are_checked)
+{
+    char *dir = make_dir("mig-cmd", "0001_a.up.sql", "CREATE TABLE m13_a (x int);",
+                         "0001_a.down.sql", "DROP TABLE m13_a;", NULL);
+    char *cfg = g_build_filename(dir, "db.ini", NULL), *text = config_for(dir, "m13_history", NULL);
+    dbr_db *m = open_migrate(dir, "m13_history", NULL);
+    static const char *const bad[] = {"",
+                                      "   ",
+                                      "down 4294967295",
+                                      "down 4294967296",
+                                      "down 0",
+                                      "down -1",
+                                      "down 1 2",
+                                      "up now",
+                                      "goto",
+                                      "goto 1x",
+                                      "status please",
+                                      "force",
+                                      "sideways",
+                                      "down 99999999999999999999"};
+    char *out = NULL, *errout = NULL;
+    dbr_error *err;
+
+    t_exec(m, "DROP TABLE IF EXISTS m13_a, m13_history");
+    free(command(m, "up"));
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        err = command_fails(m, bad[i]);
+        ck_assert_msg(strstr(dbr_error_message(err), "expected") ||
+                          strstr(dbr_error_message(err), "takes"),
+                      "\"%s\": %s", bad[i], dbr_error_message(err));
+        dbr_error_free(err);
+    }
+    ck_assert(table_exists(m, "m13_a")); /* nothing was rolled back */
+    g_file_set_contents(cfg, text, -1, NULL);
+    ck_assert_int_eq(run_tool(cfg, "", &out, &errout), 1);
+    g_free(out);
+    g_free(errout);
+    free(command(m, "down 1"));
+    ck_assert(!table_exists(m, "m13_a"));
+    err = command_fails(m, "down");
+    ck_assert_msg(strstr(dbr_error_message(err), "nothing is applied"), "%s",
+                  dbr_error_message(err));
+    dbr_error_free(err);
+    g_free(text);
+    g_free(cfg);
+    dbr_close(m);
+    rm_dir(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pg_migrate");
@@ -470,6 +726,11 @@ int main(void)
     tcase_add_test(tc, test_pg_migrate_outside_a_transaction_and_dirty_state);
     tcase_add_test(tc, test_pg_migrate_auto_up_and_require_latest_at_open);
     tcase_add_test(tc, test_pg_migrate_tool_reports_progress_and_failure);
+    tcase_add_test(tc, test_pg_migrate_no_transaction_file_runs_statement_by_statement);
+    tcase_add_test(tc, test_pg_migrate_repair_after_a_dirty_failure);
+    tcase_add_test(tc, test_pg_migrate_dry_run_reports_what_it_tried);
+    tcase_add_test(tc, test_pg_migrate_status_lists_bad_files);
+    tcase_add_test(tc, test_pg_migrate_commands_are_checked);
     suite_add_tcase(s, tc);
     return t_run(s);
 }
