@@ -18,18 +18,34 @@ static bool is_secret_key(const char *key, size_t len)
            (len == 11 && g_ascii_strncasecmp(key, "sslpassword", 11) == 0);
 }
 
+static bool is_uri(const char *s)
+{
+    return g_str_has_prefix(s, "postgresql://") || g_str_has_prefix(s, "postgres://");
+}
+
+/* A URI query keyword as libpq reads it: percent-decoded ("pass%77ord"). */
+static bool is_secret_uri_key(const char *key, size_t len)
+{
+    char *raw = g_strndup(key, len), *dec = g_uri_unescape_string(raw, NULL);
+    bool secret = dec ? is_secret_key(dec, strlen(dec)) : true; /* undecodable: hide */
+
+    g_free(dec);
+    g_free(raw);
+    return secret;
+}
+
 static char *redact_uri(const char *uri)
 {
     GString *out = g_string_new(NULL);
-    const char *scheme_end = strstr(uri, "://"), *auth, *at, *colon, *q;
+    const char *auth = strstr(uri, "://") + 3, *at = strrchr(auth, '@'), *q;
 
-    if (!scheme_end)
-        return g_string_free(out, FALSE);
-    auth = scheme_end + 3;
-    at = strpbrk(auth, "@/?");
     g_string_append_len(out, uri, auth - uri);
-    if (at && *at == '@') {
-        colon = memchr(auth, ':', (size_t)(at - auth));
+    if (at) {
+        /* libpq takes the text before the first '@' as user:password, but
+         * a password may hold '@', '/' or '?' the user forgot to encode:
+         * everything from the first ':' to the last '@' is hidden. */
+        const char *colon = memchr(auth, ':', (size_t)(at - auth));
+
         if (colon) {
             g_string_append_len(out, auth, colon - auth);
             g_string_append(out, ":***");
@@ -45,7 +61,12 @@ static char *redact_uri(const char *uri)
         size_t len = next ? (size_t)(next - q - 1) : strlen(q + 1);
 
         g_string_append_c(out, *q);
-        if (eq && eq < q + 1 + len && is_secret_key(q + 1, (size_t)(eq - q - 1))) {
+        if (eq && eq < q + 1 + len && is_secret_uri_key(q + 1, (size_t)(eq - q - 1))) {
+            g_string_append_len(out, q + 1, eq - q);
+            g_string_append(out, "***");
+        } else if (eq && eq < q + 1 + len && (size_t)(eq - q - 1) == 6 &&
+                   g_ascii_strncasecmp(q + 1, "dbname", 6) == 0) {
+            /* libpq expands a dbname that is itself a connection string */
             g_string_append_len(out, q + 1, eq - q);
             g_string_append(out, "***");
         } else {
@@ -56,6 +77,31 @@ static char *redact_uri(const char *uri)
     return g_string_free(out, FALSE);
 }
 
+/* A dbname that is itself a connection string (libpq expands it). */
+static bool is_conninfo_value(const char *v, size_t len)
+{
+    char *s = g_strndup(v, len);
+    bool yes = is_uri(s) || strchr(s, '=') != NULL;
+
+    g_free(s);
+    return yes;
+}
+
+static void append_value(GString *out, const char *v, size_t len, bool secret, bool dbname)
+{
+    if (secret) {
+        g_string_append(out, "***");
+    } else if (dbname && is_conninfo_value(v, len)) {
+        char *inner = g_strndup(v, len), *r = dbr_redact_conninfo(inner);
+
+        g_string_append_printf(out, "'%s'", r);
+        g_free(r);
+        g_free(inner);
+    } else {
+        g_string_append_len(out, v, (gssize)len);
+    }
+}
+
 char *dbr_redact_conninfo(const char *conninfo)
 {
     GString *out;
@@ -63,36 +109,37 @@ char *dbr_redact_conninfo(const char *conninfo)
 
     if (!conninfo)
         return g_strdup("");
-    if (g_str_has_prefix(conninfo, "postgresql://") || g_str_has_prefix(conninfo, "postgres://"))
+    if (is_uri(conninfo))
         return redact_uri(conninfo);
     out = g_string_new(NULL);
     p = conninfo;
     while (*p) {
-        const char *key, *eq;
-        bool secret;
+        const char *key, *kend;
+        bool secret, dbname;
 
         while (g_ascii_isspace(*p))
             p++;
         if (!*p)
             break;
+        /* a keyword is one word: "password my secret=x" is not parsed with
+         * certainty, so the rest is dropped */
         key = p;
-        eq = strchr(p, '=');
-        if (!eq) {
-            g_string_append(out, " ...");
+        while (*p && *p != '=' && !g_ascii_isspace(*p))
+            p++;
+        kend = p;
+        while (g_ascii_isspace(*p))
+            p++;
+        if (*p != '=' || kend == key) {
+            g_string_append(out, out->len ? " ..." : "...");
             break;
         }
-        {
-            const char *kend = eq;
-
-            while (kend > key && g_ascii_isspace(kend[-1]))
-                kend--;
-            secret = is_secret_key(key, (size_t)(kend - key));
-            if (out->len)
-                g_string_append_c(out, ' ');
-            g_string_append_len(out, key, kend - key);
-            g_string_append_c(out, '=');
-        }
-        p = eq + 1;
+        secret = is_secret_key(key, (size_t)(kend - key));
+        dbname = kend - key == 6 && g_ascii_strncasecmp(key, "dbname", 6) == 0;
+        if (out->len)
+            g_string_append_c(out, ' ');
+        g_string_append_len(out, key, kend - key);
+        g_string_append_c(out, '=');
+        p++;
         while (g_ascii_isspace(*p))
             p++;
         if (*p == '\'') {
@@ -104,8 +151,8 @@ char *dbr_redact_conninfo(const char *conninfo)
                 g_string_append(out, secret ? "***" : "...");
                 break;
             }
-            if (secret) {
-                g_string_append(out, "***");
+            if (secret || (dbname && is_conninfo_value(v, (size_t)(p - v)))) {
+                append_value(out, v, (size_t)(p - v), secret, dbname);
             } else {
                 g_string_append_c(out, '\'');
                 g_string_append_len(out, v, p - v);
@@ -117,7 +164,7 @@ char *dbr_redact_conninfo(const char *conninfo)
 
             while (*p && !g_ascii_isspace(*p))
                 p += (*p == '\\' && p[1]) ? 2 : 1;
-            g_string_append_len(out, secret ? "***" : v, secret ? 3 : p - v);
+            append_value(out, v, (size_t)(p - v), secret, dbname);
         }
     }
     return g_string_free(out, FALSE);
