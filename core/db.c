@@ -128,6 +128,15 @@ static dbr_db *db_open(const char *path, const char *text, const dbr_open_opts *
     register_core_metrics(db);
     if (!load_driver(db, err))
         goto out_fail;
+    if (DBR_OPS_HAS(struct dbr_driver_ops, db->drv, check_conninfo)) {
+        dbr_error *e = NULL;
+
+        if (!db->drv->check_conninfo(db->st->conninfo, &e)) {
+            dbr_error_propagate(err, dbr_error_wrap(e, DBR_ERR_CONFIG, "core",
+                                                    "%s: [database] conninfo", db->st->source));
+            goto out_fail;
+        }
+    }
     db->pool = dbr_pool_new(db->drv, db->st);
     n = (int)g_strv_length(db->st->plugins);
     db->links = g_new0(dbr_link, n);

@@ -89,6 +89,30 @@ static char *near_keyword(const char *perr)
     return (char *)best;
 }
 
+/* A malformed conninfo is a config error, said before any I/O. libpq's
+ * own message may quote a value (a percent-encoded password), so it is
+ * not passed on. */
+static bool pq_check_conninfo(const char *conninfo, dbr_error **err)
+{
+    char *perr = NULL, *near;
+    PQconninfoOption *opts = PQconninfoParse(conninfo ? conninfo : "", &perr);
+
+    if (opts) {
+        PQconninfoFree(opts);
+        return true;
+    }
+    near = perr ? near_keyword(perr) : NULL;
+    if (near)
+        dbr_set_error(err, DBR_ERR_CONFIG, PQ_LAYER,
+                      "invalid conninfo: unknown option (did you mean \"%s\"?)", near);
+    else
+        dbr_set_error(err, DBR_ERR_CONFIG, PQ_LAYER,
+                      "invalid conninfo: libpq cannot parse it (check keywords, quoting and "
+                      "percent-encoding; its text is not shown, it may hold a password)");
+    PQfreemem(perr);
+    return false;
+}
+
 static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, dbr_error **err)
 {
     /* Defaults first: libpq lets later keywords, and the expanded conninfo
@@ -105,29 +129,11 @@ static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, d
     };
     const char *vals[] = {"1", "30", "10", "3", "30000", "dbr", conninfo, NULL};
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-    char *perr = NULL;
-    PQconninfoOption *opts;
     dbr_driver_conn *conn;
     PGconn *pg;
 
-    /* A malformed conninfo is a config error, said before any I/O. libpq's
-     * own message may quote a value (a percent-encoded password), so it is
-     * not passed on. */
-    opts = PQconninfoParse(conninfo, &perr);
-    if (!opts) {
-        char *near = perr ? near_keyword(perr) : NULL;
-
-        if (near)
-            dbr_set_error(err, DBR_ERR_CONFIG, PQ_LAYER,
-                          "invalid conninfo: unknown option (did you mean \"%s\"?)", near);
-        else
-            dbr_set_error(err, DBR_ERR_CONFIG, PQ_LAYER,
-                          "invalid conninfo: libpq cannot parse it (check keywords, quoting and "
-                          "percent-encoding; its text is not shown, it may hold a password)");
-        PQfreemem(perr);
+    if (!pq_check_conninfo(conninfo, err))
         return NULL;
-    }
-    PQconninfoFree(opts);
     pg = PQconnectStartParams(keys, vals, 1);
     /* A refusal's message then carries its SQLSTATE, in any server language. */
     if (pg)
@@ -291,6 +297,7 @@ static const struct dbr_driver_ops pq_ops = {
     .commit_tracking_probe = pq_commit_tracking_probe,
     .session_changed = pq_session_changed,
     .session_reset = pq_session_reset,
+    .check_conninfo = pq_check_conninfo,
 };
 
 DBR_MODULE_DEFINE(DBR_MODULE_DRIVER, "pq", "2.0.0", "PostgreSQL through libpq", &pq_ops)

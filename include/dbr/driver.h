@@ -152,6 +152,13 @@ struct dbr_driver_ops {
     bool (*session_reset)(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait,
                           dbr_error **err);
     /* Slots above: ABI 2.0 */
+    /* Checks the syntax of a conninfo without any I/O: unknown keywords,
+     * quoting, encoding. Returns false with a DBR_ERR_CONFIG error that
+     * quotes none of the conninfo (it may hold a password). Optional: the
+     * core calls it in dbr_open, before anything connects, so that `dbr
+     * check` and an open with connect_on_open = false catch a typo. */
+    bool (*check_conninfo)(const char *conninfo, dbr_error **err);
+    /* Slots above: ABI 2.1 */
 };
 
 #ifdef __cplusplus
