@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "pq.h"
+#include "pq_hosts.h"
 
 /* Server notices go to the log, not to stderr as libpq would print them.
  * A FATAL message that arrives while the session is idle (after
@@ -113,28 +114,14 @@ static bool pq_check_conninfo(const char *conninfo, dbr_error **err)
     return false;
 }
 
-static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, dbr_error **err)
+/* One host's libpq connection, polled until it is up, failed, or
+ * deadline_us (0: none) passed. */
+static PGconn *connect_one(const pq_hosts *h, int i, const dbr_wait *wait, int64_t deadline_us,
+                           dbr_error **err)
 {
-    /* Defaults first: libpq lets later keywords, and the expanded conninfo
-     * in dbname, override them. */
-    static const char *const keys[] = {
-        "keepalives",
-        "keepalives_idle",
-        "keepalives_interval",
-        "keepalives_count",
-        "tcp_user_timeout",
-        "fallback_application_name",
-        "dbname",
-        NULL,
-    };
-    const char *vals[] = {"1", "30", "10", "3", "30000", "dbr", conninfo, NULL};
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-    dbr_driver_conn *conn;
-    PGconn *pg;
+    PGconn *pg = pq_hosts_start(h, i);
 
-    if (!pq_check_conninfo(conninfo, err))
-        return NULL;
-    pg = PQconnectStartParams(keys, vals, 1);
     /* A refusal's message then carries its SQLSTATE, in any server language. */
     if (pg)
         PQsetErrorVerbosity(pg, PQERRORS_VERBOSE);
@@ -144,8 +131,7 @@ static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, d
         return NULL;
     }
     while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
-        int r = pq_wait_socket(PQsocket(pg), st == PGRES_POLLING_WRITING, wait,
-                               wait ? wait->deadline_us : 0);
+        int r = pq_wait_socket(PQsocket(pg), st == PGRES_POLLING_WRITING, wait, deadline_us);
 
         if (r != 1) {
             dbr_error *e =
@@ -165,15 +151,91 @@ static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, d
         PQfinish(pg);
         return NULL;
     }
+    return pg;
+}
+
+/* Host by host from the one that answered last (pq_hosts.c), each within
+ * its own timeout and all within the caller's deadline. */
+static PGconn *connect_hosts(const pq_hosts *h, const dbr_wait *wait, int *index, dbr_error **err)
+{
+    int64_t deadline = wait ? wait->deadline_us : 0;
+    int first = pq_hosts_first(h);
+    GString *tried = NULL;
+    dbr_error *e = NULL;
+
+    for (int k = 0; k < h->n; k++) {
+        int i = (first + k) % h->n;
+        int64_t now = dbr_now_us(), until = deadline;
+        PGconn *pg;
+
+        if (h->per_host_us)
+            until = until ? MIN(until, now + h->per_host_us) : now + h->per_host_us;
+        else if (h->n > 1 && deadline > now)
+            until = now + (deadline - now) / (h->n - k); /* a fair share of what is left */
+        dbr_error_free(e);
+        e = NULL;
+        pg = connect_one(h, i, wait, until, &e);
+        if (pg) {
+            if (h->n > 1)
+                pq_hosts_remember(h->id, i);
+            *index = i;
+            if (tried)
+                g_string_free(tried, TRUE);
+            return pg;
+        }
+        if (h->n > 1) {
+            char *name = pq_hosts_name(h, i);
+
+            if (!tried)
+                tried = g_string_new(NULL);
+            g_string_append_printf(tried, "%s%s: %s", tried->len ? "; " : "", name,
+                                   dbr_error_message(e));
+            g_free(name);
+        }
+        /* the caller's cancel or deadline ends the walk, a host's own does not */
+        if (dbr_error_kind_of(e) == DBR_ERR_CANCELED || (deadline && dbr_now_us() >= deadline))
+            break;
+    }
+    if (tried) {
+        dbr_error *all =
+            dbr_error_wrap(e, dbr_error_kind_of(e), PQ_LAYER,
+                           "no host of %d answered (%s); the last one said", h->n, tried->str);
+
+        g_string_free(tried, TRUE);
+        e = all;
+    }
+    dbr_error_propagate(err, e);
+    return NULL;
+}
+
+static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, dbr_error **err)
+{
+    dbr_driver_conn *conn;
+    pq_hosts hosts;
+    int index = 0;
+    PGconn *pg;
+
+    if (!pq_check_conninfo(conninfo, err) || !pq_hosts_init(&hosts, conninfo, err))
+        return NULL;
+    pg = connect_hosts(&hosts, wait, &index, err);
+    if (!pg) {
+        pq_hosts_clear(&hosts);
+        return NULL;
+    }
     if (PQsetnonblocking(pg, 1) != 0) {
         dbr_error_propagate(err, pq_conn_error(pg, DBR_PHASE_CONNECT, DBR_OUTCOME_NOT_APPLIED,
                                                "cannot set non-blocking"));
         PQfinish(pg);
+        pq_hosts_clear(&hosts);
         return NULL;
     }
     PQsetErrorVerbosity(pg, PQERRORS_DEFAULT);
     conn = g_new0(dbr_driver_conn, 1);
     conn->pg = pg;
+    g_strlcpy(conn->hosts_id, hosts.id, sizeof(conn->hosts_id));
+    conn->host_index = index;
+    conn->nhosts = hosts.n;
+    pq_hosts_clear(&hosts);
     PQsetNoticeReceiver(pg, pq_notice, conn);
     pq_cancel_key_learn(conn);
     return conn;

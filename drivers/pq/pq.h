@@ -29,6 +29,8 @@ struct dbr_driver_conn {
     char goodbye_sqlstate[6]; /* a FATAL the server sent while the session was idle */
     char goodbye[128];
     pq_cancel_key cancel;
+    char hosts_id[65]; /* which conninfo, and which of its hosts (pq_hosts.c) */
+    int host_index, nhosts;
 };
 
 /* Errors. An answer's outcome: an ERROR rolled back an atomic statement

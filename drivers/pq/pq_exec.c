@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "pq.h"
+#include "pq_hosts.h"
 
 /* COPY has no API yet: a COPY FROM STDIN is ended with an error (the server
  * rolls it back), a COPY TO STDOUT is abandoned with its connection. */
@@ -68,6 +69,27 @@ static dbr_driver_result *fail(dbr_error **err, dbr_error *e, bool ended)
         dbr_error_set_transient(e, false);
     }
     return dbr_error_propagate(err, e), NULL;
+}
+
+/* A write refused with 25006 by a server that takes no writes now: a
+ * standby (in_hot_standby, say after a failover demoted this host) or a
+ * primary an operator made read-only (default_transaction_read_only, as in
+ * a switchover). Nothing was applied, and another host, or this one a
+ * moment later, may take it: the error is transient, the connection is
+ * dropped so that the pool opens a new one, and that one starts at the
+ * next host of the conninfo. A 25006 of the caller's own read-only
+ * transaction is none of these and stays final. */
+static void note_read_only_server(dbr_driver_conn *conn, dbr_error *e)
+{
+    const char *standby = PQparameterStatus(conn->pg, "in_hot_standby");
+    const char *read_only = PQparameterStatus(conn->pg, "default_transaction_read_only");
+
+    if (strcmp(dbr_error_sqlstate(e), "25006") != 0 ||
+        !((standby && strcmp(standby, "on") == 0) || (read_only && strcmp(read_only, "on") == 0)))
+        return;
+    dbr_error_set_transient(e, true);
+    conn->broken = true;
+    pq_hosts_skip(conn->hosts_id, conn->host_index, conn->nhosts);
 }
 
 /* Collects the answers to what was sent: the error if there was one, else
@@ -133,6 +155,7 @@ static dbr_driver_result *collect(dbr_driver_conn *conn, const dbr_wait *wait, c
         e = ew.stopping && g_strcmp0(PQresultErrorField(keep, PG_DIAG_SQLSTATE), "57014") == 0
                 ? pq_interrupted(&ew, keep)
                 : pq_result_error(keep, pq_wait_atomic(&ew));
+        note_read_only_server(conn, e);
         PQclear(keep);
         return fail(err, e, ended);
     }

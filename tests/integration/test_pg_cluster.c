@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * When one server is not enough, against a real PostgreSQL: a conninfo
+ * whose first host never answers (a loopback proxy that accepts and then
+ * stalls, like a frozen primary) reaches the second within its per-host
+ * timeout and remembers it; a write refused because the server takes no
+ * writes now (25006 under default_transaction_read_only, as in a
+ * switchover or on a demoted primary) is retried, applied once.
+ */
+#include <glib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../proxy.h"
+#include "../testutil.h"
+
+static int pg_port(void)
+{
+    return atoi(getenv("DBR_TEST_PGPORT"));
+}
+
+static dbr_db *open_timed(const char *conninfo, const char *extra, int64_t *us)
+{
+    char *text = g_strdup_printf("[database]\ndriver = pq\nconninfo = %s\n%s", conninfo, extra);
+    dbr_error *err = NULL;
+    int64_t t0 = g_get_monotonic_time();
+    dbr_db *db = dbr_open_string(text, &err);
+
+    *us = g_get_monotonic_time() - t0;
+    ck_assert_msg(db, "open after %lld ms: %s", (long long)(*us / 1000), dbr_error_message(err));
+    g_free(text);
+    return db;
+}
+
+START_TEST(test_pg_first_host_never_answers)
+{
+    t_proxy *frozen = t_proxy_start(pg_port());
+    char *conninfo;
+    int64_t us;
+    dbr_db *db;
+
+    t_proxy_stall(frozen, true);
+    /* per-host timeout from the conninfo (4 s); the db's own is 20 s */
+    conninfo = g_strdup_printf("host=127.0.0.1,127.0.0.1 port=%d,%d user=dbr dbname=dbr_test "
+                               "connect_timeout=4",
+                               t_proxy_port(frozen), pg_port());
+    db = open_timed(conninfo, "connect_timeout = 20s\n", &us);
+    ck_assert_int_eq(t_int(db, "SELECT 1"), 1);
+    ck_assert_msg(us >= 3 * G_USEC_PER_SEC, "the frozen host was not waited for: %lld ms",
+                  (long long)(us / 1000));
+    dbr_close(db);
+    /* the host that answered is remembered: no second wait for the frozen one */
+    db = open_timed(conninfo, "connect_timeout = 20s\n", &us);
+    ck_assert_msg(us < 3 * G_USEC_PER_SEC, "the frozen host was tried again: %lld ms",
+                  (long long)(us / 1000));
+    dbr_close(db);
+    g_free(conninfo);
+    /* no connect_timeout in the conninfo: each host gets a fair share of the
+     * db's (6 s over 2 hosts), so the second is still reached */
+    conninfo = g_strdup_printf("host=127.0.0.1,127.0.0.1 port=%d,%d user=dbr dbname=dbr_test "
+                               "application_name=fair_share",
+                               t_proxy_port(frozen), pg_port());
+    db = open_timed(conninfo, "connect_timeout = 6s\n", &us);
+    ck_assert_int_eq(t_int(db, "SELECT 1"), 1);
+    dbr_close(db);
+    g_free(conninfo);
+    t_proxy_stop(frozen);
+}
+END_TEST
+
+START_TEST(test_pg_hosts_that_do_not_match_are_a_config_error)
+{
+    dbr_error *err = t_open_fail("[database]\ndriver = pq\nconninfo = host=a,b,c port=1,2\n");
+
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_CONFIG);
+    ck_assert_msg(strstr(dbr_error_message(err), "3 hosts") &&
+                      strstr(dbr_error_message(err), "2 ports"),
+                  "%s", dbr_error_message(err));
+    dbr_error_free(err);
+}
+END_TEST
+
+typedef struct writer {
+    dbr_db *db;
+    bool ok;
+    char *error;
+} writer;
+
+static gpointer write_once(gpointer arg)
+{
+    writer *w = arg;
+    dbr_error *err = NULL;
+
+    w->ok = dbr_exec(w->db, NULL, "INSERT INTO c2_rows VALUES (1)", 0, NULL, &err);
+    if (!w->ok)
+        w->error = g_strdup(dbr_error_message(err));
+    dbr_error_free(err);
+    return NULL;
+}
+
+/* dbr_retry_retries_total{db="...",kind="read-only"} N, with N > 0 */
+static bool retried(void *arg)
+{
+    char *m = dbr_metrics_text(arg), **lines = g_strsplit(m, "\n", -1);
+    bool yes = false;
+
+    for (char **l = lines; *l && !yes; l++)
+        yes = g_str_has_prefix(*l, "dbr_retry_retries_total{") &&
+              strstr(*l, "kind=\"read-only\"} ") && atoll(strrchr(*l, ' ') + 1) > 0;
+    g_strfreev(lines);
+    free(m);
+    return yes;
+}
+
+static bool read_only_everywhere(void *arg)
+{
+    (void)arg;
+    dbr_db *fresh = t_open("[database]\ndriver = pq\nconninfo = %s\n", t_conninfo());
+    char *v = t_value(fresh, "SHOW default_transaction_read_only");
+    bool yes = strcmp(v, "on") == 0;
+
+    g_free(v);
+    dbr_close(fresh);
+    return yes;
+}
+
+static bool insert_in_tx(dbr_tx *tx, void *user, dbr_error **err)
+{
+    (void)user;
+    return dbr_tx_exec(tx, "INSERT INTO c2_rows VALUES (2)", 0, NULL, err);
+}
+
+START_TEST(test_pg_write_on_a_read_only_server_is_retried_once)
+{
+    dbr_db *admin = t_open("[database]\ndriver = pq\nconninfo = %s\n", t_conninfo());
+    dbr_db *db = t_open("[database]\ndriver = pq\nconninfo = %s\n[chain]\nplugins = retry\n"
+                        "[plugin.retry]\nmax_elapsed = 30s\n",
+                        t_conninfo());
+    writer w = {db, false, NULL};
+    GThread *t;
+
+    t_exec(admin, "DROP TABLE IF EXISTS c2_rows");
+    t_exec(admin, "CREATE TABLE c2_rows (x int)");
+    t_exec(db, "SELECT 1"); /* a pooled connection from before the switch */
+    t_exec(admin, "ALTER SYSTEM SET default_transaction_read_only = on");
+    t_exec(admin, "SELECT pg_reload_conf()");
+    ck_assert(t_wait_for(read_only_everywhere, NULL, 30000));
+    t = g_thread_new("writer", write_once, &w);
+    ck_assert_msg(t_wait_for(retried, db, 30000), "the refused write was not retried");
+    t_exec(admin, "ALTER SYSTEM RESET default_transaction_read_only");
+    t_exec(admin, "SELECT pg_reload_conf()");
+    g_thread_join(t);
+    ck_assert_msg(w.ok, "the write failed: %s", w.error ? w.error : "");
+    ck_assert_int_eq(t_int(admin, "SELECT count(*) FROM c2_rows"), 1);
+    /* the caller's own read-only transaction writing is a bug, not an outage */
+    {
+        dbr_error *err = NULL;
+
+        ck_assert(!dbr_tx_read_only(db, NULL, insert_in_tx, NULL, &err));
+        ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_READ_ONLY);
+        ck_assert_msg(!dbr_error_transient(err), "a read-only transaction's write was retryable");
+        dbr_error_free(err);
+    }
+    dbr_close(db);
+    dbr_close(admin);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("pg_cluster");
+    TCase *tc = tcase_create("pg_cluster");
+
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_pg_first_host_never_answers);
+    tcase_add_test(tc, test_pg_hosts_that_do_not_match_are_a_config_error);
+    tcase_add_test(tc, test_pg_write_on_a_read_only_server_is_retried_once);
+    suite_add_tcase(s, tc);
+    return t_run(s);
+}
