@@ -166,12 +166,24 @@ START_TEST(test_pg_write_on_a_read_only_server_is_retried_once)
 }
 END_TEST
 
+/* Whatever a failed test left behind, the server takes writes again for
+ * the suites that run after this one. */
+static void reset_read_only(void)
+{
+    dbr_db *admin = t_open("[database]\ndriver = pq\nconninfo = %s\n", t_conninfo());
+
+    t_exec(admin, "ALTER SYSTEM RESET default_transaction_read_only");
+    t_exec(admin, "SELECT pg_reload_conf()");
+    dbr_close(admin);
+}
+
 int main(void)
 {
     Suite *s = suite_create("pg_cluster");
     TCase *tc = tcase_create("pg_cluster");
 
     tcase_set_timeout(tc, 120);
+    tcase_add_unchecked_fixture(tc, NULL, reset_read_only);
     tcase_add_test(tc, test_pg_first_host_never_answers);
     tcase_add_test(tc, test_pg_hosts_that_do_not_match_are_a_config_error);
     tcase_add_test(tc, test_pg_write_on_a_read_only_server_is_retried_once);
