@@ -59,6 +59,11 @@ bool dbr_call_idempotent(const dbr_call *call)
     return call->idempotent;
 }
 
+const char *dbr_call_idempotency_key(const dbr_call *call)
+{
+    return call ? call->tx_key : NULL;
+}
+
 void dbr_call_set_resolve_commit(dbr_call *call, bool on)
 {
     call->resolve_commit = on;

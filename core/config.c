@@ -164,6 +164,25 @@ static char *conninfo_with_password(const char *conninfo, const char *password)
     return g_string_free(s, FALSE);
 }
 
+/* A table name pasted into SQL: an identifier, optionally schema-qualified. */
+static bool sql_name(const char *s)
+{
+    bool start = true;
+
+    if (!*s || strlen(s) > 127)
+        return false;
+    for (; *s; s++) {
+        if (*s == '.' && !start) {
+            start = true;
+            continue;
+        }
+        if (!(g_ascii_isalpha(*s) || *s == '_' || (!start && g_ascii_isdigit(*s))))
+            return false;
+        start = false;
+    }
+    return !start;
+}
+
 /* Module and db names end up in file names and metric labels: keep them to
  * a safe alphabet. */
 static bool safe_name(const char *s)
@@ -179,7 +198,7 @@ static bool safe_name(const char *s)
 static bool load_database(dbr_settings *st, dbr_error **err)
 {
     dbr_config_section *sec;
-    const char *driver, *conninfo, *password_file, *name, *reset;
+    const char *driver, *conninfo, *password_file, *name, *reset, *keys;
     long long max_open, max_idle;
     bool ok;
 
@@ -208,6 +227,7 @@ static bool load_database(dbr_settings *st, dbr_error **err)
                                  G_TIME_SPAN_MINUTE, &st->cancel_grace_us, err) &&
          dbr_config_get_bool(sec, "connect_on_open", true, &st->connect_on_open, err) &&
          dbr_config_get_string(sec, "reset", "auto", &reset, err) &&
+         dbr_config_get_string(sec, "idempotency_table", "dbr_idempotency_keys", &keys, err) &&
          dbr_section_check_unread(sec, err);
     if (ok && (!driver || !*driver)) {
         dbr_error_propagate(
@@ -239,6 +259,12 @@ static bool load_database(dbr_settings *st, dbr_error **err)
             st->reset_sql = g_strdup(reset);
         }
     }
+    if (ok && !sql_name(keys)) {
+        dbr_error_propagate(err, dbr_config_error(sec, "idempotency_table",
+                                                  "expected a table name ([A-Za-z_][A-Za-z0-9_]*, "
+                                                  "optionally schema.table)"));
+        ok = false;
+    }
     if (ok && !safe_name(name)) {
         dbr_error_propagate(err, dbr_config_error(sec, "name",
                                                   "expected letters, digits, '_' and '-' (it "
@@ -259,6 +285,7 @@ static bool load_database(dbr_settings *st, dbr_error **err)
             g_free(password);
             st->driver = g_strdup(driver);
             st->name = g_strdup(name);
+            st->idempotency_table = g_strdup(keys);
             st->max_open = (int)max_open;
             /* As Go's database/sql: never more idle than open. */
             st->max_idle = max_open && max_idle > max_open ? (int)max_open : (int)max_idle;
@@ -387,6 +414,7 @@ void dbr_settings_free(dbr_settings *st)
     g_free(st->conninfo);
     g_free(st->driver);
     g_free(st->reset_sql);
+    g_free(st->idempotency_table);
     g_free(st->name);
     g_strfreev(st->plugins);
     g_strfreev(st->paths);

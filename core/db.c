@@ -89,6 +89,16 @@ static void register_core_metrics(dbr_db *db)
             "COMMITs whose answer was lost, looked up with the transaction id, by result.", labels);
         g_free(labels);
     }
+    {
+        char *labels = g_strdup_printf("db=\"%s\"", db->st->name);
+
+        db->key_replays = dbr_metrics_counter(
+            db->metrics, "dbr_tx_key_replays_total",
+            "dbr_tx_run_once calls that found their key committed by an earlier run, so ran "
+            "nothing.",
+            labels);
+        g_free(labels);
+    }
     for (int k = DBR_CALL_CONNECT; k < DBR_NCALL_KINDS; k++) {
         char *ok = g_strdup_printf("db=\"%s\",kind=\"%s\",outcome=\"ok\"", db->st->name,
                                    dbr_call_kind_name(k));

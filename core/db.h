@@ -47,6 +47,8 @@ struct dbr_db {
     dbr_counter *calls_ok[DBR_NCALL_KINDS];
     dbr_counter *calls_failed[DBR_NCALL_KINDS];
     dbr_counter *commits_resolved[3]; /* committed, aborted, unresolved */
+    gint keys_ready;                  /* atomic: the idempotency key table is known to exist */
+    dbr_counter *key_replays;         /* dbr_tx_run_once calls an earlier run had done */
     dbr_histogram *call_seconds[DBR_NCALL_KINDS];
 };
 
@@ -65,6 +67,8 @@ struct dbr_call {
     dbr_result *result;   /* a successful query's result */
     /* DBR_CALL_TX */
     const dbr_tx_opts *tx_opts;
+    const char *tx_key; /* dbr_tx_run_once: the idempotency key, or NULL */
+    bool *tx_already;   /* dbr_tx_run_once: set when an earlier run had committed */
     dbr_tx_fn fn;
     void *user;
     /* DBR_CALL_TX_STMT */

@@ -42,6 +42,7 @@ struct dbr_settings {
         DBR_RESET_SQL, /* reset_sql after every use */
     } reset;
     char *reset_sql;
+    char *idempotency_table; /* dbr_tx_run_once's keys (tx_key.c) */
 
     /* [chain] */
     char **plugins;                /* names, outermost first */

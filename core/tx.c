@@ -180,9 +180,27 @@ bool dbr_tx_terminal(dbr_call *call, dbr_error **err)
     }
     if (!dbr_ctx_check(call->ctx, "BEGIN", &e) ||
         !dbr_ctx_wait(call->ctx, db->st->cancel_grace_us, &wait, &e) ||
+        (call->tx_key && !dbr_tx_key_table(db, pc, &wait, &e)) ||
         !dbr_run_on(db, pc->dc, &wait, begin_sql(db->drv, call->tx_opts), 0, NULL, NULL, &e)) {
         dbr_pool_put(db->pool, pc, db->drv->txstatus(pc->dc) == DBR_TXSTATUS_BROKEN);
         return dbr_error_propagate(err, dbr_tx_rolled_back(e, true));
+    }
+    if (call->tx_key) {
+        bool already = false;
+
+        if (!dbr_tx_key_claim(db, pc, &wait, call->tx_key, &already, &e) || already) {
+            /* Claimed by a run that committed: this one does nothing. */
+            bool clean = db->drv->txstatus(pc->dc) != DBR_TXSTATUS_BROKEN &&
+                         dbr_run_on(db, pc->dc, &wait, "ROLLBACK", 0, NULL, NULL, NULL);
+
+            dbr_pool_put(db->pool, pc, !clean);
+            if (!already)
+                return dbr_error_propagate(err, dbr_tx_rolled_back(e, true));
+            if (call->tx_already)
+                *call->tx_already = true;
+            dbr_counter_add(db->key_replays, 1);
+            return true;
+        }
     }
     t = dbr_tx_slot_take(db);
     if (!t) {
@@ -193,6 +211,7 @@ bool dbr_tx_terminal(dbr_call *call, dbr_error **err)
     t->pc = pc;
     t->ctx = call->ctx;
     t->opts = call->tx_opts;
+    t->key = call->tx_key;
     t->tracked = tracked;
     t->pipelined = pipelined;
     ok = call->fn(dbr_tx_handle(t), call->user, &e);
@@ -443,10 +462,10 @@ bool dbr_tx_savepoint(dbr_tx *handle, dbr_tx_fn fn, void *user, dbr_error **err)
 }
 
 static bool tx_run(dbr_db *db, dbr_ctx *ctx, const dbr_tx_opts *opts, dbr_tx_fn fn, void *user,
-                   const char *name, dbr_error **err)
+                   const char *name, const char *key, bool *already, dbr_error **err)
 {
     static const dbr_tx_opts defaults = {DBR_ISOLATION_DEFAULT, false, false};
-    dbr_call call = {.kind = DBR_CALL_TX};
+    dbr_call call = {.kind = DBR_CALL_TX, .tx_key = key, .tx_already = already};
 
     if (!db || !fn)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: %s is NULL", name,
@@ -458,27 +477,46 @@ static bool tx_run(dbr_db *db, dbr_ctx *ctx, const dbr_tx_opts *opts, dbr_tx_fn 
     call.tx_opts = opts ? opts : &defaults;
     call.fn = fn;
     call.user = user;
-    /* A read-only transaction cannot apply anything twice. */
-    call.idempotent = call.tx_opts->read_only || dbr_ctx_idempotent(ctx);
+    /* A read-only transaction cannot apply anything twice, nor can one
+     * whose idempotency key commits with it. */
+    call.idempotent = call.tx_opts->read_only || dbr_ctx_idempotent(ctx) || key;
     return dbr_dispatch(db, &call, err);
+}
+
+bool dbr_tx_run_once(dbr_db *db, dbr_ctx *ctx, const dbr_tx_opts *opts, const char *key,
+                     dbr_tx_fn fn, void *user, bool *already_applied, dbr_error **err)
+{
+    if (already_applied)
+        *already_applied = false;
+    if (!key || !*key || strlen(key) > 200)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                             "dbr_tx_run_once: the key must be 1 to 200 bytes, got %s",
+                             !key   ? "NULL"
+                             : *key ? "a longer one"
+                                    : "\"\"");
+    if (opts && opts->read_only)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                             "dbr_tx_run_once: a read-only transaction cannot record its key (and "
+                             "needs none: it applies nothing)");
+    return tx_run(db, ctx, opts, fn, user, "dbr_tx_run_once", key, already_applied, err);
 }
 
 bool dbr_tx_run(dbr_db *db, dbr_ctx *ctx, const dbr_tx_opts *opts, dbr_tx_fn fn, void *user,
                 dbr_error **err)
 {
-    return tx_run(db, ctx, opts, fn, user, "dbr_tx_run", err);
+    return tx_run(db, ctx, opts, fn, user, "dbr_tx_run", NULL, NULL, err);
 }
 
 bool dbr_tx_read_only(dbr_db *db, dbr_ctx *ctx, dbr_tx_fn fn, void *user, dbr_error **err)
 {
     static const dbr_tx_opts ro = {DBR_ISOLATION_DEFAULT, true, false};
 
-    return tx_run(db, ctx, &ro, fn, user, "dbr_tx_read_only", err);
+    return tx_run(db, ctx, &ro, fn, user, "dbr_tx_read_only", NULL, NULL, err);
 }
 
 bool dbr_tx_serializable(dbr_db *db, dbr_ctx *ctx, dbr_tx_fn fn, void *user, dbr_error **err)
 {
     static const dbr_tx_opts ser = {DBR_ISOLATION_SERIALIZABLE, false, false};
 
-    return tx_run(db, ctx, &ser, fn, user, "dbr_tx_serializable", err);
+    return tx_run(db, ctx, &ser, fn, user, "dbr_tx_serializable", NULL, NULL, err);
 }

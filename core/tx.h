@@ -19,6 +19,7 @@ typedef struct tx {
     dbr_pconn *pc;
     dbr_ctx *ctx;
     const dbr_tx_opts *opts;
+    const char *key; /* dbr_tx_run_once's idempotency key, or NULL */
     unsigned savepoints;
     bool tracked;          /* COMMIT learns the transaction id (resolve_commit, probed) */
     bool pipelined;        /* COMMIT goes behind a request that tells when the session ended */
@@ -49,6 +50,16 @@ bool dbr_tx_commit(tx *t, dbr_error **err);
  * a call it made on another connection) keeps its outcome: that other
  * work may have been applied. */
 dbr_error *dbr_tx_rolled_back(dbr_error *e, bool own);
+/* Idempotency keys (tx_key.c). dbr_tx_key_table makes sure the table
+ * exists, outside any transaction, once per db. dbr_tx_key_claim, right
+ * after BEGIN, inserts the key; *already is set when an earlier run of the
+ * key committed (then nothing else must run). dbr_tx_key_resolve asks fresh
+ * connections whether a run whose COMMIT answer was lost committed: 1 yes,
+ * 0 no, -1 not known by the ctx's deadline. */
+bool dbr_tx_key_table(dbr_db *db, dbr_pconn *pc, const dbr_wait *wait, dbr_error **err);
+bool dbr_tx_key_claim(dbr_db *db, dbr_pconn *pc, const dbr_wait *wait, const char *key,
+                      bool *already, dbr_error **err);
+int dbr_tx_key_resolve(dbr_db *db, dbr_ctx *ctx, const char *key);
 /* Whether COMMIT can learn the transaction id here: probes the server once
  * per db, outside any transaction, on pc. */
 bool dbr_tx_tracking_usable(dbr_db *db, dbr_pconn *pc, dbr_ctx *ctx);

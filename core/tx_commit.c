@@ -108,12 +108,34 @@ static bool commit_unknown(dbr_error *ce, const char *xid, dbr_error **err)
     return dbr_error_propagate(err, ce);
 }
 
+static bool key_resolved(dbr_db *db, dbr_ctx *ctx, const char *key, dbr_error *ce, dbr_error **err)
+{
+    int status = dbr_tx_key_resolve(db, ctx, key);
+
+    dbr_counter_add(db->commits_resolved[status == 1 ? 0 : status == 0 ? 1 : 2], 1);
+    if (status == 1) {
+        g_info("COMMIT's answer was lost; its idempotency key is recorded: it committed");
+        dbr_error_free(ce);
+        return true;
+    }
+    if (status == 0) {
+        ce = dbr_error_wrap(ce, DBR_ERR_CONNECTION, "core",
+                            "COMMIT's answer was lost and the transaction did not commit (its "
+                            "idempotency key is not recorded)");
+        dbr_error_set_outcome(ce, DBR_OUTCOME_NOT_APPLIED);
+        dbr_error_set_transient(ce, true);
+        return dbr_error_propagate(err, ce);
+    }
+    return commit_unknown(ce, "", err);
+}
+
 bool dbr_tx_commit(tx *t, dbr_error **err)
 {
     dbr_db *db = t->db;
     dbr_ctx *ctx = t->ctx;
     bool tracked = t->tracked; /* the slot is not ours once released */
     bool pipelined = t->pipelined;
+    const char *key = t->key;
     dbr_error *ce = NULL;
     char xid[192] = "";
     dbr_wait wait;
@@ -148,6 +170,8 @@ bool dbr_tx_commit(tx *t, dbr_error **err)
         return true;
     if (dbr_error_outcome(ce) == DBR_OUTCOME_NOT_APPLIED)
         return dbr_error_propagate(err, dbr_tx_rolled_back(ce, true));
+    if (key) /* the key's row decides, on whatever server answers now */
+        return key_resolved(db, ctx, key, ce, err);
     /* "none": no id was assigned before COMMIT, but COMMIT itself assigns
      * one to a transaction whose only effect is a NOTIFY. Unknown. */
     if (!tracked || !*xid || strcmp(xid, "none") == 0)

@@ -123,6 +123,31 @@ typedef bool (*dbr_tx_fn)(dbr_tx *tx, void *user, dbr_error **err);
 
 DBR_API bool dbr_tx_run(dbr_db *db, dbr_ctx *ctx, const dbr_tx_opts *opts, /* NULL = defaults */
                         dbr_tx_fn fn, void *user, dbr_error **err);
+/*
+ * Runs a transaction at most once for key, whoever runs it again: the
+ * retry plugin after an unknown COMMIT or a failover, the caller after a
+ * crash, another process. The key (1 to 200 bytes; a request id, an order
+ * number) is inserted into [database] idempotency_table (default
+ * dbr_idempotency_keys, created on first use) as the transaction's first
+ * statement, so it commits exactly when the transaction's work does.
+ *
+ * - If a run of this key committed before, fn is not called, nothing is
+ *   applied, *already_applied (may be NULL) is set to true and the call
+ *   succeeds: report what the first run did.
+ * - If COMMIT's answer is lost, the key's row is looked up on whatever
+ *   server answers (after a failover too, where transaction ids prove
+ *   nothing): committed is success; not committed is a transient
+ *   not-applied error; no answer by the ctx's deadline is commit-unknown.
+ * - The call counts as idempotent (dbr_call_idempotent), so retry may run
+ *   it again after any outcome: the key makes that safe.
+ *
+ * Rows are never deleted by dbr: keep the table to the window in which a
+ * key can come back (DELETE ... WHERE committed_at < now() - '7 days').
+ * read_only opts are refused (DBR_ERR_MISUSE). Thread-safe like
+ * dbr_tx_run. Since ABI 2.1.
+ */
+DBR_API bool dbr_tx_run_once(dbr_db *db, dbr_ctx *ctx, const dbr_tx_opts *opts, const char *key,
+                             dbr_tx_fn fn, void *user, bool *already_applied, dbr_error **err);
 DBR_API bool dbr_tx_read_only(dbr_db *db, dbr_ctx *ctx, dbr_tx_fn fn, void *user, dbr_error **err);
 DBR_API bool dbr_tx_serializable(dbr_db *db, dbr_ctx *ctx, dbr_tx_fn fn, void *user,
                                  dbr_error **err);

@@ -67,6 +67,9 @@ DBR_API const dbr_tx_opts *dbr_call_tx_opts(const dbr_call *call); /* NULL unles
 /* True when running the call twice cannot apply its work twice: pings,
  * read-only transactions, and calls the application marked so. */
 DBR_API bool dbr_call_idempotent(const dbr_call *call);
+/* The idempotency key of a dbr_tx_run_once transaction, else NULL. Since
+ * ABI 2.1. */
+DBR_API const char *dbr_call_idempotency_key(const dbr_call *call);
 DBR_API dbr_result *dbr_call_take_result(dbr_call *call);
 /* For a transaction: when the connection is lost while COMMIT is in flight,
  * ask a fresh connection whether it committed (where the driver can), so

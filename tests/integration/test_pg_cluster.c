@@ -166,6 +166,144 @@ START_TEST(test_pg_write_on_a_read_only_server_is_retried_once)
 }
 END_TEST
 
+/* Idempotency keys: a key runs its transaction once, however often and
+ * from however many threads it is run. */
+typedef struct keyed {
+    dbr_db *db;
+    const char *key;
+    int runs;
+    bool ok, already;
+} keyed;
+
+static bool insert_keyed(dbr_tx *tx, void *user, dbr_error **err)
+{
+    keyed *k = user;
+    const char *p[1] = {k->key};
+
+    g_atomic_int_inc(&k->runs);
+    return dbr_tx_exec(tx, "INSERT INTO c3_orders VALUES ($1)", 1, p, err);
+}
+
+static gpointer run_keyed(gpointer arg)
+{
+    keyed *k = arg;
+    dbr_error *err = NULL;
+
+    k->ok = dbr_tx_run_once(k->db, NULL, NULL, k->key, insert_keyed, k, &k->already, &err);
+    dbr_error_free(err);
+    return NULL;
+}
+
+START_TEST(test_pg_idempotency_key_runs_once)
+{
+    dbr_db *db = t_open("[database]\ndriver = pq\nconninfo = %s\nidempotency_table = c3_keys\n",
+                        t_conninfo());
+    keyed k = {db, "order-1", 0, false, false}, many[4];
+    GThread *t[4];
+    dbr_error *err = NULL;
+
+    t_exec(db, "DROP TABLE IF EXISTS c3_orders, c3_keys");
+    t_exec(db, "CREATE TABLE c3_orders (id text)");
+    run_keyed(&k);
+    ck_assert(k.ok && !k.already);
+    run_keyed(&k);
+    ck_assert_msg(k.ok && k.already, "a second run of the key was not recognised");
+    ck_assert_int_eq(k.runs, 1); /* the callback did not run again */
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM c3_orders WHERE id = 'order-1'"), 1);
+    /* four threads at once with one new key: one applies, three find it done */
+    for (int i = 0; i < 4; i++) {
+        many[i] = (keyed){db, "order-2", 0, false, false};
+        t[i] = g_thread_new("keyed", run_keyed, &many[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        g_thread_join(t[i]);
+    {
+        int applied = 0;
+
+        for (int i = 0; i < 4; i++) {
+            ck_assert(many[i].ok);
+            applied += !many[i].already;
+        }
+        ck_assert_int_eq(applied, 1);
+    }
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM c3_orders WHERE id = 'order-2'"), 1);
+    /* misuse */
+    ck_assert(!dbr_tx_run_once(db, NULL, NULL, "", insert_keyed, &k, NULL, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_MISUSE);
+    dbr_error_free(err);
+    dbr_close(db);
+}
+END_TEST
+
+typedef struct crasher {
+    dbr_db *admin;
+    bool crashed;
+} crasher;
+
+static bool commit_in_trigger(void *arg)
+{
+    return t_int(arg, "SELECT count(*) FROM pg_stat_activity WHERE "
+                      "application_name = 'c3_victim' AND wait_event = 'PgSleep'") == 1;
+}
+
+static gpointer crash_during_commit(gpointer data)
+{
+    crasher *c = data;
+
+    if (!t_wait_for(commit_in_trigger, c->admin, 20000))
+        return NULL;
+    t_exec(c->admin, "DELETE FROM c3_sleep"); /* the run after the crash goes through */
+    t_pgctl("stop -m immediate");
+    t_pgctl("start");
+    c->crashed = true;
+    return NULL;
+}
+
+/* COMMIT's answer is lost in a crash while COMMIT runs a deferred trigger:
+ * the transaction never reached the WAL. A transaction id proves nothing on
+ * the restarted server (plain dbr_tx_run stays commit-unknown); the key's
+ * absence proves it did not commit, so retry runs it again, once. */
+START_TEST(test_pg_idempotency_key_resolves_a_commit_lost_in_a_crash)
+{
+    dbr_db *admin = t_open("[database]\ndriver = pq\nconninfo = %s application_name=c3_admin "
+                           "options='-c synchronous_commit=local'\n",
+                           t_conninfo());
+    dbr_db *db = t_open("[database]\ndriver = pq\nconninfo = %s application_name=c3_victim\n"
+                        "idempotency_table = c3_keys\n[chain]\nplugins = retry\n"
+                        "[plugin.retry]\nmax_elapsed = 60s\n",
+                        t_conninfo());
+    keyed k = {db, "order-crash", 0, false, false};
+    crasher c = {admin, false};
+    dbr_error *err = NULL;
+    GThread *t;
+
+    t_exec(admin, "DROP TABLE IF EXISTS c3_orders, c3_keys, c3_sleep");
+    t_exec(admin, "CREATE TABLE c3_orders (id text)");
+    t_exec(admin, "CREATE TABLE c3_sleep (x int)");
+    t_exec(admin, "INSERT INTO c3_sleep VALUES (1)");
+    t_exec(admin, "CREATE OR REPLACE FUNCTION c3_slow() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                  "BEGIN IF EXISTS (SELECT 1 FROM c3_sleep) THEN PERFORM pg_sleep(30); END IF; "
+                  "RETURN NULL; END $$");
+    t_exec(admin, "CREATE CONSTRAINT TRIGGER c3_slow_trg AFTER INSERT ON c3_orders DEFERRABLE "
+                  "INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION c3_slow()");
+    t_exec(db, "SELECT 1");
+    t = g_thread_new("crasher", crash_during_commit, &c);
+    k.ok = dbr_tx_run_once(db, NULL, NULL, k.key, insert_keyed, &k, &k.already, &err);
+    g_thread_join(t);
+    ck_assert(c.crashed);
+    ck_assert_msg(k.ok, "the keyed transaction failed: %s", dbr_error_message(err));
+    ck_assert_int_eq(k.runs, 2); /* lost in the crash, then run again */
+    dbr_close(admin);
+    admin = t_open("[database]\ndriver = pq\nconninfo = %s\n", t_conninfo());
+    ck_assert_int_eq(t_int(admin, "SELECT count(*) FROM c3_orders WHERE id = 'order-crash'"), 1);
+    t_exec(admin, "DROP TABLE c3_orders, c3_sleep");
+    t_exec(admin, "DROP FUNCTION c3_slow()");
+    dbr_error_free(err);
+    dbr_close(db);
+    dbr_close(admin);
+}
+END_TEST
+
 /* Whatever a failed test left behind, the server takes writes again for
  * the suites that run after this one. */
 static void reset_read_only(void)
@@ -187,6 +325,8 @@ int main(void)
     tcase_add_test(tc, test_pg_first_host_never_answers);
     tcase_add_test(tc, test_pg_hosts_that_do_not_match_are_a_config_error);
     tcase_add_test(tc, test_pg_write_on_a_read_only_server_is_retried_once);
+    tcase_add_test(tc, test_pg_idempotency_key_runs_once);
+    tcase_add_test(tc, test_pg_idempotency_key_resolves_a_commit_lost_in_a_crash);
     suite_add_tcase(s, tc);
     return t_run(s);
 }
