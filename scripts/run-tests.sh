@@ -79,7 +79,7 @@ lint() {
         echo "clang-format: every C file follows .clang-format"
     fi
     if command -v shellcheck >/dev/null 2>&1; then
-        shellcheck -x scripts/*.sh scripts/lib/*.sh tests/dr/*.sh tests/sdk/*.sh .ci/run
+        shellcheck -x scripts/*.sh scripts/lib/*.sh tests/dr/*.sh tests/sdk/*.sh tests/lint/*.sh .ci/run
         echo "shellcheck: clean"
     fi
 }

@@ -41,7 +41,7 @@ static void pq_notice(void *arg, const PGresult *res)
         g_strlcpy(conn->goodbye_sqlstate, ss ? ss : "", sizeof(conn->goodbye_sqlstate));
         g_strlcpy(conn->goodbye, primary ? primary : "", sizeof(conn->goodbye));
     }
-    g_debug("server: %.*s", (int)strcspn(msg, "\n"), msg);
+    dbr_log(DBR_LOG_DEBUG, "pq", NULL, "server: %.*s", (int)strcspn(msg, "\n"), msg);
 }
 
 /* Edit distance, for short words. */

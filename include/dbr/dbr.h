@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "log.h"
 
 #ifdef __cplusplus
 extern "C" {
