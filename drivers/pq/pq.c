@@ -128,13 +128,19 @@ static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, d
         return NULL;
     }
     PQconninfoFree(opts);
+    conn = g_new0(dbr_driver_conn, 1);
     pg = PQconnectStartParams(keys, vals, 1);
+    /* Before the first PQconnectPoll: notices of the startup (a login
+     * WARNING, DEBUG lines asked for in options) come to the log too. */
+    if (pg)
+        PQsetNoticeReceiver(pg, pq_notice, conn);
     /* A refusal's message then carries its SQLSTATE, in any server language. */
     if (pg)
         PQsetErrorVerbosity(pg, PQERRORS_VERBOSE);
     if (!pg || PQstatus(pg) == CONNECTION_BAD) {
         dbr_error_propagate(err, pq_connect_error(pg));
         PQfinish(pg);
+        g_free(conn);
         return NULL;
     }
     while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
@@ -150,6 +156,7 @@ static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, d
             dbr_error_set_transient(e, r == 0);
             dbr_error_set_outcome(e, DBR_OUTCOME_NOT_APPLIED);
             PQfinish(pg);
+            g_free(conn);
             return dbr_error_propagate(err, e), NULL;
         }
         st = PQconnectPoll(pg);
@@ -157,18 +164,18 @@ static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, d
     if (st == PGRES_POLLING_FAILED) {
         dbr_error_propagate(err, pq_connect_error(pg));
         PQfinish(pg);
+        g_free(conn);
         return NULL;
     }
     if (PQsetnonblocking(pg, 1) != 0) {
         dbr_error_propagate(err, pq_conn_error(pg, DBR_PHASE_CONNECT, DBR_OUTCOME_NOT_APPLIED,
                                                "cannot set non-blocking"));
         PQfinish(pg);
+        g_free(conn);
         return NULL;
     }
     PQsetErrorVerbosity(pg, PQERRORS_DEFAULT);
-    conn = g_new0(dbr_driver_conn, 1);
     conn->pg = pg;
-    PQsetNoticeReceiver(pg, pq_notice, conn);
     pq_cancel_key_learn(conn);
     return conn;
 }
