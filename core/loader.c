@@ -210,8 +210,11 @@ bool dbr_loader_load(const char *name, const char *path, dbr_module_kind kind, c
         if (!found)
             return dbr_set_error(err, DBR_ERR_PLUGIN, "loader",
                                  "%s \"%s\" not found: no dbr-%s-%s.so in [chain] path, "
-                                 "$DBR_MODULE_PATH or %s",
+                                 "$DBR_MODULE_PATH%s or %s",
                                  kind_word(kind), name, kind_word(kind), name,
+                                 getenv("DBR_MODULE_PATH") && !env_get("DBR_MODULE_PATH")
+                                     ? " (ignored: a setuid or setgid program)"
+                                     : "",
                                  env_get("DBR_MODULE_SYSTEM_PATH") ? "$DBR_MODULE_SYSTEM_PATH"
                                                                    : DBR_MODULEDIR);
         path = found;
