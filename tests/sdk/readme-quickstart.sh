@@ -44,6 +44,8 @@ sudo() { # sudo -u postgres CMD: CMD as the test server's superuser
     shift 2
     PGUSER=dbr "$@"
 }
+# In a sanitizer build, the README's cc links the sanitizer runtime too.
+cc() { command cc "$@" ${DBR_TEST_SANITIZE:+-fsanitize=$DBR_TEST_SANITIZE}; }
 cleanup() {
     PGUSER=dbr dropdb --if-exists dbr_quickstart 2>/dev/null || true
     PGUSER=dbr dropuser --if-exists "$USER" 2>/dev/null || true

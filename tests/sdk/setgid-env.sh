@@ -40,7 +40,7 @@ C
 # an absolute RUNPATH: a secure program ignores LD_LIBRARY_PATH and $ORIGIN
 # shellcheck disable=SC2046
 cc "$work/open.c" -o "$work/open" $(PKG_CONFIG_PATH=$build/meson-uninstalled pkg-config --cflags --libs dbr) \
-    -Wl,-rpath,"$build/core"
+    -Wl,-rpath,"$build/core" ${DBR_TEST_SANITIZE:+-fsanitize=$DBR_TEST_SANITIZE}
 export DBR_MODULE_PATH=$build/tests DBR_MODULE_SYSTEM_PATH=
 "$work/open" | tee "$work/plain.out"
 grep -qx opened "$work/plain.out"
