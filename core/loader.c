@@ -145,6 +145,9 @@ static bool find_module(const char *name, dbr_module_kind kind, char *const *dir
     for (char *const *d = dirs; d && *d; d++)
         g_ptr_array_add(all, g_strdup(*d));
     ok = env_dirs(all, err);
+    if (ok && sys && *sys && !g_path_is_absolute(sys))
+        ok = dbr_set_error(err, DBR_ERR_PLUGIN, "loader",
+                           "$DBR_MODULE_SYSTEM_PATH \"%.200s\" is not an absolute path", sys);
     /* Tests empty the system path so an installed copy is never picked up. */
     g_ptr_array_add(all, g_strdup(sys ? sys : DBR_MODULEDIR));
     for (guint i = 0; ok && i < all->len && !*found; i++) {

@@ -186,6 +186,10 @@ START_TEST(test_loader_refuses_a_relative_module_path_entry)
     REFUSED("[database]\ndriver = fake\n", "$DBR_MODULE_PATH", "\"plugins/../relative-dir\"",
             "not an absolute path");
     ck_assert_int_eq(setenv("DBR_MODULE_PATH", saved, 1), 0);
+    ck_assert_int_eq(setenv("DBR_MODULE_SYSTEM_PATH", "lib/dbr", 1), 0);
+    REFUSED("[database]\ndriver = fake\n", "$DBR_MODULE_SYSTEM_PATH \"lib/dbr\"",
+            "not an absolute path");
+    ck_assert_int_eq(setenv("DBR_MODULE_SYSTEM_PATH", "", 1), 0);
     dbr_close(t_open("[database]\ndriver = fake\n"));
     g_free(path);
     g_free(saved);
