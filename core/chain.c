@@ -241,8 +241,9 @@ bool dbr_dispatch(dbr_db *db, dbr_call *call, dbr_error **err)
     ok = dbr_next_call(&top, call, &e);
     if (ok && e) {
         /* A plugin reported success and an error: believe the success. */
-        g_warning("a plugin returned success with an error set (%s); ignoring the error",
-                  dbr_error_message(e));
+        dbr_log(DBR_LOG_WARNING, "core", NULL,
+                "a plugin returned success with an error set (%s); ignoring the error",
+                dbr_error_message(e));
         dbr_error_free(e);
         e = NULL;
     }

@@ -172,8 +172,9 @@ static dbr_db *db_open(const char *path, const char *text, const dbr_open_opts *
     for (int i = 0; i < db->nlinks; i++)
         g_string_append_printf(chain, "%s > ", db->links[i].mod.mod->name);
     safe = dbr_redact_conninfo(db->st->conninfo);
-    g_info("db \"%s\" open: chain %score, driver %s (%s), conninfo \"%s\"", db->st->name,
-           chain->str, db->driver_mod.mod->name, db->driver_mod.path, safe);
+    dbr_log(DBR_LOG_INFO, "core", NULL,
+            "db \"%s\" open: chain %score, driver %s (%s), conninfo \"%s\"", db->st->name,
+            chain->str, db->driver_mod.mod->name, db->driver_mod.path, safe);
     g_free(safe);
     g_string_free(chain, TRUE);
     return db;

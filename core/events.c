@@ -114,3 +114,26 @@ const char *dbr_event_get(const dbr_event *ev, const char *field)
             return ev->fields[i + 1] ? ev->fields[i + 1] : "";
     return NULL;
 }
+
+int dbr_event_nfields(const dbr_event *ev)
+{
+    int n = 0;
+
+    if (!ev)
+        return 0;
+    while (ev->fields[2 * n])
+        n++;
+    return n;
+}
+
+const char *dbr_event_field_name(const dbr_event *ev, int i)
+{
+    return i >= 0 && i < dbr_event_nfields(ev) ? ev->fields[2 * i] : NULL;
+}
+
+const char *dbr_event_field_value(const dbr_event *ev, int i)
+{
+    if (i < 0 || i >= dbr_event_nfields(ev))
+        return NULL;
+    return ev->fields[2 * i + 1] ? ev->fields[2 * i + 1] : "";
+}

@@ -97,27 +97,60 @@ static const char *kind_word(dbr_module_kind kind)
     return kind == DBR_MODULE_DRIVER ? "driver" : "plugin";
 }
 
-static char *find_module(const char *name, dbr_module_kind kind, char *const *dirs)
+/* The environment, unless the process runs setuid or setgid: a module path
+ * from the caller's environment would load the caller's code with our
+ * privileges. */
+static const char *env_get(const char *name)
+{
+    return secure_getenv(name);
+}
+
+/* $DBR_MODULE_PATH: a relative entry would be resolved against whatever the
+ * working directory happens to be, so it is refused, by name. */
+static bool env_dirs(GPtrArray *all, dbr_error **err)
+{
+    const char *env = env_get("DBR_MODULE_PATH");
+    char **parts;
+    bool ok = true;
+
+    if (!env || !*env)
+        return true;
+    parts = g_strsplit(env, ":", -1);
+    for (char **p = parts; *p && ok; p++) {
+        if (!**p)
+            continue;
+        if (!g_path_is_absolute(*p))
+            ok = dbr_set_error(err, DBR_ERR_PLUGIN, "loader",
+                               "$DBR_MODULE_PATH: entry \"%.200s\" is not an absolute path "
+                               "(every entry must start with /)",
+                               *p);
+        else
+            g_ptr_array_add(all, g_strdup(*p));
+    }
+    g_strfreev(parts);
+    return ok;
+}
+
+/* *found: the first dbr-KIND-NAME.so in dirs, $DBR_MODULE_PATH, then the
+ * system directory; NULL when there is none. False only on a bad path. */
+static bool find_module(const char *name, dbr_module_kind kind, char *const *dirs, char **found,
+                        dbr_error **err)
 {
     char *file = g_strdup_printf("dbr-%s-%s.so", kind_word(kind), name);
-    const char *env = g_getenv("DBR_MODULE_PATH");
-    const char *sys = g_getenv("DBR_MODULE_SYSTEM_PATH");
+    const char *sys = env_get("DBR_MODULE_SYSTEM_PATH");
     GPtrArray *all = g_ptr_array_new_with_free_func(g_free);
-    char *found = NULL;
+    bool ok;
 
+    *found = NULL;
     for (char *const *d = dirs; d && *d; d++)
         g_ptr_array_add(all, g_strdup(*d));
-    if (env && *env) {
-        char **parts = g_strsplit(env, ":", -1);
-
-        for (char **p = parts; *p; p++)
-            if (**p)
-                g_ptr_array_add(all, g_strdup(*p));
-        g_strfreev(parts);
-    }
+    ok = env_dirs(all, err);
+    if (ok && sys && *sys && !g_path_is_absolute(sys))
+        ok = dbr_set_error(err, DBR_ERR_PLUGIN, "loader",
+                           "$DBR_MODULE_SYSTEM_PATH \"%.200s\" is not an absolute path", sys);
     /* Tests empty the system path so an installed copy is never picked up. */
     g_ptr_array_add(all, g_strdup(sys ? sys : DBR_MODULEDIR));
-    for (guint i = 0; i < all->len && !found; i++) {
+    for (guint i = 0; ok && i < all->len && !*found; i++) {
         const char *dir = g_ptr_array_index(all, i);
         char *candidate;
 
@@ -125,13 +158,13 @@ static char *find_module(const char *name, dbr_module_kind kind, char *const *di
             continue;
         candidate = g_build_filename(dir, file, NULL);
         if (g_file_test(candidate, G_FILE_TEST_EXISTS))
-            found = candidate;
+            *found = candidate;
         else
             g_free(candidate);
     }
     g_ptr_array_free(all, TRUE);
     g_free(file);
-    return found;
+    return ok;
 }
 
 static bool check_descriptor(const dbr_module *m, const char *path, const char *name,
@@ -175,14 +208,18 @@ bool dbr_loader_load(const char *name, const char *path, dbr_module_kind kind, c
         if (!g_path_is_absolute(path))
             return refuse(err, path, "module paths must be absolute");
     } else {
-        found = find_module(name, kind, dirs);
+        if (!find_module(name, kind, dirs, &found, err))
+            return false;
         if (!found)
             return dbr_set_error(err, DBR_ERR_PLUGIN, "loader",
                                  "%s \"%s\" not found: no dbr-%s-%s.so in [chain] path, "
-                                 "$DBR_MODULE_PATH or %s",
+                                 "$DBR_MODULE_PATH%s or %s",
                                  kind_word(kind), name, kind_word(kind), name,
-                                 g_getenv("DBR_MODULE_SYSTEM_PATH") ? "$DBR_MODULE_SYSTEM_PATH"
-                                                                    : DBR_MODULEDIR);
+                                 getenv("DBR_MODULE_PATH") && !env_get("DBR_MODULE_PATH")
+                                     ? " (ignored: a setuid or setgid program)"
+                                     : "",
+                                 env_get("DBR_MODULE_SYSTEM_PATH") ? "$DBR_MODULE_SYSTEM_PATH"
+                                                                   : DBR_MODULEDIR);
         path = found;
     }
     if (!realpath(path, real)) {

@@ -92,7 +92,8 @@ void dbr_pool_free(dbr_pool *pool)
     if (!pool)
         return;
     if (pool->in_use)
-        g_warning("closing a db with %d connection(s) still in use", pool->in_use);
+        dbr_log(DBR_LOG_WARNING, "core", NULL, "closing a db with %d connection(s) still in use",
+                pool->in_use);
     close_list(pool, pool->idle);
     g_mutex_clear(&pool->lock);
     g_free(pool);
@@ -501,9 +502,10 @@ static bool reset_session(dbr_pool *pool, dbr_pconn *pc)
         pool->reset_warned = true;
     g_mutex_unlock(&pool->lock);
     if (warn)
-        g_warning("[database] reset: the session reset failed (%s); the connection was closed, "
-                  "as will be every one whose reset fails",
-                  dbr_error_message(e));
+        dbr_log(DBR_LOG_WARNING, "core", NULL,
+                "[database] reset: the session reset failed (%s); the connection was closed, "
+                "as will be every one whose reset fails",
+                dbr_error_message(e));
     dbr_error_free(e);
     return ok;
 }

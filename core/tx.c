@@ -216,8 +216,9 @@ bool dbr_tx_terminal(dbr_call *call, dbr_error **err)
     t->pipelined = pipelined;
     ok = call->fn(dbr_tx_handle(t), call->user, &e);
     if (ok && e) {
-        g_warning("a transaction callback returned true with an error set (%s); committing",
-                  dbr_error_message(e));
+        dbr_log(DBR_LOG_WARNING, "core", NULL,
+                "a transaction callback returned true with an error set (%s); committing",
+                dbr_error_message(e));
         g_clear_pointer(&e, dbr_error_free);
     }
     return tx_finish(t, ok, e, err);

@@ -52,9 +52,10 @@ bool dbr_tx_tracking_usable(dbr_db *db, dbr_pconn *pc, dbr_ctx *ctx)
         return false;
     r = db->drv->commit_tracking_probe(pc->dc, &wait, &e);
     if (r == 0) {
-        g_warning("this server cannot take COMMIT pipelined behind a transaction id request "
-                  "(a proxy without pipelines, or no pg_current_xact_id_if_assigned): a COMMIT "
-                  "whose answer is lost stays commit-unknown");
+        dbr_log(DBR_LOG_WARNING, "core", NULL,
+                "this server cannot take COMMIT pipelined behind a transaction id request "
+                "(a proxy without pipelines, or no pg_current_xact_id_if_assigned): a COMMIT "
+                "whose answer is lost stays commit-unknown");
         g_atomic_int_set(&db->commit_tracking, -1);
     } else if (r == 1) {
         g_atomic_int_set(&db->commit_tracking, 1);
@@ -87,8 +88,9 @@ static int resolve(dbr_db *db, dbr_ctx *ctx, const char *xid)
         if (status == 0 || status == 1)
             return status;
         if (status == -3) {
-            g_info("COMMIT's answer was lost and the server has restarted since (or is another "
-                   "server): its transaction id proves nothing there");
+            dbr_log(DBR_LOG_INFO, "core", NULL,
+                    "COMMIT's answer was lost and the server has restarted since (or is another "
+                    "server): its transaction id proves nothing there");
             return -1;
         }
         /* Backing off: the server may be down, and every waiter asks. */
@@ -114,7 +116,8 @@ static bool key_resolved(dbr_db *db, dbr_ctx *ctx, const char *key, dbr_error *c
 
     dbr_counter_add(db->commits_resolved[status == 1 ? 0 : status == 0 ? 1 : 2], 1);
     if (status == 1) {
-        g_info("COMMIT's answer was lost; its idempotency key is recorded: it committed");
+        dbr_log(DBR_LOG_INFO, "core", NULL,
+                "COMMIT's answer was lost; its idempotency key is recorded: it committed");
         dbr_error_free(ce);
         return true;
     }
@@ -179,7 +182,8 @@ bool dbr_tx_commit(tx *t, dbr_error **err)
     status = resolve(db, ctx, xid);
     dbr_counter_add(db->commits_resolved[status == 1 ? 0 : status == 0 ? 1 : 2], 1);
     if (status == 1) {
-        g_info("COMMIT's answer was lost; pg_xact_status(%s) says it committed", xid);
+        dbr_log(DBR_LOG_INFO, "core", NULL,
+                "COMMIT's answer was lost; pg_xact_status(%s) says it committed", xid);
         dbr_error_free(ce);
         return true;
     }

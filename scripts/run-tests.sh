@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Builds dbr and runs every test suite against a throwaway PostgreSQL.
 #
-#   scripts/run-tests.sh            all: normal build, ASan/UBSan build, valgrind
+#   scripts/run-tests.sh            all: normal build, the Debian packages
+#                                   (scripts/build-debs.sh), ASan/UBSan build, valgrind
 #   scripts/run-tests.sh --quick    the normal build only
 #   scripts/run-tests.sh -- ARGS    extra arguments for `meson test` (e.g. a test name)
 #
@@ -20,7 +21,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=1 ;;
     --) shift; meson_args=("$@"); break ;;
-    -h | --help) sed -n '3,12p' "$0"; exit 0 ;;
+    -h | --help) sed -n '3,13p' "$0"; exit 0 ;;
     *) echo "run-tests.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -79,7 +80,7 @@ lint() {
         echo "clang-format: every C file follows .clang-format"
     fi
     if command -v shellcheck >/dev/null 2>&1; then
-        shellcheck -x scripts/*.sh scripts/lib/*.sh tests/dr/*.sh tests/sdk/*.sh .ci/run
+        shellcheck -x scripts/*.sh scripts/lib/*.sh tests/dr/*.sh tests/sdk/*.sh tests/lint/*.sh .ci/run
         echo "shellcheck: clean"
     fi
 }
@@ -90,6 +91,8 @@ lint
 build build
 run_suite "tests" build
 if [ $quick = 0 ]; then
+    echo "=== Debian packages ==="
+    "$top/scripts/build-debs.sh"
     build build-sanitize -Dsanitize=address,undefined
     # the dr suite is shell scripts: nothing of ours for a sanitizer to watch
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

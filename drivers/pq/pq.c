@@ -42,7 +42,7 @@ static void pq_notice(void *arg, const PGresult *res)
         g_strlcpy(conn->goodbye_sqlstate, ss ? ss : "", sizeof(conn->goodbye_sqlstate));
         g_strlcpy(conn->goodbye, primary ? primary : "", sizeof(conn->goodbye));
     }
-    g_debug("server: %.*s", (int)strcspn(msg, "\n"), msg);
+    dbr_log(DBR_LOG_DEBUG, "pq", NULL, "server: %.*s", (int)strcspn(msg, "\n"), msg);
 }
 
 /* Edit distance, for short words. */
@@ -117,11 +117,15 @@ static bool pq_check_conninfo(const char *conninfo, dbr_error **err)
 /* One host's libpq connection, polled until it is up, failed, or
  * deadline_us (0: none) passed. */
 static PGconn *connect_one(const pq_hosts *h, int i, const dbr_wait *wait, int64_t deadline_us,
-                           dbr_error **err)
+                           dbr_driver_conn *conn, dbr_error **err)
 {
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
     PGconn *pg = pq_hosts_start(h, i);
 
+    /* Before the first PQconnectPoll: notices of the startup (a login
+     * WARNING, DEBUG lines asked for in options) come to the log too. */
+    if (pg)
+        PQsetNoticeReceiver(pg, pq_notice, conn);
     /* A refusal's message then carries its SQLSTATE, in any server language. */
     if (pg)
         PQsetErrorVerbosity(pg, PQERRORS_VERBOSE);
@@ -156,7 +160,8 @@ static PGconn *connect_one(const pq_hosts *h, int i, const dbr_wait *wait, int64
 
 /* Host by host from the one that answered last (pq_hosts.c), each within
  * its own timeout and all within the caller's deadline. */
-static PGconn *connect_hosts(const pq_hosts *h, const dbr_wait *wait, int *index, dbr_error **err)
+static PGconn *connect_hosts(const pq_hosts *h, const dbr_wait *wait, dbr_driver_conn *conn,
+                             int *index, dbr_error **err)
 {
     int64_t deadline = wait ? wait->deadline_us : 0;
     int first = pq_hosts_first(h);
@@ -174,7 +179,7 @@ static PGconn *connect_hosts(const pq_hosts *h, const dbr_wait *wait, int *index
             until = now + (deadline - now) / (h->n - k); /* a fair share of what is left */
         dbr_error_free(e);
         e = NULL;
-        pg = connect_one(h, i, wait, until, &e);
+        pg = connect_one(h, i, wait, until, conn, &e);
         if (pg) {
             if (h->n > 1)
                 pq_hosts_remember(h->id, i);
@@ -217,26 +222,30 @@ static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, d
 
     if (!pq_check_conninfo(conninfo, err) || !pq_hosts_init(&hosts, conninfo, err))
         return NULL;
-    pg = connect_hosts(&hosts, wait, &index, err);
+    conn = g_new0(dbr_driver_conn, 1);
+    pg = connect_hosts(&hosts, wait, conn, &index, err);
     if (!pg) {
         pq_hosts_clear(&hosts);
+        g_free(conn);
         return NULL;
     }
+    /* what a host that failed said on its way out is not this session's */
+    conn->broken = false;
+    conn->goodbye_sqlstate[0] = conn->goodbye[0] = '\0';
     if (PQsetnonblocking(pg, 1) != 0) {
         dbr_error_propagate(err, pq_conn_error(pg, DBR_PHASE_CONNECT, DBR_OUTCOME_NOT_APPLIED,
                                                "cannot set non-blocking"));
         PQfinish(pg);
         pq_hosts_clear(&hosts);
+        g_free(conn);
         return NULL;
     }
     PQsetErrorVerbosity(pg, PQERRORS_DEFAULT);
-    conn = g_new0(dbr_driver_conn, 1);
     conn->pg = pg;
     g_strlcpy(conn->hosts_id, hosts.id, sizeof(conn->hosts_id));
     conn->host_index = index;
     conn->nhosts = hosts.n;
     pq_hosts_clear(&hosts);
-    PQsetNoticeReceiver(pg, pq_notice, conn);
     pq_cancel_key_learn(conn);
     return conn;
 }

@@ -76,7 +76,8 @@ void pq_cancel_key_learn(dbr_driver_conn *conn)
     }
     PQfreeCancel(c);
     if (!conn->cancel.known)
-        g_debug("cannot read this libpq's cancel key: deadlines will close the connection");
+        dbr_log(DBR_LOG_DEBUG, "pq", NULL,
+                "cannot read this libpq's cancel key: deadlines will close the connection");
 }
 
 /* Waits for fd to be ready by deadline_us: true when it is. */

@@ -310,10 +310,11 @@ int pq_commit_tracking_probe(dbr_driver_conn *conn, const dbr_wait *wait, dbr_er
              * whatever stands in front of it) cannot do this. */
             const char *ss = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 
-            g_info("resolve_commit: commit tracking is not available here (%s %s)", ss ? ss : "",
-                   PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
-                       ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
-                       : "");
+            dbr_log(DBR_LOG_INFO, "pq", NULL,
+                    "resolve_commit: commit tracking is not available here (%s %s)", ss ? ss : "",
+                    PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
+                        ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
+                        : "");
             /* Only a refusal that will not pass (no privilege, no such
              * function, not supported, a protocol error from a proxy)
              * means "cannot"; a busy or restarting server is asked again. */

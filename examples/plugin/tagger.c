@@ -28,7 +28,8 @@
 #include <string.h>
 
 typedef struct tagger {
-    char comment[160]; /* built once at create: the hot path only copies */
+    char comment[160];   /* built once at create: the hot path only copies */
+    dbr_counter *tagged; /* statements tagged, labelled with the db's name */
 } tagger;
 
 /* Values go inside '...': keep them to a safe alphabet rather than escape. */
@@ -44,10 +45,10 @@ static bool safe_value(const char *s)
 static bool tagger_create(const dbr_config_section *cfg, const dbr_host *host, void **self,
                           dbr_error **err)
 {
+    char labels[128];
     tagger *t;
     const char *app;
 
-    (void)host;
     if (!dbr_config_get_string(cfg, "application", "dbr-app", &app, err))
         return false;
     if (!*app || strlen(app) > 100 || !safe_value(app)) {
@@ -62,13 +63,11 @@ static bool tagger_create(const dbr_config_section *cfg, const dbr_host *host, v
     if (!t)
         return dbr_set_error(err, DBR_ERR_RESOURCE, "tagger", "out of memory");
     snprintf(t->comment, sizeof(t->comment), " /*application='%s',db_driver='dbr'*/", app);
+    /* The db's name ([database] name) tells apart the dbs of one process. */
+    snprintf(labels, sizeof(labels), "db=\"%s\"", dbr_host_db_name(host));
+    t->tagged = dbr_host_counter(host, "tagger_statements_total", "Statements tagged.", labels);
     *self = t;
     return true;
-}
-
-static void tagger_destroy(void *self)
-{
-    free(self);
 }
 
 static bool tagger_handle(void *self, dbr_call *call, const dbr_next *next, dbr_error **err)
@@ -92,7 +91,13 @@ static bool tagger_handle(void *self, dbr_call *call, const dbr_next *next, dbr_
     ok = dbr_next_call(next, call, err);
     dbr_call_swap_sql(call, old); /* put it back before returning: retry may read it */
     free(tagged);
+    dbr_counter_add(t->tagged, 1); /* lock-free; a NULL counter (out of memory) is ignored */
     return ok;
+}
+
+static void tagger_destroy(void *self)
+{
+    free(self); /* the counter belongs to the db's registry, not to us */
 }
 
 static const struct dbr_plugin_ops tagger_ops = {

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "log.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -227,6 +228,13 @@ DBR_API char *dbr_metrics_text(dbr_db *db);
  * must not call back into the db. */
 DBR_API const char *dbr_event_type(const dbr_event *ev);
 DBR_API const char *dbr_event_get(const dbr_event *ev, const char *field); /* NULL if absent */
+/* Listing an event's fields, in the order they were published: the number
+ * of fields (0 for NULL), then the name and value of field i, 0 <= i < n
+ * (NULL out of range; a value published as NULL reads ""). The strings
+ * belong to the event and live only during the delivery: copy what you keep. */
+DBR_API int dbr_event_nfields(const dbr_event *ev);
+DBR_API const char *dbr_event_field_name(const dbr_event *ev, int i);
+DBR_API const char *dbr_event_field_value(const dbr_event *ev, int i);
 typedef void (*dbr_event_fn)(const dbr_event *ev, void *user);
 DBR_API void dbr_subscribe(dbr_db *db, dbr_event_fn fn, void *user);
 /* Removes a subscription (the same fn and user); after it returns, fn is

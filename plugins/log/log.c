@@ -1,21 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dbr-plugin-log: logs slow calls and failed calls through GLib's
- * structured logging, with the SQL's literals redacted.
+ * dbr-plugin-log: logs slow calls and failed calls through dbr's log hook
+ * (dbr/log.h: the application's handler, or GLib's structured log by
+ * default), with the SQL's literals redacted.
  *
  *   [chain]
  *   plugins = log, retry, breaker
  *
  *   [plugin.log]
- *   slow_threshold = 200ms   # log calls at least this slow (0: every call)
+ *   slow_threshold = 200ms   # log calls at least this slow (0: no slow-call log)
  *   log_errors = true        # log every failed call
  *   log_params = false       # add parameter values (never on by default)
  *
- * Records have the domain "dbr" and the fields MESSAGE, DBR_CALL (the call
- * kind), DBR_SQL (redacted), DBR_DURATION_MS, and for failures
- * DBR_ERROR_KIND and DBR_SQLSTATE; slow calls at G_LOG_LEVEL_MESSAGE,
- * failures at G_LOG_LEVEL_WARNING. Route them with g_log_set_writer_func
- * (journald: g_log_writer_journald).
+ * Lines have the layer "log" and the fields DBR_CALL (the call kind),
+ * DBR_SQL (redacted), DBR_DURATION_MS, and for failures DBR_ERROR_KIND and
+ * DBR_SQLSTATE; slow calls at DBR_LOG_NOTICE, failures at DBR_LOG_WARNING.
+ * Route them with dbr_log_set_handler, or, by default, with GLib's
+ * g_log_set_writer_func (journald: g_log_writer_journald).
  *
  * Written only against the public SDK (include/dbr/plugin.h).
  */
@@ -28,7 +29,7 @@
 
 typedef struct logger {
     const dbr_host *host;
-    int64_t slow_us;
+    int64_t slow_us; /* 0: slow calls are not logged */
     bool log_errors, log_params;
 } logger;
 
@@ -87,12 +88,21 @@ static void emit(const logger *l, const dbr_call *call, int64_t us, const dbr_er
         message =
             g_strdup_printf("slow %s: %s ms%s%s%s%s", dbr_call_kind_name(dbr_call_kind_of(call)),
                             ms, *redacted ? " -- " : "", redacted, *params ? " -- " : "", params);
-    /* MESSAGE comes last: GLib takes it as a format and its arguments. */
-    g_log_structured("dbr", e ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_MESSAGE, "DBR_CALL",
-                     dbr_call_kind_name(dbr_call_kind_of(call)), "DBR_SQL", redacted,
-                     "DBR_DURATION_MS", ms, "DBR_ERROR_KIND",
-                     e ? dbr_error_kind_name(dbr_error_kind_of(e)) : "", "DBR_SQLSTATE",
-                     e ? dbr_error_sqlstate(e) : "", "MESSAGE", "%s", message);
+    {
+        const char *fields[] = {"DBR_CALL",
+                                dbr_call_kind_name(dbr_call_kind_of(call)),
+                                "DBR_SQL",
+                                redacted,
+                                "DBR_DURATION_MS",
+                                ms,
+                                "DBR_ERROR_KIND",
+                                e ? dbr_error_kind_name(dbr_error_kind_of(e)) : "",
+                                "DBR_SQLSTATE",
+                                e ? dbr_error_sqlstate(e) : "",
+                                NULL};
+
+        dbr_log(e ? DBR_LOG_WARNING : DBR_LOG_NOTICE, "log", fields, "%s", message);
+    }
     g_free(message);
     g_free(server);
     g_free(params);
@@ -107,7 +117,8 @@ static bool log_handle(void *self, dbr_call *call, const dbr_next *next, dbr_err
     bool ok = dbr_next_call(next, call, &e);
 
     us = dbr_host_now_us(l->host) - start;
-    if ((!ok && l->log_errors) || (ok && us >= l->slow_us))
+    if (((!ok && l->log_errors) || (ok && l->slow_us > 0 && us >= l->slow_us)) &&
+        dbr_log_enabled(ok ? DBR_LOG_NOTICE : DBR_LOG_WARNING))
         emit(l, call, us, ok ? NULL : e);
     if (!ok)
         return dbr_error_propagate(err, e);

@@ -7,19 +7,25 @@ DBR_DEBIAN_PACKAGES=(build-essential meson ninja-build pkg-config libglib2.0-dev
     postgresql postgresql-client valgrind curl procps libmicrohttpd-dev libjson-glib-dev
     prometheus clang-format shellcheck git locales)
 
-deps_missing() {
+# Only for building the .deb packages (scripts/build-debs.sh).
+# shellcheck disable=SC2034
+DBR_DEBIAN_PACKAGING=(debhelper dpkg-dev fakeroot man-db)
+
+deps_missing() { # package names to check; default: DBR_DEBIAN_PACKAGES
     local p missing=()
-    for p in "${DBR_DEBIAN_PACKAGES[@]}"; do
+    [ $# -gt 0 ] || set -- "${DBR_DEBIAN_PACKAGES[@]}"
+    for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
             missing+=("$p")
     done
     echo "${missing[@]}"
 }
 
-deps_ensure() {
+deps_ensure() { # package names; default: DBR_DEBIAN_PACKAGES
     local missing sudo=()
-    command -v dpkg-query >/dev/null 2>&1 || { echo "deps: not a Debian system; install: ${DBR_DEBIAN_PACKAGES[*]}" >&2; return 0; }
-    missing=$(deps_missing)
+    [ $# -gt 0 ] || set -- "${DBR_DEBIAN_PACKAGES[@]}"
+    command -v dpkg-query >/dev/null 2>&1 || { echo "deps: not a Debian system; install: $*" >&2; return 0; }
+    missing=$(deps_missing "$@")
     [ -n "$missing" ] || return 0
     if [ "$(id -u)" != 0 ]; then
         command -v sudo >/dev/null 2>&1 || { echo "deps: missing packages ($missing) and no sudo" >&2; return 1; }

@@ -74,10 +74,10 @@ START_TEST(test_pg_log_shows_slow_and_failed_calls_without_their_data)
     dbr_close(db);
     /* parameter values only when asked for */
     db = t_open("[database]\ndriver = pq\nconninfo = %s\n[chain]\nplugins = log\n"
-                "[plugin.log]\nslow_threshold = 0\nlog_params = true\n",
+                "[plugin.log]\nlog_params = true\n",
                 t_conninfo());
     g_free(log_take());
-    ck_assert(dbr_exec(db, NULL, "SELECT $1::text", 1, secret, NULL));
+    ck_assert(!dbr_exec(db, NULL, "SELECT $1::int", 1, secret, NULL));
     text = log_take();
     ck_assert_msg(strstr(text, "$1='top-secret-param'"), "%s", text);
     g_free(text);

@@ -69,6 +69,35 @@ START_TEST(test_chain_runs_plugins_in_config_order)
 }
 END_TEST
 
+static void list_fields(const dbr_event *ev, void *user)
+{
+    GString *out = user;
+
+    if (strcmp(dbr_event_type(ev), "trace") != 0)
+        return;
+    for (int i = 0; i < dbr_event_nfields(ev); i++)
+        g_string_append_printf(out, "%s=%s ", dbr_event_field_name(ev, i),
+                               dbr_event_field_value(ev, i));
+    ck_assert_ptr_null(dbr_event_field_name(ev, dbr_event_nfields(ev)));
+    ck_assert_ptr_null(dbr_event_field_value(ev, -1));
+}
+
+START_TEST(test_chain_event_fields_can_be_listed)
+{
+    dbr_db *db = t_open(DB "[chain]\nplugins = trace_a\n");
+    GString *out = g_string_new(NULL);
+
+    dbr_subscribe(db, list_fields, out);
+    t_exec(db, "UPDATE t SET x = 1");
+    ck_assert_str_eq(out->str, "name=trace_a kind=exec ");
+    ck_assert_int_eq(dbr_event_nfields(NULL), 0);
+    ck_assert_ptr_null(dbr_event_field_name(NULL, 0));
+    dbr_unsubscribe(db, list_fields, out);
+    dbr_close(db);
+    g_string_free(out, TRUE);
+}
+END_TEST
+
 START_TEST(test_chain_plugin_may_refuse_without_calling_next)
 {
     dbr_db *db = t_open(DB "connect_on_open = false\n[chain]\nplugins = trace_a\n"
@@ -197,6 +226,7 @@ int main(void)
 
     tcase_add_test(tc, test_chain_with_zero_plugins_runs_calls);
     tcase_add_test(tc, test_chain_runs_plugins_in_config_order);
+    tcase_add_test(tc, test_chain_event_fields_can_be_listed);
     tcase_add_test(tc, test_chain_plugin_may_refuse_without_calling_next);
     tcase_add_test(tc, test_chain_plugin_create_failure_fails_open);
     tcase_add_test(tc, test_chain_open_hook_failure_fails_open);

@@ -75,7 +75,7 @@ START_TEST(test_loader_refuses_bad_magic_and_abi)
 {
     REFUSED("[database]\ndriver = bad_magic\n", "dbr-driver-bad_magic.so", "bad magic");
     REFUSED("[database]\ndriver = bad_abi_major\n", "dbr-driver-bad_abi_major.so",
-            "built for ABI 3.0", "rebuild it");
+            "built for ABI 3.", "rebuild it");
     REFUSED("[database]\ndriver = bad_abi_minor\n", "dbr-driver-bad_abi_minor.so",
             "newer than this libdbr");
 }
@@ -175,6 +175,27 @@ START_TEST(test_loader_refuses_wrong_kind_name_and_duplicates)
 }
 END_TEST
 
+START_TEST(test_loader_refuses_a_relative_module_path_entry)
+{
+    char *saved = g_strdup(getenv("DBR_MODULE_PATH"));
+    char *path = g_strdup_printf("%s:plugins/../relative-dir", saved);
+
+    /* an entry before the relative one that holds the module is no excuse:
+     * the whole variable is refused, naming the entry */
+    ck_assert_int_eq(setenv("DBR_MODULE_PATH", path, 1), 0);
+    REFUSED("[database]\ndriver = fake\n", "$DBR_MODULE_PATH", "\"plugins/../relative-dir\"",
+            "not an absolute path");
+    ck_assert_int_eq(setenv("DBR_MODULE_PATH", saved, 1), 0);
+    ck_assert_int_eq(setenv("DBR_MODULE_SYSTEM_PATH", "lib/dbr", 1), 0);
+    REFUSED("[database]\ndriver = fake\n", "$DBR_MODULE_SYSTEM_PATH \"lib/dbr\"",
+            "not an absolute path");
+    ck_assert_int_eq(setenv("DBR_MODULE_SYSTEM_PATH", "", 1), 0);
+    dbr_close(t_open("[database]\ndriver = fake\n"));
+    g_free(path);
+    g_free(saved);
+}
+END_TEST
+
 START_TEST(test_loader_loads_by_name_and_by_path)
 {
     char *plugin = fixture("dbr-plugin-trace_b.so");
@@ -201,6 +222,7 @@ int main(void)
     tcase_add_test(tc, test_loader_refuses_file_owned_by_someone_else);
     tcase_add_test(tc, test_loader_refuses_non_regular_and_relative_paths);
     tcase_add_test(tc, test_loader_refuses_wrong_kind_name_and_duplicates);
+    tcase_add_test(tc, test_loader_refuses_a_relative_module_path_entry);
     tcase_add_test(tc, test_loader_loads_by_name_and_by_path);
     suite_add_tcase(s, tc);
     return t_run(s);
