@@ -27,11 +27,12 @@
 extern "C" {
 #endif
 
+/* Minor 1 added dbr_log*, dbr_event_nfields/field_name/field_value,
+ * dbr_host_run_session, dbr_tx_run_once, dbr_call_idempotency_key and the
+ * driver slot check_conninfo. */
 #define DBR_MODULE_MAGIC        0x44425231u /* "DBR1" */
 #define DBR_ABI_MAJOR           2
-#define DBR_ABI_MINOR           1 /* 1: dbr_log*, dbr_event_nfields/field_name/field_value, \
-                                       dbr_host_run_session, dbr_tx_run_once,          \
-                                       dbr_call_idempotency_key, driver check_conninfo */
+#define DBR_ABI_MINOR           1
 #define DBR_MODULE_ENTRY_SYMBOL "dbr_module_entry"
 
 typedef enum {
