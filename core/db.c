@@ -353,7 +353,7 @@ char **dbr_chain_settings(const dbr_db *db, int index)
     out = g_ptr_array_new();
     keys = g_key_file_get_keys(db->st->kf, group, NULL, NULL);
     for (char **k = keys; k && *k; k++) {
-        char *raw = g_key_file_get_value(db->st->kf, group, *k, NULL);
+        char *raw = dbr_config_strip_comment(g_key_file_get_value(db->st->kf, group, *k, NULL));
         char *shown = strcmp(*k, "conninfo") == 0 ? dbr_redact_conninfo(raw)
                       : secret_key(*k)            ? g_strdup("***")
                                                   : g_strdup(raw);

@@ -113,10 +113,23 @@ static char *expand_env(const dbr_config_section *sec, const char *key, const ch
     return g_string_free(out, FALSE);
 }
 
+char *dbr_config_strip_comment(char *raw)
+{
+    /* GKeyFile knows only whole-line comments; the design's examples put a
+     * comment after a value, so " # ..." ends it. */
+    for (char *hash = strchr(raw, '#'); hash; hash = strchr(hash + 1, '#')) {
+        if (hash == raw || hash[-1] == ' ' || hash[-1] == '\t') {
+            *hash = '\0';
+            break;
+        }
+    }
+    return g_strstrip(raw);
+}
+
 /* The cleaned value of key, or NULL (and *err unset) when it is absent. */
 static const char *section_value(const dbr_config_section *sec, const char *key, dbr_error **err)
 {
-    char *raw, *hash, *val;
+    char *raw, *val;
     const char *cached;
 
     g_hash_table_add(sec->read, g_strdup(key));
@@ -126,15 +139,7 @@ static const char *section_value(const dbr_config_section *sec, const char *key,
     raw = g_key_file_get_value(sec->st->kf, sec->group, key, NULL);
     if (!raw)
         return NULL;
-    /* GKeyFile knows only whole-line comments; the design's examples put a
-     * comment after a value, so " # ..." ends it. */
-    for (hash = strchr(raw, '#'); hash; hash = strchr(hash + 1, '#')) {
-        if (hash == raw || hash[-1] == ' ' || hash[-1] == '\t') {
-            *hash = '\0';
-            break;
-        }
-    }
-    g_strstrip(raw);
+    dbr_config_strip_comment(raw);
     val = expand_env(sec, key, raw, err);
     g_free(raw);
     if (!val)

@@ -65,5 +65,8 @@ bool dbr_section_get_list(const dbr_config_section *sec, const char *key, char *
 
 /* "host=db password=*** user=app": for logs and error text. */
 char *dbr_redact_conninfo(const char *conninfo);
+/* A raw key-file value without its trailing " # comment" and blanks, in
+ * place (section.c). */
+char *dbr_config_strip_comment(char *raw);
 
 #endif

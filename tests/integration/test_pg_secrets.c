@@ -132,6 +132,28 @@ START_TEST(test_pg_check_finds_a_conninfo_typo_without_connecting)
 }
 END_TEST
 
+/* dbr check shows each setting as it is read: without its # comment. */
+START_TEST(test_pg_check_shows_settings_without_their_comments)
+{
+    char *dir = t_tmpdir("check-comment");
+    char *path = g_build_filename(dir, "db.ini", NULL), *out;
+    char *argv[] = {getenv("DBR_TEST_TOOL"), "check", "-c", path, NULL};
+    char *text = g_strdup_printf("[database]\ndriver = pq\nconninfo = %s   # the test server\n"
+                                 "max_open_conns = 3  # small\n",
+                                 t_conninfo());
+
+    ck_assert(g_file_set_contents(path, text, -1, NULL));
+    ck_assert_int_eq(run_tool(argv, &out), 0);
+    ck_assert_msg(strstr(out, "max_open_conns = 3\n") && !strstr(out, "the test server") &&
+                      !strstr(out, " ..."),
+                  "%s", out);
+    g_free(out);
+    g_free(text);
+    g_free(path);
+    g_free(dir);
+}
+END_TEST
+
 /* The log plugin: literals of every kind, comments and the value a data
  * exception quotes back never reach a record. */
 START_TEST(test_pg_log_never_shows_literals_or_quoted_values)
@@ -176,6 +198,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_pg_secrets_never_in_errors_logs_or_check);
     tcase_add_test(tc, test_pg_check_finds_a_conninfo_typo_without_connecting);
+    tcase_add_test(tc, test_pg_check_shows_settings_without_their_comments);
     tcase_add_test(tc, test_pg_log_never_shows_literals_or_quoted_values);
     suite_add_tcase(s, tc);
     {
