@@ -64,6 +64,43 @@ const char *dbr_call_idempotency_key(const dbr_call *call)
     return call ? call->tx_key : NULL;
 }
 
+bool dbr_call_reads_only(const dbr_call *call)
+{
+    dbr_route route;
+
+    if (!call || call->kind == DBR_CALL_CONNECT || call->kind == DBR_CALL_TX_STMT)
+        return false;
+    route = dbr_ctx_route(call->ctx);
+    if (route == DBR_ROUTE_PRIMARY)
+        return false;
+    if (call->kind == DBR_CALL_TX)
+        return (call->tx_opts && call->tx_opts->read_only) || route == DBR_ROUTE_STANDBY;
+    return route == DBR_ROUTE_STANDBY;
+}
+
+bool dbr_call_redirect(dbr_call *call, dbr_db *other, dbr_error **err)
+{
+    dbr_call moved;
+    bool ok;
+
+    if (!call || !other)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_call_redirect: NULL argument");
+    if (call->kind == DBR_CALL_TX_STMT || call->kind == DBR_CALL_CONNECT)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                             "dbr_call_redirect: a %s call cannot move to another db",
+                             dbr_call_kind_name(call->kind));
+    moved = *call;
+    moved.result = NULL;
+    ok = dbr_dispatch(other, &moved, err);
+    if (ok && moved.result) {
+        if (call->want_result)
+            call->result = moved.result;
+        else
+            dbr_result_free(moved.result);
+    }
+    return ok;
+}
+
 void dbr_call_set_resolve_commit(dbr_call *call, bool on)
 {
     call->resolve_commit = on;

@@ -141,20 +141,18 @@ static bool read_password_file(const dbr_config_section *sec, const char *path, 
     return true;
 }
 
-/* Adds password to conninfo in the form the conninfo already uses. */
-static char *conninfo_with_password(const char *conninfo, const char *password)
+char *dbr_conninfo_with(const char *conninfo, const char *key, const char *value)
 {
     GString *s = g_string_new(conninfo);
 
     if (g_str_has_prefix(conninfo, "postgresql://") || g_str_has_prefix(conninfo, "postgres://")) {
-        char *enc = g_uri_escape_string(password, NULL, FALSE);
+        char *enc = g_uri_escape_string(value, NULL, FALSE);
 
-        g_string_append(s, strchr(conninfo, '?') ? "&password=" : "?password=");
-        g_string_append(s, enc);
+        g_string_append_printf(s, "%c%s=%s", strchr(conninfo, '?') ? '&' : '?', key, enc);
         g_free(enc);
     } else {
-        g_string_append(s, " password='");
-        for (const char *p = password; *p; p++) {
+        g_string_append_printf(s, "%s%s='", *conninfo ? " " : "", key);
+        for (const char *p = value; *p; p++) {
             if (*p == '\'' || *p == '\\')
                 g_string_append_c(s, '\\');
             g_string_append_c(s, *p);
@@ -279,7 +277,7 @@ static bool load_database(dbr_settings *st, dbr_error **err)
             ok = false;
         } else {
             st->conninfo =
-                password ? conninfo_with_password(conninfo, password) : g_strdup(conninfo);
+                password ? dbr_conninfo_with(conninfo, "password", password) : g_strdup(conninfo);
             if (password)
                 memset(password, 0, strlen(password));
             g_free(password);

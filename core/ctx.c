@@ -32,6 +32,7 @@ struct dbr_ctx {
     const dbr_ctx *parent; /* a child ends when its parent is canceled */
     gint canceled;         /* atomic */
     bool idempotent;
+    int route;   /* dbr_route */
     GMutex lock; /* guards wakers */
     dbr_ctx_waker *wakers;
 };
@@ -99,6 +100,7 @@ dbr_ctx *dbr_ctx_child(const dbr_ctx *parent, long long timeout_ms)
     ctx->is_child = true;
     ctx->parent = parent;
     ctx->idempotent = parent && parent->idempotent;
+    ctx->route = parent ? parent->route : DBR_ROUTE_DEFAULT;
     ctx->deadline_us = parent && parent->deadline_us && parent->deadline_us < deadline
                            ? parent->deadline_us
                            : deadline;
@@ -147,6 +149,17 @@ void dbr_ctx_set_idempotent(dbr_ctx *ctx, bool idempotent)
 bool dbr_ctx_idempotent(const dbr_ctx *ctx)
 {
     return ctx && ctx->idempotent;
+}
+
+void dbr_ctx_set_route(dbr_ctx *ctx, dbr_route route)
+{
+    if (ctx && !ctx->preset && route >= DBR_ROUTE_DEFAULT && route <= DBR_ROUTE_PRIMARY)
+        ctx->route = route;
+}
+
+dbr_route dbr_ctx_route(const dbr_ctx *ctx)
+{
+    return ctx ? (dbr_route)ctx->route : DBR_ROUTE_DEFAULT;
 }
 
 bool dbr_ctx_canceled(const dbr_ctx *ctx)

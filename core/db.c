@@ -121,7 +121,7 @@ static void register_core_metrics(dbr_db *db)
 }
 
 static dbr_db *db_open(const char *path, const char *text, const dbr_open_opts *opts,
-                       dbr_error **err)
+                       char *conninfo, dbr_error **err)
 {
     dbr_db *db = g_new0(dbr_db, 1);
     dbr_call first = {.kind = DBR_CALL_CONNECT, .idempotent = true};
@@ -130,8 +130,15 @@ static dbr_db *db_open(const char *path, const char *text, const dbr_open_opts *
     int n;
 
     db->st = dbr_settings_load(path, text, err);
-    if (!db->st)
+    if (!db->st) {
+        g_free(conninfo);
         goto out_fail;
+    }
+    if (conninfo) { /* a sibling's (dbr_host_open_sibling): set before anything reads it */
+        memset(db->st->conninfo, 0, strlen(db->st->conninfo));
+        g_free(db->st->conninfo);
+        db->st->conninfo = conninfo;
+    }
     db->metrics = dbr_metrics_new();
     db->events = dbr_events_new();
     dbr_host_init(&db->host, db, opts ? opts->clock : NULL, opts ? opts->seed : 0);
@@ -188,7 +195,7 @@ dbr_db *dbr_open(const char *config_path, dbr_error **err)
 {
     if (!config_path)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_open: config_path is NULL"), NULL;
-    return db_open(config_path, NULL, NULL, err);
+    return db_open(config_path, NULL, NULL, NULL, err);
 }
 
 dbr_db *dbr_open_string(const char *config_text, dbr_error **err)
@@ -196,7 +203,7 @@ dbr_db *dbr_open_string(const char *config_text, dbr_error **err)
     if (!config_text)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_open_string: config_text is NULL"),
                NULL;
-    return db_open(NULL, config_text, NULL, err);
+    return db_open(NULL, config_text, NULL, NULL, err);
 }
 
 dbr_db *dbr_open_with(const dbr_open_opts *opts, dbr_error **err)
@@ -209,7 +216,52 @@ dbr_db *dbr_open_with(const dbr_open_opts *opts, dbr_error **err)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core",
                              "dbr_open_with: a clock needs now_us and sleep_until"),
                NULL;
-    return db_open(opts->config_path, opts->config_text, opts, err);
+    return db_open(opts->config_path, opts->config_text, opts, NULL, err);
+}
+
+dbr_db *dbr_host_open_sibling(const dbr_host *host, const char *name, const char *const *keys,
+                              const char *const *vals, int n, int max_open_conns, dbr_error **err)
+{
+    const dbr_db *parent = host ? host->db : NULL;
+    const dbr_settings *st;
+    dbr_open_opts opts = {0};
+    char *conninfo, *text;
+    dbr_db *db;
+
+    if (!parent || !name || n < 0 || (n && (!keys || !vals)) || max_open_conns < 0)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                             "dbr_host_open_sibling: NULL or negative argument"),
+               NULL;
+    st = parent->st;
+    conninfo = g_strdup(st->conninfo);
+    for (int i = 0; i < n; i++) {
+        char *next;
+
+        if (!keys[i] || !vals[i]) {
+            g_free(conninfo);
+            return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                                 "dbr_host_open_sibling: key or value %d is NULL", i),
+                   NULL;
+        }
+        next = dbr_conninfo_with(conninfo, keys[i], vals[i]);
+        memset(conninfo, 0, strlen(conninfo));
+        g_free(conninfo);
+        conninfo = next;
+    }
+    /* No conninfo in the text: it could hold a password with " #" or "${"
+     * that reading a config would cut or expand. It is set directly. */
+    text = g_strdup_printf("[database]\ndriver = %s\nname = %s\nmax_open_conns = %d\n"
+                           "max_idle_conns = %d\nconnect_on_open = false\n"
+                           "connect_timeout = %lldus\ncancel_timeout = %lldus\n"
+                           "cancel_grace = %lldus\n",
+                           st->driver, name, max_open_conns, MIN(max_open_conns, 2),
+                           (long long)st->connect_timeout_us, (long long)st->cancel_timeout_us,
+                           (long long)st->cancel_grace_us);
+    opts.config_text = text;
+    opts.clock = host->clock.now_us ? &host->clock : NULL;
+    db = db_open(NULL, text, &opts, conninfo, err);
+    g_free(text);
+    return db;
 }
 
 bool dbr_control(dbr_db *db, const char *plugin, const char *command, char **reply, dbr_error **err)

@@ -65,6 +65,10 @@ bool dbr_section_get_list(const dbr_config_section *sec, const char *key, char *
 
 /* "host=db password=*** user=app": for logs and error text. */
 char *dbr_redact_conninfo(const char *conninfo);
+/* conninfo with key = value added in the form it already uses (a URI
+ * query parameter, percent-encoded, or a quoted key=value pair), so that
+ * it overrides an earlier value (g_free). */
+char *dbr_conninfo_with(const char *conninfo, const char *key, const char *value);
 /* A raw key-file value without its trailing " # comment" and blanks, in
  * place (section.c). */
 char *dbr_config_strip_comment(char *raw);

@@ -205,6 +205,19 @@ DBR_API bool dbr_ctx_done(const dbr_ctx *ctx); /* canceled or past its deadline 
 DBR_API void dbr_ctx_set_idempotent(dbr_ctx *ctx, bool idempotent);
 /* The deadline on the dbr_now_us() clock; 0 when there is none. */
 DBR_API int64_t dbr_ctx_deadline(const dbr_ctx *ctx);
+/* Where a router plugin may send the calls made with this ctx (a child
+ * inherits it). DEFAULT: read-only transactions (dbr_tx_read_only) may go to
+ * a standby, everything else to the primary. STANDBY: the calls only read,
+ * so autocommit queries may go to a standby too. PRIMARY: always the
+ * primary, for a caller who must read its own writes. Without a router in
+ * the chain it changes nothing. Since ABI 2.1. */
+typedef enum dbr_route {
+    DBR_ROUTE_DEFAULT = 0,
+    DBR_ROUTE_STANDBY = 1,
+    DBR_ROUTE_PRIMARY = 2,
+} dbr_route;
+DBR_API void dbr_ctx_set_route(dbr_ctx *ctx, dbr_route route);
+DBR_API dbr_route dbr_ctx_route(const dbr_ctx *ctx);
 
 /* Pool statistics, the fields of Go's sql.DBStats. */
 typedef struct {

@@ -70,6 +70,15 @@ DBR_API bool dbr_call_idempotent(const dbr_call *call);
 /* The idempotency key of a dbr_tx_run_once transaction, else NULL. Since
  * ABI 2.1. */
 DBR_API const char *dbr_call_idempotency_key(const dbr_call *call);
+/* Whether the call only reads, so that a standby may answer it: a read-only
+ * transaction, or a call whose ctx route is DBR_ROUTE_STANDBY; never with
+ * DBR_ROUTE_PRIMARY. Since ABI 2.1. */
+DBR_API bool dbr_call_reads_only(const dbr_call *call);
+/* Runs the call through another db's whole chain instead of passing it
+ * down this one (a router sending a read to a standby's db); a query's
+ * result comes back in the call. A statement inside a transaction cannot
+ * move (DBR_ERR_MISUSE). Since ABI 2.1. */
+DBR_API bool dbr_call_redirect(dbr_call *call, dbr_db *other, dbr_error **err);
 DBR_API dbr_result *dbr_call_take_result(dbr_call *call);
 /* For a transaction: when the connection is lost while COMMIT is in flight,
  * ask a fresh connection whether it committed (where the driver can), so
@@ -137,6 +146,19 @@ DBR_API bool dbr_host_check(const dbr_host *host, dbr_ctx *ctx, const char *sql,
  * the end is closed, which rolls it back, and reported as DBR_ERR_MISUSE.
  * Thread-safe. Since ABI 2.1.
  */
+/*
+ * Opens a db beside the host's own, for a plugin that talks to another
+ * server of the same cluster (a router's standby): the same driver,
+ * credentials and timeouts, no plugins, no connection until the first
+ * call, and the host's conninfo with keys[i] = vals[i] added on top (they
+ * win: host, port, target_session_attrs). name (letters, digits, '_', '-')
+ * labels its metrics. Close it with dbr_close before the plugin's destroy
+ * returns. Since ABI 2.1.
+ */
+DBR_API dbr_db *dbr_host_open_sibling(const dbr_host *host, const char *name,
+                                      const char *const *keys, const char *const *vals, int n,
+                                      int max_open_conns, dbr_error **err);
+
 DBR_API bool dbr_host_run_session(const dbr_host *host, dbr_ctx *ctx, const char *const *statements,
                                   int n, int *done, dbr_error **err);
 
