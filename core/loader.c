@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "loader.h"
+#include "suggest.h"
 
 #ifndef DBR_MODULEDIR
 #define DBR_MODULEDIR "/usr/local/lib/dbr"
@@ -36,7 +37,8 @@ static bool refuse(dbr_error **err, const char *path, const char *fmt, ...)
     va_start(ap, fmt);
     why = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    dbr_set_error(err, DBR_ERR_PLUGIN, "loader", "refusing to load %s: %s", path, why);
+    dbr_set_error(err, DBR_ERR_PLUGIN, "loader", "refusing to load %s: %s",
+                  dbr_quote_name(path).text, why);
     g_free(why);
     return false;
 }
@@ -97,13 +99,12 @@ static const char *kind_word(dbr_module_kind kind)
     return kind == DBR_MODULE_DRIVER ? "driver" : "plugin";
 }
 
-static char *find_module(const char *name, dbr_module_kind kind, char *const *dirs)
+/* The directories searched, in order: [chain] path, $DBR_MODULE_PATH, the system's. */
+static GPtrArray *module_dirs(char *const *dirs)
 {
-    char *file = g_strdup_printf("dbr-%s-%s.so", kind_word(kind), name);
     const char *env = g_getenv("DBR_MODULE_PATH");
     const char *sys = g_getenv("DBR_MODULE_SYSTEM_PATH");
     GPtrArray *all = g_ptr_array_new_with_free_func(g_free);
-    char *found = NULL;
 
     for (char *const *d = dirs; d && *d; d++)
         g_ptr_array_add(all, g_strdup(*d));
@@ -117,6 +118,15 @@ static char *find_module(const char *name, dbr_module_kind kind, char *const *di
     }
     /* Tests empty the system path so an installed copy is never picked up. */
     g_ptr_array_add(all, g_strdup(sys ? sys : DBR_MODULEDIR));
+    return all;
+}
+
+static char *find_module(const char *name, dbr_module_kind kind, char *const *dirs)
+{
+    char *file = g_strdup_printf("dbr-%s-%s.so", kind_word(kind), name);
+    GPtrArray *all = module_dirs(dirs);
+    char *found = NULL;
+
     for (guint i = 0; i < all->len && !found; i++) {
         const char *dir = g_ptr_array_index(all, i);
         char *candidate;
@@ -132,6 +142,35 @@ static char *find_module(const char *name, dbr_module_kind kind, char *const *di
     g_ptr_array_free(all, TRUE);
     g_free(file);
     return found;
+}
+
+/* " (did you mean \"x\"?)" for the module of this kind whose name is
+ * nearest to name among those installed in the search path, or "". */
+static char *nearest_module(const char *name, dbr_module_kind kind, char *const *dirs)
+{
+    char *prefix = g_strdup_printf("dbr-%s-", kind_word(kind));
+    GPtrArray *all = module_dirs(dirs), *names = g_ptr_array_new_with_free_func(g_free);
+    const char *near;
+    char *out;
+
+    for (guint i = 0; i < all->len; i++) {
+        const char *dir = g_ptr_array_index(all, i), *f;
+        GDir *d = *dir ? g_dir_open(dir, 0, NULL) : NULL;
+
+        while (d && (f = g_dir_read_name(d)))
+            if (g_str_has_prefix(f, prefix) && g_str_has_suffix(f, ".so"))
+                g_ptr_array_add(names,
+                                g_strndup(f + strlen(prefix), strlen(f) - strlen(prefix) - 3));
+        if (d)
+            g_dir_close(d);
+    }
+    g_ptr_array_add(names, NULL);
+    near = dbr_suggest(name, (const char *const *)names->pdata);
+    out = near ? g_strdup_printf("; did you mean \"%s\"?", near) : g_strdup("");
+    g_ptr_array_free(names, TRUE);
+    g_ptr_array_free(all, TRUE);
+    g_free(prefix);
+    return out;
 }
 
 static bool check_descriptor(const dbr_module *m, const char *path, const char *name,
@@ -158,7 +197,8 @@ static bool check_descriptor(const dbr_module *m, const char *path, const char *
     if (!m->name || !*m->name || !m->ops)
         return refuse(err, path, "descriptor has no name or no ops");
     if (name && strcmp(m->name, name) != 0)
-        return refuse(err, path, "module calls itself \"%s\", expected \"%s\"", m->name, name);
+        return refuse(err, path, "module calls itself %s, expected %s", dbr_quote(m->name).text,
+                      dbr_quote(name).text);
     return true;
 }
 
@@ -176,13 +216,19 @@ bool dbr_loader_load(const char *name, const char *path, dbr_module_kind kind, c
             return refuse(err, path, "module paths must be absolute");
     } else {
         found = find_module(name, kind, dirs);
-        if (!found)
-            return dbr_set_error(err, DBR_ERR_PLUGIN, "loader",
-                                 "%s \"%s\" not found: no dbr-%s-%s.so in [chain] path, "
-                                 "$DBR_MODULE_PATH or %s",
-                                 kind_word(kind), name, kind_word(kind), name,
-                                 g_getenv("DBR_MODULE_SYSTEM_PATH") ? "$DBR_MODULE_SYSTEM_PATH"
-                                                                    : DBR_MODULEDIR);
+        if (!found) {
+            char *near = nearest_module(name, kind, dirs);
+
+            dbr_set_error(
+                err, DBR_ERR_PLUGIN, "loader",
+                "%s %s not found: no dbr-%s-%s.so in [chain] path, "
+                "$DBR_MODULE_PATH or %s%s",
+                kind_word(kind), dbr_quote(name).text, kind_word(kind), dbr_quote_name(name).text,
+                g_getenv("DBR_MODULE_SYSTEM_PATH") ? "$DBR_MODULE_SYSTEM_PATH" : DBR_MODULEDIR,
+                near);
+            g_free(near);
+            return false;
+        }
         path = found;
     }
     if (!realpath(path, real)) {

@@ -252,7 +252,7 @@ START_TEST(test_pg_health_slow_server_trips_latency_thresholds)
                 "[plugin.health]\ninterval = 1h\nprobe_query = SELECT pg_sleep(1.2)\n",
                 t_conninfo());
     ck_assert(dbr_control(db, "health", "check", &report, NULL));
-    ck_assert_msg(strstr(report, "\"status\" : \"critical\""), "%s", report);
+    ck_assert_msg(strstr(report, "\"status\": \"critical\""), "%s", report);
     ck_assert_msg(strstr(report, "\"query_latency\""), "%s", report);
     free(report);
     dbr_close(db);
@@ -273,7 +273,7 @@ START_TEST(test_pg_health_breaker_open_too_long_is_critical)
     g_mutex_init(&a.lock);
     dbr_subscribe(db, on_event, &a);
     ck_assert(dbr_control(db, "health", "check", &report, NULL));
-    ck_assert_msg(strstr(report, "\"breaker\" : \"closed\""), "%s", report);
+    ck_assert_msg(strstr(report, "\"breaker\": \"closed\""), "%s", report);
     free(report);
     ck_assert(dbr_control(db, "breaker", "force_open", NULL, NULL));
     ck_assert(dbr_control(db, "health", "check", &report, NULL));
@@ -282,7 +282,7 @@ START_TEST(test_pg_health_breaker_open_too_long_is_critical)
     free(report);
     g_usleep(300000); /* open longer than breaker_open_critical */
     ck_assert(dbr_control(db, "health", "check", &report, NULL));
-    ck_assert_msg(strstr(report, "\"breaker_open\"") && strstr(report, "\"breaker\" : \"open\""),
+    ck_assert_msg(strstr(report, "\"breaker_open\"") && strstr(report, "\"breaker\": \"open\""),
                   "%s", report);
     free(report);
     ck_assert(log_has(&a, "alert:breaker_open:critical"));
