@@ -219,7 +219,8 @@ bool dbr_control(dbr_db *db, const char *plugin, const char *command, char **rep
             continue;
         if (!DBR_OPS_HAS(struct dbr_plugin_ops, link->ops, control))
             return dbr_set_error(err, DBR_ERR_MISUSE, "core",
-                                 "dbr_control: plugin \"%s\" takes no commands", plugin);
+                                 "dbr_control: plugin %s takes no commands",
+                                 dbr_quote(plugin).text);
         ok = link->ops->control(link->self, command, &out, err);
         if (reply)
             *reply = out;
@@ -228,7 +229,7 @@ bool dbr_control(dbr_db *db, const char *plugin, const char *command, char **rep
         return ok;
     }
     return dbr_set_error(err, DBR_ERR_MISUSE, "core",
-                         "dbr_control: no plugin \"%s\" in this db's chain", plugin);
+                         "dbr_control: no plugin %s in this db's chain", dbr_quote(plugin).text);
 }
 
 void dbr_close(dbr_db *db)
