@@ -344,14 +344,15 @@ static bool check_groups(const dbr_settings *st, dbr_error **err)
         g_ptr_array_add(known, g_strconcat(PLUGIN_GROUP_PREFIX, *p, NULL));
     g_ptr_array_add(known, NULL);
     for (char **g = groups; ok && *g; g++) {
-        const char *name = *g + strlen(PLUGIN_GROUP_PREFIX);
+        const char *name =
+            g_str_has_prefix(*g, PLUGIN_GROUP_PREFIX) ? *g + strlen(PLUGIN_GROUP_PREFIX) : "";
         int line = dbr_settings_line(st, *g, NULL);
         char *hint;
 
         if (g_strv_contains(fixed, *g))
             continue;
         hint = did_you_mean(*g, (const char *const *)known->pdata, "[", "]");
-        if (!g_str_has_prefix(*g, PLUGIN_GROUP_PREFIX) || !*name)
+        if (!*name)
             ok = fail_file(st, line, err,
                            "unknown group [%s]: expected [database], [chain] or [plugin.NAME]%s",
                            dbr_quote_name(*g).text, hint);
@@ -379,12 +380,16 @@ static bool read_file(dbr_settings *st, const char *path, char **out, dbr_error 
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return fail_file(st, 0, err, "cannot read the config file: %s", g_strerror(errno));
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    if (fstat(fd, &sb) != 0) {
         int e = errno;
 
         close(fd);
+        return fail_file(st, 0, err, "cannot read the config file: %s", g_strerror(e));
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
         return fail_file(st, 0, err, "cannot read the config file: %s",
-                         S_ISDIR(sb.st_mode) ? "it is a directory" : g_strerror(e));
+                         S_ISDIR(sb.st_mode) ? "it is a directory" : "not a regular file");
     }
     text = g_string_sized_new((gsize)sb.st_size + 1);
     for (;;) {

@@ -580,13 +580,13 @@ START_TEST(test_pg_health_healthz_shows_error_text_only_with_detail)
 
         db = open_listening(cfg, &w.port);
         ck_assert_msg(t_wait_for(healthz_failed, &w, 30000), "%d: %s", w.status, w.body);
-        ck_assert_msg(strstr(w.body, "\"error_kind\""), "%s", w.body);
         if (detail) {
             ck_assert_msg(strstr(w.body, "dbr_canary_user"), "%s", w.body);
         } else {
             ck_assert_msg(!strstr(w.body, "dbr_canary_user"), "%s", w.body);
             ck_assert_msg(!strstr(w.body, "\"error\""), "%s", w.body);
         }
+        ck_assert_msg(strstr(w.body, "\"error_kind\""), "%s", w.body);
         g_free(w.body);
         g_free(cfg);
         dbr_close(db);
@@ -604,7 +604,7 @@ START_TEST(test_pg_health_report_numbers_are_short)
     GMatchInfo *m = NULL;
 
     ck_assert(dbr_control(db, "health", "check", &report, NULL));
-    ck_assert_msg(strstr(report, "\"ping_seconds\": 0."), "%s", report);
+    ck_assert_msg(strstr(report, "\"ping_seconds\""), "%s", report);
     /* every fraction at most 6 digits: microseconds, not 0.0062170000000000003 */
     g_regex_match(number, report, 0, &m);
     for (; g_match_info_matches(m); g_match_info_next(m, NULL)) {
