@@ -26,9 +26,16 @@
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
                              char *body)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *r;
     enum MHD_Result ret;
+
+    if (!body)
+        return MHD_NO; /* out of memory: drop this client, keep serving */
+    r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
 
     MHD_add_response_header(r, "Content-Type", type);
     MHD_add_response_header(r, "Cache-Control", "no-store");
@@ -67,12 +74,10 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *ur
                 strdup("{\"status\": \"unknown\", \"error\": \"no check has run yet\"}\n"));
         json = health_report_json(&h->cfg, &r, h->cfg.detail);
         body = malloc(strlen(json) + 2);
-        if (!body) {
-            g_free(json);
-            return MHD_NO; /* out of memory: drop this client, keep serving */
+        if (body) {
+            strcpy(body, json);
+            strcat(body, "\n");
         }
-        strcpy(body, json);
-        strcat(body, "\n");
         g_free(json);
         return reply(c, r.status == SEV_CRITICAL ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
                      "application/json", body);

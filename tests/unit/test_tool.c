@@ -246,6 +246,12 @@ START_TEST(test_tool_health_of_an_unreachable_database_is_critical)
     ck_assert(!json_object_has_member(o, "query_seconds"));
     run_free(&r);
     g_free(ini2);
+    /* a conninfo only the connect can find wrong is the config's fault: unknown */
+    ini2 = write_config("badconninfo.ini", "[database]\ndriver = pq\nconninfo = usr=app\n");
+    r = RUN("health", "-c", ini2);
+    ck_assert_int_eq(r.status, 3);
+    run_free(&r);
+    g_free(ini2);
     g_free(with_health);
     g_free(ini);
     g_free(text);
