@@ -399,6 +399,14 @@ START_TEST(test_pg_health_tool_exit_codes)
     ck_assert_msg(strstr(out, "critical: check_failed"), "%s", out);
     g_free(out);
     g_free(text);
+    /* a server that refuses the login is as critical as one that is down */
+    text = g_strdup_printf("[database]\ndriver = pq\nconninfo = %s user=dbr_canary_user\n"
+                           "[chain]\nplugins = health\n",
+                           t_conninfo());
+    ck_assert_int_eq(run_tool(text, &out), 2);
+    ck_assert_msg(strstr(out, "critical"), "%s", out);
+    g_free(out);
+    g_free(text);
     g_free(base);
 }
 END_TEST
