@@ -29,7 +29,7 @@ extern "C" {
 
 #define DBR_MODULE_MAGIC        0x44425231u /* "DBR1" */
 #define DBR_ABI_MAJOR           2
-#define DBR_ABI_MINOR           1
+#define DBR_ABI_MINOR           1 /* 2.1 appended dbr_host_one_shot, dbr_quote, dbr_quote_name */
 #define DBR_MODULE_ENTRY_SYMBOL "dbr_module_entry"
 
 typedef enum {
