@@ -6,12 +6,15 @@
  * plugins through section.c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "settings.h"
+#include "suggest.h"
 
 #define PLUGIN_GROUP_PREFIX "plugin."
 
@@ -102,7 +105,8 @@ static bool check_duplicate_keys(const dbr_settings *st, dbr_error **err)
             continue;
         id = g_strconcat(group, "\n", k, NULL);
         if (g_hash_table_contains(seen, id))
-            ok = fail_file(st, i + 1, err, "[%s] %s: set twice in the same group", group, k);
+            ok = fail_file(st, i + 1, err, "[%s] %s: set twice in the same group",
+                           dbr_quote_name(group).text, dbr_quote_name(k).text);
         g_hash_table_add(seen, id);
         g_free(k);
     }
@@ -120,19 +124,20 @@ static bool read_password_file(const dbr_config_section *sec, const char *path, 
     char *text;
 
     if (g_stat(path, &sb) != 0) {
-        dbr_error_propagate(err, dbr_config_error(sec, "password_file", "cannot read %s: %s", path,
-                                                  g_strerror(errno)));
+        dbr_error_propagate(err, dbr_config_error(sec, "password_file", "cannot read %s: %s",
+                                                  dbr_quote_name(path).text, g_strerror(errno)));
         return false;
     }
     if (!S_ISREG(sb.st_mode) || (sb.st_mode & (S_IRWXG | S_IRWXO))) {
         dbr_error_propagate(err, dbr_config_error(sec, "password_file",
                                                   "%s must be a regular file that group and "
                                                   "others cannot access (chmod 600)",
-                                                  path));
+                                                  dbr_quote_name(path).text));
         return false;
     }
     if (!g_file_get_contents(path, &text, NULL, &gerr)) {
-        dbr_error_propagate(err, dbr_config_error(sec, "password_file", "%s", gerr->message));
+        dbr_error_propagate(err, dbr_config_error(sec, "password_file", "cannot read %s",
+                                                  dbr_quote_name(path).text));
         g_error_free(gerr);
         return false;
     }
@@ -234,8 +239,8 @@ static bool load_database(dbr_settings *st, dbr_error **err)
     } else if (ok && !g_path_is_absolute(driver) && !safe_name(driver)) {
         dbr_error_propagate(err, dbr_config_error(sec, "driver",
                                                   "expected a name of letters, digits, '_' and "
-                                                  "'-' (or an absolute path), got \"%s\"",
-                                                  driver));
+                                                  "'-' (or an absolute path), got %s",
+                                                  dbr_quote(driver).text));
         ok = false;
     }
     if (ok) {
@@ -249,8 +254,8 @@ static bool load_database(dbr_settings *st, dbr_error **err)
             /* One word that is not a mode: a typo ("allways"), not SQL. */
             dbr_error_propagate(err, dbr_config_error(sec, "reset",
                                                       "expected auto, always, none or an SQL "
-                                                      "statement such as DISCARD ALL, got \"%s\"",
-                                                      reset));
+                                                      "statement such as DISCARD ALL, got %s",
+                                                      dbr_quote(reset).text));
             ok = false;
         } else {
             st->reset = DBR_RESET_SQL;
@@ -266,8 +271,8 @@ static bool load_database(dbr_settings *st, dbr_error **err)
     if (ok && !safe_name(name)) {
         dbr_error_propagate(err, dbr_config_error(sec, "name",
                                                   "expected letters, digits, '_' and '-' (it "
-                                                  "labels metrics), got \"%s\"",
-                                                  name));
+                                                  "labels metrics), got %s",
+                                                  dbr_quote(name).text));
         ok = false;
     }
     if (ok) {
@@ -304,8 +309,9 @@ static bool load_chain(dbr_settings *st, dbr_error **err)
     if (ok && g_key_file_has_group(st->kf, "chain")) {
         for (char **p = st->paths; *p; p++) {
             if (!g_path_is_absolute(*p)) {
-                dbr_error_propagate(
-                    err, dbr_config_error(sec, "path", "\"%s\" is not an absolute directory", *p));
+                dbr_error_propagate(err,
+                                    dbr_config_error(sec, "path", "%s is not an absolute directory",
+                                                     dbr_quote(*p).text));
                 ok = false;
                 break;
             }
@@ -321,16 +327,17 @@ static bool load_chain(dbr_settings *st, dbr_error **err)
 
         if (!safe_name(st->plugins[i]))
             return fail_file(st, dbr_settings_line(st, "chain", "plugins"), err,
-                             "[chain] plugins: \"%s\" is not a plugin name (letters, digits, "
+                             "[chain] plugins: %s is not a plugin name (letters, digits, "
                              "'_' and '-')",
-                             st->plugins[i]);
+                             dbr_quote(st->plugins[i]).text);
         group = g_strconcat(PLUGIN_GROUP_PREFIX, st->plugins[i], NULL);
 
         for (gsize j = 0; j < i; j++) {
             if (strcmp(st->plugins[i], st->plugins[j]) == 0) {
                 g_free(group);
                 return fail_file(st, dbr_settings_line(st, "chain", "plugins"), err,
-                                 "[chain] plugins: \"%s\" is listed twice", st->plugins[i]);
+                                 "[chain] plugins: %s is listed twice",
+                                 dbr_quote(st->plugins[i]).text);
             }
         }
         st->sections[i] = dbr_section_new(st, group);
@@ -339,27 +346,133 @@ static bool load_chain(dbr_settings *st, dbr_error **err)
     return true;
 }
 
+/* " (did you mean X?)" when a known name is near, else "". */
+static char *did_you_mean(const char *word, const char *const *known, const char *before,
+                          const char *after)
+{
+    const char *near = dbr_suggest(word, known);
+
+    return near ? g_strdup_printf("; did you mean %s%s%s?", before, near, after) : g_strdup("");
+}
+
 /* Every group must be one we know, and every plugin group must be in the chain. */
 static bool check_groups(const dbr_settings *st, dbr_error **err)
 {
+    static const char *const fixed[] = {"database", "chain", NULL};
     char **groups = g_key_file_get_groups(st->kf, NULL);
+    GPtrArray *known = g_ptr_array_new_with_free_func(g_free);
     bool ok = true;
 
+    g_ptr_array_add(known, g_strdup("database"));
+    g_ptr_array_add(known, g_strdup("chain"));
+    for (char **p = st->plugins; *p; p++)
+        g_ptr_array_add(known, g_strconcat(PLUGIN_GROUP_PREFIX, *p, NULL));
+    g_ptr_array_add(known, NULL);
     for (char **g = groups; ok && *g; g++) {
-        const char *name = *g + strlen(PLUGIN_GROUP_PREFIX);
+        const char *name =
+            g_str_has_prefix(*g, PLUGIN_GROUP_PREFIX) ? *g + strlen(PLUGIN_GROUP_PREFIX) : "";
+        int line = dbr_settings_line(st, *g, NULL);
+        char *hint;
 
-        if (strcmp(*g, "database") == 0 || strcmp(*g, "chain") == 0)
+        if (g_strv_contains(fixed, *g))
             continue;
-        if (!g_str_has_prefix(*g, PLUGIN_GROUP_PREFIX) || !*name)
-            ok = fail_file(st, dbr_settings_line(st, *g, NULL), err,
-                           "unknown group [%s]: expected [database], [chain] or [plugin.NAME]", *g);
+        hint = did_you_mean(*g, (const char *const *)known->pdata, "[", "]");
+        if (!*name)
+            ok = fail_file(st, line, err,
+                           "unknown group [%s]: expected [database], [chain] or [plugin.NAME]%s",
+                           dbr_quote_name(*g).text, hint);
         else if (!g_strv_contains((const char *const *)st->plugins, name))
-            ok = fail_file(st, dbr_settings_line(st, *g, NULL), err,
-                           "[%s] configures plugin \"%s\", which [chain] plugins does not list", *g,
-                           name);
+            ok = fail_file(st, line, err,
+                           "[%s] configures plugin %s, which [chain] plugins does not list%s",
+                           dbr_quote_name(*g).text, dbr_quote(name).text,
+                           *hint ? hint : " (add it there, or remove this group)");
+        g_free(hint);
     }
+    g_ptr_array_free(known, TRUE);
     g_strfreev(groups);
     return ok;
+}
+
+/* The whole file, or an error that names the file once and says why not
+ * (GLib's own message would name it a second time). */
+static bool read_file(dbr_settings *st, const char *path, char **out, dbr_error **err)
+{
+    GString *text;
+    struct stat sb;
+    char buf[65536];
+    int fd;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fail_file(st, 0, err, "cannot read the config file: %s", g_strerror(errno));
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+
+        close(fd);
+        return fail_file(st, 0, err, "cannot read the config file: %s", g_strerror(e));
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return fail_file(st, 0, err, "cannot read the config file: %s",
+                         S_ISDIR(sb.st_mode) ? "it is a directory" : "not a regular file");
+    }
+    text = g_string_sized_new((gsize)sb.st_size + 1);
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+
+            close(fd);
+            g_string_free(text, TRUE);
+            return fail_file(st, 0, err, "cannot read the config file: %s", g_strerror(e));
+        }
+        if (n == 0)
+            break;
+        g_string_append_len(text, buf, n);
+    }
+    close(fd);
+    if (strlen(text->str) != text->len) {
+        g_string_free(text, TRUE);
+        return fail_file(st, 0, err, "not a text file: it holds NUL bytes");
+    }
+    *out = g_string_free(text, FALSE);
+    return true;
+}
+
+/* The line-level syntax GKeyFile would refuse, refused here first with the
+ * line's number and a bounded quote of it (GKeyFile quotes the whole line). */
+static bool check_lines(const dbr_settings *st, dbr_error **err)
+{
+    bool in_group = false;
+
+    for (int i = 0; st->lines[i]; i++) {
+        char *line = g_strstrip(g_strdup(st->lines[i]));
+        bool ok = true;
+
+        if (!*line || *line == '#') {
+            /* blank or a comment */
+        } else if (*line == '[') {
+            size_t n = strlen(line);
+
+            if (line[n - 1] != ']' || n < 3 || strpbrk(line + 1, "[") ||
+                strchr(line + 1, ']') != line + n - 1)
+                ok = fail_file(st, i + 1, err, "expected a group such as [database], got %s",
+                               dbr_quote(line).text);
+            in_group = true;
+        } else if (!strchr(line, '=') || *line == '=') {
+            ok = fail_file(st, i + 1, err, "expected KEY = VALUE, a [group] or a # comment, got %s",
+                           dbr_quote(line).text);
+        } else if (!in_group) {
+            ok = fail_file(st, i + 1, err, "a key before the first group: start with [database]");
+        }
+        g_free(line);
+        if (!ok)
+            return false;
+    }
+    return true;
 }
 
 dbr_settings *dbr_settings_load(const char *path, const char *text, dbr_error **err)
@@ -368,12 +481,11 @@ dbr_settings *dbr_settings_load(const char *path, const char *text, dbr_error **
     GError *gerr = NULL;
     char *owned = NULL;
 
-    st->source = g_strdup(path ? path : "<string>");
+    /* Every message starts with the source: bound it like any user text. */
+    st->source = g_strdup(path ? dbr_quote_name(path).text : "<string>");
     if (path) {
-        if (!g_file_get_contents(path, &owned, NULL, &gerr)) {
-            fail_file(st, 0, err, "cannot read the config file: %s", gerr->message);
+        if (!read_file(st, path, &owned, err))
             goto out_free;
-        }
         text = owned;
     }
     if (!g_utf8_validate(text, -1, NULL)) {
@@ -381,9 +493,11 @@ dbr_settings *dbr_settings_load(const char *path, const char *text, dbr_error **
         goto out_free;
     }
     st->lines = g_strsplit(text, "\n", -1);
+    if (!check_lines(st, err))
+        goto out_free;
     st->kf = g_key_file_new();
     if (!g_key_file_load_from_data(st->kf, text, (gsize)-1, G_KEY_FILE_NONE, &gerr)) {
-        fail_file(st, 0, err, "%s", gerr->message);
+        fail_file(st, 0, err, "not a valid INI file: %s", dbr_quote(gerr->message).text);
         goto out_free;
     }
     if (!check_duplicate_keys(st, err) || !load_database(st, err) || !load_chain(st, err) ||

@@ -9,6 +9,8 @@
  * hooks. Any failure undoes what was done, in reverse.
  */
 #include <glib.h>
+#include <stdalign.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +20,14 @@
 #ifndef DBR_VERSION
 #define DBR_VERSION "0.0.0"
 #endif
+
+/* one_shot was added in what was tail padding after check_only: the size,
+ * and so the ABI of the struct callers allocate, must not have changed. */
+#define DBR_ROUND_UP(n, a) (((n) + (a)-1) / (a) * (a))
+_Static_assert(sizeof(dbr_open_opts) ==
+                   DBR_ROUND_UP(offsetof(dbr_open_opts, check_only) + sizeof(bool),
+                                alignof(dbr_open_opts)),
+               "dbr_open_opts grew: append members only where padding was");
 
 const char *dbr_version(void)
 {
@@ -142,6 +152,9 @@ static dbr_db *db_open(const char *path, const char *text, const dbr_open_opts *
     db->metrics = dbr_metrics_new();
     db->events = dbr_events_new();
     dbr_host_init(&db->host, db, opts ? opts->clock : NULL, opts ? opts->seed : 0);
+    /* Before the plugins' create(): they may read it there. */
+    db->check_only = opts && opts->check_only;
+    db->one_shot = opts && (opts->one_shot || opts->check_only);
     register_core_metrics(db);
     if (!load_driver(db, err))
         goto out_fail;
@@ -163,7 +176,6 @@ static dbr_db *db_open(const char *path, const char *text, const dbr_open_opts *
             goto out_fail;
         }
     }
-    db->check_only = opts && opts->check_only;
     if (db->check_only)
         return db;
     if (db->st->connect_on_open && !dbr_dispatch(db, &first, err))
@@ -279,7 +291,8 @@ bool dbr_control(dbr_db *db, const char *plugin, const char *command, char **rep
             continue;
         if (!DBR_OPS_HAS(struct dbr_plugin_ops, link->ops, control))
             return dbr_set_error(err, DBR_ERR_MISUSE, "core",
-                                 "dbr_control: plugin \"%s\" takes no commands", plugin);
+                                 "dbr_control: plugin %s takes no commands",
+                                 dbr_quote(plugin).text);
         ok = link->ops->control(link->self, command, &out, err);
         if (reply)
             *reply = out;
@@ -288,7 +301,7 @@ bool dbr_control(dbr_db *db, const char *plugin, const char *command, char **rep
         return ok;
     }
     return dbr_set_error(err, DBR_ERR_MISUSE, "core",
-                         "dbr_control: no plugin \"%s\" in this db's chain", plugin);
+                         "dbr_control: no plugin %s in this db's chain", dbr_quote(plugin).text);
 }
 
 void dbr_close(dbr_db *db)

@@ -44,6 +44,7 @@ struct dbr_db {
     dbr_events *events;
     gint commit_tracking; /* atomic: 0 not probed yet, 1 COMMIT can learn xids, -1 cannot */
     bool check_only;
+    bool one_shot; /* dbr_open_opts.one_shot or check_only */
     dbr_counter *calls_ok[DBR_NCALL_KINDS];
     dbr_counter *calls_failed[DBR_NCALL_KINDS];
     dbr_counter *commits_resolved[3]; /* committed, aborted, unresolved */

@@ -21,6 +21,11 @@ void dbr_host_init(dbr_host *host, dbr_db *db, const dbr_clock *clock, uint64_t 
     host->rng = seed ? seed : (guint64)g_get_real_time() ^ ((guint64)(guintptr)db << 16);
 }
 
+bool dbr_host_one_shot(const dbr_host *host)
+{
+    return host && host->db && host->db->one_shot;
+}
+
 int64_t dbr_host_now_us(const dbr_host *host)
 {
     return host->clock.now_us ? host->clock.now_us(host->clock.user) : dbr_now_us();

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "loader.h"
+#include "suggest.h"
 
 #ifndef DBR_MODULEDIR
 #define DBR_MODULEDIR "/usr/local/lib/dbr"
@@ -36,7 +37,8 @@ static bool refuse(dbr_error **err, const char *path, const char *fmt, ...)
     va_start(ap, fmt);
     why = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    dbr_set_error(err, DBR_ERR_PLUGIN, "loader", "refusing to load %s: %s", path, why);
+    dbr_set_error(err, DBR_ERR_PLUGIN, "loader", "refusing to load %s: %s",
+                  dbr_quote_name(path).text, why);
     g_free(why);
     return false;
 }
@@ -131,6 +133,22 @@ static bool env_dirs(GPtrArray *all, dbr_error **err)
     return ok;
 }
 
+/* The directories searched, in order: [chain] path, $DBR_MODULE_PATH, the
+ * system's; a bad entry is left out (find_module reports it). */
+static GPtrArray *module_dirs(char *const *dirs)
+{
+    const char *sys = env_get("DBR_MODULE_SYSTEM_PATH");
+    GPtrArray *all = g_ptr_array_new_with_free_func(g_free);
+    dbr_error *ignored = NULL;
+
+    for (char *const *d = dirs; d && *d; d++)
+        g_ptr_array_add(all, g_strdup(*d));
+    env_dirs(all, &ignored);
+    dbr_error_free(ignored);
+    g_ptr_array_add(all, g_strdup(sys && g_path_is_absolute(sys) ? sys : DBR_MODULEDIR));
+    return all;
+}
+
 /* *found: the first dbr-KIND-NAME.so in dirs, $DBR_MODULE_PATH, then the
  * system directory; NULL when there is none. False only on a bad path. */
 static bool find_module(const char *name, dbr_module_kind kind, char *const *dirs, char **found,
@@ -167,6 +185,35 @@ static bool find_module(const char *name, dbr_module_kind kind, char *const *dir
     return ok;
 }
 
+/* " (did you mean \"x\"?)" for the module of this kind whose name is
+ * nearest to name among those installed in the search path, or "". */
+static char *nearest_module(const char *name, dbr_module_kind kind, char *const *dirs)
+{
+    char *prefix = g_strdup_printf("dbr-%s-", kind_word(kind));
+    GPtrArray *all = module_dirs(dirs), *names = g_ptr_array_new_with_free_func(g_free);
+    const char *near;
+    char *out;
+
+    for (guint i = 0; i < all->len; i++) {
+        const char *dir = g_ptr_array_index(all, i), *f;
+        GDir *d = *dir ? g_dir_open(dir, 0, NULL) : NULL;
+
+        while (d && (f = g_dir_read_name(d)))
+            if (g_str_has_prefix(f, prefix) && g_str_has_suffix(f, ".so"))
+                g_ptr_array_add(names,
+                                g_strndup(f + strlen(prefix), strlen(f) - strlen(prefix) - 3));
+        if (d)
+            g_dir_close(d);
+    }
+    g_ptr_array_add(names, NULL);
+    near = dbr_suggest(name, (const char *const *)names->pdata);
+    out = near ? g_strdup_printf("; did you mean \"%s\"?", near) : g_strdup("");
+    g_ptr_array_free(names, TRUE);
+    g_ptr_array_free(all, TRUE);
+    g_free(prefix);
+    return out;
+}
+
 static bool check_descriptor(const dbr_module *m, const char *path, const char *name,
                              dbr_module_kind kind, dbr_error **err)
 {
@@ -191,7 +238,8 @@ static bool check_descriptor(const dbr_module *m, const char *path, const char *
     if (!m->name || !*m->name || !m->ops)
         return refuse(err, path, "descriptor has no name or no ops");
     if (name && strcmp(m->name, name) != 0)
-        return refuse(err, path, "module calls itself \"%s\", expected \"%s\"", m->name, name);
+        return refuse(err, path, "module calls itself %s, expected %s", dbr_quote(m->name).text,
+                      dbr_quote(name).text);
     return true;
 }
 
@@ -210,16 +258,22 @@ bool dbr_loader_load(const char *name, const char *path, dbr_module_kind kind, c
     } else {
         if (!find_module(name, kind, dirs, &found, err))
             return false;
-        if (!found)
-            return dbr_set_error(err, DBR_ERR_PLUGIN, "loader",
-                                 "%s \"%s\" not found: no dbr-%s-%s.so in [chain] path, "
-                                 "$DBR_MODULE_PATH%s or %s",
-                                 kind_word(kind), name, kind_word(kind), name,
-                                 getenv("DBR_MODULE_PATH") && !env_get("DBR_MODULE_PATH")
-                                     ? " (ignored: a setuid or setgid program)"
-                                     : "",
-                                 env_get("DBR_MODULE_SYSTEM_PATH") ? "$DBR_MODULE_SYSTEM_PATH"
-                                                                   : DBR_MODULEDIR);
+        if (!found) {
+            char *near = nearest_module(name, kind, dirs);
+
+            dbr_set_error(
+                err, DBR_ERR_PLUGIN, "loader",
+                "%s %s not found: no dbr-%s-%s.so in [chain] path, "
+                "$DBR_MODULE_PATH%s or %s%s",
+                kind_word(kind), dbr_quote(name).text, kind_word(kind), dbr_quote_name(name).text,
+                getenv("DBR_MODULE_PATH") && !env_get("DBR_MODULE_PATH")
+                    ? " (ignored: a setuid or setgid program)"
+                    : "",
+                env_get("DBR_MODULE_SYSTEM_PATH") ? "$DBR_MODULE_SYSTEM_PATH" : DBR_MODULEDIR,
+                near);
+            g_free(near);
+            return false;
+        }
         path = found;
     }
     if (!realpath(path, real)) {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "settings.h"
+#include "suggest.h"
 
 dbr_config_section *dbr_section_new(dbr_settings *st, const char *group)
 {
@@ -48,10 +49,12 @@ static dbr_error *section_errorv(const dbr_config_section *sec, const char *key,
 
     if (line > 0)
         e = dbr_error_new(DBR_ERR_CONFIG, "config", "%s:%d: [%s] %s: %s", sec->st->source, line,
-                          sec->group, key ? key : "", what);
+                          dbr_quote_name(sec->group).text, key ? dbr_quote_name(key).text : "",
+                          what);
     else
-        e = dbr_error_new(DBR_ERR_CONFIG, "config", "%s: [%s] %s: %s", sec->st->source, sec->group,
-                          key ? key : "", what);
+        e = dbr_error_new(DBR_ERR_CONFIG, "config", "%s: [%s] %s: %s", sec->st->source,
+                          dbr_quote_name(sec->group).text, key ? dbr_quote_name(key).text : "",
+                          what);
     g_free(what);
     return e;
 }
@@ -99,7 +102,8 @@ static char *expand_env(const dbr_config_section *sec, const char *key, const ch
             name = g_strndup(p + 2, (gsize)(end - p - 2));
             val = *name ? g_getenv(name) : NULL;
             if (!val) {
-                fail(sec, key, err, "environment variable '%s' is not set", name);
+                fail(sec, key, err, "environment variable %s is not set",
+                     dbr_quote_name(name).text);
                 g_free(name);
                 return g_string_free(out, TRUE), NULL;
             }
@@ -184,8 +188,8 @@ bool dbr_config_get_int(const dbr_config_section *sec, const char *key, long lon
     errno = 0;
     n = strtoll(v, &end, 10);
     if (!*v || *end || errno == ERANGE)
-        return fail(sec, key, err, "expected an integer from %lld to %lld, got \"%s\"", min, max,
-                    v);
+        return fail(sec, key, err, "expected an integer from %lld to %lld, got %s", min, max,
+                    dbr_quote(v).text);
     if (n < min || n > max)
         return fail(sec, key, err, "%lld is out of range: expected %lld to %lld", n, min, max);
     *out = n;
@@ -207,7 +211,8 @@ bool dbr_config_get_double(const dbr_config_section *sec, const char *key, doubl
     }
     d = g_ascii_strtod(v, &end);
     if (!*v || *end || !isfinite(d))
-        return fail(sec, key, err, "expected a number from %g to %g, got \"%s\"", min, max, v);
+        return fail(sec, key, err, "expected a number from %g to %g, got %s", min, max,
+                    dbr_quote(v).text);
     if (d < min || d > max)
         return fail(sec, key, err, "%g is out of range: expected %g to %g", d, min, max);
     *out = d;
@@ -233,7 +238,7 @@ bool dbr_config_get_bool(const dbr_config_section *sec, const char *key, bool de
         if (g_ascii_strcasecmp(v, no[i]) == 0)
             return *out = false, true;
     }
-    return fail(sec, key, err, "expected true or false, got \"%s\"", v);
+    return fail(sec, key, err, "expected true or false, got %s", dbr_quote(v).text);
 }
 
 /* "250ms", "30s", "5m", "1h", "100us", or "0". */
@@ -296,10 +301,11 @@ bool dbr_config_get_duration(const dbr_config_section *sec, const char *key, int
     format_duration(max_us, hi, sizeof(hi));
     if (!parse_duration(v, &us))
         return fail(sec, key, err,
-                    "expected a duration such as 250ms, 30s, 5m or 1h (from %s to %s), got \"%s\"",
-                    lo, hi, v);
+                    "expected a duration such as 250ms, 30s, 5m or 1h (from %s to %s), got %s", lo,
+                    hi, dbr_quote(v).text);
     if (us < min_us || us > max_us)
-        return fail(sec, key, err, "%s is out of range: expected %s to %s", v, lo, hi);
+        return fail(sec, key, err, "%s is out of range: expected %s to %s", dbr_quote_name(v).text,
+                    lo, hi);
     *out_us = us;
     return true;
 }
@@ -321,7 +327,7 @@ bool dbr_section_get_list(const dbr_config_section *sec, const char *key, char *
         g_strstrip(*p);
         if (!**p) {
             g_strfreev(parts);
-            return fail(sec, key, err, "empty entry in the list \"%s\"", v);
+            return fail(sec, key, err, "empty entry in the list %s", dbr_quote(v).text);
         }
     }
     *out = parts;
@@ -335,8 +341,16 @@ bool dbr_section_check_unread(const dbr_config_section *sec, dbr_error **err)
     bool ok = true;
 
     for (gsize i = 0; keys && i < n && ok; i++) {
-        if (!g_hash_table_contains(sec->read, keys[i]))
-            ok = fail(sec, keys[i], err, "unknown key");
+        if (!g_hash_table_contains(sec->read, keys[i])) {
+            /* The keys the reader asked for are the keys it knows. */
+            g_autofree gpointer *known = g_hash_table_get_keys_as_array(sec->read, NULL);
+            const char *near = dbr_suggest(keys[i], (const char *const *)known);
+
+            if (near)
+                ok = fail(sec, keys[i], err, "unknown key; did you mean %s?", near);
+            else
+                ok = fail(sec, keys[i], err, "unknown key");
+        }
     }
     g_strfreev(keys);
     return ok;

@@ -46,15 +46,14 @@ static void print_module(dbr_db *db, int index)
 
 int cmd_check(const tool_opts *o)
 {
-    dbr_open_opts opts = {.config_path = o->config, .check_only = true};
     dbr_error *err = NULL;
-    dbr_db *db = dbr_open_with(&opts, &err);
+    dbr_db *db = tool_open(o, true, &err);
     int n;
 
     if (!db) {
-        tool_error(o->config, err);
+        n = tool_fail_error(o, TOOL_FAILED, err);
         dbr_error_free(err);
-        return TOOL_FAILED;
+        return n;
     }
     n = dbr_chain_count(db);
     if (o->json) {
@@ -62,6 +61,8 @@ int cmd_check(const tool_opts *o)
         g_autofree char *text = NULL;
 
         json_builder_begin_object(b);
+        json_builder_set_member_name(b, "ok");
+        json_builder_add_boolean_value(b, TRUE);
         tool_json_str(b, "config", o->config);
         json_builder_set_member_name(b, "driver");
         add_module(b, db, -1);

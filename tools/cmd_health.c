@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dbr health: one health check, as a report people read or JSON for
- * scripts; the exit code (0 healthy, 1 warning, 2 critical, 3 cannot open)
- * makes it a probe for orchestrators and cron.
+ * scripts; the exit code makes it a probe for orchestrators, cron and
+ * Nagios: 0 healthy, 1 warning, 2 critical (a failed check, or a database
+ * that cannot be reached), 3 unknown (a usage or config error: no check ran).
  */
 #include <json-glib/json-glib.h>
 #include <stdio.h>
@@ -10,8 +11,6 @@
 #include <string.h>
 
 #include "tool.h"
-
-#define EXIT_UNOPENED 3
 
 static bool has_health_plugin(dbr_db *db)
 {
@@ -24,39 +23,52 @@ static bool has_health_plugin(dbr_db *db)
     return false;
 }
 
-/* Without the health plugin: a ping and the pool, as the same JSON shape. */
+/* Seconds with at most 6 decimals: JsonGenerator would print a double
+ * with 17 digits (0.0062170000000000003). */
+static void json_seconds(GString *out, const char *name, int64_t us)
+{
+    g_string_append_printf(out, "  \"%s\": %" G_GINT64_FORMAT ".%06" G_GINT64_FORMAT ",\n", name,
+                           us / 1000000, us % 1000000);
+}
+
+/* The string as a JSON literal. */
+static char *json_literal(const char *s)
+{
+    g_autoptr(JsonNode) node = json_node_new(JSON_NODE_VALUE);
+
+    json_node_set_string(node, s);
+    return json_to_string(node, FALSE);
+}
+
+/* Without the health plugin: a ping and the pool, in the plugin's JSON shape. */
 static char *basic_check(dbr_db *db)
 {
-    g_autoptr(JsonBuilder) b = json_builder_new();
+    GString *out = g_string_new("{\n");
     dbr_ctx *ctx = dbr_ctx_with_timeout(2000);
     dbr_error *err = NULL;
-    int64_t t0 = dbr_now_us();
+    int64_t t0 = dbr_now_us(), took;
     bool ok = dbr_ping(db, ctx, &err);
     dbr_pool_stats st;
 
+    took = dbr_now_us() - t0;
     dbr_pool_stats_get(db, &st);
-    json_builder_begin_object(b);
-    tool_json_str(b, "status", ok ? "healthy" : "critical");
-    json_builder_set_member_name(b, "ok");
-    json_builder_add_boolean_value(b, ok);
-    if (!ok)
-        tool_json_str(b, "error", dbr_error_message(err));
-    json_builder_set_member_name(b, "ping_seconds");
-    json_builder_add_double_value(b, (double)(dbr_now_us() - t0) / 1e6);
-    json_builder_set_member_name(b, "pool");
-    json_builder_begin_object(b);
-    tool_json_int(b, "max_open", st.max_open);
-    tool_json_int(b, "open", st.open);
-    tool_json_int(b, "in_use", st.in_use);
-    tool_json_int(b, "idle", st.idle);
-    json_builder_end_object(b);
-    json_builder_set_member_name(b, "alerts");
-    json_builder_begin_array(b);
-    json_builder_end_array(b);
-    json_builder_end_object(b);
+    g_string_append_printf(out, "  \"status\": \"%s\",\n  \"ok\": %s,\n",
+                           ok ? "healthy" : "critical", ok ? "true" : "false");
+    if (ok) {
+        json_seconds(out, "ping_seconds", took);
+    } else {
+        g_autofree char *msg = json_literal(dbr_error_message(err));
+
+        g_string_append_printf(out, "  \"error_kind\": \"%s\",\n  \"error\": %s,\n",
+                               dbr_error_kind_name(dbr_error_kind_of(err)), msg);
+    }
+    g_string_append_printf(out,
+                           "  \"pool\": {\"max_open\": %d, \"open\": %d, \"in_use\": %d, "
+                           "\"idle\": %d},\n  \"alerts\": []\n}",
+                           st.max_open, st.open, st.in_use, st.idle);
     dbr_error_free(err);
     dbr_ctx_free(ctx);
-    return tool_json_text(b);
+    return g_string_free(out, FALSE);
 }
 
 static void print_report(const char *config, JsonObject *r)
@@ -66,7 +78,9 @@ static void print_report(const char *config, JsonObject *r)
     printf("%s: %s\n", config, json_object_get_string_member(r, "status"));
     if (json_object_has_member(r, "error"))
         printf("  check failed: %s\n", json_object_get_string_member(r, "error"));
-    printf("  ping:  %.1f ms\n", json_object_get_double_member(r, "ping_seconds") * 1000);
+    /* Only what answered has a latency. */
+    if (json_object_has_member(r, "ping_seconds"))
+        printf("  ping:  %.1f ms\n", json_object_get_double_member(r, "ping_seconds") * 1000);
     if (json_object_has_member(r, "query_seconds"))
         printf("  probe: %.1f ms\n", json_object_get_double_member(r, "query_seconds") * 1000);
     if (json_object_has_member(r, "pool")) {
@@ -89,30 +103,62 @@ static void print_report(const char *config, JsonObject *r)
     }
 }
 
+/* The database could not be reached: for a probe that is critical, and it
+ * is reported as a failed check is. */
+static int unreachable(const tool_opts *o, const dbr_error *err)
+{
+    const char *kind = dbr_error_kind_name(dbr_error_kind_of(err));
+
+    /* Something only the connect could find wrong with the config (a
+     * conninfo libpq cannot parse) is still the config's fault. */
+    if (dbr_error_kind_of(err) == DBR_ERR_CONFIG || dbr_error_kind_of(err) == DBR_ERR_MISUSE)
+        return tool_fail_error(o, TOOL_HEALTH_UNKNOWN, err);
+
+    if (o->json) {
+        g_autofree char *msg = json_literal(dbr_error_message(err));
+
+        printf("{\n  \"status\": \"critical\",\n  \"ok\": false,\n  \"error_kind\": \"%s\",\n"
+               "  \"error\": %s,\n  \"alerts\": [{\"condition\": \"check_failed\", "
+               "\"severity\": \"critical\", \"value\": 1, \"threshold\": 1}]\n}\n",
+               kind, msg);
+    } else {
+        printf("%s: critical\n  check failed: %s\n  critical: check_failed = 1 (threshold 1)\n",
+               dbr_quote_name(o->config).text, dbr_error_message(err));
+    }
+    return TOOL_HEALTH_CRITICAL;
+}
+
 int cmd_health(const tool_opts *o)
 {
     g_autoptr(JsonParser) parser = json_parser_new();
     dbr_error *err = NULL;
-    dbr_db *db = dbr_open(o->config, &err);
+    dbr_db *db;
     char *report = NULL;
     const char *status;
     JsonObject *r;
     int rc;
 
+    /* A config that does not load is unknown (3), not critical: check it
+     * without connecting first, so that what fails after is the database. */
+    db = tool_open(o, true, &err);
     if (!db) {
-        if (o->json)
-            printf(
-                "{\"status\": \"critical\", \"ok\": false, \"error\": \"cannot open the db\"}\n");
-        tool_error(o->config, err);
+        rc = tool_fail_error(o, TOOL_HEALTH_UNKNOWN, err);
         dbr_error_free(err);
-        return EXIT_UNOPENED;
+        return rc;
+    }
+    dbr_close(db);
+    db = tool_open(o, false, &err);
+    if (!db) {
+        rc = unreachable(o, err);
+        dbr_error_free(err);
+        return rc;
     }
     if (has_health_plugin(db)) {
         if (!dbr_control(db, "health", "check", &report, &err)) {
-            tool_error("health check", err);
+            rc = tool_fail_error(o, TOOL_HEALTH_UNKNOWN, err);
             dbr_error_free(err);
             dbr_close(db);
-            return EXIT_UNOPENED;
+            return rc;
         }
     } else {
         char *basic = basic_check(db);
@@ -121,18 +167,22 @@ int cmd_health(const tool_opts *o)
         g_free(basic);
     }
     dbr_close(db);
-    if (!json_parser_load_from_data(parser, report, -1, NULL)) {
-        fprintf(stderr, "dbr: the health report is not JSON: %s\n", report);
+    if (!report || !json_parser_load_from_data(parser, report, -1, NULL) ||
+        !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+        rc = tool_fail(o, TOOL_HEALTH_UNKNOWN, "internal", "the health report is not JSON");
         free(report);
-        return EXIT_UNOPENED;
+        return rc;
     }
     r = json_node_get_object(json_parser_get_root(parser));
     status = json_object_get_string_member(r, "status");
-    rc = strcmp(status, "healthy") == 0 ? 0 : strcmp(status, "warning") == 0 ? 1 : 2;
+    rc = !status                          ? TOOL_HEALTH_UNKNOWN
+         : strcmp(status, "healthy") == 0 ? 0
+         : strcmp(status, "warning") == 0 ? 1
+                                          : TOOL_HEALTH_CRITICAL;
     if (o->json)
         printf("%s\n", report);
     else
-        print_report(o->config, r);
+        print_report(dbr_quote_name(o->config).text, r);
     free(report);
     return rc;
 }

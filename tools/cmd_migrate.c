@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/suggest.h"
 #include "tool.h"
 
 static void progress(const dbr_event *ev, void *user)
@@ -75,39 +76,116 @@ static void print_plan(JsonObject *r)
     printf("%s\n", json_object_get_string_member(r, "result"));
 }
 
+/* The migrate plugin's commands and how many arguments each takes. */
+static const struct {
+    const char *name;
+    int min_args, max_args;
+    const char *usage;
+} subcommands[] = {
+    {"up", 0, 0, "up"},
+    {"down", 0, 1, "down [N]"},
+    {"goto", 1, 1, "goto V"},
+    {"status", 0, 0, "status"},
+    {"dry-run", 0, 0, "dry-run"},
+    {"force", 1, 1, "force V"},
+    {"baseline", 1, 1, "baseline V"},
+};
+
+static int check_subcommand(const tool_opts *o)
+{
+    const char *names[G_N_ELEMENTS(subcommands) + 1] = {0};
+    const char *near;
+
+    if (o->argc < 1)
+        return tool_fail(o, TOOL_USAGE, "usage",
+                         "which command? up, down [N], goto V, status, dry-run, force V, "
+                         "baseline V (see dbr migrate --help)");
+    for (size_t i = 0; i < G_N_ELEMENTS(subcommands); i++) {
+        int n = o->argc - 1;
+
+        names[i] = subcommands[i].name;
+        if (strcmp(o->argv[0], subcommands[i].name) != 0)
+            continue;
+        if (n < subcommands[i].min_args)
+            return tool_fail(o, TOOL_USAGE, "usage", "%s needs an argument: dbr migrate -c FILE %s",
+                             subcommands[i].name, subcommands[i].usage);
+        if (n > subcommands[i].max_args)
+            return tool_fail(
+                o, TOOL_USAGE, "usage", "unexpected argument %s: dbr migrate -c FILE %s",
+                dbr_quote(o->argv[subcommands[i].max_args + 1]).text, subcommands[i].usage);
+        return -1;
+    }
+    near = dbr_suggest(o->argv[0], names);
+    return tool_fail(o, TOOL_USAGE, "usage",
+                     "unknown command %s%s%s%s (expected up, down [N], goto V, status, dry-run, "
+                     "force V or baseline V)",
+                     dbr_quote(o->argv[0]).text, near ? "; did you mean " : "", near ? near : "",
+                     near ? "?" : "");
+}
+
+/* The chain's name of the migrate plugin (as the config names it), or NULL. */
+static const char *migrate_name(dbr_db *db)
+{
+    for (int i = 0; i < dbr_chain_count(db); i++) {
+        dbr_module_info m;
+
+        if (dbr_chain_module(db, i, &m) && strcmp(m.module, "migrate") == 0)
+            return m.name;
+    }
+    return NULL;
+}
+
 int cmd_migrate(const tool_opts *o)
 {
     g_autoptr(JsonParser) parser = json_parser_new();
     dbr_error *err = NULL;
-    char *command, *reply = NULL;
+    char *command, *reply = NULL, *plugin;
     dbr_db *db;
     JsonObject *r;
     bool ok;
+    int rc;
 
-    if (o->argc < 1) {
-        fprintf(stderr, "dbr migrate: which command? up, down [N], goto V, status, dry-run, "
-                        "force V, baseline V\n");
-        return TOOL_USAGE;
-    }
-    command = g_strjoinv(" ", o->argv);
-    db = dbr_open(o->config, &err);
+    if ((rc = check_subcommand(o)) >= 0)
+        return rc;
+    /* The config and the chain first, without connecting: a chain without
+     * migrate is the config's fault, not the database's. */
+    db = tool_open(o, true, &err);
     if (!db) {
-        tool_error(o->config, err);
+        rc = tool_fail_error(o, TOOL_FAILED, err);
+        dbr_error_free(err);
+        return rc;
+    }
+    plugin = g_strdup(migrate_name(db));
+    dbr_close(db);
+    if (!plugin)
+        return tool_fail(o, TOOL_FAILED, "config",
+                         "%s has no migrate plugin: add it to the chain ([chain] plugins = ..., "
+                         "migrate) and give it a group: [plugin.migrate] dir = DIRECTORY of the "
+                         "migration files",
+                         dbr_quote_name(o->config).text);
+    command = g_strjoinv(" ", o->argv);
+    db = tool_open(o, false, &err);
+    if (!db) {
+        rc = tool_fail_error(o, TOOL_FAILED, err);
         dbr_error_free(err);
         g_free(command);
-        return TOOL_FAILED;
+        g_free(plugin);
+        return rc;
     }
     if (!o->json)
         dbr_subscribe(db, progress, stdout);
-    ok = dbr_control(db, "migrate", command, &reply, &err);
+    ok = dbr_control(db, plugin, command, &reply, &err);
     dbr_close(db);
+    g_free(plugin);
     if (!ok && !reply) {
-        tool_error(command, err);
+        rc = tool_fail_error(o, TOOL_FAILED, err);
         dbr_error_free(err);
         g_free(command);
-        return TOOL_FAILED;
+        return rc;
     }
-    /* a failed dry-run still says what it tried: on stdout, then the error */
+    /* A failed dry-run still says what it tried: its report on stdout (in
+     * JSON mode the report, with "ok": false, is the answer), then the
+     * error. */
     if (o->json) {
         printf("%s\n", reply);
     } else if (json_parser_load_from_data(parser, reply, -1, NULL)) {
@@ -123,11 +201,12 @@ int cmd_migrate(const tool_opts *o)
                    json_array_get_length(json_object_get_array_member(r, "done")) == 1 ? "" : "s");
     }
     free(reply);
+    g_free(command);
+    rc = TOOL_OK;
     if (!ok) {
         fflush(stdout);
-        tool_error(command, err);
+        rc = o->json ? TOOL_FAILED : tool_fail_error(o, TOOL_FAILED, err);
         dbr_error_free(err);
     }
-    g_free(command);
-    return ok ? TOOL_OK : TOOL_FAILED;
+    return rc;
 }

@@ -9,9 +9,11 @@
 #include <dbr/dbr.h>
 
 typedef struct tool_opts {
-    const char *config; /* -c FILE */
-    bool json;          /* --json */
-    int argc;           /* what follows the options */
+    const char *command; /* "check", "health", "migrate" */
+    const char *config;  /* -c FILE */
+    bool json;           /* --json */
+    int usage_exit;      /* the exit code of a usage or config error for this command */
+    int argc;            /* what follows the options */
     char **argv;
 } tool_opts;
 
@@ -19,10 +21,19 @@ typedef struct tool_opts {
 #define TOOL_OK     0
 #define TOOL_FAILED 1
 #define TOOL_USAGE  2
+/* dbr health follows the Nagios plugin convention: 0 ok, 1 warning,
+ * 2 critical (the database is down too), 3 unknown (the probe itself
+ * could not run: a usage or config error). */
+#define TOOL_HEALTH_CRITICAL 2
+#define TOOL_HEALTH_UNKNOWN  3
 
 int cmd_check(const tool_opts *o);
 int cmd_health(const tool_opts *o);
 int cmd_migrate(const tool_opts *o);
+
+/* Opens the config the way every command does: one_shot (the tool never
+ * starts a service's listener or threads), or check_only. */
+dbr_db *tool_open(const tool_opts *o, bool check_only, dbr_error **err);
 
 /* The builder's document as pretty JSON text (g_free it). */
 char *tool_json_text(JsonBuilder *b);
@@ -30,6 +41,14 @@ char *tool_json_text(JsonBuilder *b);
 void tool_json_str(JsonBuilder *b, const char *name, const char *value);
 void tool_json_int(JsonBuilder *b, const char *name, long long value);
 
-/* Prints "dbr: MESSAGE" (and the error's detail and hint) on stderr. */
-void tool_error(const char *what, const dbr_error *err);
+/*
+ * Failures. Each prints "dbr COMMAND: MESSAGE" (and an error's detail and
+ * hint) on stderr and, with --json, {"ok": false, "error": ...} on stdout,
+ * then returns code. User text in fmt's arguments goes through dbr_quote.
+ */
+int tool_fail(const tool_opts *o, int code, const char *kind, const char *fmt, ...)
+    G_GNUC_PRINTF(4, 5);
+/* For an error of libdbr: the config file is named once, in front, unless
+ * the message already starts with it. */
+int tool_fail_error(const tool_opts *o, int code, const dbr_error *err);
 #endif

@@ -63,6 +63,14 @@ typedef struct dbr_open_opts {
     uint64_t seed;          /* 0: seeded from the time; else plugins' randomness repeats */
     bool check_only;        /* load and check config, driver and plugins, connect to
                                nothing and start nothing (`dbr check`) */
+    /* Since ABI 2.1. The db serves one command and is closed again (the dbr
+     * tool beside a running service, a cron job): plugins start nothing
+     * meant for a long-running process, such as the health plugin's HTTP
+     * listener and monitor thread, which would fight the service for its
+     * port. Plugins read it with dbr_host_one_shot(). It sits in what was
+     * the struct's tail padding, so sizeof(dbr_open_opts) is unchanged and a
+     * zero-initialised struct from an older header reads false. */
+    bool one_shot;
 } dbr_open_opts;
 DBR_API dbr_db *dbr_open_with(const dbr_open_opts *opts, dbr_error **err);
 

@@ -151,6 +151,33 @@ DBR_API bool dbr_error_propagate(dbr_error **dest, dbr_error *e);
 DBR_API bool dbr_set_error(dbr_error **dest, dbr_error_kind kind, const char *layer,
                            const char *fmt, ...) DBR_PRINTF(4, 5);
 
+/*
+ * User text in messages. Whatever a user typed (a config key or value, a
+ * command, a plugin name) may be huge or hold control characters, and a
+ * message must stay one readable line: quote it through these, never with
+ * a bare "%s".
+ *
+ * dbr_quote(s).text is s in double quotes with `"`, `\` and control or
+ * invalid UTF-8 bytes escaped (\n, \t, \xNN), cut after DBR_QUOTE_MAX bytes
+ * of s at a character boundary, and then followed by `... (N bytes)`:
+ *     "conninfo"      "aaaa...aaaa"... (200000 bytes)
+ * dbr_quote_name(s).text is s unquoted when it is a plain name (at most
+ * DBR_QUOTE_MAX bytes of letters, digits and `_-.:/@+`), else dbr_quote(s):
+ * for keys, groups and file names that read better bare.
+ *
+ * The result is returned by value and owns its text: use it within the
+ * expression that calls it, e.g.
+ *     dbr_set_error(err, DBR_ERR_CONFIG, "x", "unknown command %s", dbr_quote(cmd).text);
+ * No allocation, so it works when memory is short; thread-safe; NULL reads
+ * as "(null)".
+ */
+#define DBR_QUOTE_MAX 100
+typedef struct dbr_quoted {
+    char text[DBR_QUOTE_MAX * 4 + 40];
+} dbr_quoted;
+DBR_API dbr_quoted dbr_quote(const char *s);
+DBR_API dbr_quoted dbr_quote_name(const char *s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -28,7 +28,9 @@ extern "C" {
 #endif
 
 /* Minor 1 added dbr_log*, dbr_event_nfields/field_name/field_value,
- * dbr_host_run_session, dbr_tx_run_once, dbr_call_idempotency_key and the
+ * dbr_host_run_session, dbr_tx_run_once, dbr_call_idempotency_key,
+ * dbr_call_reads_only, dbr_call_redirect, dbr_host_open_sibling,
+ * dbr_ctx_set_route, dbr_host_one_shot, dbr_quote, dbr_quote_name and the
  * driver slot check_conninfo. */
 #define DBR_MODULE_MAGIC        0x44425231u /* "DBR1" */
 #define DBR_ABI_MAJOR           2

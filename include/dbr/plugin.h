@@ -116,6 +116,12 @@ DBR_API uint64_t dbr_host_random(const dbr_host *host); /* thread-safe, seeded p
 /* Publishes an event; fields are name, value pairs ending with NULL. */
 DBR_API void dbr_host_publish(const dbr_host *host, const char *type, ...);
 DBR_API const char *dbr_host_db_name(const dbr_host *host);
+/* Since ABI 2.1. True when the db was opened for one command and is closed
+ * right after (dbr_open_opts.one_shot or check_only, as the dbr tool does):
+ * a plugin then starts nothing meant for a long-running service (listeners,
+ * background threads, periodic work) and answers its commands (control)
+ * on the caller's thread. Constant for the life of the db. */
+DBR_API bool dbr_host_one_shot(const dbr_host *host);
 
 /* Looking at the database below the chain. Both are thread-safe, block
  * within ctx (NULL: no deadline) and return false with an error when the

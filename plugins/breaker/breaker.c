@@ -136,11 +136,11 @@ static bool parse_counted(const dbr_config_section *cfg, guint32 *out, dbr_error
                 break;
         if (k > DBR_ERR_KIND_MAX || k == DBR_ERR_CIRCUIT_OPEN) {
             dbr_error_propagate(err, dbr_config_error(cfg, "count",
-                                                      "\"%s\" is not an error kind a breaker "
+                                                      "%s is not an error kind a breaker "
                                                       "can count (expected names such as "
                                                       "connection, resource, commit-unknown, "
                                                       "timeout, lock-contention)",
-                                                      name));
+                                                      dbr_quote(name).text));
             ok = false;
         } else {
             *out |= 1u << k;
@@ -472,8 +472,8 @@ static bool breaker_control(void *self, const char *command, char **reply, dbr_e
     } else if (strcmp(command, "state") != 0) {
         g_mutex_unlock(&b->lock);
         return dbr_set_error(err, DBR_ERR_MISUSE, LAYER,
-                             "unknown command \"%s\": expected state, force_open or reset",
-                             command);
+                             "unknown command %s: expected state, force_open or reset",
+                             dbr_quote(command).text);
     }
     s = current(b, now, &t);
     c = b->c;

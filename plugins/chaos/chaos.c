@@ -79,8 +79,8 @@ static bool chaos_create(const dbr_config_section *cfg, const dbr_host *host, vo
     if (!c->error_kind) {
         dbr_error_propagate(err, dbr_config_error(cfg, "error_kind",
                                                   "expected connection, timeout, resource, "
-                                                  "deadlock or serialization, got \"%s\"",
-                                                  kind));
+                                                  "deadlock or serialization, got %s",
+                                                  dbr_quote(kind).text));
         g_free(c);
         return false;
     }

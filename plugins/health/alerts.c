@@ -15,8 +15,9 @@
  * critical over 1 s): a ping answers even while locks or load make real
  * queries slow.
  */
-#include <json-glib/json-glib.h>
+#include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "health.h"
 
@@ -131,64 +132,113 @@ void health_announce(const dbr_host *host, const health_settings *cfg, const hea
     }
 }
 
-char *health_report_json(const health_settings *cfg, const health_report *r)
+/*
+ * The report is written by hand rather than with JsonGenerator, which prints
+ * every double with 17 significant digits (0.0062170000000000003): numbers
+ * here have at most 6 decimals, a microsecond in seconds.
+ */
+static void json_number(GString *out, double v)
 {
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = NULL;
+    char buf[G_ASCII_DTOSTR_BUF_SIZE];
+    char *end;
 
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "status");
-    json_builder_add_string_value(b, health_status_name(r->status));
-    json_builder_set_member_name(b, "checked_at");
-    json_builder_add_int_value(b, r->at_unix);
-    json_builder_set_member_name(b, "ok");
-    json_builder_add_boolean_value(b, r->ok);
-    if (!r->ok) {
-        json_builder_set_member_name(b, "error");
-        json_builder_add_string_value(b, r->error);
+    if (!isfinite(v))
+        v = 0;
+    g_ascii_formatd(buf, sizeof(buf), "%.6f", v);
+    end = buf + strlen(buf);
+    while (end > buf && end[-1] == '0')
+        *--end = '\0';
+    if (end > buf && end[-1] == '.')
+        *--end = '\0';
+    if (strcmp(buf, "-0") == 0)
+        strcpy(buf, "0");
+    g_string_append(out, buf);
+}
+
+static void json_string(GString *out, const char *s)
+{
+    char *valid = g_utf8_make_valid(s ? s : "", -1);
+
+    g_string_append_c(out, '"');
+    for (const char *p = valid; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+
+        if (c == '"' || c == '\\')
+            g_string_append_printf(out, "\\%c", c);
+        else if (c < 0x20)
+            g_string_append_printf(out, "\\u%04x", c);
+        else
+            g_string_append_c(out, (char)c);
     }
-    json_builder_set_member_name(b, "ping_seconds");
-    json_builder_add_double_value(b, (double)r->ping_us / 1e6);
-    json_builder_set_member_name(b, "query_seconds");
-    json_builder_add_double_value(b, (double)r->query_us / 1e6);
-    json_builder_set_member_name(b, "pool");
-    json_builder_begin_object(b);
-#define POOL_MEMBER(name, v)                                                                       \
-    json_builder_set_member_name(b, name);                                                         \
-    json_builder_add_int_value(b, (gint64)(v))
-    POOL_MEMBER("max_open", r->pool.max_open);
-    POOL_MEMBER("open", r->pool.open);
-    POOL_MEMBER("in_use", r->pool.in_use);
-    POOL_MEMBER("idle", r->pool.idle);
-    POOL_MEMBER("wait_count", r->pool.wait_count);
-    POOL_MEMBER("wait_duration_us", r->pool.wait_duration_us);
-#undef POOL_MEMBER
-    json_builder_end_object(b);
-    json_builder_set_member_name(b, "breaker");
-    json_builder_add_string_value(b, r->breaker ? r->breaker : "none");
-    json_builder_set_member_name(b, "alerts");
-    json_builder_begin_array(b);
+    g_string_append_c(out, '"');
+    g_free(valid);
+}
+
+static void member(GString *out, const char *indent, const char *name)
+{
+    g_string_append_printf(out, "%s\"%s\": ", indent, name);
+}
+
+char *health_report_json(const health_settings *cfg, const health_report *r, bool detail)
+{
+    GString *out = g_string_new("{\n");
+    bool first = true;
+
+    member(out, "  ", "status");
+    json_string(out, health_status_name(r->status));
+    g_string_append_printf(out, ",\n  \"checked_at\": %" G_GINT64_FORMAT ",\n", r->at_unix);
+    g_string_append_printf(out, "  \"ok\": %s,\n", r->ok ? "true" : "false");
+    if (!r->ok) {
+        /* The kind is safe to show anywhere; the text may name hosts and users. */
+        member(out, "  ", "error_kind");
+        json_string(out, r->error_kind ? dbr_error_kind_name(r->error_kind) : "none");
+        g_string_append(out, ",\n");
+        if (detail) {
+            member(out, "  ", "error");
+            json_string(out, r->error);
+            g_string_append(out, ",\n");
+        }
+    }
+    /* A latency only for what answered: a failed step's time measures the failure. */
+    if (r->ping_ok) {
+        member(out, "  ", "ping_seconds");
+        json_number(out, (double)r->ping_us / 1e6);
+        g_string_append(out, ",\n");
+    }
+    if (r->ok) {
+        member(out, "  ", "query_seconds");
+        json_number(out, (double)r->query_us / 1e6);
+        g_string_append(out, ",\n");
+    }
+    g_string_append_printf(out,
+                           "  \"pool\": {\"max_open\": %d, \"open\": %d, \"in_use\": %d, "
+                           "\"idle\": %d, \"wait_count\": %lld, \"wait_duration_us\": %lld},\n",
+                           r->pool.max_open, r->pool.open, r->pool.in_use, r->pool.idle,
+                           r->pool.wait_count, r->pool.wait_duration_us);
+    member(out, "  ", "breaker");
+    json_string(out, r->breaker ? r->breaker : "none");
+    g_string_append(out, ",\n  \"alerts\": [");
     for (int c = 0; c < NCONDS; c++) {
         if (!r->active[c])
             continue;
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "condition");
-        json_builder_add_string_value(b, health_condition_names[c]);
-        json_builder_set_member_name(b, "severity");
-        json_builder_add_string_value(b, health_status_name(health_condition_severity[c]));
-        json_builder_set_member_name(b, "value");
-        json_builder_add_double_value(b, r->value[c]);
-        json_builder_set_member_name(b, "threshold");
-        json_builder_add_double_value(b, health_threshold(cfg, c));
-        json_builder_set_member_name(b, "for_seconds");
-        json_builder_add_double_value(b, (double)(r->at_us - r->since_us[c]) / 1e6);
-        json_builder_end_object(b);
+        g_string_append(out, first ? "\n    {" : ",\n    {");
+        first = false;
+        member(out, "", "condition");
+        json_string(out, health_condition_names[c]);
+        g_string_append(out, ", ");
+        member(out, "", "severity");
+        json_string(out, health_status_name(health_condition_severity[c]));
+        g_string_append(out, ", ");
+        member(out, "", "value");
+        json_number(out, r->value[c]);
+        g_string_append(out, ", ");
+        member(out, "", "threshold");
+        json_number(out, health_threshold(cfg, c));
+        g_string_append(out, ", ");
+        member(out, "", "for_seconds");
+        json_number(out, (double)(r->at_us - r->since_us[c]) / 1e6);
+        g_string_append(out, "}");
     }
-    json_builder_end_array(b);
-    json_builder_end_object(b);
-    root = json_builder_get_root(b);
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, TRUE);
-    return json_generator_to_data(gen, NULL);
+    g_string_append(out, first ? "]\n}" : "\n  ]\n}");
+    return g_string_free(out, FALSE);
 }

@@ -21,6 +21,9 @@
  *   query_warning = 500ms
  *   breaker_open_critical = 1m  # critical when the breaker stays open longer
  *   listen = 127.0.0.1:9187     # optional: GET /healthz and /metrics
+ *   max_connections = 16        # the endpoint's concurrent clients
+ *   connection_timeout = 10s    # an idle client is dropped after this
+ *   detail = false              # true: /healthz shows the error text
  *
  * Alerts are events: health.alert (condition, severity, value, threshold)
  * once when a condition starts, health.recovered once when it ends.
@@ -63,7 +66,12 @@ static bool read_settings(const dbr_config_section *cfg, health_settings *s, dbr
                                    G_TIME_SPAN_HOUR, &s->query_warning_us, err) &&
            dbr_config_get_duration(cfg, "breaker_open_critical", G_TIME_SPAN_MINUTE, 0,
                                    G_TIME_SPAN_DAY, &s->breaker_open_critical_us, err) &&
-           dbr_config_get_string(cfg, "listen", "", &s->listen, err);
+           dbr_config_get_string(cfg, "listen", "", &s->listen, err) &&
+           dbr_config_get_int(cfg, "max_connections", 16, 1, 1024, &s->max_connections, err) &&
+           dbr_config_get_duration(cfg, "connection_timeout", 10 * G_TIME_SPAN_SECOND,
+                                   G_TIME_SPAN_SECOND, G_TIME_SPAN_HOUR, &s->connection_timeout_us,
+                                   err) &&
+           dbr_config_get_bool(cfg, "detail", false, &s->detail, err);
 }
 
 static bool health_create(const dbr_config_section *cfg, const dbr_host *host, void **self,
@@ -137,6 +145,10 @@ static bool health_open(void *self, dbr_db *db, dbr_error **err)
         }
         free(reply);
     }
+    /* A one-shot open (the dbr tool) answers "check" on its caller's thread
+     * and serves nothing: the service it stands beside owns the port. */
+    if (dbr_host_one_shot(h->host))
+        return true;
     if (!health_monitor_start(h, err))
         return false;
     if (*h->cfg.listen && !health_http_start(h, err)) {
@@ -174,10 +186,11 @@ static bool health_control(void *self, const char *command, char **reply, dbr_er
             health_check_now(h, &r);
     } else {
         return dbr_set_error(err, DBR_ERR_MISUSE, HEALTH_LAYER,
-                             "unknown command \"%s\": expected status or check", command);
+                             "unknown command %s: expected status or check",
+                             dbr_quote(command).text);
     }
     if (reply) {
-        json = health_report_json(&h->cfg, &r);
+        json = health_report_json(&h->cfg, &r, true); /* the operator's own command */
         *reply = strdup(json);
         g_free(json);
     }

@@ -35,7 +35,10 @@ typedef struct health_settings {
     int64_t ping_critical_us, ping_warning_us;
     int64_t query_critical_us, query_warning_us;
     int64_t breaker_open_critical_us;
-    const char *listen; /* "" = no endpoint */
+    const char *listen;            /* "" = no endpoint */
+    long long max_connections;     /* the endpoint's concurrent clients */
+    int64_t connection_timeout_us; /* an idle client is dropped after this */
+    bool detail;                   /* /healthz shows the error text (host and user names) */
 } health_settings;
 
 /* What one check saw. */
@@ -43,6 +46,7 @@ typedef struct health_report {
     int64_t at_us;             /* host clock */
     gint64 at_unix;            /* wall clock, for people */
     bool ok;                   /* ping and probe answered */
+    bool ping_ok;              /* the ping answered: ping_us is a latency */
     char error[256];           /* why not */
     dbr_error_kind error_kind; /* and of what kind (DBR_ERR_NONE when ok) */
     int64_t ping_us, query_us;
@@ -98,8 +102,9 @@ void health_evaluate(const health_settings *cfg, health_report *out);
 /* Publishes health.alert / health.recovered for the changes from prev. */
 void health_announce(const dbr_host *host, const health_settings *cfg, const health_report *prev,
                      health_report *now);
-/* The report as JSON (g_free it). */
-char *health_report_json(const health_settings *cfg, const health_report *r);
+/* The report as JSON (g_free it); the error's text only with detail, since
+ * it may name hosts and users. */
+char *health_report_json(const health_settings *cfg, const health_report *r, bool detail);
 const char *health_status_name(severity s);
 
 /* http.c */

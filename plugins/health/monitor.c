@@ -85,7 +85,7 @@ static void measure(health *h, health_report *r)
         return;
     }
     t0 = dbr_now_us();
-    r->ok = dbr_host_check(h->host, ctx, NULL, &err);
+    r->ok = r->ping_ok = dbr_host_check(h->host, ctx, NULL, &err);
     r->ping_us = dbr_now_us() - t0;
     end_step(h, ctx);
     if (!r->ok) {

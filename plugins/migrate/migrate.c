@@ -104,6 +104,11 @@ static bool migrate_open(void *self, dbr_db *db, dbr_error **err)
     migrate *m = self;
 
     m->db = db;
+    /* A one-shot open (the dbr tool, even `dbr migrate` itself) applies
+     * nothing and requires nothing on its own: the tool's command says
+     * what to do. */
+    if (dbr_host_one_shot(m->host))
+        return true;
     if (*m->auto_mode) {
         char *reply;
         bool ok = migrate_command(m, "up", &reply, err);

@@ -4,14 +4,25 @@
  * critical alert per episode and recovers, an exhausted pool and a slow
  * server trip their conditions, /metrics passes promtool and /healthz
  * follows the server, closing a db mid-check neither hangs nor leaks, and
- * `dbr health` exits 0, 1 and 2.
+ * `dbr health` exits 0, 1 and 2. The endpoint runs in a process with
+ * descriptors above 1024, bounds idle clients, and shows no error text
+ * unless configured; the dbr tool runs beside a service that holds the
+ * endpoint's port.
  */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "../testutil.h"
 
@@ -70,8 +81,8 @@ static bool wanted(void *arg)
 static char *http_get(int port, const char *path, int *status)
 {
     char *out = g_strdup_printf("%s/http.%d", getenv("DBR_TEST_TMPDIR"), (int)getpid());
-    char *cmd =
-        g_strdup_printf("curl -s -o %s -w '%%{http_code}' http://127.0.0.1:%d%s", out, port, path);
+    char *cmd = g_strdup_printf(
+        "curl -s --max-time 10 -o %s -w '%%{http_code}' http://127.0.0.1:%d%s", out, port, path);
     char *body = NULL, *code = NULL;
 
     g_mkdir_with_parents(getenv("DBR_TEST_TMPDIR"), 0755);
@@ -252,7 +263,7 @@ START_TEST(test_pg_health_slow_server_trips_latency_thresholds)
                 "[plugin.health]\ninterval = 1h\nprobe_query = SELECT pg_sleep(1.2)\n",
                 t_conninfo());
     ck_assert(dbr_control(db, "health", "check", &report, NULL));
-    ck_assert_msg(strstr(report, "\"status\" : \"critical\""), "%s", report);
+    ck_assert_msg(strstr(report, "\"status\": \"critical\""), "%s", report);
     ck_assert_msg(strstr(report, "\"query_latency\""), "%s", report);
     free(report);
     dbr_close(db);
@@ -273,7 +284,7 @@ START_TEST(test_pg_health_breaker_open_too_long_is_critical)
     g_mutex_init(&a.lock);
     dbr_subscribe(db, on_event, &a);
     ck_assert(dbr_control(db, "health", "check", &report, NULL));
-    ck_assert_msg(strstr(report, "\"breaker\" : \"closed\""), "%s", report);
+    ck_assert_msg(strstr(report, "\"breaker\": \"closed\""), "%s", report);
     free(report);
     ck_assert(dbr_control(db, "breaker", "force_open", NULL, NULL));
     ck_assert(dbr_control(db, "health", "check", &report, NULL));
@@ -282,7 +293,7 @@ START_TEST(test_pg_health_breaker_open_too_long_is_critical)
     free(report);
     g_usleep(300000); /* open longer than breaker_open_critical */
     ck_assert(dbr_control(db, "health", "check", &report, NULL));
-    ck_assert_msg(strstr(report, "\"breaker_open\"") && strstr(report, "\"breaker\" : \"open\""),
+    ck_assert_msg(strstr(report, "\"breaker_open\"") && strstr(report, "\"breaker\": \"open\""),
                   "%s", report);
     free(report);
     ck_assert(log_has(&a, "alert:breaker_open:critical"));
@@ -388,7 +399,232 @@ START_TEST(test_pg_health_tool_exit_codes)
     ck_assert_msg(strstr(out, "critical: check_failed"), "%s", out);
     g_free(out);
     g_free(text);
+    /* a server that refuses the login is as critical as one that is down */
+    text = g_strdup_printf("[database]\ndriver = pq\nconninfo = %s user=dbr_canary_user\n"
+                           "[chain]\nplugins = health\n",
+                           t_conninfo());
+    ck_assert_int_eq(run_tool(text, &out), 2);
+    ck_assert_msg(strstr(out, "critical"), "%s", out);
+    g_free(out);
+    g_free(text);
     g_free(base);
+}
+END_TEST
+
+/* Runs `dbr ARGS... -c path`; returns the exit status, stdout in *out. */
+static int run_dbr(const char *path, const char *command, const char *arg, char **out)
+{
+    char *argv[] = {
+        (char *)getenv("DBR_TEST_TOOL"), (char *)command, "-c", (char *)path, (char *)arg, NULL};
+    char *err = NULL;
+    int wait_status = -1;
+
+    ck_assert_msg(argv[0], "DBR_TEST_TOOL is not set");
+    ck_assert(
+        g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, out, &err, &wait_status, NULL));
+    if (WEXITSTATUS(wait_status) != 0)
+        fprintf(stderr, "dbr %s: %s", command, err);
+    g_free(err);
+    return WEXITSTATUS(wait_status);
+}
+
+START_TEST(test_pg_health_tool_runs_beside_a_service_holding_the_port)
+{
+    char *dir = t_tmpdir("beside"), *mdir = g_build_filename(dir, "migrations", NULL);
+    char *path = g_build_filename(dir, "service.ini", NULL), *fmt, *text, *out = NULL, *body;
+    int port, status;
+    dbr_db *service;
+
+    g_mkdir_with_parents(mdir, 0755);
+    fmt = g_strdup_printf("[database]\ndriver = pq\nconninfo = %%s\n[chain]\n"
+                          "plugins = health, migrate\n[plugin.health]\ninterval = 1h\n"
+                          "listen = 127.0.0.1:%%d\n[plugin.migrate]\ndir = %s\n"
+                          "table = dbr_beside_migrations\n",
+                          mdir);
+    /* The service: its endpoint holds the port. */
+    service = open_listening(fmt, &port);
+    text = g_strdup_printf(fmt, t_conninfo(), port);
+    ck_assert(g_file_set_contents(path, text, -1, NULL));
+    ck_assert_int_eq(run_dbr(path, "health", NULL, &out), 0);
+    ck_assert_msg(strstr(out, ": healthy"), "%s", out);
+    g_free(out);
+    ck_assert_int_eq(run_dbr(path, "migrate", "status", &out), 0);
+    g_free(out);
+    ck_assert_int_eq(run_dbr(path, "migrate", "up", &out), 0);
+    g_free(out);
+    ck_assert_int_eq(run_dbr(path, "check", NULL, &out), 0);
+    g_free(out);
+    /* and the endpoint is still the service's */
+    ck_assert(dbr_control(service, "health", "check", NULL, NULL));
+    body = http_get(port, "/healthz", &status);
+    ck_assert_msg(status == 200, "%d: %s", status, body);
+    g_free(body);
+    dbr_close(service);
+    g_free(text);
+    g_free(fmt);
+    g_free(path);
+    g_free(mdir);
+    g_free(dir);
+}
+END_TEST
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+
+    ck_assert(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n - 3; /* ".", ".." and the DIR's own */
+}
+
+START_TEST(test_pg_health_endpoint_serves_with_descriptors_above_1024)
+{
+    struct rlimit saved, rl;
+    GArray *dups = g_array_new(FALSE, FALSE, sizeof(int));
+    char *body;
+    int port, status, fd;
+    dbr_db *db;
+
+    ck_assert(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+    ck_assert_msg(saved.rlim_max == RLIM_INFINITY || saved.rlim_max > 1200,
+                  "the hard limit of descriptors (%llu) is too low for this test",
+                  (unsigned long long)saved.rlim_max);
+    rl = saved;
+    rl.rlim_cur = saved.rlim_max == RLIM_INFINITY ? 4096 : saved.rlim_max;
+    ck_assert(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+    /* A busy process: every descriptor below 1100 taken. */
+    while ((fd = dup(0)) >= 0 && fd < 1100)
+        g_array_append_val(dups, fd);
+    ck_assert_msg(fd >= 1100, "dup: %s", g_strerror(errno));
+    g_array_append_val(dups, fd);
+    db = open_listening("[database]\ndriver = pq\nconninfo = %s\n[chain]\nplugins = health\n"
+                        "[plugin.health]\ninterval = 1h\nlisten = 127.0.0.1:%d\n",
+                        &port);
+    ck_assert(dbr_control(db, "health", "check", NULL, NULL));
+    body = http_get(port, "/healthz", &status);
+    ck_assert_msg(status == 200 && strstr(body, "\"healthy\""), "%d: %s", status, body);
+    g_free(body);
+    dbr_close(db);
+    for (guint i = 0; i < dups->len; i++)
+        close(g_array_index(dups, int, i));
+    g_array_free(dups, TRUE);
+    setrlimit(RLIMIT_NOFILE, &saved);
+}
+END_TEST
+
+START_TEST(test_pg_health_endpoint_bounds_idle_clients)
+{
+    enum { IDLE = 300, LIMIT = 64 };
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int clients[IDLE], port, status = 0, base, most = 0;
+    dbr_db *db = open_listening("[database]\ndriver = pq\nconninfo = %s\n[chain]\n"
+                                "plugins = health\n[plugin.health]\ninterval = 1h\n"
+                                "max_connections = 64\nconnection_timeout = 1s\n"
+                                "listen = 127.0.0.1:%d\n",
+                                &port);
+    gint64 deadline;
+    char *body = NULL;
+
+    ck_assert(dbr_control(db, "health", "check", NULL, NULL));
+    base = count_fds();
+    a.sin_port = htons((uint16_t)port);
+    for (int i = 0; i < IDLE; i++) {
+        clients[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        ck_assert(clients[i] >= 0);
+        ck_assert(connect(clients[i], (struct sockaddr *)&a, sizeof(a)) == 0 ||
+                  errno == EINPROGRESS);
+    }
+    /* The idle clients say nothing. The endpoint holds at most LIMIT of them
+     * (the rest wait in the kernel's queue, holding none of our
+     * descriptors), drops each after 1s idle, and so comes to a new client. */
+    deadline = g_get_monotonic_time() + 60 * G_TIME_SPAN_SECOND;
+    while (g_get_monotonic_time() < deadline) {
+        most = MAX(most, count_fds() - base - IDLE);
+        g_free(body);
+        body = http_get(port, "/healthz", &status);
+        most = MAX(most, count_fds() - base - IDLE);
+        if (status == 200)
+            break;
+        g_usleep(50000);
+    }
+    ck_assert_msg(status == 200, "no answer for a new client: %d %s", status, body);
+    ck_assert_msg(most <= LIMIT + 2, "the endpoint held %d descriptors for %d idle clients", most,
+                  IDLE);
+    g_free(body);
+    for (int i = 0; i < IDLE; i++)
+        close(clients[i]);
+    dbr_close(db);
+}
+END_TEST
+
+typedef struct answer {
+    int port, status;
+    char *body;
+} answer;
+
+static bool healthz_failed(void *arg)
+{
+    answer *w = arg;
+
+    g_free(w->body);
+    w->body = http_get(w->port, "/healthz", &w->status);
+    return w->status == 503 && strstr(w->body, "check_failed");
+}
+
+START_TEST(test_pg_health_healthz_shows_error_text_only_with_detail)
+{
+    for (int detail = 0; detail < 2; detail++) {
+        answer w = {0};
+        dbr_db *db;
+        /* A role that does not exist: the server's refusal names it. */
+        char *cfg = g_strdup_printf("[database]\ndriver = pq\nconninfo = %%s "
+                                    "user=dbr_canary_user\nconnect_on_open = false\n[chain]\n"
+                                    "plugins = health\n[plugin.health]\ninterval = 100ms\n"
+                                    "listen = 127.0.0.1:%%d\n%s",
+                                    detail ? "detail = true\n" : "");
+
+        db = open_listening(cfg, &w.port);
+        ck_assert_msg(t_wait_for(healthz_failed, &w, 30000), "%d: %s", w.status, w.body);
+        if (detail) {
+            ck_assert_msg(strstr(w.body, "dbr_canary_user"), "%s", w.body);
+        } else {
+            ck_assert_msg(!strstr(w.body, "dbr_canary_user"), "%s", w.body);
+            ck_assert_msg(!strstr(w.body, "\"error\""), "%s", w.body);
+        }
+        ck_assert_msg(strstr(w.body, "\"error_kind\""), "%s", w.body);
+        g_free(w.body);
+        g_free(cfg);
+        dbr_close(db);
+    }
+}
+END_TEST
+
+START_TEST(test_pg_health_report_numbers_are_short)
+{
+    dbr_db *db = t_open("[database]\ndriver = pq\nconninfo = %s\n[chain]\nplugins = health\n"
+                        "[plugin.health]\ninterval = 1h\nmin_open_conns = 50\n",
+                        t_conninfo());
+    char *report = NULL;
+    GRegex *number = g_regex_new("[0-9]+\\.([0-9]+)", 0, 0, NULL);
+    GMatchInfo *m = NULL;
+
+    ck_assert(dbr_control(db, "health", "check", &report, NULL));
+    ck_assert_msg(strstr(report, "\"ping_seconds\""), "%s", report);
+    /* every fraction at most 6 digits: microseconds, not 0.0062170000000000003 */
+    g_regex_match(number, report, 0, &m);
+    for (; g_match_info_matches(m); g_match_info_next(m, NULL)) {
+        char *frac = g_match_info_fetch(m, 1);
+
+        ck_assert_msg(strlen(frac) <= 6, "a long number in %s", report);
+        g_free(frac);
+    }
+    g_match_info_free(m);
+    g_regex_unref(number);
+    free(report);
+    dbr_close(db);
 }
 END_TEST
 
@@ -405,6 +641,11 @@ int main(void)
     tcase_add_test(tc, test_pg_health_metrics_pass_promtool);
     tcase_add_test(tc, test_pg_health_close_during_a_check_neither_hangs_nor_leaks);
     tcase_add_test(tc, test_pg_health_tool_exit_codes);
+    tcase_add_test(tc, test_pg_health_tool_runs_beside_a_service_holding_the_port);
+    tcase_add_test(tc, test_pg_health_endpoint_serves_with_descriptors_above_1024);
+    tcase_add_test(tc, test_pg_health_endpoint_bounds_idle_clients);
+    tcase_add_test(tc, test_pg_health_healthz_shows_error_text_only_with_detail);
+    tcase_add_test(tc, test_pg_health_report_numbers_are_short);
     suite_add_tcase(s, tc);
     return t_run(s);
 }

@@ -696,7 +696,7 @@ START_TEST(test_pg_migrate_commands_are_checked)
     }
     ck_assert(table_exists(m, "m13_a")); /* nothing was rolled back */
     g_file_set_contents(cfg, text, -1, NULL);
-    ck_assert_int_eq(run_tool(cfg, "", &out, &errout), 1);
+    ck_assert_int_eq(run_tool(cfg, "", &out, &errout), 2); /* usage */
     g_free(out);
     g_free(errout);
     free(command(m, "down 1"));
@@ -708,6 +708,35 @@ START_TEST(test_pg_migrate_commands_are_checked)
     g_free(text);
     g_free(cfg);
     dbr_close(m);
+    rm_dir(dir);
+}
+END_TEST
+
+/* The dbr tool opens one-shot: a config with auto = up and require = latest
+ * (the service's) must neither apply migrations behind `dbr migrate status`
+ * nor refuse `dbr migrate up` for being behind. */
+START_TEST(test_pg_migrate_tool_ignores_auto_and_require)
+{
+    char *dir = make_dir("mig-oneshot", "0001_a.up.sql", "CREATE TABLE m14_a (x int);", NULL);
+    char *cfg = g_build_filename(dir, "db.ini", NULL);
+    char *text = config_for(dir, "m14_history", "auto = up\nrequire = latest\n");
+    dbr_db *db = t_open("[database]\ndriver = pq\nconninfo = %s\n", t_conninfo());
+    char *out = NULL, *errout = NULL;
+
+    t_exec(db, "DROP TABLE IF EXISTS m14_a, m14_history");
+    g_file_set_contents(cfg, text, -1, NULL);
+    ck_assert_int_eq(run_tool(cfg, "status", &out, &errout), 0);
+    ck_assert_msg(strstr(out, "pending"), "%s%s", out, errout);
+    ck_assert(!table_exists(db, "m14_a"));
+    g_free(out);
+    g_free(errout);
+    ck_assert_int_eq(run_tool(cfg, "up", &out, &errout), 0);
+    ck_assert(table_exists(db, "m14_a"));
+    g_free(out);
+    g_free(errout);
+    g_free(text);
+    g_free(cfg);
+    dbr_close(db);
     rm_dir(dir);
 }
 END_TEST
@@ -731,6 +760,7 @@ int main(void)
     tcase_add_test(tc, test_pg_migrate_dry_run_reports_what_it_tried);
     tcase_add_test(tc, test_pg_migrate_status_lists_bad_files);
     tcase_add_test(tc, test_pg_migrate_commands_are_checked);
+    tcase_add_test(tc, test_pg_migrate_tool_ignores_auto_and_require);
     suite_add_tcase(s, tc);
     return t_run(s);
 }
