@@ -171,13 +171,16 @@ bool dbr_host_run_session(const dbr_host *host, dbr_ctx *ctx, const char *const 
         else
             ok = dbr_ctx_check(ctx, "statement", err) &&
                  dbr_run_script_on(db, dc, &wait, statements[i], err);
+        /* Each one commits on its own: one that leaves a transaction open
+         * (BEGIN) would make the ones after it uncommitted, and "done" a lie. */
+        if (ok && db->drv->txstatus(dc) != DBR_TXSTATUS_IDLE)
+            ok = dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                               "statement %d left a transaction open (BEGIN without COMMIT); it "
+                               "was rolled back",
+                               i + 1);
         if (ok && done)
             *done = i + 1;
     }
-    if (ok && db->drv->txstatus(dc) != DBR_TXSTATUS_IDLE)
-        ok = dbr_set_error(err, DBR_ERR_MISUSE, "core",
-                           "the statements left a transaction open (BEGIN without COMMIT); it "
-                           "was rolled back");
     db->drv->close(dc);
     return ok;
 }

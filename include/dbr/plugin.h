@@ -138,21 +138,6 @@ DBR_API bool dbr_host_probe(const dbr_host *host, dbr_ctx *ctx, dbr_error **err)
 DBR_API bool dbr_host_check(const dbr_host *host, dbr_ctx *ctx, const char *sql, dbr_error **err);
 
 /*
- * Runs n statements one after another, each in autocommit (one simple-
- * protocol Query each, so none is inside a transaction block), on one new
- * connection outside the pool and the chain that is closed afterwards:
- * for what must not run in a transaction (CREATE INDEX CONCURRENTLY) and
- * still needs the settings an earlier statement made (SET lock_timeout).
- * Nothing is retried: the caller decides what a failure means.
- *
- * Stops at the first failure. *done (may be NULL) is set to the number of
- * statements that completed; the failing one's fate is in the error's
- * outcome. Connecting is bounded by connect_timeout and ctx, statements by
- * ctx only (NULL: no deadline). A connection left inside a transaction at
- * the end is closed, which rolls it back, and reported as DBR_ERR_MISUSE.
- * Thread-safe. Since ABI 2.1.
- */
-/*
  * Opens a db beside the host's own, for a plugin that talks to another
  * server of the same cluster (a router's standby): the same driver,
  * credentials and timeouts, no plugins, no connection until the first
@@ -165,6 +150,22 @@ DBR_API dbr_db *dbr_host_open_sibling(const dbr_host *host, const char *name,
                                       const char *const *keys, const char *const *vals, int n,
                                       int max_open_conns, dbr_error **err);
 
+/*
+ * Runs n statements one after another, each in autocommit (one simple-
+ * protocol Query each, so none is inside a transaction block), on one new
+ * connection outside the pool and the chain that is closed afterwards:
+ * for what must not run in a transaction (CREATE INDEX CONCURRENTLY) and
+ * still needs the settings an earlier statement made (SET lock_timeout).
+ * Nothing is retried: the caller decides what a failure means.
+ *
+ * Stops at the first failure. *done (may be NULL) is set to the number of
+ * statements that completed; the failing one's fate is in the error's
+ * outcome. Connecting is bounded by connect_timeout and ctx, statements by
+ * ctx only (NULL: no deadline). A statement that leaves a transaction
+ * open (BEGIN) stops the run with DBR_ERR_MISUSE; closing the connection
+ * rolls it back.
+ * Thread-safe. Since ABI 2.1.
+ */
 DBR_API bool dbr_host_run_session(const dbr_host *host, dbr_ctx *ctx, const char *const *statements,
                                   int n, int *done, dbr_error **err);
 

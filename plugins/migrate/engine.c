@@ -150,9 +150,11 @@ typedef struct step {
     int64_t started_us;
 } step;
 
-static bool applied_now(const migrate *m, dbr_tx *tx, long long version, bool *yes, dbr_error **err)
+/* Inside the lock: whether version is in the history now, and dirty. */
+static bool applied_now(const migrate *m, dbr_tx *tx, long long version, bool *yes, bool *dirty,
+                        dbr_error **err)
 {
-    char *sql = g_strdup_printf("SELECT count(*) FROM %s WHERE version = $1::bigint", m->table);
+    char *sql = g_strdup_printf("SELECT dirty FROM %s WHERE version = $1::bigint", m->table);
     char v[32];
     const char *p[1] = {v};
     dbr_result *r;
@@ -162,7 +164,8 @@ static bool applied_now(const migrate *m, dbr_tx *tx, long long version, bool *y
     g_free(sql);
     if (!r)
         return false;
-    *yes = strcmp(dbr_result_value(r, 0, 0), "0") != 0;
+    *yes = dbr_result_nrows(r) > 0;
+    *dirty = *yes && dbr_result_value(r, 0, 0)[0] == 't';
     dbr_result_free(r);
     return true;
 }
@@ -200,11 +203,16 @@ static bool record(step *st, dbr_tx *tx, bool dirty, dbr_error **err)
     g_snprintf(ms, sizeof(ms), "%lld",
                (long long)((dbr_host_now_us(m->host) - st->started_us) / 1000));
     if (st->up)
-        sql = g_strdup_printf("INSERT INTO %s (version, description, checksum, execution_ms, "
-                              "dirty) VALUES ($1::bigint, $2, $3, $4::bigint, $5::boolean) "
-                              "ON CONFLICT (version) DO UPDATE SET dirty = EXCLUDED.dirty, "
-                              "execution_ms = EXCLUDED.execution_ms, "
-                              "checksum = EXCLUDED.checksum, description = EXCLUDED.description",
+        /* A dirty row takes the file as it is now (the repair after a
+         * failed no-transaction run); a clean one keeps its checksum, so
+         * that force never hides an edit to an applied file. */
+        sql = g_strdup_printf("INSERT INTO %s AS h (version, description, checksum, "
+                              "execution_ms, dirty) VALUES ($1::bigint, $2, $3, $4::bigint, "
+                              "$5::boolean) ON CONFLICT (version) DO UPDATE SET "
+                              "dirty = EXCLUDED.dirty, execution_ms = EXCLUDED.execution_ms, "
+                              "checksum = CASE WHEN h.dirty THEN EXCLUDED.checksum "
+                              "ELSE h.checksum END, description = CASE WHEN h.dirty THEN "
+                              "EXCLUDED.description ELSE h.description END",
                               m->table);
     else
         sql = g_strdup_printf("DELETE FROM %s WHERE version = $1::bigint", m->table);
@@ -216,11 +224,20 @@ static bool record(step *st, dbr_tx *tx, bool dirty, dbr_error **err)
 static bool step_tx(dbr_tx *tx, void *user, dbr_error **err)
 {
     step *st = user;
-    bool done;
+    bool done, dirty;
 
     if (!dbr_tx_advisory_lock(tx, st->m->lock_key, st->m->lock_timeout_us / 1000, err) ||
-        !history_ensure(st->m, tx, err) || !applied_now(st->m, tx, st->x->version, &done, err))
+        !history_ensure(st->m, tx, err) ||
+        !applied_now(st->m, tx, st->x->version, &done, &dirty, err))
         return false;
+    /* Another process marked it dirty after this one read the history: its
+     * no-transaction run is going on, or failed. Neither is "applied". */
+    if (dirty)
+        return migrate_fail(err,
+                            "%s (version %lld) is dirty: another process is running it outside a "
+                            "transaction, or it failed there; run `dbr migrate status`, and the "
+                            "next command says how to repair",
+                            mig_name(st->x), st->x->version);
     if (done == st->up) {
         st->skipped = true; /* another process got there first */
         return true;

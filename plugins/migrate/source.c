@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dbr/sql.h>
+
 #include "migrate.h"
 
 #define NO_TX_MARK "-- dbr:no-transaction"
@@ -134,6 +136,61 @@ static mig *find(GPtrArray *all, long long version)
     return NULL;
 }
 
+static unsigned line_at(const char *text, size_t pos)
+{
+    unsigned line = 1;
+
+    for (size_t i = 0; i < pos; i++)
+        line += text[i] == '\n';
+    return line;
+}
+
+/* What a no-transaction file must not hold, or NULL: it is split into
+ * statements that each run in autocommit, so an unterminated string or
+ * comment would be cut differently from how the server reads the file, and
+ * transaction control would leave statements uncommitted or roll back
+ * ones already counted as applied. */
+static char *no_tx_problem(const char *sql)
+{
+    static const char *const control[] = {"begin",    "start", "commit",    "end",
+                                          "rollback", "abort", "savepoint", "release"};
+    size_t len = strlen(sql), pos = 0;
+    dbr_sql_statement st;
+    dbr_sql_token t;
+    int n = 0;
+
+    for (size_t p = 0;;) {
+        p = dbr_sql_lex(sql, len, p, &t);
+        if (t.kind == DBR_SQL_END)
+            break;
+        if (t.unterminated)
+            return g_strdup_printf("line %u: an unterminated %s runs to the end of the file",
+                                   line_at(sql, t.start),
+                                   t.kind == DBR_SQL_COMMENT       ? "comment"
+                                   : t.kind == DBR_SQL_QUOTED_NAME ? "quoted name"
+                                                                   : "string");
+    }
+    while (dbr_sql_next_statement(sql, len, &pos, &st)) {
+        char *text = g_strndup(sql + st.start, st.len);
+        char first[16], second[16];
+        const char *rest = dbr_sql_next_word(text, first, sizeof(first));
+        bool bad = false;
+
+        n++;
+        dbr_sql_next_word(rest, second, sizeof(second));
+        for (size_t i = 0; i < G_N_ELEMENTS(control); i++)
+            bad |= strcmp(first, control[i]) == 0;
+        bad |= strcmp(first, "prepare") == 0 && strcmp(second, "transaction") == 0;
+        g_free(text);
+        if (bad)
+            return g_strdup_printf("statement %d (line %u) is %s: outside a transaction each "
+                                   "statement commits on its own; put a transaction in a "
+                                   "migration without the no-transaction mark",
+                                   n, line_at(sql, st.start), first);
+    }
+    return NULL;
+}
+
 static void set_problem(mig *x, const char *file, char *problem)
 {
     if (x->problem) { /* keep the first; the others are listed once it is fixed */
@@ -219,6 +276,12 @@ static bool load_dir(const char *dir, GPtrArray *all, dbr_error **err)
         if (x->up_sql) {
             x->no_tx = g_str_has_prefix(x->up_sql, NO_TX_MARK);
             checksum_of(x->up_sql, x->checksum);
+            if (x->no_tx) {
+                char *problem = no_tx_problem(x->up_sql);
+
+                if (problem)
+                    set_problem(x, x->up_path, problem);
+            }
         }
     }
     return true;

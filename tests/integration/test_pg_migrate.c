@@ -550,8 +550,19 @@ START_TEST(test_pg_migrate_repair_after_a_dirty_failure)
     g_free(st);
     free(command(m, "up"));
     ck_assert(table_exists(m, "m10_more"));
-    /* path 2: force 1, undo, up runs 2 (and 3) again */
-    free(command(m, "force 1"));
+    /* path 2: force 1, undo, up runs 2 (and 3) again. force 1 must not
+     * take an edit of 0001 for the applied file. */
+    {
+        char *p1 = g_build_filename(dir, "0001_table.up.sql", NULL);
+
+        ck_assert(g_file_set_contents(p1, "CREATE TABLE m10_t (x int); -- edited", -1, NULL));
+        free(command(m, "force 1"));
+        st = status_of(m, 1);
+        ck_assert_msg(strcmp(st, "mismatch") == 0, "force 1 hid an edit of 0001: %s", st);
+        g_free(st);
+        ck_assert(g_file_set_contents(p1, "CREATE TABLE m10_t (x int);", -1, NULL));
+        g_free(p1);
+    }
     t_exec(m, "DROP TABLE m10_more");
     t_exec(m, "DROP INDEX m10_a");
     t_exec(m, "DROP INDEX m10_b");
@@ -741,6 +752,122 @@ START_TEST(test_pg_migrate_tool_ignores_auto_and_require)
 }
 END_TEST
 
+/* A no-transaction file is checked before anything runs: an unterminated
+ * comment or string, or transaction control, makes it a bad file. */
+START_TEST(test_pg_migrate_no_transaction_file_is_checked_first)
+{
+    char *dir =
+        make_dir("mig-notx-bad", "0001_open.up.sql",
+                 "-- dbr:no-transaction\nCREATE TABLE m16_a (x int);\n"
+                 "/* temporarily disabled\nCREATE TABLE m16_b (x int);\n",
+                 "0002_tx.up.sql",
+                 "-- dbr:no-transaction\nBEGIN;\nCREATE TABLE m16_c (x int);\nCOMMIT;\n", NULL);
+    dbr_db *m = open_migrate(dir, "m16_history", NULL);
+    dbr_error *err;
+    char *r;
+
+    t_exec(m, "DROP TABLE IF EXISTS m16_a, m16_b, m16_c, m16_history");
+    r = command(m, "status");
+    ck_assert_msg(strstr(r, "line 3: an unterminated comment") &&
+                      strstr(r, "statement 1 (line 2) is begin"),
+                  "%s", r);
+    free(r);
+    err = command_fails(m, "up");
+    dbr_error_free(err);
+    ck_assert(!table_exists(m, "m16_a"));
+    ck_assert_int_eq(version_of(m, "m16_history"), 0);
+    dbr_close(m);
+    rm_dir(dir);
+}
+END_TEST
+
+typedef struct upper {
+    dbr_db *db;
+    bool ok;
+} upper;
+
+static gpointer run_up(gpointer arg)
+{
+    upper *u = arg;
+    char *reply = NULL;
+    dbr_error *err = NULL;
+
+    u->ok = dbr_control(u->db, "migrate", "up", &reply, &err);
+    free(reply);
+    dbr_error_free(err);
+    return NULL;
+}
+
+typedef struct holder {
+    dbr_db *admin;
+    bool ok;
+} holder;
+
+static bool two_waiting(void *arg)
+{
+    return t_int(arg, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
+                      "objid = 4242 AND NOT granted") >= 2;
+}
+
+static bool held(void *arg)
+{
+    return t_int(arg, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
+                      "objid = 4242 AND granted") == 1;
+}
+
+static bool hold_until_both_wait(dbr_tx *tx, void *user, dbr_error **err)
+{
+    holder *h = user;
+
+    if (!dbr_tx_exec(tx, "SELECT pg_advisory_xact_lock(4242)", 0, NULL, err))
+        return false;
+    h->ok = t_wait_for(two_waiting, h->admin, 30000);
+    return true;
+}
+
+static gpointer hold(gpointer arg)
+{
+    holder *h = arg;
+
+    dbr_tx_run(h->admin, NULL, NULL, hold_until_both_wait, h, NULL);
+    return NULL;
+}
+
+/* Two processes run `up` at once; the first marks a no-transaction
+ * migration dirty and runs it (it fails); the second must not take the
+ * dirty row for "applied" and go on to apply the next migration. */
+START_TEST(test_pg_migrate_concurrent_up_never_passes_a_dirty_version)
+{
+    char *dir = make_dir("mig-race", "0001_slow.up.sql",
+                         "-- dbr:no-transaction\nSELECT pg_sleep(1);\nSELECT 1/0;\n",
+                         "0002_next.up.sql", "CREATE TABLE m17_b (x int);", NULL);
+    dbr_db *admin = t_open("[database]\ndriver = pq\nconninfo = %s\n", t_conninfo());
+    upper a = {open_migrate(dir, "m17_history", "lock_key = 4242\n"), false};
+    upper b = {open_migrate(dir, "m17_history", "lock_key = 4242\n"), false};
+    holder h = {admin, false};
+    GThread *th, *ta, *tb;
+
+    t_exec(admin, "DROP TABLE IF EXISTS m17_b, m17_history");
+    free(command(a.db, "status")); /* the history table, so both wait on the lock */
+    th = g_thread_new("holder", hold, &h);
+    ck_assert(t_wait_for(held, admin, 30000));
+    ta = g_thread_new("a", run_up, &a);
+    tb = g_thread_new("b", run_up, &b);
+    g_thread_join(th);
+    ck_assert(h.ok);
+    g_thread_join(ta);
+    g_thread_join(tb);
+    ck_assert_msg(!a.ok && !b.ok, "an up reported success past a failed migration (a %d, b %d)",
+                  a.ok, b.ok);
+    ck_assert_msg(!table_exists(admin, "m17_b"), "version 2 was applied over a dirty version 1");
+    ck_assert_int_eq(t_int(admin, "SELECT count(*) FROM m17_history WHERE version = 2"), 0);
+    dbr_close(a.db);
+    dbr_close(b.db);
+    dbr_close(admin);
+    rm_dir(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pg_migrate");
@@ -761,6 +888,8 @@ int main(void)
     tcase_add_test(tc, test_pg_migrate_status_lists_bad_files);
     tcase_add_test(tc, test_pg_migrate_commands_are_checked);
     tcase_add_test(tc, test_pg_migrate_tool_ignores_auto_and_require);
+    tcase_add_test(tc, test_pg_migrate_no_transaction_file_is_checked_first);
+    tcase_add_test(tc, test_pg_migrate_concurrent_up_never_passes_a_dirty_version);
     suite_add_tcase(s, tc);
     return t_run(s);
 }
