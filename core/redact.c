@@ -34,16 +34,27 @@ static bool is_secret_uri_key(const char *key, size_t len)
     return secret;
 }
 
+/* Where the user info of a URI ends (its '@'), or NULL. libpq takes the
+ * first '@' before the first '/'; a password with an unencoded '/' or ','
+ * would escape that rule, so an '@' before the query counts too. */
+static const char *userinfo_end(const char *auth)
+{
+    const char *slash = strchr(auth, '/'), *q = strchr(auth, '?'), *at = strchr(auth, '@');
+
+    if (at && (!slash || at < slash))
+        return at;
+    if (!at || (q && q < at))
+        return NULL;
+    return at;
+}
+
 static char *redact_uri(const char *uri)
 {
     GString *out = g_string_new(NULL);
-    const char *auth = strstr(uri, "://") + 3, *at = strrchr(auth, '@'), *q;
+    const char *auth = strstr(uri, "://") + 3, *at = userinfo_end(auth), *p;
 
     g_string_append_len(out, uri, auth - uri);
     if (at) {
-        /* libpq takes the text before the first '@' as user:password, but
-         * a password may hold '@', '/' or '?' the user forgot to encode:
-         * everything from the first ':' to the last '@' is hidden. */
         const char *colon = memchr(auth, ':', (size_t)(at - auth));
 
         if (colon) {
@@ -54,25 +65,27 @@ static char *redact_uri(const char *uri)
         }
         auth = at;
     }
-    q = strchr(auth, '?');
-    g_string_append_len(out, auth, q ? q - auth : (gssize)strlen(auth));
-    while (q) {
-        const char *next = strchr(q + 1, '&'), *eq = strchr(q + 1, '=');
-        size_t len = next ? (size_t)(next - q - 1) : strlen(q + 1);
+    /* Every key=value after a '?' or '&' anywhere, not only after the
+     * first '?': a raw '@' or '?' in a value must not shift what is read
+     * as the query. */
+    for (p = auth; *p;) {
+        const char *key, *eq, *end;
 
-        g_string_append_c(out, *q);
-        if (eq && eq < q + 1 + len && is_secret_uri_key(q + 1, (size_t)(eq - q - 1))) {
-            g_string_append_len(out, q + 1, eq - q);
-            g_string_append(out, "***");
-        } else if (eq && eq < q + 1 + len && (size_t)(eq - q - 1) == 6 &&
-                   g_ascii_strncasecmp(q + 1, "dbname", 6) == 0) {
-            /* libpq expands a dbname that is itself a connection string */
-            g_string_append_len(out, q + 1, eq - q);
-            g_string_append(out, "***");
-        } else {
-            g_string_append_len(out, q + 1, (gssize)len);
+        if (*p != '?' && *p != '&') {
+            g_string_append_c(out, *p++);
+            continue;
         }
-        q = next;
+        g_string_append_c(out, *p++);
+        key = p;
+        end = p + strcspn(p, "&");
+        eq = memchr(key, '=', (size_t)(end - key));
+        if (eq && (is_secret_uri_key(key, (size_t)(eq - key)) ||
+                   ((size_t)(eq - key) == 6 && g_ascii_strncasecmp(key, "dbname", 6) == 0))) {
+            /* a dbname here may be a whole connection string: hidden too */
+            g_string_append_len(out, key, eq + 1 - key);
+            g_string_append(out, "***");
+            p = end;
+        }
     }
     return g_string_free(out, FALSE);
 }

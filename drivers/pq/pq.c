@@ -93,10 +93,37 @@ static char *near_keyword(const char *perr)
 /* A malformed conninfo is a config error, said before any I/O. libpq's
  * own message may quote a value (a percent-encoded password), so it is
  * not passed on. */
+/* A URI whose password holds an unencoded '/' or ',' (or '@'): libpq
+ * takes the user info to end at the first '@' before the first '/', so
+ * such a password is read as a host, a port or a path, and libpq's
+ * connect errors then quote it. Refused before that can happen. */
+static bool uri_userinfo_unencoded(const char *conninfo)
+{
+    const char *auth, *q, *at;
+
+    if (!g_str_has_prefix(conninfo, "postgresql://") && !g_str_has_prefix(conninfo, "postgres://"))
+        return false;
+    auth = strstr(conninfo, "://") + 3;
+    q = strchr(auth, '?');
+    at = strchr(auth, '@');
+    if (!at || (q && q < at))
+        return false;
+    /* a second '@' before the query, or a '/' or ',' before the first */
+    return strcspn(auth, "/,") < (size_t)(at - auth) ||
+           memchr(at + 1, '@', q ? (size_t)(q - at - 1) : strlen(at + 1));
+}
+
 static bool pq_check_conninfo(const char *conninfo, dbr_error **err)
 {
     char *perr = NULL, *near;
-    PQconninfoOption *opts = PQconninfoParse(conninfo ? conninfo : "", &perr);
+    PQconninfoOption *opts;
+
+    if (conninfo && uri_userinfo_unencoded(conninfo))
+        return dbr_set_error(err, DBR_ERR_CONFIG, PQ_LAYER,
+                             "invalid conninfo: the user info of the postgresql:// URI holds a "
+                             "'/', ',' or '@': percent-encode them in the user name and password "
+                             "(%%2F, %%2C, %%40); the text is not shown, it may hold a password");
+    opts = PQconninfoParse(conninfo ? conninfo : "", &perr);
 
     if (opts) {
         PQconninfoFree(opts);
@@ -167,19 +194,23 @@ static PGconn *connect_hosts(const pq_hosts *h, const dbr_wait *wait, dbr_driver
     int first = pq_hosts_first(h);
     GString *tried = NULL;
     dbr_error *e = NULL;
+    int ntried = 0;
 
     for (int k = 0; k < h->n; k++) {
         int i = (first + k) % h->n;
         int64_t now = dbr_now_us(), until = deadline;
         PGconn *pg;
 
+        /* Each host that is left gets a fair share of the caller's time,
+         * so a long per-host timeout cannot spend it all on the first. */
+        if (h->n - k > 1 && deadline > now)
+            until = now + (deadline - now) / (h->n - k);
         if (h->per_host_us)
             until = until ? MIN(until, now + h->per_host_us) : now + h->per_host_us;
-        else if (h->n > 1 && deadline > now)
-            until = now + (deadline - now) / (h->n - k); /* a fair share of what is left */
         dbr_error_free(e);
         e = NULL;
         pg = connect_one(h, i, wait, until, conn, &e);
+        ntried++;
         if (pg) {
             if (h->n > 1)
                 pq_hosts_remember(h->id, i);
@@ -204,7 +235,8 @@ static PGconn *connect_hosts(const pq_hosts *h, const dbr_wait *wait, dbr_driver
     if (tried) {
         dbr_error *all =
             dbr_error_wrap(e, dbr_error_kind_of(e), PQ_LAYER,
-                           "no host of %d answered (%s); the last one said", h->n, tried->str);
+                           "%d of %d hosts tried, none answered (%s); the last one said", ntried,
+                           h->n, tried->str);
 
         g_string_free(tried, TRUE);
         e = all;

@@ -71,21 +71,20 @@ static dbr_driver_result *fail(dbr_error **err, dbr_error *e, bool ended)
     return dbr_error_propagate(err, e), NULL;
 }
 
-/* A write refused with 25006 by a server that takes no writes now: a
- * standby (in_hot_standby, say after a failover demoted this host) or a
- * primary an operator made read-only (default_transaction_read_only, as in
- * a switchover). Nothing was applied, and another host, or this one a
- * moment later, may take it: the error is transient, the connection is
- * dropped so that the pool opens a new one, and that one starts at the
- * next host of the conninfo. A 25006 of the caller's own read-only
- * transaction is none of these and stays final. */
+/* A write refused with 25006 by a server in hot standby (in_hot_standby:
+ * a demoted primary, a standby reached without target_session_attrs =
+ * read-write): nothing was applied, and another host, or this one once
+ * promoted, may take it. The error is transient, the connection is dropped
+ * so that the pool opens a new one, and that one starts at the next host of
+ * the conninfo. A session made read-only by its role, its database, its
+ * options or the caller's own read-only transaction is none of these: the
+ * server reports default_transaction_read_only for all of them alike, so it
+ * is no sign of a failover, and the error stays final. */
 static void note_read_only_server(dbr_driver_conn *conn, dbr_error *e)
 {
     const char *standby = PQparameterStatus(conn->pg, "in_hot_standby");
-    const char *read_only = PQparameterStatus(conn->pg, "default_transaction_read_only");
 
-    if (strcmp(dbr_error_sqlstate(e), "25006") != 0 ||
-        !((standby && strcmp(standby, "on") == 0) || (read_only && strcmp(read_only, "on") == 0)))
+    if (strcmp(dbr_error_sqlstate(e), "25006") != 0 || !standby || strcmp(standby, "on") != 0)
         return;
     dbr_error_set_transient(e, true);
     conn->broken = true;

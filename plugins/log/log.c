@@ -71,7 +71,11 @@ static char *params_text(const dbr_call *call)
 static void emit(const logger *l, const dbr_call *call, int64_t us, const dbr_error *e)
 {
     const char *sql = dbr_call_sql(call);
-    char *redacted = sql ? log_redact_sql(sql) : g_strdup("");
+    /* SQL the server could not parse may be data pasted into it (a quote
+     * in a value ends the literal early, the rest reads as names): only its
+     * first word is shown. */
+    bool unparsed = e && strcmp(dbr_error_sqlstate(e), "42601") == 0;
+    char *redacted = !sql ? g_strdup("") : unparsed ? log_first_word(sql) : log_redact_sql(sql);
     char *params = l->log_params && dbr_call_nparams(call) ? params_text(call) : g_strdup("");
     char *server =
         e ? log_redact_server_message(dbr_error_message(e), dbr_error_sqlstate(e)) : NULL;

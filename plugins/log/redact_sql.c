@@ -42,31 +42,44 @@ char *log_redact_sql(const char *sql)
     }
 }
 
+char *log_first_word(const char *sql)
+{
+    char word[32];
+
+    dbr_sql_next_word(sql, word, sizeof(word));
+    return g_strdup_printf("%s ... (the rest not logged: the server could not parse it)", word);
+}
+
+/* The first quote of a message, in any server language: ASCII quotes and
+ * the guillemets and curly quotes of translated messages. */
+static const char *first_quote(const char *m)
+{
+    static const char *const quotes[] = {"\"",     "'",      "\u00bb", "\u00ab", "\u201e", "\u201c",
+                                         "\u201d", "\u2018", "\u2019", "\u2039", "\u203a"};
+    const char *first = NULL;
+
+    for (size_t i = 0; i < G_N_ELEMENTS(quotes); i++) {
+        const char *q = strstr(m, quotes[i]);
+
+        if (q && (!first || q < first))
+            first = q;
+    }
+    return first;
+}
+
 char *log_redact_server_message(const char *message, const char *sqlstate)
 {
-    GString *out;
-    const char *p;
+    const char *q;
 
     if (!message)
         return g_strdup("");
-    if (!sqlstate || strncmp(sqlstate, "22", 2) != 0)
+    /* Data exceptions quote the value, and a syntax error quotes the SQL
+     * around the error, literals included: both are cut at the first
+     * quote, whatever the language. */
+    if (!sqlstate || (strncmp(sqlstate, "22", 2) != 0 && strcmp(sqlstate, "42601") != 0))
         return g_strdup(message);
-    out = g_string_sized_new(strlen(message));
-    for (p = message; *p;) {
-        const char *close;
-
-        if (*p != '"') {
-            g_string_append_c(out, *p++);
-            continue;
-        }
-        /* the value may itself hold quotes: hide to the last quote of a
-         * line rather than guess where it ends */
-        close = strchr(p + 1, '\n');
-        close = close ? g_strrstr_len(p + 1, close - (p + 1), "\"") : strrchr(p + 1, '"');
-        g_string_append(out, "\"?\"");
-        if (!close)
-            break;
-        p = close + 1;
-    }
-    return g_string_free(out, FALSE);
+    q = first_quote(message);
+    if (!q)
+        return g_strdup(message);
+    return g_strdup_printf("%.*s(not logged: it may quote data)", (int)(q - message), message);
 }

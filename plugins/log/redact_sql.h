@@ -14,13 +14,19 @@
  */
 char *log_redact_sql(const char *sql);
 
+/* The first keyword of sql and " ... (not logged: a syntax error)" (g_free):
+ * what is shown of a statement the server could not parse. */
+char *log_first_word(const char *sql);
+
 /*
  * A server's error message fit for a log line. Data exceptions (SQLSTATE
- * class 22: 'invalid input syntax for type integer: "..."', 'value "..."
- * is out of range') quote the offending value, so for them everything from
- * a line's first double quote to its last becomes "?". Other classes quote
- * only names in the message (integrity violations put the row's values in
- * the DETAIL field, which is never logged). Free with g_free.
+ * class 22: 'invalid input syntax for type integer: "..."') quote the
+ * offending value, and syntax errors (42601: 'syntax error at or near
+ * "..."') the SQL around the error, literals included: for those the
+ * message is cut at its first quote (ASCII, guillemets or curly quotes, as
+ * translations use them). Other classes quote only names (integrity
+ * violations put the row's values in DETAIL, which is never logged). Free
+ * with g_free.
  */
 char *log_redact_server_message(const char *message, const char *sqlstate);
 

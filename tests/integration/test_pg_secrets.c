@@ -70,6 +70,9 @@ static const struct {
     {"host=127.0.0.1 port=1 password=Zq6my secret", "Zq6my"},
     {"host=127.0.0.1 port=1 password Zq7oops", "Zq7oops"},
     {"host=127.0.0.1 port=1 dbname='postgresql://u:Zq8inner@127.0.0.1:1/x'", "Zq8inner"},
+    {"postgresql://app:Zq9a,Zq9b/c@127.0.0.1:1/app", "Zq9"},
+    {"postgresql://app:Zq10x/rest@127.0.0.1:1/app", "Zq10"},
+    {"postgresql://127.0.0.1:1/app?password=Zq11p@ss&sslmode=disable", "Zq11"},
 };
 
 START_TEST(test_pg_secrets_never_in_errors_logs_or_check)
@@ -167,6 +170,8 @@ START_TEST(test_pg_log_never_shows_literals_or_quoted_values)
         "SELECT 'Zq6hunter'::int",
         "SELECT 'Zq7hunter'::date",
         "SELECT 99999999999999999999::int -- Zq8hunter",
+        "SELECT 'Zq9hunter",                             /* 42601 quotes the SQL */
+        "UPDATE t SET name = 'it'Zq10hunter's' WHERE x", /* a quote pasted into SQL */
     };
     dbr_db *db = t_open("[database]\ndriver = pq\nconninfo = %s\n[chain]\nplugins = log\n"
                         "[plugin.log]\nlog_errors = true\n",
@@ -179,10 +184,20 @@ START_TEST(test_pg_log_never_shows_literals_or_quoted_values)
     logs = log_take();
     /* every failure was logged, with its shape */
     ck_assert_msg(strstr(logs, "SELECT '?' AS path, '?' AS pw FROM no_such_table") &&
-                      strstr(logs, "invalid input syntax for type integer: \"?\""),
+                      strstr(logs, "invalid input syntax for type integer: (not logged"),
                   "%s", logs);
     ck_assert_msg(!strstr(logs, "Zq") && !strstr(logs, "99999999999999999999"),
                   "a literal or quoted value reached the log: %s", logs);
+    g_free(logs);
+    dbr_close(db);
+    /* in German the server quotes with guillemets */
+    db = t_open("[database]\ndriver = pq\nconninfo = %s options='-c lc_messages=de_DE.UTF-8'\n"
+                "[chain]\nplugins = log\n",
+                t_conninfo());
+    g_free(log_take());
+    ck_assert(!dbr_exec(db, NULL, "SELECT 'Zq11hunter'::int", 0, NULL, NULL));
+    logs = log_take();
+    ck_assert_msg(strstr(logs, "integer") && !strstr(logs, "Zq11"), "%s", logs);
     g_free(logs);
     dbr_close(db);
 }

@@ -64,21 +64,27 @@ static char *escaped(const char *pw)
     return g_string_free(q, FALSE);
 }
 
-/* Percent-encoding; with raw_ok, characters libpq takes as they are in
- * user info ('?', '&', '=', '$' ...) are sometimes left raw, as users do. */
-static char *encoded(const char *pw, bool raw_ok)
+/* Percent-encoding; raw lists the characters libpq takes as they are
+ * where the value goes (user info: '?', '&', '='; a query value: '@', '/',
+ * ',', ':'), which are sometimes left raw, as users do. */
+static char *encoded_raw(const char *pw, const char *raw)
 {
     GString *q = g_string_new(NULL);
 
     for (const char *c = pw; *c; c++) {
         bool plain = g_ascii_isalnum(*c) || strchr("-_.~", *c);
 
-        if (plain || (raw_ok && strchr("?&=$!;+", *c) && pick(2)))
+        if (plain || (raw && strchr(raw, *c) && pick(2)))
             g_string_append_c(q, *c);
         else
             g_string_append_printf(q, "%%%02X", (unsigned char)*c);
     }
     return g_string_free(q, FALSE);
+}
+
+static char *encoded(const char *pw, bool raw_ok)
+{
+    return encoded_raw(pw, raw_ok ? "?&=$!;+" : NULL);
 }
 
 static char *libpq_password(const char *conninfo)
@@ -118,7 +124,7 @@ static char *make_conninfo(const char *pw, int form)
         out = g_strdup_printf("postgresql://app:%s@127.0.0.1:5432/app?sslmode=disable", a);
         break;
     case 3:
-        a = encoded(pw, false);
+        a = encoded_raw(pw, "@/,:$!;+");
         out = g_strdup_printf("postgres://127.0.0.1/app?application_name=x&%s=%s",
                               pick(2) ? "password" : "pass%77ord", a);
         break;
@@ -187,6 +193,11 @@ START_TEST(test_redaction_examples)
     ck_redacts("dbname='postgresql://u:pw@h/db' host=x", "dbname='postgresql://u:***@h/db' host=x");
     ck_redacts("dbname=app host=x", "dbname=app host=x");
     ck_redacts("postgresql://u@h/db", "postgresql://u@h/db");
+    /* a raw '@' in a query password is not user info (review) */
+    ck_redacts("postgresql://127.0.0.1/app?password=Zq3p@ss&port=1",
+               "postgresql://127.0.0.1/app?password=***&port=1");
+    ck_redacts("postgresql://h:5432/db?password=p@ss", "postgresql://h:5432/db?password=***");
+    ck_redacts("postgresql://app:Zq5/rest@127.0.0.1:1/app", "postgresql://app:***@127.0.0.1:1/app");
 }
 END_TEST
 
