@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reads on a real streaming standby (scripts/lib/pgstandby.sh): read-only
+ * transactions and calls routed to standbys land there (pg_is_in_recovery()
+ * inside them says so), writes and read-your-writes stay on the primary, a
+ * standby whose replay is paused (pg_wal_replay_pause) is skipped once it
+ * is further behind than max_replica_lag, and with the standby gone reads
+ * go to the primary and still succeed.
+ */
+#include <glib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../testutil.h"
+
+static char *standby(const char *what)
+{
+    char *script =
+        g_build_filename(getenv("DBR_TEST_SOURCE_ROOT"), "scripts", "lib", "pgstandby.sh", NULL);
+    char *argv[] = {"bash", script, (char *)what, NULL};
+    char *out = NULL, *errout = NULL;
+    int status = 0;
+
+    ck_assert(g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &errout,
+                           &status, NULL));
+    ck_assert_msg(g_spawn_check_wait_status(status, NULL), "pgstandby.sh %s: %s", what, errout);
+    g_free(errout);
+    g_free(script);
+    return g_strstrip(out);
+}
+
+typedef struct where {
+    char *in_recovery;
+} where;
+
+static bool ask_recovery(dbr_tx *tx, void *user, dbr_error **err)
+{
+    where *w = user;
+    dbr_result *r = dbr_tx_query(tx, "SELECT pg_is_in_recovery()", 0, NULL, err);
+
+    if (!r)
+        return false;
+    g_free(w->in_recovery);
+    w->in_recovery = g_strdup(dbr_result_value(r, 0, 0));
+    dbr_result_free(r);
+    return true;
+}
+
+/* "t" when a read-only transaction ran on a standby, "f" on the primary */
+static char *read_only_lands(dbr_db *db, dbr_ctx *ctx)
+{
+    where w = {NULL};
+    dbr_error *err = NULL;
+
+    ck_assert_msg(dbr_tx_read_only(db, ctx, ask_recovery, &w, &err), "%s", dbr_error_message(err));
+    return w.in_recovery;
+}
+
+static bool lands_on_standby(void *arg)
+{
+    char *v = read_only_lands(arg, NULL);
+    bool yes = strcmp(v, "t") == 0;
+
+    g_free(v);
+    return yes;
+}
+
+static bool lands_on_primary(void *arg)
+{
+    char *v = read_only_lands(arg, NULL);
+    bool yes = strcmp(v, "f") == 0;
+
+    g_free(v);
+    return yes;
+}
+
+/* the primary's WAL moves on while the standby's replay is paused */
+static bool writes_pushed_it_behind(void *arg)
+{
+    void **a = arg;
+
+    t_exec(a[1], "INSERT INTO r1_t VALUES (1)");
+    return lands_on_primary(a[0]);
+}
+
+static void cleanup(void)
+{
+    char *cmd = g_strdup_printf("bash '%s/scripts/lib/pgstandby.sh' remove >/dev/null 2>&1",
+                                getenv("DBR_TEST_SOURCE_ROOT"));
+
+    if (system(cmd) != 0)
+        fprintf(stderr, "pgstandby.sh remove failed\n");
+    g_free(cmd);
+}
+
+START_TEST(test_pg_router_sends_reads_to_a_fitting_standby)
+{
+    dbr_db *admin = t_open("[database]\ndriver = pq\nconninfo = %s\n", t_conninfo());
+    char *port, *v, *sconn, *metrics;
+    dbr_db *db, *on_standby;
+    dbr_ctx *ctx;
+    void *both[2];
+
+    t_exec(admin, "DROP TABLE IF EXISTS r1_t");
+    t_exec(admin, "CREATE TABLE r1_t (x int)");
+    port = standby("start");
+    db = t_open("[database]\ndriver = pq\nconninfo = %s\n[chain]\nplugins = router, retry\n"
+                "[plugin.router]\nstandbys = 127.0.0.1:%s\nmax_replica_lag = 300ms\n"
+                "check_interval = 50ms\n",
+                t_conninfo(), port);
+    /* reads go to the standby once it was checked */
+    ck_assert_msg(t_wait_for(lands_on_standby, db, 30000), "no read reached the standby");
+    /* a write transaction, and a read that must see the caller's writes,
+     * stay on the primary */
+    v = t_value(db, "SELECT pg_is_in_recovery()::text");
+    ck_assert_str_eq(v, "false");
+    g_free(v);
+    ctx = dbr_ctx_new();
+    dbr_ctx_set_route(ctx, DBR_ROUTE_PRIMARY);
+    v = read_only_lands(db, ctx);
+    ck_assert_str_eq(v, "f");
+    g_free(v);
+    /* an autocommit query marked as a read goes to the standby */
+    dbr_ctx_set_route(ctx, DBR_ROUTE_STANDBY);
+    {
+        dbr_result *r = dbr_query(db, ctx, "SELECT pg_is_in_recovery()::text", 0, NULL, NULL);
+
+        ck_assert_ptr_nonnull(r);
+        ck_assert_str_eq(dbr_result_value(r, 0, 0), "true");
+        dbr_result_free(r);
+    }
+    dbr_ctx_free(ctx);
+    /* a standby whose replay is paused falls behind and is skipped */
+    sconn = g_strdup_printf("host=127.0.0.1 port=%s user=dbr dbname=dbr_test", port);
+    on_standby = t_open("[database]\ndriver = pq\nconninfo = %s\n", sconn);
+    t_exec(on_standby, "SELECT pg_wal_replay_pause()");
+    both[0] = db;
+    both[1] = admin;
+    ck_assert_msg(t_wait_for(writes_pushed_it_behind, both, 30000),
+                  "reads still went to a standby further behind than max_replica_lag");
+    metrics = dbr_metrics_text(db);
+    ck_assert_msg(strstr(metrics, "dbr_router_replica_lag_seconds{") &&
+                      strstr(metrics, "dbr_router_fallbacks_total{"),
+                  "%s", metrics);
+    free(metrics);
+    t_exec(on_standby, "SELECT pg_wal_replay_resume()");
+    ck_assert_msg(t_wait_for(lands_on_standby, db, 30000),
+                  "the standby caught up but got no reads");
+    dbr_close(on_standby);
+    /* the standby gone: reads still succeed, on the primary */
+    g_free(standby("remove"));
+    for (int i = 0; i < 5; i++) {
+        v = read_only_lands(db, NULL);
+        ck_assert_str_eq(v, "f");
+        g_free(v);
+    }
+    dbr_close(db);
+    g_free(sconn);
+    g_free(port);
+    dbr_close(admin);
+}
+END_TEST
+
+START_TEST(test_pg_router_config_errors)
+{
+    dbr_error *err = t_open_fail("[database]\ndriver = pq\nconninfo = %s\n[chain]\n"
+                                 "plugins = router\n[plugin.router]\nstandbys = nohostport\n",
+                                 t_conninfo());
+
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_CONFIG);
+    ck_assert_msg(strstr(dbr_error_message(err), "host:port"), "%s", dbr_error_message(err));
+    dbr_error_free(err);
+    err = t_open_fail("[database]\ndriver = pq\nconninfo = %s\n[chain]\nplugins = router\n",
+                      t_conninfo());
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_CONFIG);
+    dbr_error_free(err);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("pg_router");
+    TCase *tc = tcase_create("pg_router");
+
+    tcase_set_timeout(tc, 180);
+    tcase_add_unchecked_fixture(tc, NULL, cleanup);
+    tcase_add_test(tc, test_pg_router_sends_reads_to_a_fitting_standby);
+    tcase_add_test(tc, test_pg_router_config_errors);
+    suite_add_tcase(s, tc);
+    return t_run(s);
+}
