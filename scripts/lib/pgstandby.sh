@@ -5,6 +5,9 @@
 #   pgstandby.sh promote [NAME]  # pg_ctl promote, waits until it takes writes
 #   pgstandby.sh sync NAME|off   # synchronous_standby_names on the primary ('"NAME"' or
 #                                # reset), reload, wait until NAME is the sync standby (or none is)
+#   pgstandby.sh detach NAME     # the standby stops streaming (primary_conninfo emptied,
+#                                # reload), waits until the primary no longer sends to it:
+#                                # a replication lag that grows, for loss-window tests
 #   pgstandby.sh remove [NAME]   # stop -m immediate and delete it; without NAME, every standby
 #   pgstandby.sh restore         # the shared server as the other tests expect it: every
 #                                # standby removed, the primary started if it is down, and
@@ -98,6 +101,15 @@ sync)
             sync "the standby $name is not the synchronous standby"
     fi
     ;;
+detach)
+    port=$(sed -n 4p "$base/data/postmaster.pid")
+    for sql in "ALTER SYSTEM SET primary_conninfo = ''" "SELECT pg_reload_conf()"; do
+        "$DBR_TEST_PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$base/sock" -p "$port" -U dbr \
+            -d postgres -c "$sql" >/dev/null
+    done
+    primary_wait "SELECT count(*) FROM pg_stat_replication WHERE application_name = '$name'" 0 \
+        "the primary still streams to the standby $name"
+    ;;
 remove)
     if [ -n "${2:-}" ]; then
         remove_one "$base"
@@ -119,7 +131,7 @@ restore)
     primary_wait "SHOW synchronous_standby_names" "" "synchronous_standby_names is still set"
     ;;
 *)
-    echo "usage: pgstandby.sh start|promote|remove [NAME] | sync NAME|off | restore" >&2
+    echo "usage: pgstandby.sh start|promote|remove [NAME] | sync NAME|off | detach NAME | restore" >&2
     exit 2
     ;;
 esac
