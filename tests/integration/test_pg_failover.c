@@ -452,6 +452,7 @@ static void failover_under_load(replication repl)
     dbr_close(admin);
     restore_cluster();
     admin_open();
+    t_exec(admin, "DROP TABLE IF EXISTS fo_ops, fo_keys");
 }
 
 START_TEST(test_pg_failover_with_sync_replication_loses_nothing)
