@@ -14,10 +14,16 @@
  *   write lost, none applied twice, no call left unknown;
  * - asynchronous replication: none applied twice, and the acknowledged
  *   writes the standby had not received are counted and printed: that is
- *   the window asynchronous replication leaves, not hidden.
+ *   the window asynchronous replication leaves, not hidden;
+ * - the same with r1 cut off from the stream shortly before the crash:
+ *   every write acknowledged after that is counted lost, none before (the
+ *   checker sees the window it is meant to see).
  *
  * Also measured and printed: the time from `pg_ctl promote` to the first
- * write acknowledged by the new primary. The shared test server is given
+ * write acknowledged by the new primary. And, deterministically, one keyed
+ * COMMIT held in flight (waiting for r1) when the primary dies: decided by
+ * its key on the promoted r1, committed if r1 had received it, else run
+ * again there, once. The shared test server is given
  * back as it was (standbys removed, synchronous replication off, the old
  * data directory started as primary again), also when a test fails.
  */
@@ -155,7 +161,6 @@ static gpointer write_thread(gpointer data)
 
             c.start_us = dbr_now_us();
             ok = dbr_tx_run_once(w->db, ctx, NULL, key, write_row, &a, &c.already, &err);
-
             c.done_us = dbr_now_us();
             if (ok) {
                 c.verdict = V_OK;
@@ -246,9 +251,10 @@ static void complain(GString *bad, int *n, const char *key, const char *what, co
 {
     if (++*n > 20)
         return;
-    g_string_append_printf(bad, "\n  %s: %s (call %d said %s%s%s%s)", key, what, c->call_no,
+    g_string_append_printf(bad, "\n  %s: %s (call %d said %s%s%s%s%s%s)", key, what, c->call_no,
                            verdict_names[c->verdict], c->already ? ", already applied" : "",
-                           c->message ? ": " : "", c->message ? c->message : "");
+                           c->message ? ": " : "", c->message ? dbr_error_kind_name(c->kind) : "",
+                           c->message ? ", " : "", c->message ? c->message : "");
 }
 
 /* One key's calls, calls[0..n), against what the new primary holds. */
