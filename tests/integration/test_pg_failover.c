@@ -555,6 +555,8 @@ static void commit_in_flight(bool reached)
                   "dbname=dbr_test\nmax_idle_conns = 0\n",
                   r1);
     g_free(standby("sync", "r1"));
+    /* the tables and the warm-up key are on r1 before anything is held back */
+    ck_assert_msg(t_wait_for(r1_has_it_all, NULL, 20000), "r1 does not catch up");
     if (reached)
         t_exec(r1db, "SELECT pg_wal_replay_pause()");
     else
