@@ -102,7 +102,14 @@ CONF
 }
 
 pgcluster_stop() {
+    local d
     [ -n "${PGCLUSTER_BASE:-}" ] || return 0
+    # Standbys a failed test left behind (lib/pgstandby.sh) first.
+    for d in "$PGCLUSTER_BASE"/standbys/*/data; do
+        if [ -f "$d/postmaster.pid" ]; then
+            pgcluster_as_owner "$DBR_TEST_PGBIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true
+        fi
+    done
     if [ -f "$PGCLUSTER_BASE/data/postmaster.pid" ]; then
         pgcluster_as_owner "$DBR_TEST_PGBIN/pg_ctl" -D "$PGCLUSTER_BASE/data" -m immediate \
             stop >/dev/null 2>&1 || true
