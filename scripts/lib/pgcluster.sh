@@ -103,6 +103,8 @@ CONF
 
 pgcluster_stop() {
     [ -n "${PGCLUSTER_BASE:-}" ] || return 0
+    # A PgBouncer of lib/pgbouncer.sh lives in the cluster's directory.
+    if declare -F pgbouncer_stop >/dev/null; then pgbouncer_stop; fi
     if [ -f "$PGCLUSTER_BASE/data/postmaster.pid" ]; then
         pgcluster_as_owner "$DBR_TEST_PGBIN/pg_ctl" -D "$PGCLUSTER_BASE/data" -m immediate \
             stop >/dev/null 2>&1 || true
