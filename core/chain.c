@@ -155,6 +155,11 @@ static bool terminal(dbr_call *call, dbr_error **err)
         return dbr_tx_terminal(call, err);
     case DBR_CALL_TX_STMT:
         return dbr_tx_stmt_terminal(call, err);
+    case DBR_CALL_EXEC:
+    case DBR_CALL_QUERY:
+        if (!dbr_pooler_allows(db, call->sql, err))
+            return false;
+        break;
     default:
         break;
     }

@@ -165,6 +165,7 @@ bool dbr_host_run_session(const dbr_host *host, dbr_ctx *ctx, const char *const 
                                "dbr_host_run_session: statement %d is NULL", i + 1);
         else
             ok = dbr_ctx_check(ctx, "statement", err) &&
+                 dbr_pooler_allows(db, statements[i], err) &&
                  dbr_run_script_on(db, dc, &wait, statements[i], err);
         if (ok && done)
             *done = i + 1;
