@@ -186,6 +186,123 @@ START_TEST(test_bouncer_commit_tracking_passes_through)
 }
 END_TEST
 
+/* A COMMIT whose answer is lost behind the bouncer (its server terminated
+ * while COMMIT waits) is resolved by transaction id on fresh connections
+ * through the bouncer: an aborted one is reported not applied, a committed
+ * one committed, never the other way round. */
+typedef struct commit_killer {
+    dbr_db *admin;
+    const char *where;
+    int killed;
+} commit_killer;
+
+static bool commit_waiting(void *arg)
+{
+    commit_killer *k = arg;
+    char *sql = g_strdup_printf("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                                "'dbr_bc_commit' AND query = 'COMMIT' AND state = 'active' AND %s",
+                                k->where);
+    bool yes = t_int(k->admin, sql) == 1;
+
+    g_free(sql);
+    return yes;
+}
+
+static gpointer kill_during_commit(gpointer data)
+{
+    commit_killer *k = data;
+
+    ck_assert(t_wait_for(commit_waiting, k, 20000));
+    k->killed = (int)t_int(k->admin, "SELECT count(pg_terminate_backend(pid)) FROM "
+                                     "pg_stat_activity WHERE application_name = 'dbr_bc_commit' "
+                                     "AND query = 'COMMIT'");
+    return NULL;
+}
+
+static bool insert_commit_row(dbr_tx *tx, void *user, dbr_error **err)
+{
+    (*(int *)user)++;
+    return dbr_tx_exec(tx, "INSERT INTO bouncer_lost VALUES (1)", 0, NULL, err);
+}
+
+static bool sync_standby_set(void *arg)
+{
+    char *v = t_value(arg, "SHOW synchronous_standby_names");
+    bool set = strcmp(v, "dbr_bc_nomatch") == 0;
+
+    g_free(v);
+    return set;
+}
+
+static dbr_db *open_commit_victim(const char *extra)
+{
+    return t_open("[database]\ndriver = pq\nconninfo = %s application_name=dbr_bc_commit\n"
+                  "pooler = transaction\n[chain]\nplugins = retry, breaker, health\n"
+                  "[plugin.retry]\nresolve_commit = true\ninitial_interval = 1ms\n"
+                  "max_interval = 10ms\n%s",
+                  bouncer(), extra);
+}
+
+START_TEST(test_bouncer_lost_commit_is_resolved_through_the_bouncer)
+{
+    dbr_db *admin = t_open("[database]\ndriver = pq\nconninfo = %s\n", t_conninfo()), *db;
+    commit_killer k = {admin, "true", 0};
+    dbr_error *err = NULL;
+    GThread *th;
+    int runs = 0;
+    bool ok;
+
+    t_exec(admin, "DROP TABLE IF EXISTS bouncer_lost");
+    t_exec(admin, "DROP SEQUENCE IF EXISTS bouncer_lost_seq");
+    t_exec(admin, "CREATE TABLE bouncer_lost (x int)");
+    t_exec(admin, "CREATE SEQUENCE bouncer_lost_seq");
+    /* Aborted: a deferred trigger sleeps in COMMIT, the first time only. */
+    t_exec(admin, "CREATE OR REPLACE FUNCTION bouncer_lost_fn() RETURNS trigger LANGUAGE plpgsql "
+                  "AS $$ BEGIN IF nextval('bouncer_lost_seq') = 1 THEN PERFORM pg_sleep(30); "
+                  "END IF; RETURN NULL; END $$");
+    t_exec(admin, "CREATE CONSTRAINT TRIGGER bouncer_lost_trg AFTER INSERT ON bouncer_lost "
+                  "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bouncer_lost_fn()");
+    db = open_commit_victim("max_attempts = 1\n");
+    th = g_thread_new("killer", kill_during_commit, &k);
+    ok = dbr_tx_run(db, NULL, NULL, insert_commit_row, &runs, &err);
+    g_thread_join(th);
+    ck_assert_int_eq(k.killed, 1);
+    ck_assert_msg(!ok, "an aborted transaction reported committed");
+    ck_assert_msg(dbr_error_kind_of(err) != DBR_ERR_COMMIT_UNKNOWN, "%s", dbr_error_message(err));
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+    ck_assert_int_eq(runs, 1);
+    ck_assert_int_eq(t_int(admin, "SELECT count(*) FROM bouncer_lost"), 0);
+    g_clear_pointer(&err, dbr_error_free);
+    dbr_close(db);
+    t_exec(admin, "DROP TRIGGER bouncer_lost_trg ON bouncer_lost");
+
+    /* Committed: a synchronous standby that never comes holds COMMIT after
+     * the local commit; its server is terminated there. */
+    t_exec(admin, "ALTER SYSTEM SET synchronous_standby_names = 'dbr_bc_nomatch'");
+    t_exec(admin, "SELECT pg_reload_conf()");
+    ck_assert(t_wait_for(sync_standby_set, admin, 10000));
+    db = open_commit_victim("");
+    runs = 0;
+    k.where = "wait_event = 'SyncRep'";
+    k.killed = 0;
+    th = g_thread_new("killer", kill_during_commit, &k);
+    ok = dbr_tx_run(db, NULL, NULL, insert_commit_row, &runs, &err);
+    g_thread_join(th);
+    t_exec(admin, "ALTER SYSTEM RESET synchronous_standby_names");
+    t_exec(admin, "SELECT pg_reload_conf()");
+    ck_assert_int_eq(k.killed, 1);
+    ck_assert_msg(ok, "a transaction that committed was reported %s: %s",
+                  dbr_error_kind_name(dbr_error_kind_of(err)), dbr_error_message(err));
+    ck_assert_int_eq(runs, 1);
+    ck_assert_int_eq(t_int(admin, "SELECT count(*) FROM bouncer_lost"), 1);
+    dbr_close(db);
+    t_exec(admin, "DROP TABLE bouncer_lost");
+    t_exec(admin, "DROP SEQUENCE bouncer_lost_seq");
+    t_exec(admin, "DROP FUNCTION bouncer_lost_fn()");
+    dbr_close(admin);
+}
+END_TEST
+
 /* --- what is refused, and why ------------------------------------------- */
 
 static const char *const session_bound[][2] = {
@@ -547,6 +664,7 @@ int main(void)
     tcase_add_test(tc, test_bouncer_transactions_savepoints_and_local_settings);
     tcase_add_test(tc, test_bouncer_tx_run_once_applies_a_key_once);
     tcase_add_test(tc, test_bouncer_commit_tracking_passes_through);
+    tcase_add_test(tc, test_bouncer_lost_commit_is_resolved_through_the_bouncer);
     tcase_add_test(tc, test_bouncer_refuses_session_state_with_a_clear_error);
     tcase_add_test(tc, test_bouncer_session_settings_leak_between_clients_without_pooler);
     tcase_add_test(tc, test_bouncer_pool_sends_no_reset);
