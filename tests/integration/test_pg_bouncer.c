@@ -303,6 +303,44 @@ START_TEST(test_bouncer_lost_commit_is_resolved_through_the_bouncer)
 }
 END_TEST
 
+/* A deadline cancels the statement on the server: the bouncer forwards
+ * the cancel request to the server that runs it. */
+START_TEST(test_bouncer_deadline_cancels_on_the_server)
+{
+    dbr_db *db = open_bouncer(NULL);
+    dbr_ctx *ctx = dbr_ctx_with_timeout(300);
+    dbr_error *err = NULL;
+    gint64 t0 = g_get_monotonic_time();
+
+    ck_assert(!dbr_exec(db, ctx, "SELECT pg_sleep(20)", 0, NULL, &err));
+    ck_assert_msg(dbr_error_kind_of(err) == DBR_ERR_TIMEOUT, "%s", dbr_error_message(err));
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+    ck_assert_int_lt(g_get_monotonic_time() - t0, 5 * G_USEC_PER_SEC);
+    dbr_error_free(err);
+    dbr_ctx_free(ctx);
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM pg_stat_activity "
+                               "WHERE query = 'SELECT pg_sleep(20)' AND state = 'active'"),
+                     0);
+    dbr_close(db);
+}
+END_TEST
+
+/* The health plugin's checks (a ping and its probe query) through the
+ * bouncer. */
+START_TEST(test_bouncer_health_check)
+{
+    dbr_db *db = open_bouncer(NULL);
+    dbr_error *err = NULL;
+    char *reply = NULL;
+
+    ck_assert_msg(dbr_control(db, "health", "check", &reply, &err), "%s", dbr_error_message(err));
+    ck_assert_msg(strstr(reply, "\"status\" : \"healthy\"") && strstr(reply, "\"ok\" : true"), "%s",
+                  reply);
+    free(reply);
+    dbr_close(db);
+}
+END_TEST
+
 /* --- what is refused, and why ------------------------------------------- */
 
 static const char *const session_bound[][2] = {
@@ -665,6 +703,8 @@ int main(void)
     tcase_add_test(tc, test_bouncer_tx_run_once_applies_a_key_once);
     tcase_add_test(tc, test_bouncer_commit_tracking_passes_through);
     tcase_add_test(tc, test_bouncer_lost_commit_is_resolved_through_the_bouncer);
+    tcase_add_test(tc, test_bouncer_deadline_cancels_on_the_server);
+    tcase_add_test(tc, test_bouncer_health_check);
     tcase_add_test(tc, test_bouncer_refuses_session_state_with_a_clear_error);
     tcase_add_test(tc, test_bouncer_session_settings_leak_between_clients_without_pooler);
     tcase_add_test(tc, test_bouncer_pool_sends_no_reset);
