@@ -175,6 +175,7 @@ static bool terminal(dbr_call *call, dbr_error **err)
     }
     switch (call->kind) {
     case DBR_CALL_CONNECT:
+        dbr_pooler_detect(db, pc->dc, &wait);
         ok = true;
         break;
     case DBR_CALL_PING:

@@ -43,6 +43,7 @@ struct dbr_db {
     dbr_metrics *metrics;
     dbr_events *events;
     gint commit_tracking; /* atomic: 0 not probed yet, 1 COMMIT can learn xids, -1 cannot */
+    gint pooler_checked;  /* atomic: whether a pooler in front was looked for (pooler.c) */
     bool check_only;
     dbr_counter *calls_ok[DBR_NCALL_KINDS];
     dbr_counter *calls_failed[DBR_NCALL_KINDS];
@@ -101,6 +102,9 @@ bool dbr_run_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const cha
  * state in the server session and [database] pooler = transaction
  * (pooler.c). */
 bool dbr_pooler_allows(const dbr_db *db, const char *sql, dbr_error **err);
+/* Once per db: asks the driver whether a pooler answers for the server on
+ * dc and warns when that contradicts [database] pooler. Never fails. */
+void dbr_pooler_detect(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait);
 bool dbr_run_script_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const char *sql,
                        dbr_error **err);
 dbr_result *dbr_result_wrap(const struct dbr_driver_ops *drv, dbr_driver_result *res);

@@ -19,13 +19,19 @@
  *   functions; dblink_connect.
  * What a function or DO block does inside its body is not seen:
  * docs/pgbouncer.md says so.
+ *
+ * And whether a pooler stands in front at all (pq_pooler_detect): a pooler
+ * answers the startup itself, so the process id the connection announced
+ * (BackendKeyData, its cancel key) is its own invention, not the id of the
+ * server process that runs the statements.
  */
 #include <glib.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <dbr/sql.h>
 
-#include "pq_session.h"
+#include "pq.h"
 
 static const char *const advisory_functions[] = {
     "pg_advisory_lock",       "pg_advisory_lock_shared",
@@ -160,4 +166,20 @@ const char *pq_session_bound(const char *sql)
     }
     g_array_free(s.tok, TRUE);
     return found;
+}
+
+int pq_pooler_detect(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err)
+{
+    dbr_driver_result *r = pq_exec(conn, "SELECT pg_backend_pid()", 0, NULL, wait, err);
+    const char *v;
+    int verdict;
+
+    if (!r)
+        return -1;
+    v = PQntuples((PGresult *)r) == 1 ? PQgetvalue((PGresult *)r, 0, 0) : NULL;
+    verdict = !v || !*v ? -1 : atoi(v) != PQbackendPID(conn->pg);
+    PQclear((PGresult *)r);
+    if (verdict < 0)
+        dbr_set_error(err, DBR_ERR_INTERNAL, PQ_LAYER, "pg_backend_pid() gave no value");
+    return verdict;
 }

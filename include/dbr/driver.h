@@ -169,6 +169,12 @@ struct dbr_driver_ops {
      * ([database] pooler = transaction), so a false name would refuse good
      * work. Thread-safe. Optional: without it nothing is refused. */
     const char *(*session_bound)(const char *sql);
+    /* Whether a pooler (PgBouncer and the like) answers for the server on
+     * this connection, in one round trip outside any transaction: 1 yes,
+     * 0 no, -1 not known (an error in err). The core asks once per db, on
+     * the connection dbr_open makes, and logs a warning when the answer
+     * contradicts [database] pooler. Optional. */
+    int (*pooler_detect)(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
     /* Slots above: ABI 2.1 */
 };
 

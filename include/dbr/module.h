@@ -29,7 +29,7 @@ extern "C" {
 
 /* Minor 1 added dbr_log*, dbr_event_nfields/field_name/field_value,
  * dbr_host_run_session, dbr_tx_run_once, dbr_call_idempotency_key and the
- * driver slots check_conninfo and session_bound. */
+ * driver slots check_conninfo, session_bound and pooler_detect. */
 #define DBR_MODULE_MAGIC        0x44425231u /* "DBR1" */
 #define DBR_ABI_MAJOR           2
 #define DBR_ABI_MINOR           1

@@ -427,9 +427,14 @@ END_TEST
  * server: another client may take that server in between.) */
 START_TEST(test_bouncer_session_settings_leak_between_clients_without_pooler)
 {
-    dbr_db *a = t_open("[database]\ndriver = pq\nconninfo = %s\nreset = none\n", bouncer());
-    dbr_db *b = t_open("[database]\ndriver = pq\nconninfo = %s\nmax_open_conns = 1\n", bouncer());
+    dbr_db *a, *b;
     bool leaked = false;
+
+    /* (Their warning that pooler = none is wrong here is the next test's.) */
+    warnings = g_string_new(NULL);
+    dbr_log_set_handler(keep_warnings, NULL);
+    a = t_open("[database]\ndriver = pq\nconninfo = %s\nreset = none\n", bouncer());
+    b = t_open("[database]\ndriver = pq\nconninfo = %s\nmax_open_conns = 1\n", bouncer());
 
     /* A setting the bouncer does not track (it re-sends application_name,
      * client_encoding, DateStyle, TimeZone and standard_conforming_strings
@@ -446,6 +451,44 @@ START_TEST(test_bouncer_session_settings_leak_between_clients_without_pooler)
     ck_assert_msg(leaked, "client b never met client a's SET");
     dbr_close(a);
     dbr_close(b);
+    dbr_log_set_handler(NULL, NULL);
+    g_string_free(warnings, TRUE);
+}
+END_TEST
+
+static char *warnings_of_open(const char *conninfo, const char *pooler)
+{
+    dbr_db *db;
+    char *out;
+
+    warnings = g_string_new(NULL);
+    dbr_log_set_handler(keep_warnings, NULL);
+    db = t_open("[database]\ndriver = pq\nconninfo = %s\npooler = %s\n", conninfo, pooler);
+    dbr_close(db);
+    dbr_log_set_handler(NULL, NULL);
+    out = g_string_free(warnings, FALSE);
+    warnings = NULL;
+    return out;
+}
+
+/* A config that does not match what stands in front is caught at open. */
+START_TEST(test_bouncer_open_warns_when_pooler_setting_contradicts)
+{
+    char *w;
+
+    w = warnings_of_open(bouncer(), "none");
+    ck_assert_msg(strstr(w, "pooler answers for the server") && strstr(w, "pooler = transaction"),
+                  "no warning through the bouncer with pooler = none: %s", w);
+    g_free(w);
+    w = warnings_of_open(t_conninfo(), "transaction");
+    ck_assert_msg(strstr(w, "straight to the server"), "no warning: %s", w);
+    g_free(w);
+    w = warnings_of_open(bouncer(), "transaction");
+    ck_assert_msg(!strstr(w, "pooler"), "%s", w);
+    g_free(w);
+    w = warnings_of_open(t_conninfo(), "none");
+    ck_assert_msg(!strstr(w, "pooler"), "%s", w);
+    g_free(w);
 }
 END_TEST
 
@@ -708,6 +751,7 @@ int main(void)
     tcase_add_test(tc, test_bouncer_refuses_session_state_with_a_clear_error);
     tcase_add_test(tc, test_bouncer_session_settings_leak_between_clients_without_pooler);
     tcase_add_test(tc, test_bouncer_pool_sends_no_reset);
+    tcase_add_test(tc, test_bouncer_open_warns_when_pooler_setting_contradicts);
     tcase_add_test(tc, test_bouncer_migrate_up_concurrently);
     tcase_add_test(tc, test_bouncer_migrate_refuses_set_in_a_no_transaction_file);
     tcase_add_test(tc, test_bouncer_server_restart_is_ridden_out);
