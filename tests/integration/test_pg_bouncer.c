@@ -105,8 +105,9 @@ START_TEST(test_bouncer_transactions_savepoints_and_local_settings)
     t_exec(db, "DROP TABLE IF EXISTS bouncer_tx");
     t_exec(db, "CREATE TABLE bouncer_tx (x int)");
     ck_assert_msg(dbr_tx_run(db, NULL, NULL, outer, NULL, &err), "%s", dbr_error_message(err));
-    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM bouncer_tx"), 2);
-    ck_assert_int_eq(t_int(db, "SELECT sum(x) FROM bouncer_tx"), 4);
+    ck_assert_msg(dbr_tx_serializable(db, NULL, outer, NULL, &err), "%s", dbr_error_message(err));
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM bouncer_tx"), 4);
+    ck_assert_int_eq(t_int(db, "SELECT sum(x) FROM bouncer_tx"), 8);
     dbr_close(db);
 }
 END_TEST
@@ -354,6 +355,10 @@ static const char *const session_bound[][2] = {
     {"SELECT pg_try_advisory_lock_shared(7)", "pg_try_advisory_lock_shared"},
     {"CREATE TEMP TABLE bouncer_t (x int)", "TEMP"},
     {"SELECT 1 INTO TEMPORARY bouncer_t2", "TEMP"},
+    {"CREATE TABLE pg_temp.bouncer_t3 (x int)", "pg_temp"},
+    {"SELECT pg_advisory_unlock_all()", "pg_advisory_unlock_all"},
+    {"SELECT dblink_connect('other', 'dbname=x')", "dblink_connect"},
+    {"SELECT set_config('search_path', 'public', 1 = 1)", "set_config"},
     {"DECLARE bouncer_c CURSOR WITH HOLD FOR SELECT 1", "WITH HOLD"},
     {"SELECT set_config('search_path', 'public', false)", "set_config"},
     {"LOAD 'auto_explain'", "LOAD"},
@@ -387,6 +392,8 @@ START_TEST(test_bouncer_refuses_session_state_with_a_clear_error)
 
         ck_assert(!dbr_exec(db, NULL, sql, 0, NULL, &err));
         assert_refused(err, sql, what);
+        if (i == 0)
+            printf("%s\n", dbr_error_message(err));
         dbr_error_free(err);
         err = NULL;
         ck_assert(!dbr_tx_run(db, NULL, NULL, tx_one, (void *)sql, &err));
@@ -492,6 +499,22 @@ START_TEST(test_bouncer_open_warns_when_pooler_setting_contradicts)
 }
 END_TEST
 
+/* Startup settings in the conninfo: PgBouncer refuses them at connect
+ * (and with ignore_startup_parameters = options it would drop them without
+ * a word), and dbr_open says so. */
+START_TEST(test_bouncer_conninfo_options_are_refused_at_open)
+{
+    dbr_error *err = t_open_fail("[database]\ndriver = pq\nconninfo = %s "
+                                 "options='-c statement_timeout=5s'\npooler = transaction\n",
+                                 bouncer());
+
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_CONNECTION);
+    ck_assert_msg(strstr(dbr_error_message(err), "unsupported startup parameter: options"), "%s",
+                  dbr_error_message(err));
+    dbr_error_free(err);
+}
+END_TEST
+
 static long long metric(dbr_db *db, const char *name)
 {
     char *text = dbr_metrics_text(db);
@@ -582,22 +605,24 @@ static gpointer race_up(gpointer p)
 }
 
 /* Advisory xact locks hold for the transaction, which the bouncer keeps on
- * one server: three processes' `up` apply each migration once. A
+ * one server: three processes' `up` apply each migration once. Then a
  * no-transaction file runs statement by statement (CREATE INDEX
- * CONCURRENTLY). */
+ * CONCURRENTLY), by one process: a concurrent `up` that meets its dirty
+ * row while it runs stops, as it does without a bouncer. */
 START_TEST(test_bouncer_migrate_up_concurrently)
 {
     const char *const files[] = {
-        "1_a.up.sql",
-        "CREATE TABLE bouncer_m (x int); INSERT INTO bouncer_m VALUES (1);",
-        "2_b.up.sql",
-        "INSERT INTO bouncer_m VALUES (2);",
+        "1_a.up.sql", "CREATE TABLE bouncer_m (x int); INSERT INTO bouncer_m VALUES (1);",
+        "2_b.up.sql", "INSERT INTO bouncer_m VALUES (2);",
+        NULL,
+    };
+    const char *const no_tx[] = {
         "3_c.up.sql",
         "-- dbr:no-transaction\nCREATE INDEX CONCURRENTLY bouncer_m_x ON bouncer_m (x);\n"
         "INSERT INTO bouncer_m VALUES (3);\n",
         NULL,
     };
-    char *dir = migration_dir("bouncer-migrate", files);
+    char *dir = migration_dir("bouncer-migrate", files), *dir2;
     racer r[3] = {{0}};
     GThread *th[3];
     dbr_db *db = open_bouncer(NULL);
@@ -611,12 +636,18 @@ START_TEST(test_bouncer_migrate_up_concurrently)
         g_thread_join(th[i]);
         ck_assert_msg(r[i].ok, "up %d: %s", i, r[i].error);
     }
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM bouncer_m"), 2);
+    dir2 = migration_dir("bouncer-migrate", no_tx);
+    ck_assert_str_eq(dir, dir2);
+    race_up(&r[0]);
+    ck_assert_msg(r[0].ok, "up: %s", r[0].error);
     ck_assert_int_eq(t_int(db, "SELECT count(*) FROM bouncer_m"), 3);
     ck_assert_int_eq(t_int(db, "SELECT count(*) FROM bouncer_history WHERE NOT dirty"), 3);
     ck_assert_int_eq(t_int(db, "SELECT count(*) FROM pg_indexes WHERE indexname = 'bouncer_m_x'"),
                      1);
     dbr_close(db);
     g_free(dir);
+    g_free(dir2);
 }
 END_TEST
 
@@ -752,6 +783,7 @@ int main(void)
     tcase_add_test(tc, test_bouncer_session_settings_leak_between_clients_without_pooler);
     tcase_add_test(tc, test_bouncer_pool_sends_no_reset);
     tcase_add_test(tc, test_bouncer_open_warns_when_pooler_setting_contradicts);
+    tcase_add_test(tc, test_bouncer_conninfo_options_are_refused_at_open);
     tcase_add_test(tc, test_bouncer_migrate_up_concurrently);
     tcase_add_test(tc, test_bouncer_migrate_refuses_set_in_a_no_transaction_file);
     tcase_add_test(tc, test_bouncer_server_restart_is_ridden_out);
