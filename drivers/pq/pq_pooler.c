@@ -15,23 +15,17 @@
  *   (not PREPARE TRANSACTION), LISTEN, LOAD, DECLARE ... WITH HOLD;
  *   TEMP/TEMPORARY after CREATE, GLOBAL, LOCAL, OR REPLACE or INTO, unless
  *   the statement says ON COMMIT DROP; the schema pg_temp; set_config whose
- *   third argument is not the word true; the session advisory lock
- *   functions; dblink_connect.
+ *   third argument is not the word true; UPDATE pg_settings; the session
+ *   advisory lock functions; dblink_connect.
  * What a function or DO block does inside its body is not seen:
  * docs/pgbouncer.md says so.
- *
- * And whether a pooler stands in front at all (pq_pooler_detect): a pooler
- * answers the startup itself, so the process id the connection announced
- * (BackendKeyData, its cancel key) is its own invention, not the id of the
- * server process that runs the statements.
  */
 #include <glib.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <dbr/sql.h>
 
-#include "pq.h"
+#include "pq_session.h"
 
 static const char *const advisory_functions[] = {
     "pg_advisory_lock",       "pg_advisory_lock_shared",
@@ -125,16 +119,21 @@ static const char *statement_bound(const stmt *s)
 
         if (t->kind != DBR_SQL_WORD)
             continue;
+        /* CREATE [GLOBAL|LOCAL|OR REPLACE] TEMP ..., SELECT ... INTO TEMP
+         * (not INSERT INTO temp, a table that happens to be called so) */
         if ((is_word(s, i, "temp") || is_word(s, i, "temporary")) && i > 0 &&
             (is_word(s, i - 1, "create") || is_word(s, i - 1, "global") ||
              is_word(s, i - 1, "local") || is_word(s, i - 1, "replace") ||
-             is_word(s, i - 1, "into")) &&
+             (is_word(s, i - 1, "into") &&
+              !(i >= 2 && (is_word(s, i - 2, "insert") || is_word(s, i - 2, "merge"))))) &&
             !says_on_commit_drop(s))
             return "TEMPORARY";
         if (t->len >= 7 && g_ascii_strncasecmp(s->sql + t->start, "pg_temp", 7) == 0)
             return "pg_temp";
         if (is_word(s, i, "set_config") && !set_config_is_local(s, i))
             return "set_config";
+        if (is_word(s, i, "pg_settings") && i > 0 && is_word(s, i - 1, "update"))
+            return "UPDATE pg_settings";
         for (size_t k = 0; k < G_N_ELEMENTS(advisory_functions); k++)
             if (is_word(s, i, advisory_functions[k]) && is_punct(s, i + 1, '('))
                 return advisory_functions[k];
@@ -166,20 +165,4 @@ const char *pq_session_bound(const char *sql)
     }
     g_array_free(s.tok, TRUE);
     return found;
-}
-
-int pq_pooler_detect(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err)
-{
-    dbr_driver_result *r = pq_exec(conn, "SELECT pg_backend_pid()", 0, NULL, wait, err);
-    const char *v;
-    int verdict;
-
-    if (!r)
-        return -1;
-    v = PQntuples((PGresult *)r) == 1 ? PQgetvalue((PGresult *)r, 0, 0) : NULL;
-    verdict = !v || !*v ? -1 : atoi(v) != PQbackendPID(conn->pg);
-    PQclear((PGresult *)r);
-    if (verdict < 0)
-        dbr_set_error(err, DBR_ERR_INTERNAL, PQ_LAYER, "pg_backend_pid() gave no value");
-    return verdict;
 }
