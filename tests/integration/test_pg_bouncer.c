@@ -36,6 +36,14 @@ static dbr_db *open_bouncer(const char *extra)
                   bouncer(), extra ? extra : "");
 }
 
+static void assert_value(dbr_db *db, const char *sql, const char *want)
+{
+    char *v = t_value(db, sql);
+
+    ck_assert_msg(strcmp(v, want) == 0, "%s: %s, expected %s", sql, v, want);
+    g_free(v);
+}
+
 /* --- what works --------------------------------------------------------- */
 
 START_TEST(test_bouncer_exec_and_query_with_parameters)
@@ -66,7 +74,7 @@ START_TEST(test_bouncer_exec_and_query_with_parameters)
     ck_assert_int_eq(t_int(db, "SELECT count(*) FROM bouncer_kv"), 50);
     /* Through the bouncer indeed: we connect over TCP, the bouncer reaches
      * the server over its unix socket. */
-    ck_assert_str_eq(t_value(db, "SELECT inet_client_addr() IS NULL"), "t");
+    assert_value(db, "SELECT inet_client_addr() IS NULL", "t");
     ck_assert(dbr_ping(db, NULL, &err));
     dbr_close(db);
 }
@@ -406,7 +414,7 @@ START_TEST(test_bouncer_refuses_session_state_with_a_clear_error)
         g_free(script);
     }
     /* Nothing of it reached the server, and the breaker counted none of it. */
-    ck_assert_str_eq(t_value(db, "SELECT current_setting('statement_timeout')"), "0");
+    assert_value(db, "SELECT current_setting('statement_timeout')", "0");
     {
         char *reply = NULL;
 
