@@ -98,6 +98,8 @@ bool dbr_tx_stmt_terminal(dbr_call *call, dbr_error **err);
 bool dbr_run_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const char *sql, int nparams,
                 const char *const *params, dbr_result **out, dbr_error **err);
 /* A script, through the driver's exec_script when it has one. */
+bool dbr_run_script_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const char *sql,
+                       dbr_error **err);
 /* False and a DBR_ERR_MISUSE error naming the construct when sql would keep
  * state in the server session and [database] pooler = transaction
  * (pooler.c). */
@@ -105,8 +107,6 @@ bool dbr_pooler_allows(const dbr_db *db, const char *sql, dbr_error **err);
 /* Once per db: asks the driver whether a pooler answers for the server on
  * dc and warns when that contradicts [database] pooler. Never fails. */
 void dbr_pooler_detect(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait);
-bool dbr_run_script_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const char *sql,
-                       dbr_error **err);
 dbr_result *dbr_result_wrap(const struct dbr_driver_ops *drv, dbr_driver_result *res);
 
 void dbr_host_init(dbr_host *host, dbr_db *db, const dbr_clock *clock, uint64_t seed);

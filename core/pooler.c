@@ -51,15 +51,15 @@ void dbr_pooler_detect(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait)
     dbr_error *e = NULL;
     int found;
 
+    if (!DBR_OPS_HAS(struct dbr_driver_ops, db->drv, pooler_detect) || !db->drv->pooler_detect ||
+        g_atomic_int_get(&db->pooler_checked))
+        return;
     /* dbr_open has no ctx: a server that took the connection and then
      * hangs must not hold it for ever. */
     if (!bounded.deadline_us || bounded.deadline_us > limit)
         bounded.deadline_us = limit;
-    if (!DBR_OPS_HAS(struct dbr_driver_ops, db->drv, pooler_detect) || !db->drv->pooler_detect ||
-        g_atomic_int_get(&db->pooler_checked))
-        return;
     found = db->drv->pooler_detect(dc, &bounded, &e);
-    if (found < 0) { /* asked again at the next connect call */
+    if (found < 0) { /* not known (the call failed): no warning either way */
         dbr_error_free(e);
         return;
     }
