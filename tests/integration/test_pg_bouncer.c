@@ -80,6 +80,52 @@ START_TEST(test_bouncer_exec_and_query_with_parameters)
 }
 END_TEST
 
+typedef struct querier {
+    dbr_db *db;
+    int base, wrong;
+} querier;
+
+static gpointer query_loop(gpointer p)
+{
+    querier *q = p;
+
+    for (int i = 0; i < 100; i++) {
+        char n[16];
+        const char *params[1] = {n};
+        dbr_error *err = NULL;
+        dbr_result *r;
+
+        g_snprintf(n, sizeof(n), "%d", q->base + i);
+        r = dbr_query(q->db, NULL, "SELECT $1::int * 2", 1, params, &err);
+        if (!r || atoi(dbr_result_value(r, 0, 0)) != 2 * (q->base + i))
+            q->wrong++;
+        dbr_result_free(r);
+        dbr_error_free(err);
+    }
+    return NULL;
+}
+
+/* Each statement is an unnamed prepared statement sent whole (Parse, Bind,
+ * Execute, Sync): 4 threads of 100 through 4 client connections, with the
+ * bouncer's servers shared among them, each answer its own. */
+START_TEST(test_bouncer_parallel_parameterized_queries)
+{
+    dbr_db *db = open_bouncer("max_open_conns = 4");
+    querier q[4];
+    GThread *th[4];
+
+    for (int i = 0; i < 4; i++) {
+        q[i] = (querier){db, i * 1000, 0};
+        th[i] = g_thread_new("q", query_loop, &q[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        g_thread_join(th[i]);
+        ck_assert_int_eq(q[i].wrong, 0);
+    }
+    dbr_close(db);
+}
+END_TEST
+
 static bool inner_fails(dbr_tx *tx, void *user, dbr_error **err)
 {
     (void)user;
@@ -781,6 +827,7 @@ int main(void)
 
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_bouncer_exec_and_query_with_parameters);
+    tcase_add_test(tc, test_bouncer_parallel_parameterized_queries);
     tcase_add_test(tc, test_bouncer_transactions_savepoints_and_local_settings);
     tcase_add_test(tc, test_bouncer_tx_run_once_applies_a_key_once);
     tcase_add_test(tc, test_bouncer_commit_tracking_passes_through);
