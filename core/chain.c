@@ -192,6 +192,11 @@ static bool terminal(dbr_call *call, dbr_error **err)
         return dbr_tx_terminal(call, err);
     case DBR_CALL_TX_STMT:
         return dbr_tx_stmt_terminal(call, err);
+    case DBR_CALL_EXEC:
+    case DBR_CALL_QUERY:
+        if (!dbr_pooler_allows(db, call->sql, err))
+            return false;
+        break;
     default:
         break;
     }
@@ -207,6 +212,7 @@ static bool terminal(dbr_call *call, dbr_error **err)
     }
     switch (call->kind) {
     case DBR_CALL_CONNECT:
+        dbr_pooler_detect(db, pc->dc, &wait);
         ok = true;
         break;
     case DBR_CALL_PING:

@@ -201,7 +201,7 @@ static bool safe_name(const char *s)
 static bool load_database(dbr_settings *st, dbr_error **err)
 {
     dbr_config_section *sec;
-    const char *driver, *conninfo, *password_file, *name, *reset, *keys;
+    const char *driver, *conninfo, *password_file, *name, *reset, *keys, *pooler;
     long long max_open, max_idle;
     bool ok;
 
@@ -231,6 +231,7 @@ static bool load_database(dbr_settings *st, dbr_error **err)
          dbr_config_get_bool(sec, "connect_on_open", true, &st->connect_on_open, err) &&
          dbr_config_get_string(sec, "reset", "auto", &reset, err) &&
          dbr_config_get_string(sec, "idempotency_table", "dbr_idempotency_keys", &keys, err) &&
+         dbr_config_get_string(sec, "pooler", "none", &pooler, err) &&
          dbr_section_check_unread(sec, err);
     if (ok && (!driver || !*driver)) {
         dbr_error_propagate(
@@ -261,6 +262,31 @@ static bool load_database(dbr_settings *st, dbr_error **err)
             st->reset = DBR_RESET_SQL;
             st->reset_sql = g_strdup(reset);
         }
+    }
+    if (ok && g_ascii_strcasecmp(pooler, "transaction") == 0) {
+        st->pooler_transaction = true;
+    } else if (ok && g_ascii_strcasecmp(pooler, "none") != 0) {
+        dbr_error_propagate(
+            err, dbr_config_error(sec, "pooler",
+                                  "expected none or transaction (PgBouncer's pool_mode = "
+                                  "transaction; session pooling needs none), got \"%s\"",
+                                  pooler));
+        ok = false;
+    }
+    if (ok && st->pooler_transaction) {
+        /* The session a statement changed is another client's by the time
+         * the connection comes back: a reset would land on whichever server
+         * the pooler picks. */
+        if (st->reset == DBR_RESET_ALWAYS || st->reset == DBR_RESET_SQL) {
+            dbr_error_propagate(
+                err, dbr_config_error(sec, "reset",
+                                      "a session reset cannot work with pooler = transaction "
+                                      "(the pooler hands the server session to other clients "
+                                      "between transactions): use auto or none, got \"%s\"",
+                                      reset));
+            ok = false;
+        }
+        st->reset = DBR_RESET_NONE;
     }
     if (ok && !sql_name(keys)) {
         dbr_error_propagate(err, dbr_config_error(sec, "idempotency_table",

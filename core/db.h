@@ -43,6 +43,7 @@ struct dbr_db {
     dbr_metrics *metrics;
     dbr_events *events;
     gint commit_tracking; /* atomic: 0 not probed yet, 1 COMMIT can learn xids, -1 cannot */
+    gint pooler_checked;  /* atomic: whether a pooler in front was looked for (pooler.c) */
     bool check_only;
     bool one_shot; /* dbr_open_opts.one_shot or check_only */
     dbr_counter *calls_ok[DBR_NCALL_KINDS];
@@ -100,6 +101,13 @@ bool dbr_run_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const cha
 /* A script, through the driver's exec_script when it has one. */
 bool dbr_run_script_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const char *sql,
                        dbr_error **err);
+/* False and a DBR_ERR_MISUSE error naming the construct when sql would keep
+ * state in the server session and [database] pooler = transaction
+ * (pooler.c). */
+bool dbr_pooler_allows(const dbr_db *db, const char *sql, dbr_error **err);
+/* Once per db: asks the driver whether a pooler answers for the server on
+ * dc and warns when that contradicts [database] pooler. Never fails. */
+void dbr_pooler_detect(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait);
 dbr_result *dbr_result_wrap(const struct dbr_driver_ops *drv, dbr_driver_result *res);
 
 void dbr_host_init(dbr_host *host, dbr_db *db, const dbr_clock *clock, uint64_t seed);

@@ -170,6 +170,7 @@ bool dbr_host_run_session(const dbr_host *host, dbr_ctx *ctx, const char *const 
                                "dbr_host_run_session: statement %d is NULL", i + 1);
         else
             ok = dbr_ctx_check(ctx, "statement", err) &&
+                 dbr_pooler_allows(db, statements[i], err) &&
                  dbr_run_script_on(db, dc, &wait, statements[i], err);
         /* Each one commits on its own: one that leaves a transaction open
          * (BEGIN) would make the ones after it uncommitted, and "done" a lie. */

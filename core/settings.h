@@ -43,6 +43,10 @@ struct dbr_settings {
     } reset;
     char *reset_sql;
     char *idempotency_table; /* dbr_tx_run_once's keys (tx_key.c) */
+    /* A pooler in transaction mode (PgBouncer pool_mode = transaction) in
+     * front of the server: statements that would leave state in the server
+     * session are refused (pooler.c), and the pool resets nothing. */
+    bool pooler_transaction;
 
     /* [chain] */
     char **plugins;                /* names, outermost first */

@@ -284,6 +284,7 @@ bool dbr_tx_stmt_terminal(dbr_call *call, dbr_error **err)
 
     ok = dbr_ctx_check(t->ctx, "statement", &e) &&
          dbr_ctx_wait(t->ctx, db->st->cancel_grace_us, &wait, &e) &&
+         dbr_pooler_allows(db, call->sql, &e) &&
          (call->script ? dbr_run_script_on(db, t->pc->dc, &wait, call->sql, &e)
                        : dbr_run_on(db, t->pc->dc, &wait, call->sql, call->nparams, call->params,
                                     call->want_result ? &call->result : NULL, &e));

@@ -33,6 +33,8 @@ deps_ensure
 
 # shellcheck source=scripts/lib/pgcluster.sh
 . "$top/scripts/lib/pgcluster.sh"
+# shellcheck source=scripts/lib/pgbouncer.sh
+. "$top/scripts/lib/pgbouncer.sh"
 trap pgcluster_stop EXIT INT TERM
 
 build() { # dir, extra meson options...
@@ -86,6 +88,7 @@ lint() {
 }
 
 pgcluster_start
+pgbouncer_start
 
 lint
 build build

@@ -401,6 +401,8 @@ static const struct dbr_driver_ops pq_ops = {
     .session_changed = pq_session_changed,
     .session_reset = pq_session_reset,
     .check_conninfo = pq_check_conninfo,
+    .session_bound = pq_session_bound,
+    .pooler_detect = pq_pooler_detect,
 };
 
 DBR_MODULE_DEFINE(DBR_MODULE_DRIVER, "pq", "2.0.0", "PostgreSQL through libpq", &pq_ops)

@@ -98,4 +98,7 @@ bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, i
 int pq_xact_status(dbr_driver_conn *conn, const char *token, const dbr_wait *wait, dbr_error **err);
 int pq_commit_tracking_probe(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
 
+/* A pooler in front (pq_exec.c): 1 yes, 0 no, -1 and an error. */
+int pq_pooler_detect(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
+
 #endif

@@ -286,3 +286,22 @@ bool pq_ping(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err)
     /* The empty query: one round trip, no parse, no plan. */
     return run(conn, "", 0, NULL, wait, err);
 }
+
+/* A pooler answers the startup itself: the process id the connection
+ * announced (BackendKeyData, the cancel key) is its own invention, not the
+ * id of the server process that runs the statements. */
+int pq_pooler_detect(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err)
+{
+    dbr_driver_result *r = pq_exec(conn, "SELECT pg_backend_pid()", 0, NULL, wait, err);
+    const char *v;
+    int verdict;
+
+    if (!r)
+        return -1;
+    v = PQntuples((PGresult *)r) == 1 ? PQgetvalue((PGresult *)r, 0, 0) : NULL;
+    verdict = !v || !*v ? -1 : atoi(v) != PQbackendPID(conn->pg);
+    PQclear((PGresult *)r);
+    if (verdict < 0)
+        dbr_set_error(err, DBR_ERR_INTERNAL, PQ_LAYER, "pg_backend_pid() gave no value");
+    return verdict;
+}

@@ -158,6 +158,23 @@ struct dbr_driver_ops {
      * core calls it in dbr_open, before anything connects, so that `dbr
      * check` and an open with connect_on_open = false catch a typo. */
     bool (*check_conninfo)(const char *conninfo, dbr_error **err);
+    /* Names the first thing in sql (a script of one or more statements)
+     * that binds state to the server session beyond its transaction: a
+     * session setting, a prepared statement, a listener, a session advisory
+     * lock, a temporary table that outlives the transaction, a held cursor.
+     * Returns NULL when there is none, else a static string naming it as
+     * the user wrote it ("SET", "LISTEN", "pg_advisory_lock"). Reads the text
+     * only, erring on the side of NULL (unlike session_changed): the core
+     * refuses what it names when a pooler in transaction mode is in front
+     * ([database] pooler = transaction), so a false name would refuse good
+     * work. Thread-safe. Optional: without it nothing is refused. */
+    const char *(*session_bound)(const char *sql);
+    /* Whether a pooler (PgBouncer and the like) answers for the server on
+     * this connection, in one round trip outside any transaction: 1 yes,
+     * 0 no, -1 not known (an error in err). The core asks once per db, on
+     * the connection dbr_open makes, and logs a warning when the answer
+     * contradicts [database] pooler. Optional. */
+    int (*pooler_detect)(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
     /* Slots above: ABI 2.1 */
 };
 

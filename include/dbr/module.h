@@ -31,7 +31,7 @@ extern "C" {
  * dbr_host_run_session, dbr_tx_run_once, dbr_call_idempotency_key,
  * dbr_call_reads_only, dbr_call_redirect, dbr_host_open_sibling,
  * dbr_ctx_set_route, dbr_host_one_shot, dbr_quote, dbr_quote_name and the
- * driver slot check_conninfo. */
+ * driver slots check_conninfo, session_bound and pooler_detect. */
 #define DBR_MODULE_MAGIC        0x44425231u /* "DBR1" */
 #define DBR_ABI_MAJOR           2
 #define DBR_ABI_MINOR           1

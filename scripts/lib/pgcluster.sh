@@ -104,6 +104,8 @@ CONF
 pgcluster_stop() {
     local d
     [ -n "${PGCLUSTER_BASE:-}" ] || return 0
+    # A PgBouncer of lib/pgbouncer.sh lives in the cluster's directory.
+    if declare -F pgbouncer_stop >/dev/null; then pgbouncer_stop; fi
     # Standbys a failed test left behind (lib/pgstandby.sh) first.
     for d in "$PGCLUSTER_BASE"/standbys/*/data; do
         if [ -f "$d/postmaster.pid" ]; then

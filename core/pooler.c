@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * [database] pooler = transaction: behind a pooler in transaction mode
+ * (PgBouncer's pool_mode = transaction) the server session is this
+ * client's only until its transaction ends; the next transaction may run on
+ * another server, and the next client on this one. A statement that leaves
+ * state in the session (SET without LOCAL, PREPARE, LISTEN, a session
+ * advisory lock, a temporary table that outlives its transaction, a held
+ * cursor) would work once, then fail or act on another client's session
+ * without a word. So it is refused before anything is sent, with the
+ * construct named; the driver says what binds state (session_bound), the
+ * core only decides. docs/pgbouncer.md is the table of what works.
+ *
+ * A config that does not say so is caught once, at dbr_open: the driver
+ * tells whether a pooler answers for the server, and a contradiction is a
+ * warning (not an error: a pooler in session mode is fine with pooler =
+ * none, and the check cannot tell the modes apart).
+ */
+#include <dbr/log.h>
+
+#include "db.h"
+
+bool dbr_pooler_allows(const dbr_db *db, const char *sql, dbr_error **err)
+{
+    const char *what;
+    dbr_error *e;
+
+    if (!db->st->pooler_transaction || !sql ||
+        !DBR_OPS_HAS(struct dbr_driver_ops, db->drv, session_bound) || !db->drv->session_bound)
+        return true;
+    what = db->drv->session_bound(sql);
+    if (!what)
+        return true;
+    e = dbr_error_new(DBR_ERR_MISUSE, "core",
+                      "refused: %s keeps state in the server session after the transaction, "
+                      "and with [database] pooler = transaction that session is another "
+                      "client's by then (use SET LOCAL, set_config(..., true), "
+                      "pg_advisory_xact_lock or ON COMMIT DROP inside a transaction, or a "
+                      "direct connection; see docs/pgbouncer.md); nothing was sent",
+                      what);
+    dbr_error_set_phase(e, DBR_PHASE_BEFORE_SEND);
+    dbr_error_set_outcome(e, DBR_OUTCOME_NOT_APPLIED);
+    dbr_error_set_transient(e, false);
+    return dbr_error_propagate(err, e);
+}
+
+void dbr_pooler_detect(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait)
+{
+    int64_t limit = dbr_now_us() + db->st->connect_timeout_us;
+    dbr_wait bounded = *wait;
+    dbr_error *e = NULL;
+    int found;
+
+    if (!DBR_OPS_HAS(struct dbr_driver_ops, db->drv, pooler_detect) || !db->drv->pooler_detect ||
+        g_atomic_int_get(&db->pooler_checked))
+        return;
+    /* dbr_open has no ctx: a server that took the connection and then
+     * hangs must not hold it for ever. */
+    if (!bounded.deadline_us || bounded.deadline_us > limit)
+        bounded.deadline_us = limit;
+    found = db->drv->pooler_detect(dc, &bounded, &e);
+    if (found < 0) { /* not known (the call failed): no warning either way */
+        dbr_error_free(e);
+        return;
+    }
+    if (!g_atomic_int_compare_and_exchange(&db->pooler_checked, 0, 1))
+        return;
+    if (found && !db->st->pooler_transaction)
+        dbr_log(DBR_LOG_WARNING, "core", NULL,
+                "db \"%s\": a connection pooler answers for the server (the process id the "
+                "connection announced is not the server's); if it pools transactions "
+                "(PgBouncer's pool_mode = transaction), set [database] pooler = transaction, "
+                "or session settings, prepared statements and locks leak between its clients "
+                "(docs/pgbouncer.md)",
+                db->st->name);
+    else if (!found && db->st->pooler_transaction)
+        dbr_log(DBR_LOG_WARNING, "core", NULL,
+                "db \"%s\": [database] pooler = transaction, but the connection goes straight "
+                "to the server: statements that keep session state are refused for nothing",
+                db->st->name);
+}
