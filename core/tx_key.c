@@ -34,6 +34,19 @@ bool dbr_tx_key_table(dbr_db *db, dbr_pconn *pc, const dbr_wait *wait, dbr_error
 
     if (g_atomic_int_get(&db->keys_ready))
         return true;
+    /* A table that is there needs no CREATE right: PostgreSQL checks that
+     * right on the schema before it looks whether the table exists, and an
+     * application's role rarely has it. So look first. */
+    sql = g_strdup_printf("SELECT 1 FROM %s WHERE false", db->st->idempotency_table);
+    ok = dbr_run_on(db, pc->dc, wait, sql, 0, NULL, NULL, NULL);
+    g_free(sql);
+    if (ok) {
+        g_atomic_int_set(&db->keys_ready, 1);
+        return true;
+    }
+    if (db->drv->txstatus(pc->dc) == DBR_TXSTATUS_BROKEN)
+        return dbr_set_error(err, DBR_ERR_CONNECTION, "core",
+                             "the connection broke looking for the idempotency key table");
     sql = g_strdup_printf("CREATE TABLE IF NOT EXISTS %s (key text PRIMARY KEY, "
                           "committed_at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP)",
                           db->st->idempotency_table);

@@ -269,6 +269,25 @@ START_TEST(test_pg_idempotency_key_runs_once)
         ck_assert_int_eq(applied, 1);
     }
     ck_assert_int_eq(t_int(db, "SELECT count(*) FROM c3_orders WHERE id = 'order-2'"), 1);
+    /* an application role without CREATE on the schema, the table made
+     * for it by its owner (a new user's report: every call failed) */
+    t_exec(db, "DROP ROLE IF EXISTS c3_app");
+    t_exec(db, "CREATE ROLE c3_app LOGIN");
+    t_exec(db, "REVOKE CREATE ON SCHEMA public FROM PUBLIC");
+    t_exec(db, "GRANT SELECT, INSERT ON c3_orders, c3_keys TO c3_app");
+    {
+        dbr_db *app = t_open("[database]\ndriver = pq\nconninfo = %s user=c3_app\n"
+                             "idempotency_table = c3_keys\n",
+                             t_conninfo());
+        keyed a = {app, "order-3", 0, false, false};
+
+        a.ok = dbr_tx_run_once(app, NULL, NULL, a.key, insert_keyed, &a, &a.already, &err);
+        ck_assert_msg(a.ok && !a.already, "a role that may not CREATE: %s",
+                      err ? dbr_error_message(err) : "already");
+        dbr_close(app);
+    }
+    t_exec(db, "REVOKE ALL ON c3_orders, c3_keys FROM c3_app");
+    t_exec(db, "DROP ROLE c3_app");
     /* misuse */
     ck_assert(!dbr_tx_run_once(db, NULL, NULL, "", insert_keyed, &k, NULL, &err));
     ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_MISUSE);
