@@ -33,6 +33,8 @@ static void print_status(JsonObject *r)
 {
     JsonArray *list = json_object_get_array_member(r, "migrations");
 
+    if (json_object_has_member(r, "note"))
+        printf("note: %s\n", json_object_get_string_member(r, "note"));
     printf("schema version %" G_GINT64_FORMAT "\n", json_object_get_int_member(r, "version"));
     for (guint i = 0; i < json_array_get_length(list); i++) {
         JsonObject *m = json_array_get_object_element(list, i);

@@ -170,6 +170,17 @@ int tool_fail_error(const tool_opts *o, int code, const dbr_error *err)
         message = g_strdup_printf("%s: %s", name.text, msg);
     else
         message = g_strdup(msg);
+    /* Advice to run `dbr migrate ...` is for this config: say so, so that
+     * the command can be pasted as it is. */
+    if (o->config && strstr(message, "`dbr migrate ")) {
+        g_autofree char *quoted = g_shell_quote(o->config);
+        g_autofree char *with = g_strdup_printf("`dbr migrate -c %s ", quoted);
+        char **parts = g_strsplit(message, "`dbr migrate ", -1);
+
+        g_free(message);
+        message = g_strjoinv(with, parts);
+        g_strfreev(parts);
+    }
     fprintf(stderr, "dbr %s: %s\n", o->command, message);
     if (*dbr_error_detail(err))
         fprintf(stderr, "  detail: %s\n", dbr_error_detail(err));

@@ -83,9 +83,11 @@ static char *dirty_advice(const state *s, const applied *a)
     return g_strdup_printf(
         "version %lld (%s) is dirty: it runs outside a transaction and failed partway (or is "
         "still running elsewhere), so the database may hold part of it. Repair one of two ways: "
-        "finish it by hand, then `dbr migrate force %lld` (records %lld as applied, with its "
-        "file as it is now); or undo what it did, fix the file, then `dbr migrate force %lld` "
-        "and `dbr migrate up` (runs it again)",
+        "make the database match the migration as applied (finish what failed by hand), make "
+        "its file match what you did, then `dbr migrate force %lld` (records %lld as applied, "
+        "with the file as it is now); or make the database match it as not applied (undo what "
+        "it did, or finish a rollback that failed), fix the file, then `dbr migrate force %lld` "
+        "and, to apply it again, `dbr migrate up`",
         a->version, a->description, a->version, a->version, before);
 }
 
@@ -203,20 +205,31 @@ static bool record(step *st, dbr_tx *tx, bool dirty, dbr_error **err)
     g_snprintf(ms, sizeof(ms), "%lld",
                (long long)((dbr_host_now_us(m->host) - st->started_us) / 1000));
     if (st->up)
-        /* A dirty row takes the file as it is now (the repair after a
-         * failed no-transaction run); a clean one keeps its checksum, so
-         * that force never hides an edit to an applied file. */
-        sql = g_strdup_printf("INSERT INTO %s AS h (version, description, checksum, "
-                              "execution_ms, dirty) VALUES ($1::bigint, $2, $3, $4::bigint, "
-                              "$5::boolean) ON CONFLICT (version) DO UPDATE SET "
-                              "dirty = EXCLUDED.dirty, execution_ms = EXCLUDED.execution_ms, "
-                              "checksum = CASE WHEN h.dirty THEN EXCLUDED.checksum "
-                              "ELSE h.checksum END, description = CASE WHEN h.dirty THEN "
-                              "EXCLUDED.description ELSE h.description END",
+        /* force V says V is applied as its file is now: the row takes
+         * that file (force reports when it replaced another checksum). */
+        sql = g_strdup_printf("INSERT INTO %s (version, description, checksum, execution_ms, "
+                              "dirty) VALUES ($1::bigint, $2, $3, $4::bigint, $5::boolean) "
+                              "ON CONFLICT (version) DO UPDATE SET dirty = EXCLUDED.dirty, "
+                              "execution_ms = EXCLUDED.execution_ms, "
+                              "checksum = EXCLUDED.checksum, description = EXCLUDED.description",
                               m->table);
     else
         sql = g_strdup_printf("DELETE FROM %s WHERE version = $1::bigint", m->table);
     ok = dbr_tx_exec(tx, sql, st->up ? 5 : 1, p, err);
+    g_free(sql);
+    return ok;
+}
+
+static bool set_dirty(step *st, dbr_tx *tx, dbr_error **err)
+{
+    char *sql =
+        g_strdup_printf("UPDATE %s SET dirty = true WHERE version = $1::bigint", st->m->table);
+    char v[32];
+    const char *p[1] = {v};
+    bool ok;
+
+    g_snprintf(v, sizeof(v), "%lld", st->x->version);
+    ok = dbr_tx_exec(tx, sql, 1, p, err);
     g_free(sql);
     return ok;
 }
@@ -243,8 +256,10 @@ static bool step_tx(dbr_tx *tx, void *user, dbr_error **err)
         return true;
     }
     st->started_us = dbr_host_now_us(st->m->host);
-    if (st->mark_dirty) /* no-transaction: only the dirty row, the body runs outside */
+    if (st->mark_dirty && st->up) /* no-transaction: only the dirty row, the body runs outside */
         return record(st, tx, true, err);
+    if (st->mark_dirty) /* the same for a down: its row stays, marked, until the body ran */
+        return set_dirty(st, tx, err);
     publish(st->m, st->up ? "migrate.start" : "migrate.start_down", st->x, 0);
     return run_body(st, tx, err) && record(st, tx, false, err);
 }
@@ -264,7 +279,7 @@ static unsigned line_of(const char *text, size_t pos)
  * so that a SET before them holds. */
 static bool run_no_tx(step *st, dbr_error **err)
 {
-    const char *sql = st->x->up_sql;
+    const char *sql = st->up ? st->x->up_sql : st->x->down_sql;
     size_t len = strlen(sql), pos = 0;
     GPtrArray *texts = g_ptr_array_new_with_free_func(g_free);
     GArray *starts = g_array_new(FALSE, FALSE, sizeof(size_t));
@@ -287,8 +302,8 @@ static bool run_no_tx(step *st, dbr_error **err)
                                 "%s (version %lld, outside a transaction): statement %d of %u "
                                 "(line %u) failed after %d applied; the version is marked dirty "
                                 "(`dbr migrate status`; the next command says how to repair)",
-                                mig_name(st->x), st->x->version, done + 1, texts->len,
-                                line_of(sql, at), done));
+                                st->up ? mig_name(st->x) : st->x->down_path, st->x->version,
+                                done + 1, texts->len, line_of(sql, at), done));
     }
     g_array_free(starts, TRUE);
     g_ptr_array_free(texts, TRUE);
@@ -304,17 +319,20 @@ static bool apply_no_tx(step *st, dbr_error **err)
         return false;
     if (st->skipped)
         return true;
-    publish(st->m, "migrate.start", st->x, 0);
+    publish(st->m, st->up ? "migrate.start" : "migrate.start_down", st->x, 0);
     t0 = st->started_us;
     if (!run_no_tx(st, err))
         return false;
     st->mark_dirty = false;
     st->started_us = t0;
     {
-        /* clear the dirty mark */
-        char *sql = g_strdup_printf("UPDATE %s SET dirty = false, execution_ms = $2::bigint "
-                                    "WHERE version = $1::bigint",
-                                    st->m->table);
+        /* clear the dirty mark, or for a down the row itself */
+        char *sql = st->up ? g_strdup_printf("UPDATE %s SET dirty = false, execution_ms = "
+                                             "$2::bigint WHERE version = $1::bigint",
+                                             st->m->table)
+                           : g_strdup_printf("DELETE FROM %s WHERE version = $1::bigint AND "
+                                             "$2::bigint IS NOT NULL",
+                                             st->m->table);
         char v[32], ms[32];
         const char *p[2] = {v, ms};
         bool ok;
@@ -337,7 +355,8 @@ static bool apply(migrate *m, const mig *x, bool up, JsonBuilder *done, dbr_erro
         return migrate_fail(err, "cannot roll back version %lld: %s", x->version,
                             x->up_path ? "its .down.sql is missing"
                                        : "its C migration has no down");
-    ok = up && x->no_tx ? apply_no_tx(&st, err) : dbr_tx_run(m->db, NULL, NULL, step_tx, &st, err);
+    ok = (up ? x->no_tx : x->down_no_tx) ? apply_no_tx(&st, err)
+                                         : dbr_tx_run(m->db, NULL, NULL, step_tx, &st, err);
     if (!ok)
         return false;
     if (!st.skipped) {
@@ -384,7 +403,7 @@ static char *finish_json(JsonBuilder *b)
     return json_generator_to_data(gen, NULL);
 }
 
-static char *status_json(const state *s)
+static char *status_json(const state *s, const char *note)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     GHashTable *seen = g_hash_table_new(g_int64_hash, g_int64_equal);
@@ -393,6 +412,10 @@ static char *status_json(const state *s)
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "version");
     json_builder_add_int_value(b, current_version(s));
+    if (note) {
+        json_builder_set_member_name(b, "note");
+        json_builder_add_string_value(b, note);
+    }
     json_builder_set_member_name(b, "migrations");
     json_builder_begin_array(b);
     for (guint i = 0; i < s->all->len; i++) {
@@ -589,6 +612,7 @@ typedef struct forcing {
     state *s;
     long long version;
     bool baseline;
+    bool replaced; /* V was recorded with another checksum: its file changed */
 } forcing;
 
 static bool force_tx(dbr_tx *tx, void *user, dbr_error **err)
@@ -619,6 +643,18 @@ static bool force_tx(dbr_tx *tx, void *user, dbr_error **err)
     sql = g_strdup_printf("DELETE FROM %s WHERE version > $1::bigint", m->table);
     ok = dbr_tx_exec(tx, sql, 1, p, err);
     g_free(sql);
+    if (ok && !f->baseline && f->version) {
+        const mig *x = find_mig(f->s, f->version);
+        dbr_result *r;
+
+        sql = g_strdup_printf("SELECT checksum FROM %s WHERE version = $1::bigint", m->table);
+        r = dbr_tx_query(tx, sql, 1, p, err);
+        g_free(sql);
+        ok = r != NULL;
+        f->replaced = ok && x && dbr_result_nrows(r) == 1 &&
+                      strcmp(dbr_result_value(r, 0, 0), x->checksum) != 0;
+        dbr_result_free(r);
+    }
     for (guint i = 0; ok && i < f->s->all->len; i++) {
         const mig *x = g_ptr_array_index(f->s->all, i);
         step st = {.m = m, .x = x, .up = true, .started_us = dbr_host_now_us(m->host)};
@@ -656,7 +692,7 @@ static bool parse_number(const char *word, const char *what, long long min, long
 
 static bool run_force(state *s, char **w, char **reply, dbr_error **err)
 {
-    forcing f = {s, 0, strcmp(w[0], "baseline") == 0};
+    forcing f = {s, 0, strcmp(w[0], "baseline") == 0, false};
 
     if (!parse_number(w[1], "a version number", 0, G_MAXINT64, &f.version, err))
         return false;
@@ -668,7 +704,16 @@ static bool run_force(state *s, char **w, char **reply, dbr_error **err)
     *s = (state){.m = s->m};
     if (!load(s, err))
         return false;
-    *reply = status_json(s);
+    if (f.replaced) {
+        char *note = g_strdup_printf("version %lld's file had changed since it was recorded: "
+                                     "force recorded the file as it is now",
+                                     f.version);
+
+        *reply = status_json(s, note);
+        g_free(note);
+    } else {
+        *reply = status_json(s, NULL);
+    }
     return true;
 }
 
@@ -763,7 +808,7 @@ bool migrate_command(migrate *m, const char *command, char **reply, dbr_error **
     if (!load(&s, err))
         goto out;
     if (strcmp(w[0], "status") == 0) {
-        *reply = status_json(&s);
+        *reply = status_json(&s, NULL);
         ok = true;
         goto out;
     }

@@ -15,6 +15,7 @@ typedef struct mig {
     char *up_path, *down_path; /* files; NULL for a C migration */
     char *up_sql, *down_sql;
     bool no_tx;             /* the up file starts with "-- dbr:no-transaction" */
+    bool down_no_tx;        /* the down file does */
     const dbr_migration *c; /* a C migration, or NULL */
     char checksum[65];      /* SHA-256 of the up script ("c:VERSION:DESCRIPTION" for C) */
     char *problem;          /* why this migration cannot run (a bad file), or NULL */

@@ -283,6 +283,15 @@ static bool load_dir(const char *dir, GPtrArray *all, dbr_error **err)
                     set_problem(x, x->up_path, problem);
             }
         }
+        if (x->down_sql) {
+            x->down_no_tx = g_str_has_prefix(x->down_sql, NO_TX_MARK);
+            if (x->down_no_tx) {
+                char *problem = no_tx_problem(x->down_sql);
+
+                if (problem)
+                    set_problem(x, x->down_path, problem);
+            }
+        }
     }
     return true;
 }
