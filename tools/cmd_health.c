@@ -110,8 +110,11 @@ static int unreachable(const tool_opts *o, const dbr_error *err)
     const char *kind = dbr_error_kind_name(dbr_error_kind_of(err));
 
     /* Something only the connect could find wrong with the config (a
-     * conninfo libpq cannot parse) is still the config's fault. */
-    if (dbr_error_kind_of(err) == DBR_ERR_CONFIG || dbr_error_kind_of(err) == DBR_ERR_MISUSE)
+     * conninfo libpq cannot parse) is still the config's fault. But what
+     * the server said (a SQLSTATE: the database does not exist, 3D000) is
+     * the database being unreachable for the service: critical. */
+    if ((dbr_error_kind_of(err) == DBR_ERR_CONFIG || dbr_error_kind_of(err) == DBR_ERR_MISUSE) &&
+        !*dbr_error_sqlstate(err))
         return tool_fail_error(o, TOOL_HEALTH_UNKNOWN, err);
 
     if (o->json) {

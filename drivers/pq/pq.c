@@ -113,6 +113,47 @@ static bool uri_userinfo_unencoded(const char *conninfo)
            memchr(at + 1, '@', q ? (size_t)(q - at - 1) : strlen(at + 1));
 }
 
+/* The options with a fixed set of values, which libpq checks only when it
+ * connects: a typo there is a config error now, not a connection failure
+ * retried five times. */
+static bool check_values(const PQconninfoOption *opts, dbr_error **err)
+{
+    static const struct {
+        const char *keyword;
+        const char *const values[8];
+    } enums[] = {
+        {"sslmode", {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}},
+        {"gssencmode", {"disable", "prefer", "require"}},
+        {"channel_binding", {"disable", "prefer", "require"}},
+        {"target_session_attrs",
+         {"any", "read-write", "read-only", "primary", "standby", "prefer-standby"}},
+        {"load_balance_hosts", {"disable", "random"}},
+    };
+
+    for (const PQconninfoOption *o = opts; o->keyword; o++) {
+        for (size_t i = 0; o->val && i < G_N_ELEMENTS(enums); i++) {
+            bool known = false;
+            GString *list;
+
+            if (strcmp(o->keyword, enums[i].keyword) != 0)
+                continue;
+            for (size_t j = 0; enums[i].values[j]; j++)
+                known |= strcmp(o->val, enums[i].values[j]) == 0;
+            if (known)
+                continue;
+            list = g_string_new(NULL);
+            for (size_t j = 0; enums[i].values[j]; j++)
+                g_string_append_printf(list, "%s%s", j ? ", " : "", enums[i].values[j]);
+            dbr_set_error(err, DBR_ERR_CONFIG, PQ_LAYER,
+                          "invalid conninfo: %s must be one of %s, got %s", o->keyword, list->str,
+                          dbr_quote(o->val).text);
+            g_string_free(list, TRUE);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool pq_check_conninfo(const char *conninfo, dbr_error **err)
 {
     char *perr = NULL, *near;
@@ -124,10 +165,11 @@ static bool pq_check_conninfo(const char *conninfo, dbr_error **err)
                              "'/', ',' or '@': percent-encode them in the user name and password "
                              "(%%2F, %%2C, %%40); the text is not shown, it may hold a password");
     opts = PQconninfoParse(conninfo ? conninfo : "", &perr);
-
     if (opts) {
+        bool ok = check_values(opts, err);
+
         PQconninfoFree(opts);
-        return true;
+        return ok;
     }
     near = perr ? near_keyword(perr) : NULL;
     if (near)

@@ -407,6 +407,22 @@ START_TEST(test_pg_health_tool_exit_codes)
     ck_assert_msg(strstr(out, "critical"), "%s", out);
     g_free(out);
     g_free(text);
+    /* a database that does not exist is an outage for the service too
+     * (3D000 says so), not a config error (a new user's report) */
+    text = g_strdup_printf("[database]\ndriver = pq\nconninfo = %s dbname=dbr_no_such_db\n"
+                           "[chain]\nplugins = health\n",
+                           t_conninfo());
+    ck_assert_int_eq(run_tool(text, &out), 2);
+    ck_assert_msg(strstr(out, "critical"), "%s", out);
+    g_free(out);
+    g_free(text);
+    /* a conninfo value libpq would refuse only at connect: unknown (3) at once */
+    text = g_strdup_printf("[database]\ndriver = pq\nconninfo = %s sslmode=bogus\n"
+                           "[chain]\nplugins = health\n",
+                           t_conninfo());
+    ck_assert_int_eq(run_tool(text, &out), 3);
+    g_free(out);
+    g_free(text);
     g_free(base);
 }
 END_TEST

@@ -124,6 +124,14 @@ START_TEST(test_pg_check_finds_a_conninfo_typo_without_connecting)
     ck_assert_msg(strstr(out, "[database] conninfo") && strstr(out, "did you mean \"user\""), "%s",
                   out);
     g_free(out);
+    /* a value libpq checks only when it connects, checked without connecting */
+    ck_assert(g_file_set_contents(path,
+                                  "[database]\ndriver = pq\nconninfo = host=127.0.0.1 port=1 "
+                                  "sslmode=requir\n",
+                                  -1, NULL));
+    ck_assert_int_eq(run_tool(argv, &out), 1);
+    ck_assert_msg(strstr(out, "sslmode must be one of"), "%s", out);
+    g_free(out);
     /* and an open that does not connect first says so at open, not later */
     ck_assert_ptr_null(dbr_open_string("[database]\ndriver = pq\nconninfo = usr=app\n"
                                        "connect_on_open = false\n",
