@@ -50,36 +50,67 @@ char *log_first_word(const char *sql)
     return g_strdup_printf("%s ... (the rest not logged: the server could not parse it)", word);
 }
 
-/* The first quote of a message, in any server language: ASCII quotes and
- * the guillemets and curly quotes of translated messages. */
-static const char *first_quote(const char *m)
+/* The quotes of server messages, in any language, with their closers. */
+static const struct {
+    const char *open, *close;
+} quotes[] = {
+    {"\"", "\""},         {"'", "'"},           {"\u00bb", "\u00ab"},
+    {"\u00ab", "\u00bb"},                       /* German », French « */
+    {"\u201e", "\u201c"}, {"\u201c", "\u201d"}, /* „…“ and “…” */
+    {"\u2018", "\u2019"}, {"\u2039", "\u203a"}, {"\u203a", "\u2039"},
+};
+
+/* The first opening quote at or after m, and which one; NULL if none. */
+static const char *first_quote(const char *m, size_t *which)
 {
-    static const char *const quotes[] = {"\"",     "'",      "\u00bb", "\u00ab", "\u201e", "\u201c",
-                                         "\u201d", "\u2018", "\u2019", "\u2039", "\u203a"};
     const char *first = NULL;
 
     for (size_t i = 0; i < G_N_ELEMENTS(quotes); i++) {
-        const char *q = strstr(m, quotes[i]);
+        const char *q = strstr(m, quotes[i].open);
 
-        if (q && (!first || q < first))
+        if (q && (!first || q < first)) {
             first = q;
+            *which = i;
+        }
     }
     return first;
 }
 
 char *log_redact_server_message(const char *message, const char *sqlstate)
 {
-    const char *q;
+    GString *out;
+    const char *p, *q;
+    size_t which = 0;
 
     if (!message)
         return g_strdup("");
     /* Data exceptions quote the value, and a syntax error quotes the SQL
      * around the error, literals included: both are cut at the first
      * quote, whatever the language. */
-    if (!sqlstate || (strncmp(sqlstate, "22", 2) != 0 && strcmp(sqlstate, "42601") != 0))
-        return g_strdup(message);
-    q = first_quote(message);
-    if (!q)
-        return g_strdup(message);
-    return g_strdup_printf("%.*s(not logged: it may quote data)", (int)(q - message), message);
+    if (sqlstate && (strncmp(sqlstate, "22", 2) == 0 || strcmp(sqlstate, "42601") == 0)) {
+        q = first_quote(message, &which);
+        if (!q)
+            return g_strdup(message);
+        return g_strdup_printf("%.*s(not logged: it may quote data)", (int)(q - message), message);
+    }
+    /* Other messages quote names, but a name can be data too (a literal
+     * cast to regclass or regrole, a setting asked for by name): every
+     * quoted part becomes an ellipsis. The SQL, logged beside, still shows
+     * the names the statement wrote. */
+    out = g_string_new(NULL);
+    for (p = message; (q = first_quote(p, &which));) {
+        const char *body = q + strlen(quotes[which].open);
+        const char *end = strstr(body, quotes[which].close);
+        const char *nl = strchr(body, '\n');
+
+        g_string_append_len(out, p, q - p);
+        g_string_append(out, quotes[which].open);
+        g_string_append(out, "\u2026");
+        if (!end || (nl && nl < end)) /* no closer on this line: the rest goes */
+            return g_string_free(out, FALSE);
+        g_string_append(out, quotes[which].close);
+        p = end + strlen(quotes[which].close);
+    }
+    g_string_append(out, p);
+    return g_string_free(out, FALSE);
 }

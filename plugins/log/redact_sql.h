@@ -24,9 +24,10 @@ char *log_first_word(const char *sql);
  * offending value, and syntax errors (42601: 'syntax error at or near
  * "..."') the SQL around the error, literals included: for those the
  * message is cut at its first quote (ASCII, guillemets or curly quotes, as
- * translations use them). Other classes quote only names (integrity
- * violations put the row's values in DETAIL, which is never logged). Free
- * with g_free.
+ * translations use them). Other messages quote names, which can be data
+ * too (a literal cast to regclass): every quoted part becomes an ellipsis.
+ * Integrity violations put the row's values in DETAIL, which is never
+ * logged. Free with g_free.
  */
 char *log_redact_server_message(const char *message, const char *sqlstate);
 

@@ -180,7 +180,10 @@ START_TEST(test_pg_log_never_shows_literals_or_quoted_values)
         "SELECT 99999999999999999999::int -- Zq8hunter",
         "SELECT 'Zq9hunter",                             /* 42601 quotes the SQL */
         "UPDATE t SET name = 'it'Zq10hunter's' WHERE x", /* a quote pasted into SQL */
+        "SELECT 'Zq12hunter'::regclass",                 /* names that are data */
+        "SELECT current_setting('Zq13hunter')",
     };
+    const char *role[] = {"Zq14hunter"};
     dbr_db *db = t_open("[database]\ndriver = pq\nconninfo = %s\n[chain]\nplugins = log\n"
                         "[plugin.log]\nlog_errors = true\n",
                         t_conninfo());
@@ -189,6 +192,7 @@ START_TEST(test_pg_log_never_shows_literals_or_quoted_values)
     g_free(log_take());
     for (size_t i = 0; i < G_N_ELEMENTS(failing); i++)
         ck_assert_msg(!dbr_exec(db, NULL, failing[i], 0, NULL, NULL), "%s ran", failing[i]);
+    ck_assert(!dbr_exec(db, NULL, "SELECT $1::regrole", 1, role, NULL)); /* log_params off */
     logs = log_take();
     /* every failure was logged, with its shape */
     ck_assert_msg(strstr(logs, "SELECT '?' AS path, '?' AS pw FROM no_such_table") &&

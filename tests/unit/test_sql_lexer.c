@@ -582,7 +582,12 @@ START_TEST(test_server_message_redaction)
         {"invalid input syntax for type integer: \"a\"hunter5\nb\"", "22P02",
          "invalid input syntax for type integer: (not logged: it may quote data)"},
         {"duplicate key value violates unique constraint \"u_key\"", "23505",
-         "duplicate key value violates unique constraint \"u_key\""},
+         "duplicate key value violates unique constraint \"\u2026\""},
+        /* names can be data: a literal cast to regclass (a new user's report) */
+        {"relation \"s3cretpw_h\" does not exist", "42P01", "relation \"\u2026\" does not exist"},
+        {"Relation \u00bbs3cret\u00ab existiert nicht", "42P01",
+         "Relation \u00bb\u2026\u00ab existiert nicht"},
+        {"role \"s3cret has no end", "42704", "role \"\u2026"},
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
