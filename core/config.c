@@ -407,11 +407,23 @@ static bool check_groups(const dbr_settings *st, dbr_error **err)
             ok = fail_file(st, line, err,
                            "unknown group [%s]: expected [database], [chain] or [plugin.NAME]%s",
                            dbr_quote_name(*g).text, hint);
-        else if (!g_strv_contains((const char *const *)st->plugins, name))
-            ok = fail_file(st, line, err,
-                           "[%s] configures plugin %s, which [chain] plugins does not list%s",
-                           dbr_quote_name(*g).text, dbr_quote(name).text,
-                           *hint ? hint : " (add it there, or remove this group)");
+        else if (!g_strv_contains((const char *const *)st->plugins, name)) {
+            const char *listed = dbr_suggest(name, (const char *const *)st->plugins);
+
+            /* A listed name near this group's is one typo, and more often
+             * in the list than in the group that holds the settings: say
+             * both lines. */
+            if (listed)
+                ok = fail_file(st, dbr_settings_line(st, "chain", "plugins"), err,
+                               "[chain] plugins lists %s, and line %d configures [%s]: one of "
+                               "the two names is misspelled",
+                               dbr_quote(listed).text, line, dbr_quote_name(*g).text);
+            else
+                ok = fail_file(st, line, err,
+                               "[%s] configures plugin %s, which [chain] plugins does not list%s",
+                               dbr_quote_name(*g).text, dbr_quote(name).text,
+                               *hint ? hint : " (add it there, or remove this group)");
+        }
         g_free(hint);
     }
     g_ptr_array_free(known, TRUE);

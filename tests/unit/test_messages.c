@@ -143,8 +143,13 @@ START_TEST(test_config_suggests_the_nearest_known_name)
     /* groups */
     expect_hint(DB "[chian]\nplugins = trace_a\n", "unknown group [chian]");
     expect_hint(DB "[chian]\nplugins = trace_a\n", "did you mean [chain]?");
+    /* a group and a chain entry one typo apart: the typo may be in either
+     * (a new user's report: the list was wrong, the group was blamed) */
     expect_hint(DB "[chain]\nplugins = health\n[plugin.helth]\ninterval = 1s\n",
-                "did you mean [plugin.health]?");
+                "[chain] plugins lists \"health\", and line 5 configures [plugin.helth]: one "
+                "of the two names is misspelled");
+    expect_hint(DB "[chain]\nplugins = retyr\n[plugin.retry]\nmax_attempts = 3\n",
+                ":4: [chain] plugins lists \"retyr\", and line 5 configures [plugin.retry]");
     /* plugin and driver names, from the modules that exist */
     expect_hint(DB "[chain]\nplugins = helth\n", "did you mean \"health\"?");
     expect_hint("[database]\ndriver = fak\n", "did you mean \"fake\"?");
