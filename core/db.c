@@ -40,9 +40,13 @@ static bool load_driver(dbr_db *db, dbr_error **err)
     bool by_path = g_path_is_absolute(name);
     const struct dbr_driver_ops *ops;
 
+    dbr_error *e = NULL;
+
     if (!dbr_loader_load(by_path ? NULL : name, by_path ? name : NULL, DBR_MODULE_DRIVER,
-                         db->st->paths, &db->driver_mod, err))
-        return false;
+                         db->st->paths, &db->driver_mod, &e))
+        return dbr_error_propagate(
+            err, dbr_error_wrap(e, dbr_error_kind_of(e), "core", "%s:%d: [database] driver",
+                                db->st->source, dbr_settings_line(db->st, "database", "driver")));
     ops = db->driver_mod.mod->ops;
     if (ops->struct_size < offsetof(struct dbr_driver_ops, ping) || !ops->connect || !ops->close ||
         !ops->exec || !ops->result_nrows || !ops->result_ncols || !ops->result_colname ||
@@ -63,9 +67,15 @@ static bool load_plugin(dbr_db *db, int i, dbr_error **err)
 
     if (!dbr_config_get_string(sec, "module", NULL, &module, err))
         return false;
+    dbr_error *e = NULL;
+
     if (!dbr_loader_load(module ? NULL : name, module, DBR_MODULE_PLUGIN, db->st->paths, &link->mod,
-                         err))
-        return false;
+                         &e))
+        return dbr_error_propagate(
+            err, dbr_error_wrap(e, dbr_error_kind_of(e), "core", "%s:%d: %s", db->st->source,
+                                module ? dbr_settings_line(db->st, sec->group, "module")
+                                       : dbr_settings_line(db->st, "chain", "plugins"),
+                                module ? "module" : "[chain] plugins"));
     ops = link->mod.mod->ops;
     if (ops->struct_size < offsetof(struct dbr_plugin_ops, open) || !ops->create || !ops->destroy ||
         !ops->handle)
@@ -162,8 +172,10 @@ static dbr_db *db_open(const char *path, const char *text, const dbr_open_opts *
         dbr_error *e = NULL;
 
         if (!db->drv->check_conninfo(db->st->conninfo, &e)) {
-            dbr_error_propagate(err, dbr_error_wrap(e, DBR_ERR_CONFIG, "core",
-                                                    "%s: [database] conninfo", db->st->source));
+            dbr_error_propagate(err,
+                                dbr_error_wrap(e, DBR_ERR_CONFIG, "core",
+                                               "%s:%d: [database] conninfo", db->st->source,
+                                               dbr_settings_line(db->st, "database", "conninfo")));
             goto out_fail;
         }
     }
