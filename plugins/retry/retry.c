@@ -196,6 +196,10 @@ static void give_up(retry *r, const dbr_call *call, const dbr_error *e, int atte
     dbr_host_publish(r->host, "retry.giveup", "call", dbr_call_kind_name(dbr_call_kind_of(call)),
                      "attempts", n, "kind", dbr_error_kind_name(dbr_error_kind_of(e)), "reason",
                      stop_names[reason], NULL);
+    if (attempts > 1)
+        dbr_log(DBR_LOG_WARNING, LAYER, NULL, "gave up on %s after %s attempts (%s: %s)",
+                dbr_call_kind_name(dbr_call_kind_of(call)), n,
+                dbr_error_kind_name(dbr_error_kind_of(e)), stop_names[reason]);
 }
 
 /* The error a call that retrying gave up on ends with: the last failure,
@@ -311,6 +315,11 @@ static bool retry_handle(void *self, dbr_call *call, const dbr_next *next, dbr_e
         dbr_host_publish(r->host, "retry.attempt", "call",
                          dbr_call_kind_name(dbr_call_kind_of(call)), "attempt", a, "delay_ms", d,
                          "kind", dbr_error_kind_name(dbr_error_kind_of(e)), NULL);
+        /* An operator should see that work ran again (a transaction's
+         * callback runs once more): one line per retry, at info. */
+        dbr_log(DBR_LOG_INFO, LAYER, NULL, "retrying %s in %s ms after attempt %s failed (%s)",
+                dbr_call_kind_name(dbr_call_kind_of(call)), d, a,
+                dbr_error_kind_name(dbr_error_kind_of(e)));
         if (!dbr_host_sleep(r->host, ctx, delay, &se)) {
             /* Canceled or out of time while waiting: say so, keep the story. */
             give_up(r, call, e, attempt, STOP_CTX);
