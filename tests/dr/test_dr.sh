@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Disaster-recovery drills, for real, on clusters this test creates:
-#   1. backup, drop, restore, verify: identical contents; a corrupted backup
-#      is refused before restoring; a non-empty target needs --force;
+#   (logical backups: tests/dr/test_logical.sh)
 #   2. WAL archiving and point-in-time recovery: three batches of writes with
 #      the time noted, a destructive statement, recovery to the moment before
 #      it; measures the recovery time and the data-loss window and checks
@@ -41,43 +40,6 @@ free_port() {
         pgcluster_port_free "$p" && { echo "$p"; return; }
     done
 }
-
-# --- 1. logical backup and verified restore (the shared test cluster) ---
-export PGHOST=$DBR_TEST_PGSOCK PGPORT=$DBR_TEST_PGPORT PGUSER=dbr
-psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS dr_src" -c "DROP DATABASE IF EXISTS dr_dst" -c "CREATE DATABASE dr_src"
-psql -X -q -d dr_src <<'SQL'
-CREATE TABLE accounts (id int PRIMARY KEY, owner text, balance numeric);
-INSERT INTO accounts SELECT g, 'owner ' || g, g * 10.5 FROM generate_series(1, 5000) g;
-CREATE TABLE events (id bigserial PRIMARY KEY, at timestamptz DEFAULT now(), payload jsonb);
-INSERT INTO events (payload) SELECT jsonb_build_object('n', g) FROM generate_series(1, 2000) g;
-SQL
-out=$("$scripts/backup_database.sh" --dbname dr_src --dir "$work/backups" --keep 2 2>"$work/backup.err")
-dump=$(printf '%s\n' "$out" | tail -n 1)
-check "backup writes a dump and a manifest" test -s "$dump" -a -s "${dump%.dump}.manifest"
-check "the manifest records both tables" test "$(grep -c '^table ' "${dump%.dump}.manifest")" = 2
-before=$(psql -X -At -d dr_src -c "SELECT md5(string_agg(a::text, ',' ORDER BY a.id)) FROM accounts a")
-psql -X -q -d postgres -c "DROP DATABASE dr_src"
-check "restore verifies and succeeds" "$scripts/restore_database.sh" --file "$dump" --dbname dr_src
-after=$(psql -X -At -d dr_src -c "SELECT md5(string_agg(a::text, ',' ORDER BY a.id)) FROM accounts a")
-check "restored contents are identical" test "$before" = "$after"
-if "$scripts/restore_database.sh" --file "$dump" --dbname dr_src 2>"$work/err"; then
-    not_ok "a non-empty target is refused without --force"
-else
-    check "a non-empty target is refused without --force" grep -q "not empty" "$work/err"
-fi
-check "--force replaces it" "$scripts/restore_database.sh" --file "$dump" --dbname dr_src --force
-cp "$dump" "$work/corrupt.dump"
-cp "${dump%.dump}.manifest" "$work/corrupt.manifest"
-printf 'garbage' | dd of="$work/corrupt.dump" bs=1 seek=2000 conv=notrunc status=none
-if "$scripts/restore_database.sh" --file "$work/corrupt.dump" --dbname dr_dst 2>"$work/err"; then
-    not_ok "a corrupted backup is refused"
-else
-    check "a corrupted backup is refused before restoring" grep -q "is corrupted" "$work/err"
-    check "...and nothing was restored" test "$(psql -X -At -d postgres -c "SELECT count(*) FROM pg_database WHERE datname = 'dr_dst'")" = 0
-fi
-for _ in 1 2; do sleep 1.1; "$scripts/backup_database.sh" --dbname dr_src --dir "$work/backups" --keep 2 >/dev/null 2>&1; done
-check "retention keeps the newest 2" test "$(find "$work/backups" -name 'dr_src-*.dump' | wc -l)" = 2
-check "no password is printed" bash -c "! grep -qi 'password' '$work/backup.err'"
 
 # --- 2. WAL archiving and point-in-time recovery (a cluster of its own) ---
 src=$work/src
