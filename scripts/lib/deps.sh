@@ -5,7 +5,7 @@
 
 DBR_DEBIAN_PACKAGES=(build-essential meson ninja-build pkg-config libglib2.0-dev libpq-dev check
     postgresql postgresql-client valgrind curl procps libmicrohttpd-dev libjson-glib-dev
-    prometheus clang-format shellcheck git locales pgbackrest)
+    prometheus clang-format shellcheck git locales pgbackrest perl)
 
 deps_missing() {
     local p missing=()
