@@ -41,10 +41,12 @@
 #   setup_wal_archiving.sh --pitr --repo REPO [--stanza NAME] --pgdata NEWDIR
 #       (--target-time 'YYYY-MM-DD HH:MM:SS[.ffffff]+00' | --target-lsn X/Y |
 #        --target-name RESTORE_POINT | --target immediate | --target latest)
-#       [--delta] [--switch-wal] [--start --port N] [--timeout 600]
+#       [--delta] [--switch-wal] [--stream-dir DIR] [--start --port N] [--timeout 600]
 #   "latest" replays to the end of the archive (everything archived), the
 #   others stop just before the target (time, LSN) or at it (a restore
 #   point made with pg_create_restore_point; immediate: the backup's end).
+#   --stream-dir also reads the WAL of stream_wal.sh (pg_receivewal) from
+#   DIR, the unfinished last segment included, for what the archive lacks.
 #   A target before the oldest backup is refused. The recovered server does
 #   not archive (archive_mode = off) until setup is run on it. With --start
 #   it starts on port N and waits until recovery ended and it is promoted
@@ -58,11 +60,11 @@ export DR_NAME=setup_wal_archiving
 # shellcheck source=scripts/lib/dr-common.sh
 . "$(dirname "$0")/lib/dr-common.sh"
 
-usage() { sed -n '4,55p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '4,57p' "$0" | sed 's/^# \{0,1\}//'; }
 
 mode=setup pgdata='' repo='' stanza=main timeout=60s retention_full=2 retention_diff=6
 cipher_file='' restart=0 backup=1 config='' type=incr from='' wait_s=60
-target_kind='' target='' delta=0 switch=0 start=0 port='' start_timeout=600
+target_kind='' target='' delta=0 switch=0 start=0 port='' start_timeout=600 stream=
 set_mode() {
     if [ "$mode" = setup ]; then
         mode=${1#--}
@@ -76,7 +78,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --pgdata | --repo | --archive | --stanza | --archive-timeout | --retention-full | --retention-diff | \
         --cipher-pass-file | --config | --type | --from | --wait | --target-time | --target-lsn | \
-        --target-name | --target | --port | --timeout)
+        --target-name | --target | --port | --timeout | --stream-dir)
         [ $# -ge 2 ] || dr_die "$1 needs a value (see --help)"
         case "$1" in
         --pgdata) pgdata=$2 ;;
@@ -92,6 +94,7 @@ while [ $# -gt 0 ]; do
         --wait) wait_s=$2 ;;
         --port) port=$2 ;;
         --timeout) start_timeout=$2 ;;
+        --stream-dir) stream=$2 ;;
         --target-time | --target-lsn | --target-name | --target)
             [ -z "$target_kind" ] || dr_die "give one recovery target, not $target_kind and $1"
             target_kind=$1 target=$2
@@ -375,24 +378,37 @@ pitr() {
     owner=$(stat -c %U "$repo")
     [ "$(id -u)" != 0 ] || chown "$owner" "$pgdata"
     chmod 700 "$pgdata"
-    local delta_args=()
+    local delta_args=() stream_args=()
     [ "$delta" = 0 ] || delta_args=(--delta --force)
+    if [ -n "$stream" ]; then
+        case "$stream" in /*) ;; *) stream=$(pwd)/$stream ;; esac
+        [ -d "$stream" ] || dr_die "--stream-dir $stream is not a directory"
+        # The archive first; then the stream's complete segment; then its
+        # unfinished one (pg_receivewal's .partial), which ends recovery.
+        # pgBackRest writes the option into postgresql.auto.conf without
+        # escaping single quotes: the paths go in double quotes for sh, so
+        # quotes, '$', '`' and '\' in them are refused.
+        case "$stream$conf$pgdata" in *[\'\"\$\`\\]*) dr_die "--stream-dir, --repo and --pgdata: paths with quotes, \$, \` or \\ cannot go into restore_command" ;; esac
+        stream_args=("--recovery-option=restore_command=pgbackrest --config=\"$conf\" --pg1-path=\"$pgdata\" --stanza=$stanza archive-get %f \"%p\" || cp \"$stream\"/%f \"%p\" 2>/dev/null || cp \"$stream\"/%f.partial \"%p\" 2>/dev/null")
+    fi
     dr_log "restoring into $pgdata ($target_kind $target; the archive ends at ${newest:-nothing})"
-    pgb --pg1-path="$pgdata" restore "${type_args[@]}" --archive-mode=off "${delta_args[@]}" ||
+    pgb --pg1-path="$pgdata" restore "${type_args[@]}" --archive-mode=off "${delta_args[@]}" "${stream_args[@]}" ||
         dr_die "pgbackrest restore failed (see $repo/log)"
     dr_log "restored in $(elapsed "$started") s; recovery configured"
     if [ "$start" = 1 ]; then
         bin=$(bindir)
         log=$pgdata/log/recovery.log
         as_owner "$pgdata" mkdir -p "$pgdata/log"
+        # (postgres -C reads the configuration only while no server runs)
+        local sockdir
+        sockdir=$(as_owner "$pgdata" "$bin/postgres" -D "$pgdata" -C unix_socket_directories 2>/dev/null | cut -d, -f1 | sed 's/^ *//') || true
         as_owner "$pgdata" "$bin/pg_ctl" -D "$pgdata" -o "-p $port" -l "$log" -W start >/dev/null ||
             dr_die "the recovered server did not start: see $log"
         # Promoted: recovery.signal is gone, the control file says "in
         # production" (the restored copy said so before startup, hence both),
         # and the server answers on its port (pg_isready needs no login,
         # which also holds when we run as root).
-        local deadline=$(($(date +%s) + start_timeout)) sockdir
-        sockdir=$(as_owner "$pgdata" "$bin/postgres" -D "$pgdata" -C unix_socket_directories 2>/dev/null | cut -d, -f1 | sed 's/^ *//')
+        local deadline=$(($(date +%s) + start_timeout))
         while :; do
             if [ ! -e "$pgdata/recovery.signal" ]; then
                 state=$(as_owner "$pgdata" "$bin/pg_controldata" "$pgdata" 2>/dev/null | sed -n 's/^Database cluster state: *//p')
