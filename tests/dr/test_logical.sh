@@ -125,6 +125,15 @@ check "that table restores and verifies, its owner kept" bash -c "'$scripts/rest
 check "the manifest covers the sequence, the materialized view and large objects" \
     bash -c "grep -q '^sequence public.invoice_no 1006 t' '$m' && grep -q '^matview public.rich ' '$m' && grep -q '^large-objects all 1 ' '$m'"
 
+# --- into a new cluster: the owners' roles come from the globals file ---
+port2=$(cluster_new other </dev/null)
+check_fails "into a new cluster without the roles: refused, with the way out" "missing roles\? try --globals" \
+    env PGHOST="$work/other/sock" PGPORT="$port2" "$scripts/restore_database.sh" --file "$evil" --dbname evil
+check "...with --globals: roles created, restored, verified, owner kept" bash -c "
+    export PGHOST='$work/other/sock' PGPORT='$port2'
+    '$scripts/restore_database.sh' --file '$evil' --dbname evil --globals >/dev/null 2>&1 &&
+    test \"\$(psql -X -At -d evil -c \"SELECT tableowner FROM pg_tables WHERE tablename LIKE 'x%'\")\" = creator"
+
 # --- restore: a new database, verified, swapped in ---
 restored=$("$scripts/restore_database.sh" --file "$dump" --dbname shop_copy 2>"$work/restore.err" | tail -n 1) ||
     cat "$work/restore.err"

@@ -77,6 +77,10 @@ lsn=$(sq -c "SELECT pg_current_wal_insert_lsn()")
 t_before=$(sq -c "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US+00')")
 sq -c "DROP TABLE important"
 check "log_statement = ddl logs the DROP with its time" grep -rq 'statement: DROP TABLE important' "$work/src/log" "$src"
+# pg_waldump finds the exact spot: the commit that removed the table's files.
+drop_lsn=$({ pgcluster_as_owner pg_waldump -p "$src/pg_wal" -s "$lsn" 2>/dev/null || true; } |
+    grep -m1 'COMMIT.*rels:' | sed -n 's/.*lsn: \([0-9A-F]*\/[0-9A-F]*\),.*/\1/p' || true)
+check "pg_waldump shows the DROP's commit (rels:) after the noted LSN" test -n "$drop_lsn"
 decision=$(now)
 rport=$(free_port)
 rec=$work/recovered
@@ -93,6 +97,12 @@ check "...it accepts writes, on a new timeline" sq -c "INSERT INTO ticks DEFAULT
 check "...and it does not archive into the old timeline's repository" test "$(sq -c 'SHOW archive_mode')" = off
 echo "# RTO, PITR to before the DROP (server alive, pg_switch_wal first): $(elapsed "$decision" "$first_write") s"
 stop_rec() { pgcluster_as_owner pg_ctl -D "$rec" -m fast -w stop >/dev/null; }
+# The recovered server's own history: a stanza of its own, archiving its
+# timeline (PG* points at it).
+check "setup on the recovered server (a new stanza) archives its new timeline" \
+    "$wal" --pgdata "$rec" --repo "$work/repo" --stanza after_pitr --restart --no-backup
+check "...its segments are on timeline 2" bash -c "sq() { psql -X -At -c \"\$1\"; }
+    test \"\$(sq 'SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)')\" = 00000002"
 
 # --- the other kinds of target, over the same directory with --delta ---
 stop_rec
@@ -100,7 +110,8 @@ check "PITR to the named restore point, --delta" "$wal" --pitr --repo "$work/rep
     --target-name before_drop --delta --start --port "$rport"
 check "...the table is back" test "$(sq -c 'SELECT count(*) FROM important' 2>&1)" = 20000
 stop_rec
-check "PITR to an LSN, --delta" "$wal" --pitr --repo "$work/repo" --pgdata "$rec" --target-lsn "$lsn" --delta --start --port "$rport"
+check "PITR to the LSN of the DROP's commit (from pg_waldump), --delta" "$wal" --pitr --repo "$work/repo" --pgdata "$rec" \
+    --target-lsn "${drop_lsn:-$lsn}" --delta --start --port "$rport"
 check "...the table is back" test "$(sq -c 'SELECT count(*) FROM important' 2>&1)" = 20000
 stop_rec
 check "PITR to immediate (the newest backup's end), --delta" "$wal" --pitr --repo "$work/repo" --pgdata "$rec" \
