@@ -164,7 +164,15 @@ setup() {
     owner=$(stat -c %U "$pgdata")
     # PostgreSQL's own parser: "1min" is right, "5m" is not; nothing is
     # written before this passes.
-    as_owner "$pgdata" "$(bindir)/postgres" -D "$pgdata" -C archive_timeout -c "archive_timeout=$timeout" \
+    # (an empty configuration of its own: Debian keeps postgresql.conf out
+    # of the data directory)
+    local cfgdir
+    cfgdir=$(mktemp -d "${TMPDIR:-/tmp}/dbr-guc.XXXXXX")
+    dr_cleanup_add "$cfgdir"
+    : >"$cfgdir/postgresql.conf"
+    chmod 755 "$cfgdir"
+    chmod 644 "$cfgdir/postgresql.conf"
+    as_owner "$pgdata" "$(bindir)/postgres" -D "$cfgdir" -C archive_timeout -c "archive_timeout=$timeout" \
         >/dev/null 2>"$DR_PRIVATE/timeout.err" ||
         dr_die "--archive-timeout '$timeout': $(sed -n 's/.*\(FATAL\|ERROR\|HINT\|DETAIL\): *//p' "$DR_PRIVATE/timeout.err" | tr '\n' ' ')"
     pgport=$(dr_psql postgres -At -c "SHOW port") || dr_die "cannot connect to the server (PG* environment or --config)"
