@@ -103,6 +103,26 @@ dr_log "restoring $file into the scratch database $scratch"
 pg_restore "${owner_args[@]}" --exit-on-error --no-password -d "$(dr_db "$scratch")" "$file" ||
     dr_die "pg_restore failed; $target was not touched (missing roles? try --globals or --no-owner)"
 
+# The database's own settings (ALTER DATABASE ... SET, and per role in it):
+# pg_restore --create writes them for the original name; they are applied
+# to the scratch database, whose settings follow it through the rename.
+orig=$(awk '$1 == "database" { sub(/^database /, ""); print; exit }' "$manifest")
+if [ -n "$orig" ]; then
+    qorig=$(dr_psql postgres -At -v n="$orig" -f - <<<"SELECT quote_ident(:'n')")
+    qscratch=$(dr_psql postgres -At -v n="$scratch" -f - <<<"SELECT quote_ident(:'n')")
+    pg_restore --create --schema-only -f - "$file" |
+        awk -v db="ALTER DATABASE $qorig SET " -v in_db=" IN DATABASE $qorig SET " -v new="$qscratch" '
+            index($0, db) == 1 { print "ALTER DATABASE " new " SET " substr($0, length(db) + 1); next }
+            /^ALTER ROLE / && (i = index($0, in_db)) > 0 {
+                print substr($0, 1, i - 1) " IN DATABASE " new " SET " substr($0, i + length(in_db)) }' \
+        >"$DR_PRIVATE/settings.sql" || dr_die "cannot read the database settings from $file"
+    if [ -s "$DR_PRIVATE/settings.sql" ]; then
+        dr_psql postgres -f "$DR_PRIVATE/settings.sql" >/dev/null ||
+            dr_die "cannot apply the database settings of the backup; $target was not touched"
+        dr_log "applied $(wc -l <"$DR_PRIVATE/settings.sql") database settings (ALTER DATABASE ... SET)"
+    fi
+fi
+
 grep -v '^\(#\|database \|created \|sha256 \)' "$manifest" >"$DR_PRIVATE/expected"
 dr_fingerprint "$scratch" >"$DR_PRIVATE/actual" || dr_die "could not fingerprint the restored database"
 if ! dr_fingerprint_compare "$DR_PRIVATE/expected" "$DR_PRIVATE/actual" >"$DR_PRIVATE/diff"; then

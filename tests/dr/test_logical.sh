@@ -45,7 +45,8 @@ for s in backup_database restore_database setup_wal_archiving; do
     check "$s.sh --help prints its help and exits 0" test "$rc" = 0 -a -n "$(printf '%s' "$out" | grep -- '--')"
 done
 
-sq -c "CREATE DATABASE shop" -c 'CREATE DATABASE "shop-eu"'
+sq -c "CREATE DATABASE shop" -c 'CREATE DATABASE "shop-eu"' \
+    -c "ALTER DATABASE shop SET work_mem = '7MB'" -c "ALTER DATABASE shop SET search_path = public, \"x y\""
 sq -d shop <<'SQL'
 CREATE TABLE accounts (id int PRIMARY KEY, owner text, balance numeric, opened timestamptz);
 INSERT INTO accounts SELECT g, 'owner ' || g, g * 10.5, '2026-01-01 00:00+00'::timestamptz + g * interval '1 hour'
@@ -138,6 +139,7 @@ check "...with --globals: roles created, restored, verified, owner kept" bash -c
 restored=$("$scripts/restore_database.sh" --file "$dump" --dbname shop_copy 2>"$work/restore.err" | tail -n 1) ||
     cat "$work/restore.err"
 check "restore into a new database verifies (sequence, matview, large object)" test "$restored" = shop_copy
+check "...with the database's own settings (ALTER DATABASE ... SET)" test "$(sq -d shop_copy -c "SHOW work_mem" -c "SHOW search_path" | tr '\n' ' ')" = '7MB public, "x y" '
 check "restore verification does not depend on the session's time zone" \
     env PGTZ=Pacific/Chatham PGDATESTYLE='SQL, DMY' "$scripts/restore_database.sh" --file "$dump" --dbname shop_tz
 check_fails "a non-empty target is refused without --force" "not empty" \
