@@ -315,12 +315,19 @@ push_wal() {
     # Without an end segment pg_waldump reads only the first: give the last
     # file there is (recycled files beyond the end hold old, invalid WAL).
     last=$(find "$wal" -maxdepth 1 -name "${f:0:8}*" -printf '%f\n' | grep -E '^[0-9A-F]{24}$' | sort | tail -n 1)
-    as_owner "$from" "$(bindir)/pg_waldump" -p "$wal" "$f" "$last" 2>"$DR_PRIVATE/waldump.err" >/dev/null || true
+    local rc=0
+    as_owner "$from" "$(bindir)/pg_waldump" -p "$wal" "$f" "$last" 2>"$DR_PRIVATE/waldump.err" >/dev/null || rc=$?
     end=$(sed -n 's/.*invalid record length at \([0-9A-F]*\/[0-9A-F]*\).*/\1/p; s/.*error in WAL record at \([0-9A-F]*\/[0-9A-F]*\).*/\1/p' \
         "$DR_PRIVATE/waldump.err" | tail -n 1)
-    [ -n "$end" ] || dr_die "cannot find the end of WAL in $wal: pg_waldump said: $(tail -n 1 "$DR_PRIVATE/waldump.err")"
     tli=${f:0:8}
-    endseg=$(printf '%s%08X%08X' "$tli" "0x${end%/*}" $((0x${end#*/} / 16777216)))
+    if [ -n "$end" ]; then
+        endseg=$(printf '%s%08X%08X' "$tli" "0x${end%/*}" $((0x${end#*/} / 16777216)))
+    elif [ "$rc" = 0 ]; then
+        # Valid to the last byte of the newest file (it had just filled up).
+        endseg=$last end="the end of $last"
+    else
+        dr_die "cannot find the end of WAL in $wal: pg_waldump said: $(tail -n 1 "$DR_PRIVATE/waldump.err")"
+    fi
     newest=$(json_field "$(info_json)" '(sort map { $_->{max} // "" } @{$i->{archive}})[-1]')
     dr_log "the repository's newest segment: ${newest:-none}; valid WAL in $wal ends at $end ($endseg)"
     for f in "$wal"/[0-9A-F]*; do

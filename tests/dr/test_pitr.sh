@@ -34,15 +34,21 @@ check_fails "--archive-timeout 5m (PostgreSQL rejects it) is refused with Postgr
     'archive-timeout .5m.: .*invalid value for parameter "archive_timeout"' \
     "$wal" --pgdata "$src" --repo "$work/repo" --archive-timeout 5m --restart
 check "...before anything was written" test "$(sq -c 'SHOW archive_mode')" = off -a ! -e "$work/repo"
-# A relative repository path, as an operator in the backup directory types it.
-conf=$(cd "$work" && "$wal" --pgdata "$src" --repo repo --archive-timeout 1min --restart --no-backup 2>"$work/setup.err" | tail -n 1) ||
+# An encrypted repository; a relative path, as an operator in the backup
+# directory types it.
+printf 'a passphrase for the drill\n' >"$work/cipher"
+chmod 600 "$work/cipher"
+conf=$(cd "$work" && "$wal" --pgdata "$src" --repo repo --archive-timeout 1min --restart --no-backup \
+    --cipher-pass-file "$work/cipher" 2>"$work/setup.err" | tail -n 1) ||
     cat "$work/setup.err"
 check "--archive-timeout 1min (the help's own kind of value) is accepted" test "$(sq -c 'SHOW archive_timeout')" = 1min
 check "setup with a relative --repo writes an absolute configuration" grep -qx "repo1-path=$work/repo" "$conf"
 check "the configuration is private (0600)" test "$(stat -c %a "$conf")" = 600
+check "the repository is encrypted" grep -qx "repo1-cipher-type=aes-256-cbc" "$conf"
 check "archiving is on" test "$(sq -c 'SHOW archive_mode')" = on
 # Again with the drill's archive_timeout: setup is repeatable; it takes the full backup.
-"$wal" --pgdata "$src" --repo "$work/repo" --archive-timeout "${archive_timeout}s" >/dev/null 2>"$work/setup.err" ||
+"$wal" --pgdata "$src" --repo "$work/repo" --archive-timeout "${archive_timeout}s" --cipher-pass-file "$work/cipher" \
+    >/dev/null 2>"$work/setup.err" ||
     { not_ok "setup again with a full backup"; cat "$work/setup.err"; }
 check "a full backup is in the repository" bash -c "'$wal' --info --repo '$work/repo' | grep -q 'full backup'"
 
