@@ -468,6 +468,9 @@ elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'
 recovery_failed() { # log, newest archived segment
     local log=$1 newest=$2
     grep -E 'FATAL|PANIC' "$log" | tail -n 3 >&2 || true
+    if grep -Eq 'could not create any TCP/IP sockets|could not bind' "$log"; then
+        dr_die "port $port is taken: the recovered server could not listen. Choose another --port; the restored directory can be reused with --delta"
+    fi
     local last
     last=$(grep -o 'restored log file "[0-9A-F]*"' "$log" | tail -n 1 | tr -dc '0-9A-F\n' | tail -c 25)
     if grep -q 'recovery ended before configured recovery target was reached' "$log" && [ -n "$last" ] &&

@@ -93,3 +93,19 @@ cluster_new() {
         { cat "$dir/log/server.log" >&2; return 1; }
     echo "$port"
 }
+
+# setup_wal_archiving.sh --pitr ARGS --start on a free port, and again
+# (--delta) on another when some other process took that port in between:
+# the machine is shared. Leaves the port in $work/pitr.port.
+pitr_start() {
+    local rc
+    for _ in 1 2 3 4 5; do
+        free_port >"$work/pitr.port"
+        rc=0
+        "$scripts/setup_wal_archiving.sh" --pitr "$@" --start --port "$(cat "$work/pitr.port")" 2>"$work/pitr.try" || rc=$?
+        cat "$work/pitr.try" >&2
+        { [ "$rc" != 0 ] && grep -q 'is taken' "$work/pitr.try"; } || return "$rc"
+        set -- "$@" --delta
+    done
+    return 1
+}

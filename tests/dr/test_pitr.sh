@@ -88,10 +88,10 @@ drop_lsn=$({ pgcluster_as_owner pg_waldump -p "$src/pg_wal" -s "$lsn" 2>/dev/nul
     grep -m1 'COMMIT.*rels:' | sed -n 's/.*lsn: \([0-9A-F]*\/[0-9A-F]*\),.*/\1/p' || true)
 check "pg_waldump shows the DROP's commit (rels:) after the noted LSN" test -n "$drop_lsn"
 decision=$(now)
-rport=$(free_port)
 rec=$work/recovered
-out=$("$wal" --pitr --switch-wal --repo "$work/repo" --pgdata "$rec" --target-time "$t_before" \
-    --start --port "$rport" 2>"$work/pitr.err" | tail -n 1) || cat "$work/pitr.err"
+out=$(pitr_start --switch-wal --repo "$work/repo" --pgdata "$rec" --target-time "$t_before" \
+    2>"$work/pitr.err" | tail -n 1) || cat "$work/pitr.err"
+rport=$(cat "$work/pitr.port")
 clusters+=("$rec")
 first_write=$(now)
 export PGPORT=$rport
@@ -112,16 +112,19 @@ check "...its segments are on timeline 2" bash -c "sq() { psql -X -At -c \"\$1\"
 
 # --- the other kinds of target, over the same directory with --delta ---
 stop_rec
-check "PITR to the named restore point, --delta" "$wal" --pitr --repo "$work/repo" --pgdata "$rec" \
-    --target-name before_drop --delta --start --port "$rport"
+check "PITR to the named restore point, --delta" pitr_start --repo "$work/repo" --pgdata "$rec" \
+    --target-name before_drop --delta
+PGPORT=$(cat "$work/pitr.port")
 check "...the table is back" test "$(sq -c 'SELECT count(*) FROM important' 2>&1)" = 20000
 stop_rec
-check "PITR to the LSN of the DROP's commit (from pg_waldump), --delta" "$wal" --pitr --repo "$work/repo" --pgdata "$rec" \
-    --target-lsn "${drop_lsn:-$lsn}" --delta --start --port "$rport"
+check "PITR to the LSN of the DROP's commit (from pg_waldump), --delta" pitr_start --repo "$work/repo" --pgdata "$rec" \
+    --target-lsn "${drop_lsn:-$lsn}" --delta
+PGPORT=$(cat "$work/pitr.port")
 check "...the table is back" test "$(sq -c 'SELECT count(*) FROM important' 2>&1)" = 20000
 stop_rec
-check "PITR to immediate (the newest backup's end), --delta" "$wal" --pitr --repo "$work/repo" --pgdata "$rec" \
-    --target immediate --delta --start --port "$rport"
+check "PITR to immediate (the newest backup's end), --delta" pitr_start --repo "$work/repo" --pgdata "$rec" \
+    --target immediate --delta
+PGPORT=$(cat "$work/pitr.port")
 check "...the table is there (the backup predates the DROP)" test "$(sq -c 'SELECT count(*) FROM important' 2>&1)" = 20000
 stop_rec
 export PGPORT=$port
@@ -130,6 +133,9 @@ early=$(date -u -d '-1 hour' '+%F %T+00')
 check_fails "a target before the oldest backup is refused" "before the end of the oldest backup" \
     "$wal" --pitr --repo "$work/repo" --pgdata "$work/too-early" --target-time "$early"
 check "...and nothing was restored" test ! -e "$work/too-early"
+check_fails "a port already in use is named as such (the source server's own)" "port $port is taken" \
+    "$wal" --pitr --repo "$work/repo" --pgdata "$work/taken" --target immediate --start --port "$port"
+clusters+=("$work/taken")
 
 # archive-push of a segment that is already archived, identical: accepted.
 seg=$(sq -c "SELECT last_archived_wal FROM pg_stat_archiver")
@@ -147,12 +153,11 @@ t_last=$(date -u -d "@$last_acked" '+%F %T.%6N+00')
 mv "$src" "$work/src-dead" # the data directory is gone (kept aside for the push below)
 
 rec2=$work/latest
-rport2=$(free_port)
 decision=$(now)
-out=$("$wal" --pitr --repo "$work/repo" --pgdata "$rec2" --target latest --start --port "$rport2" 2>"$work/pitr.err" | tail -n 1) ||
+out=$(pitr_start --repo "$work/repo" --pgdata "$rec2" --target latest 2>"$work/pitr.err" | tail -n 1) ||
     cat "$work/pitr.err"
 clusters+=("$rec2")
-export PGPORT=$rport2
+PGPORT=$(cat "$work/pitr.port")
 sq -c "INSERT INTO ticks DEFAULT VALUES" 2>/dev/null || true
 first_write=$(now)
 check "data directory lost: recovery to the end of the archive (--target latest) promotes" test "$out" = "$rec2"
@@ -175,15 +180,14 @@ pgcluster_as_owner pg_ctl -D "$rec2" -m immediate stop >/dev/null
 # acknowledged write) lies beyond the archive until its WAL is pushed.
 check_fails "a target beyond the archive fails, saying what is missing" \
     "the archive ends before the target: its newest segment is [0-9A-F]{24}.*--push-wal" \
-    "$wal" --pitr --repo "$work/repo" --pgdata "$work/short" --target-time "$t_last" --start --port "$(free_port)"
+    pitr_start --repo "$work/repo" --pgdata "$work/short" --target-time "$t_last"
 clusters+=("$work/short")
 check "--push-wal archives the dead server's remaining WAL" \
     "$wal" --push-wal --from "$work/src-dead" --repo "$work/repo"
-rport3=$(free_port)
-out=$("$wal" --pitr --repo "$work/repo" --pgdata "$work/pushed" --target-time "$t_last" --start --port "$rport3" 2>"$work/pitr.err" | tail -n 1) ||
+out=$(pitr_start --repo "$work/repo" --pgdata "$work/pushed" --target-time "$t_last" 2>"$work/pitr.err" | tail -n 1) ||
     cat "$work/pitr.err"
 clusters+=("$work/pushed")
-export PGPORT=$rport3
+PGPORT=$(cat "$work/pitr.port")
 check "...then PITR to the last acknowledged write before the crash succeeds" test "$out" = "$work/pushed"
 check "...with every acknowledged row before it" test "$(sq -c "SELECT count(*) FROM ticks WHERE at < '$t_last'")" = "$(($(wc -l <"$work/acked") - 1))"
 pgcluster_as_owner pg_ctl -D "$work/pushed" -m immediate stop >/dev/null
@@ -196,13 +200,13 @@ victim=${segs[$((${#segs[@]} - 3))]}
 mv "$victim" "$work/victim"
 check_fails "a missing WAL segment: --verify reports it" "missing|damaged" "$wal" --verify --repo "$work/repo"
 check_fails "a missing WAL segment: recovery to latest stops there and says so" "missing or damaged" \
-    "$wal" --pitr --repo "$work/repo" --pgdata "$work/gap" --target latest --start --port "$(free_port)"
+    pitr_start --repo "$work/repo" --pgdata "$work/gap" --target latest
 clusters+=("$work/gap")
 mv "$work/victim" "$victim"
 printf 'garbage' | dd of="$victim" bs=1 seek=100 conv=notrunc status=none
 check_fails "a corrupted WAL segment: --verify reports it" "damaged|invalid" "$wal" --verify --repo "$work/repo"
 check_fails "a corrupted WAL segment: recovery to latest stops there and says so" "missing or damaged" \
-    "$wal" --pitr --repo "$work/repo" --pgdata "$work/corrupt" --target latest --start --port "$(free_port)"
+    pitr_start --repo "$work/repo" --pgdata "$work/corrupt" --target latest
 clusters+=("$work/corrupt")
 
 done_testing

@@ -59,12 +59,11 @@ rm -rf "$src" # the data directory is lost
 "$stream" --stop --dir "$work/stream" >/dev/null 2>&1 || true
 check "the stream holds an unfinished segment (.partial)" bash -c "ls '$work/stream' | grep -q '\\.partial\$'"
 
-rport=$(free_port)
 decision=$(now)
-out=$("$wal" --pitr --repo "$work/repo" --pgdata "$work/latest" --target latest --stream-dir "$work/stream" \
-    --start --port "$rport" 2>"$work/pitr.err" | tail -n 1) || tail -n 30 "$work/pitr.err"
+out=$(pitr_start --repo "$work/repo" --pgdata "$work/latest" --target latest --stream-dir "$work/stream" \
+    2>"$work/pitr.err" | tail -n 1) || tail -n 30 "$work/pitr.err"
 clusters+=("$work/latest")
-export PGPORT=$rport
+PGPORT=$(cat "$work/pitr.port")
 sq -c "INSERT INTO ticks DEFAULT VALUES" 2>/dev/null || true
 first_write=$(now)
 check "data directory lost: recovery to latest from archive + stream promotes" test "$out" = "$work/latest"
