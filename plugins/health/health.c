@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "archiver.h"
 #include "health.h"
 
 static bool read_settings(const dbr_config_section *cfg, health_settings *s, dbr_error **err)
@@ -78,6 +79,7 @@ static bool health_create(const dbr_config_section *cfg, const dbr_host *host, v
                           dbr_error **err)
 {
     health *h = g_new0(health, 1);
+    dbr_error *aerr = NULL;
     char labels[128];
 
     h->host = host;
@@ -87,6 +89,12 @@ static bool health_create(const dbr_config_section *cfg, const dbr_host *host, v
     }
     if (!*h->cfg.probe_query) {
         dbr_error_propagate(err, dbr_config_error(cfg, "probe_query", "must not be empty"));
+        g_free(h);
+        return false;
+    }
+    h->archiver = health_archiver_new(cfg, host, &aerr);
+    if (aerr) {
+        dbr_error_propagate(err, aerr);
         g_free(h);
         return false;
     }
@@ -115,6 +123,7 @@ static void health_destroy(void *self)
 {
     health *h = self;
 
+    health_archiver_free(h->archiver);
     g_mutex_clear(&h->check_lock);
     g_mutex_clear(&h->lock);
     g_cond_clear(&h->wake);

@@ -81,6 +81,7 @@ typedef struct health {
     int prev_waiting;
 
     struct MHD_Daemon *httpd;
+    struct health_archiver *archiver; /* archiver.c; NULL unless watch_archiving */
 
     dbr_histogram *ping_seconds, *query_seconds;
     dbr_counter *checks_ok, *checks_failed;

@@ -20,6 +20,7 @@
  */
 #include <string.h>
 
+#include "archiver.h"
 #include "health.h"
 
 static const char *intern_state(const char *s)
@@ -118,6 +119,7 @@ void health_check_now(health *h, health_report *out)
     health_report prev = {0};
     bool had_prev;
     long long waits, waited, ended;
+    int archiver_alerts = 0;
 
     g_mutex_lock(&h->check_lock); /* one check at a time: episodes stay in order */
     memset(out, 0, sizeof(*out));
@@ -153,10 +155,19 @@ void health_check_now(health *h, health_report *out)
     health_evaluate(&h->cfg, out);
     /* Subscribers may call back into this plugin: publish unlocked. */
     health_announce(h->host, &h->cfg, had_prev ? &prev : NULL, out);
+    if (h->archiver && out->ok) {
+        dbr_ctx *ctx = begin_step(h, h->cfg.query_timeout_us);
+
+        if (ctx) {
+            out->status =
+                MAX(out->status, health_archiver_check(h->archiver, h->db, ctx, &archiver_alerts));
+            end_step(h, ctx);
+        }
+    }
     dbr_counter_add(out->ok ? h->checks_ok : h->checks_failed, 1);
     dbr_gauge_set(h->status_gauge, out->status);
     {
-        int n = 0;
+        int n = archiver_alerts;
 
         for (int c = 0; c < NCONDS; c++)
             n += out->active[c];

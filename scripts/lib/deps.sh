@@ -5,7 +5,7 @@
 
 DBR_DEBIAN_PACKAGES=(build-essential meson ninja-build pkg-config libglib2.0-dev libpq-dev check
     postgresql postgresql-client valgrind curl procps libmicrohttpd-dev libjson-glib-dev
-    prometheus clang-format shellcheck git locales pgbouncer)
+    prometheus clang-format shellcheck git locales pgbouncer pgbackrest perl)
 
 # Only for building the .deb packages (scripts/build-debs.sh).
 # shellcheck disable=SC2034
