@@ -277,10 +277,11 @@ dbr_db *dbr_host_open_sibling(const dbr_host *host, const char *name, const char
     text = g_strdup_printf("[database]\ndriver = %s\nname = %s\nmax_open_conns = %d\n"
                            "max_idle_conns = %d\nconnect_on_open = false\n"
                            "connect_timeout = %lldus\ncancel_timeout = %lldus\n"
-                           "cancel_grace = %lldus\n",
+                           "cancel_grace = %lldus\npooler = %s\n",
                            st->driver, name, max_open_conns, MIN(max_open_conns, 2),
                            (long long)st->connect_timeout_us, (long long)st->cancel_timeout_us,
-                           (long long)st->cancel_grace_us);
+                           (long long)st->cancel_grace_us,
+                           st->pooler_transaction ? "transaction" : "none");
     opts.config_text = text;
     opts.clock = host->clock.now_us ? &host->clock : NULL;
     db = db_open(NULL, text, &opts, conninfo, err);

@@ -143,8 +143,8 @@ DBR_API bool dbr_host_check(const dbr_host *host, dbr_ctx *ctx, const char *sql,
  * credentials and timeouts, no plugins, no connection until the first
  * call, and the host's conninfo with keys[i] = vals[i] added on top (they
  * win: host, port, target_session_attrs). name (letters, digits, '_', '-')
- * labels its metrics. Close it with dbr_close before the plugin's destroy
- * returns. Since ABI 2.1.
+ * labels its metrics; the pooler setting is the host's too. Close it with
+ * dbr_close before the plugin's destroy returns. Since ABI 2.1.
  */
 DBR_API dbr_db *dbr_host_open_sibling(const dbr_host *host, const char *name,
                                       const char *const *keys, const char *const *vals, int n,

@@ -42,7 +42,8 @@ int64_t router_lag_us(const router *r, int64_t lsn, int64_t now_us)
 
 static bool read_int64(dbr_db *db, const char *sql, int64_t *out, bool *flag, int64_t timeout_us)
 {
-    dbr_ctx *ctx = dbr_ctx_with_timeout(MAX(timeout_us / 1000, 100));
+    /* generous: a slow answer is not a down standby (lag says how late) */
+    dbr_ctx *ctx = dbr_ctx_with_timeout(MAX(timeout_us / 1000 * 4, 2000));
     dbr_result *res = dbr_query(db, ctx, sql, 0, NULL, NULL);
     bool ok = res && dbr_result_nrows(res) == 1 && dbr_result_value(res, 0, 0);
 

@@ -111,6 +111,17 @@ START_TEST(test_pg_router_sends_reads_to_a_fitting_standby)
                 t_conninfo(), port);
     /* reads go to the standby once it was checked */
     ck_assert_msg(t_wait_for(lands_on_standby, db, 30000), "no read reached the standby");
+    {
+        int served = 0;
+
+        for (int i = 0; i < 100; i++) {
+            v = read_only_lands(db, NULL);
+            served += strcmp(v, "t") == 0;
+            g_free(v);
+        }
+        printf("router: %d of 100 read-only transactions were served by the standby\n", served);
+        ck_assert_int_ge(served, 50);
+    }
     /* a write transaction, and a read that must see the caller's writes,
      * stay on the primary */
     v = t_value(db, "SELECT pg_is_in_recovery()::text");
