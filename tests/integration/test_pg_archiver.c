@@ -174,7 +174,7 @@ START_TEST(test_pg_archiver_wal_slot_and_archive_failures_alert_and_recover)
     admin("SELECT pg_switch_wal()");
     expect(&a, "alert:archive_failing:critical");
     ck_assert(dbr_control(db, "health", "check", &status, NULL));
-    ck_assert_msg(strstr(status, "\"status\" : \"critical\""), "%s", status);
+    ck_assert_msg(strstr(status, "\"status\": \"critical\""), "%s", status);
     free(status);
     body = metrics(port);
     ck_assert_msg(gauge(body, "dbr_health_archive_failing") == 1, "%.2000s", body);
