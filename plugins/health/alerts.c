@@ -239,6 +239,22 @@ char *health_report_json(const health_settings *cfg, const health_report *r, boo
         json_number(out, (double)(r->at_us - r->since_us[c]) / 1e6);
         g_string_append(out, "}");
     }
+    for (int i = 0; i < r->nextra; i++) {
+        g_string_append(out, first ? "\n    {" : ",\n    {");
+        first = false;
+        member(out, "", "condition");
+        json_string(out, r->extra[i].condition);
+        g_string_append(out, ", ");
+        member(out, "", "severity");
+        json_string(out, health_status_name(r->extra[i].severity));
+        g_string_append(out, ", ");
+        member(out, "", "value");
+        json_number(out, r->extra[i].value);
+        g_string_append(out, ", ");
+        member(out, "", "threshold");
+        json_number(out, r->extra[i].threshold);
+        g_string_append(out, "}");
+    }
     g_string_append(out, first ? "]\n}" : "\n  ]\n}");
     return g_string_free(out, FALSE);
 }

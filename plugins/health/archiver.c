@@ -40,7 +40,8 @@ struct health_archiver {
     const dbr_host *host;
     int64_t age_warning_us;
     long long wal_warning_mb, slot_warning_mb;
-    bool active[NARCH]; /* the last check's, for episodes */
+    bool active[NARCH];  /* the last check's, for episodes */
+    double value[NARCH]; /* and its values, for the report */
     dbr_gauge *failing, *failed_count, *age, *wal_bytes, *slot_bytes;
 };
 
@@ -159,6 +160,7 @@ severity health_archiver_check(health_archiver *a, dbr_db *db, dbr_ctx *ctx, int
             (*nactive)++;
             worst = MAX(worst, arch_severity[c]);
         }
+        a->value[c] = value[c];
         if (active[c] == a->active[c])
             continue;
         a->active[c] = active[c];
@@ -169,4 +171,17 @@ severity health_archiver_check(health_archiver *a, dbr_db *db, dbr_ctx *ctx, int
                          v, "threshold", t, NULL);
     }
     return worst;
+}
+
+void health_archiver_report(const health_archiver *a, health_report *r)
+{
+    for (int c = 0; c < NARCH; c++) {
+        if (!a->active[c] || r->nextra >= (int)G_N_ELEMENTS(r->extra))
+            continue;
+        r->extra[r->nextra].condition = arch_names[c];
+        r->extra[r->nextra].severity = arch_severity[c];
+        r->extra[r->nextra].value = a->value[c];
+        r->extra[r->nextra].threshold = threshold(a, c);
+        r->nextra++;
+    }
 }

@@ -20,5 +20,7 @@ void health_archiver_free(health_archiver *a);
  * active severity and sets *nactive. Called from one thread at a time (the
  * monitor's check lock). */
 severity health_archiver_check(health_archiver *a, dbr_db *db, dbr_ctx *ctx, int *nactive);
+/* Lists the active alerts of the last check in r->extra, for the report. */
+void health_archiver_report(const health_archiver *a, health_report *r);
 
 #endif

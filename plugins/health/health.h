@@ -60,6 +60,13 @@ typedef struct health_report {
     bool active[NCONDS];
     int64_t since_us[NCONDS];
     severity status;
+    /* Active alerts of other watches (archiver.c), listed after the above. */
+    struct {
+        const char *condition; /* static */
+        severity severity;
+        double value, threshold;
+    } extra[8];
+    int nextra;
 } health_report;
 
 typedef struct health {

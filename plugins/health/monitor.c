@@ -161,6 +161,7 @@ void health_check_now(health *h, health_report *out)
         if (ctx) {
             out->status =
                 MAX(out->status, health_archiver_check(h->archiver, h->db, ctx, &archiver_alerts));
+            health_archiver_report(h->archiver, out);
             end_step(h, ctx);
         }
     }

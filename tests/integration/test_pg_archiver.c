@@ -175,6 +175,8 @@ START_TEST(test_pg_archiver_wal_slot_and_archive_failures_alert_and_recover)
     expect(&a, "alert:archive_failing:critical");
     ck_assert(dbr_control(db, "health", "check", &status, NULL));
     ck_assert_msg(strstr(status, "\"status\": \"critical\""), "%s", status);
+    /* and the report says why: a critical status with no alert is no help */
+    ck_assert_msg(strstr(status, "\"condition\": \"archive_failing\""), "%s", status);
     free(status);
     body = metrics(port);
     ck_assert_msg(gauge(body, "dbr_health_archive_failing") == 1, "%.2000s", body);
