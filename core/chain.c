@@ -73,8 +73,10 @@ bool dbr_call_reads_only(const dbr_call *call)
     route = dbr_ctx_route(call->ctx);
     if (route == DBR_ROUTE_PRIMARY)
         return false;
+    /* A standby refuses SERIALIZABLE (0A000): such a read stays on the primary. */
     if (call->kind == DBR_CALL_TX)
-        return (call->tx_opts && call->tx_opts->read_only) || route == DBR_ROUTE_STANDBY;
+        return (!call->tx_opts || call->tx_opts->isolation != DBR_ISOLATION_SERIALIZABLE) &&
+               ((call->tx_opts && call->tx_opts->read_only) || route == DBR_ROUTE_STANDBY);
     return route == DBR_ROUTE_STANDBY;
 }
 

@@ -54,7 +54,7 @@ bool dbr_tx_key_table(dbr_db *db, dbr_pconn *pc, const dbr_wait *wait, dbr_error
     g_free(sql);
     /* Two first runs at once: one CREATE may fail on the catalog's unique
      * index while the other creates the table. Either way it exists. */
-    if (!ok && dbr_error_kind_of(e) == DBR_ERR_CONSTRAINT) {
+    if (!ok && strcmp(dbr_error_sqlstate(e), "23505") == 0) {
         dbr_error_free(e);
         ok = true;
     }
@@ -79,8 +79,11 @@ bool dbr_tx_key_claim(dbr_db *db, dbr_pconn *pc, const dbr_wait *wait, const cha
     *already = false;
     if (ok)
         return true;
-    if (dbr_error_kind_of(e) == DBR_ERR_CONSTRAINT) {
-        /* the key's row is there: an earlier run committed */
+    /* unique_violation, and only that: the key's row is there, an earlier
+     * run committed. Any other constraint an owner put on the table (a
+     * CHECK on the key's length) is an error of this run, which applied
+     * nothing. */
+    if (strcmp(dbr_error_sqlstate(e), "23505") == 0) {
         dbr_error_free(e);
         *already = true;
         return true;

@@ -77,6 +77,15 @@ start() {
     as_owner bash -c 'pg_receivewal -D "$1" --slot="$2" --synchronous --no-password \
         >>"$1/pg_receivewal.log" 2>&1 </dev/null & echo $! >"$1/pg_receivewal.pid"' _ "$dir" "$slot"
     if [ "$sync" = 1 ]; then
+        # Never replace a synchronous standby the operator has: that would
+        # turn it asynchronous without a word. The old value (empty here)
+        # is kept in $dir so that --stop puts it back.
+        local current
+        current=$(dr_psql postgres -At -c "SHOW synchronous_standby_names") ||
+            dr_die "cannot read synchronous_standby_names"
+        [ -z "$current" ] || [ "$current" = pg_receivewal ] ||
+            dr_die "--sync: synchronous_standby_names is already '$current'; add pg_receivewal to it yourself (ANY 1 (..., pg_receivewal)) instead"
+        printf '%s' "$current" >"$dir/synchronous_standby_names.before"
         dr_psql postgres -c "ALTER SYSTEM SET synchronous_standby_names = 'pg_receivewal'" -c "SELECT pg_reload_conf()" >/dev/null
     fi
     # Started: the server shows it streaming into the slot.
@@ -116,6 +125,13 @@ stop() {
         done
     fi
     rm -f "$pidfile"
+    # --sync made commits wait for this stream: they would hang now.
+    if [ -f "$dir/synchronous_standby_names.before" ]; then
+        dr_psql postgres -c "ALTER SYSTEM RESET synchronous_standby_names" -c "SELECT pg_reload_conf()" >/dev/null ||
+            dr_die "pg_receivewal stopped, but synchronous_standby_names still names it: reset it, or commits wait for ever"
+        rm -f "$dir/synchronous_standby_names.before"
+        dr_log "synchronous_standby_names reset: commits no longer wait for the stream"
+    fi
     if [ "$drop" = 1 ]; then
         dr_psql postgres -v slot="$slot" -f - >/dev/null <<<"SELECT pg_drop_replication_slot(:'slot') FROM pg_replication_slots WHERE slot_name = :'slot'"
         dr_log "slot $slot dropped"

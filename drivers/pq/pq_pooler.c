@@ -15,8 +15,10 @@
  *   (not PREPARE TRANSACTION), LISTEN, LOAD, DECLARE ... WITH HOLD;
  *   TEMP/TEMPORARY after CREATE, GLOBAL, LOCAL, OR REPLACE or INTO, unless
  *   the statement says ON COMMIT DROP; the schema pg_temp; set_config whose
- *   third argument is not the word true; UPDATE pg_settings; the session
- *   advisory lock functions; dblink_connect.
+ *   third argument is not true; UPDATE [ONLY] [pg_catalog.]pg_settings; the
+ *   session advisory lock functions; dblink_connect. Names count quoted
+ *   too, spelled exactly ("set_config", "pg_temp"), as the server resolves
+ *   them.
  * What a function or DO block does inside its body is not seen:
  * docs/pgbouncer.md says so.
  */
@@ -48,6 +50,34 @@ static bool is_word(const stmt *s, guint i, const char *w)
     t = &g_array_index(s->tok, dbr_sql_token, i);
     return t->kind == DBR_SQL_WORD && t->len == strlen(w) &&
            g_ascii_strncasecmp(s->sql + t->start, w, t->len) == 0;
+}
+
+/* A name as the server resolves it: an unquoted word in any case, or a
+ * quoted name spelled exactly ("set_config", "pg_temp"). */
+static bool is_name(const stmt *s, guint i, const char *w)
+{
+    const dbr_sql_token *t;
+    size_t n = strlen(w);
+
+    if (is_word(s, i, w))
+        return true;
+    if (i >= s->tok->len)
+        return false;
+    t = &g_array_index(s->tok, dbr_sql_token, i);
+    return t->kind == DBR_SQL_QUOTED_NAME && t->len == n + 2 && s->sql[t->start] == '"' &&
+           memcmp(s->sql + t->start + 1, w, n) == 0;
+}
+
+/* A name starting with prefix, quoted or not (pg_temp, pg_temp_3). */
+static bool name_starts(const stmt *s, guint i, const char *prefix)
+{
+    const dbr_sql_token *t = &g_array_index(s->tok, dbr_sql_token, i);
+    size_t n = strlen(prefix);
+
+    if (t->kind == DBR_SQL_WORD)
+        return t->len >= n && g_ascii_strncasecmp(s->sql + t->start, prefix, n) == 0;
+    return t->kind == DBR_SQL_QUOTED_NAME && s->sql[t->start] == '"' && t->len >= n + 2 &&
+           memcmp(s->sql + t->start + 1, prefix, n) == 0;
 }
 
 static bool is_punct(const stmt *s, guint i, char c)
@@ -90,7 +120,36 @@ static bool set_config_is_local(const stmt *s, guint i)
         if (depth >= 1 && commas == 2 && j >= third_start)
             third++;
     }
-    return third == 1 && is_word(s, third_start, "true");
+    if (third != 1)
+        return false;
+    if (is_word(s, third_start, "true"))
+        return true;
+    /* a literal the server reads as true: 'true', 't', 'on', 'yes', '1' */
+    {
+        const dbr_sql_token *t = &g_array_index(s->tok, dbr_sql_token, third_start);
+        static const char *const yes[] = {"'true'", "'t'", "'on'", "'yes'", "'1'"};
+
+        for (size_t k = 0; t->kind == DBR_SQL_STRING && k < G_N_ELEMENTS(yes); k++)
+            if (t->len == strlen(yes[k]) &&
+                g_ascii_strncasecmp(s->sql + t->start, yes[k], t->len) == 0)
+                return true;
+    }
+    return false;
+}
+
+/* pg_settings at i is the target of an UPDATE: UPDATE [ONLY]
+ * [pg_catalog.]pg_settings. */
+static bool updates_pg_settings(const stmt *s, guint i)
+{
+    guint j = i;
+
+    if (!is_name(s, i, "pg_settings"))
+        return false;
+    if (j >= 2 && is_punct(s, j - 1, '.') && is_name(s, j - 2, "pg_catalog"))
+        j -= 2;
+    if (j >= 1 && is_word(s, j - 1, "only"))
+        j--;
+    return j >= 1 && is_word(s, j - 1, "update");
 }
 
 static const char *statement_bound(const stmt *s)
@@ -117,7 +176,7 @@ static const char *statement_bound(const stmt *s)
     for (guint i = 0; i < s->tok->len; i++) {
         const dbr_sql_token *t = &g_array_index(s->tok, dbr_sql_token, i);
 
-        if (t->kind != DBR_SQL_WORD)
+        if (t->kind != DBR_SQL_WORD && t->kind != DBR_SQL_QUOTED_NAME)
             continue;
         /* CREATE [GLOBAL|LOCAL|OR REPLACE] TEMP ..., SELECT ... INTO TEMP
          * (not INSERT INTO temp, a table that happens to be called so) */
@@ -128,14 +187,14 @@ static const char *statement_bound(const stmt *s)
               !(i >= 2 && (is_word(s, i - 2, "insert") || is_word(s, i - 2, "merge"))))) &&
             !says_on_commit_drop(s))
             return "TEMPORARY";
-        if (t->len >= 7 && g_ascii_strncasecmp(s->sql + t->start, "pg_temp", 7) == 0)
+        if (name_starts(s, i, "pg_temp"))
             return "pg_temp";
-        if (is_word(s, i, "set_config") && !set_config_is_local(s, i))
+        if (is_name(s, i, "set_config") && !set_config_is_local(s, i))
             return "set_config";
-        if (is_word(s, i, "pg_settings") && i > 0 && is_word(s, i - 1, "update"))
+        if (updates_pg_settings(s, i))
             return "UPDATE pg_settings";
         for (size_t k = 0; k < G_N_ELEMENTS(advisory_functions); k++)
-            if (is_word(s, i, advisory_functions[k]) && is_punct(s, i + 1, '('))
+            if (is_name(s, i, advisory_functions[k]) && is_punct(s, i + 1, '('))
                 return advisory_functions[k];
     }
     return NULL;

@@ -33,11 +33,17 @@ int64_t router_lag_us(const router *r, int64_t lsn, int64_t now_us)
             &r->samples[(r->head + ROUTER_SAMPLES - r->nsamples + k) % ROUTER_SAMPLES];
 
         if (s->lsn > lsn) {
+            /* Behind even the oldest sample kept, once the window is full:
+             * behind since before it, by how much no one knows. Unbounded,
+             * rather than the window's length (a stuck standby would look
+             * fit under a max_replica_lag longer than the window). */
+            if (k == 0 && r->nsamples == ROUTER_SAMPLES)
+                return G_MAXINT64;
             behind_since = s->at_us;
             break;
         }
     }
-    return behind_since ? MAX(now_us - behind_since, 0) : 0;
+    return MAX(now_us - behind_since, 0);
 }
 
 static bool read_int64(dbr_db *db, const char *sql, int64_t *out, bool *flag, int64_t timeout_us)

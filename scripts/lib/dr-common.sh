@@ -48,9 +48,13 @@ dr_db() { printf 'dbname=%s' "$(dr_conn_quote "$1")"; }
 # NUL-separated key and value pairs; on a syntax error prints why (never the
 # conninfo, which may hold a password) and fails.
 dr_conninfo_parse() {
-    perl -e '
+    # Through the environment of perl alone, never its argv: any local user
+    # can read a command line (ps, /proc/PID/cmdline), and this one may hold
+    # a password.
+    DR_CONNINFO=$1 perl -e '
         use strict;
-        my $s = $ARGV[0];
+        my $s = $ENV{DR_CONNINFO};
+        delete $ENV{DR_CONNINFO};
         my @kv;
         sub dec { my $v = shift; $v =~ s/%([0-9A-Fa-f]{2})/chr(hex($1))/ge; return $v; }
         sub bad { print STDERR "$_[0]\n"; exit 1; }
@@ -99,7 +103,7 @@ dr_conninfo_parse() {
                 if pos($s) != length $s;
         }
         print "$_->[0]\0$_->[1]\0" for @kv;
-    ' -- "$1"
+    '
 }
 
 # Reads key $2 of group [$3] (default database) of the dbr config file $1
@@ -209,11 +213,11 @@ SET LOCAL extra_float_digits = 1;
 SET LOCAL bytea_output = 'hex';
 SELECT CASE c.relkind
          WHEN 'S' THEN format('SELECT %L, last_value, is_called FROM %I.%I',
-                              'sequence ' || replace(format('%I.%I', n.nspname, c.relname), E'\n', '\n'),
+                              'sequence ' || replace(replace(format('%I.%I', n.nspname, c.relname), E'\n', '\n'), chr(31), '\x1f'),
                               n.nspname, c.relname)
          ELSE format('SELECT %L, count(*), coalesce(md5(string_agg(r::text, E''\n'' ORDER BY r::text COLLATE "C")), ''empty'') FROM %I.%I r',
                      CASE c.relkind WHEN 'm' THEN 'matview ' ELSE 'table ' END
-                       || replace(format('%I.%I', n.nspname, c.relname), E'\n', '\n'),
+                       || replace(replace(format('%I.%I', n.nspname, c.relname), E'\n', '\n'), chr(31), '\x1f'),
                      n.nspname, c.relname)
        END
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -226,7 +230,7 @@ SELECT 'large-objects all', count(*),
   FROM pg_largeobject_metadata;
 COMMIT;
 SQL
-    } | dr_psql "$db" -At -F ' ' -f - | LC_ALL=C sort
+    } | dr_psql "$db" -At -F $'\037' -f - | LC_ALL=C sort
     return "${PIPESTATUS[1]}"
 }
 
@@ -235,14 +239,17 @@ SQL
 # transactional (nextval is seen outside any snapshot): the manifest records
 # it before pg_dump reads it, and the restored one must not be behind it.
 dr_fingerprint_compare() {
-    awk '
-        function key(   k) { return $1 " " $2 }
-        function next_value() { return $3 + ($4 == "t") }
-        FNR == NR { want[key()] = $0; if ($1 == "sequence") wantseq[key()] = next_value(); next }
+    # Fields are separated by US (\037), never by blanks: a name may hold
+    # blanks ("order items" and "order notes" must not share a key).
+    awk -F '\037' '
+        function key() { return $1 }
+        function is_seq() { return index($1, "sequence ") == 1 }
+        function next_value() { return $2 + ($3 == "t") }
+        FNR == NR { want[key()] = $0; if (is_seq()) wantseq[key()] = next_value(); next }
         {
             k = key(); have[k] = 1
             if (!(k in want)) { print "unexpected " $0; bad = 1; next }
-            if ($1 == "sequence") {
+            if (is_seq()) {
                 if (next_value() < wantseq[k]) { print "behind: " $0 " (the backup had " want[k] ")"; bad = 1 }
             } else if ($0 != want[k]) { print "differs: " $0 " (the backup had " want[k] ")"; bad = 1 }
         }

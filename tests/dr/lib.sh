@@ -20,6 +20,8 @@ on_exit=()
 cleanup() {
     local d
     for d in "${on_exit[@]}"; do eval "$d" || true; done
+    # cluster_new runs in $(...), a subshell: it lists its clusters in a file
+    [ ! -f "$work/clusters" ] || mapfile -t -O "${#clusters[@]}" clusters <"$work/clusters"
     for d in "${clusters[@]}"; do
         [ ! -f "$d/postmaster.pid" ] ||
             pgcluster_as_owner "$DBR_TEST_PGBIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true
@@ -89,6 +91,7 @@ cluster_new() {
     port=$(free_port)
     echo "port = $port" >>"$dir/data/postgresql.conf"
     clusters+=("$dir/data")
+    echo "$dir/data" >>"$work/clusters" # for cleanup: this runs in a subshell
     pgcluster_as_owner pg_ctl -D "$dir/data" -l "$dir/log/server.log" -w -t 120 start >/dev/null ||
         { cat "$dir/log/server.log" >&2; return 1; }
     echo "$port"

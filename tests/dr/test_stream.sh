@@ -34,6 +34,23 @@ check "--stop" "$stream" --stop --dir "$work/stream"
 sq -c "CREATE TABLE filler AS SELECT g, md5(g::text) FROM generate_series(1, 100000) g"
 check_fails "--status reports a stopped stream" "not streaming" "$stream" --status --dir "$work/stream"
 check "...while its slot holds the WAL back" test "$(sq -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) > 4000000 FROM pg_replication_slots WHERE slot_name = 'dbr_stream'")" = t
+# --sync: commits wait for the stream while it runs, and no longer after
+# --stop (review: the setting stayed, and every commit hung); an operator's
+# own synchronous standby is never replaced.
+mkdir -p "$work/sstream"
+[ "$(id -u)" != 0 ] || chown postgres: "$work/sstream"
+check "--start --sync" "$stream" --start --sync --slot dbr_sync --dir "$work/sstream"
+check "...commits wait for the stream" test "$(sq -c "SHOW synchronous_standby_names")" = pg_receivewal
+check "--stop after --sync" "$stream" --stop --drop-slot --slot dbr_sync --dir "$work/sstream"
+check "...puts synchronous_standby_names back" wait_for 30 \
+    bash -c "[ -z \"\$(psql -X -At -c 'SHOW synchronous_standby_names')\" ]"
+check "...and a commit goes through" timeout 10 psql -X -q -c "INSERT INTO ticks DEFAULT VALUES"
+sq -c "ALTER SYSTEM SET synchronous_standby_names = 'replica_a'" -c "SELECT pg_reload_conf()" >/dev/null
+wait_for 30 bash -c "[ \"\$(psql -X -At -c 'SHOW synchronous_standby_names')\" = replica_a ]"
+check_fails "--sync never replaces an operator's synchronous standby" "already 'replica_a'" \
+    "$stream" --start --sync --slot dbr_sync2 --dir "$work/sstream"
+"$stream" --stop --drop-slot --slot dbr_sync2 --dir "$work/sstream" >/dev/null 2>&1 || true
+sq -c "ALTER SYSTEM RESET synchronous_standby_names" -c "SELECT pg_reload_conf()" >/dev/null
 check "--start again resumes on the same slot" "$stream" --start --dir "$work/stream"
 check "--status: streaming again, once caught up" wait_for 60 "$stream" --status --dir "$work/stream"
 on_exit+=("'$stream' --stop --dir '$work/stream' >/dev/null 2>&1")

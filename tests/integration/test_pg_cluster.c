@@ -288,6 +288,19 @@ START_TEST(test_pg_idempotency_key_runs_once)
     }
     t_exec(db, "REVOKE ALL ON c3_orders, c3_keys FROM c3_app");
     t_exec(db, "DROP ROLE c3_app");
+    /* a constraint of the owner's on the key table is not "already applied"
+     * (review: a CHECK on the key's length made work silently vanish) */
+    t_exec(db, "ALTER TABLE c3_keys ADD CONSTRAINT c3_short CHECK (length(key) <= 16)");
+    {
+        keyed longer = {db, "order-2026-11-30-000042", 0, false, false};
+
+        longer.ok = dbr_tx_run_once(db, NULL, NULL, longer.key, insert_keyed, &longer,
+                                    &longer.already, &err);
+        ck_assert_msg(!longer.ok && !longer.already, "a CHECK violation read as already applied");
+        ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+        g_clear_pointer(&err, dbr_error_free);
+    }
+    t_exec(db, "ALTER TABLE c3_keys DROP CONSTRAINT c3_short");
     /* misuse */
     ck_assert(!dbr_tx_run_once(db, NULL, NULL, "", insert_keyed, &k, NULL, &err));
     ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_MISUSE);

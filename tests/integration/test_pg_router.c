@@ -142,6 +142,17 @@ START_TEST(test_pg_router_sends_reads_to_a_fitting_standby)
         dbr_result_free(r);
     }
     dbr_ctx_free(ctx);
+    /* a standby refuses SERIALIZABLE: such a read stays on the primary (review) */
+    {
+        static const dbr_tx_opts ser_ro = {DBR_ISOLATION_SERIALIZABLE, true, false};
+        where w = {NULL};
+        dbr_error *err = NULL;
+
+        ck_assert_msg(dbr_tx_run(db, NULL, &ser_ro, ask_recovery, &w, &err), "%s",
+                      dbr_error_message(err));
+        ck_assert_str_eq(w.in_recovery, "f");
+        g_free(w.in_recovery);
+    }
     /* a standby whose replay is paused falls behind and is skipped */
     sconn = g_strdup_printf("host=127.0.0.1 port=%s user=dbr dbname=dbr_test", port);
     on_standby = t_open("[database]\ndriver = pq\nconninfo = %s\n", sconn);

@@ -38,6 +38,13 @@ START_TEST(test_pooler_names_what_binds_the_session)
         {"UPDATE pg_settings SET setting = '50ms' WHERE name = 'statement_timeout'",
          "UPDATE pg_settings"},
         {"SELECT 1; SET x.y = 1; SELECT 2", "SET"},
+        /* quoted names resolve to the same functions and schema (review) */
+        {"SELECT \"set_config\"('application_name', 'x', false)", "set_config"},
+        {"SELECT pg_catalog.\"set_config\"('a.b', 'c', false)", "set_config"},
+        {"SELECT \"pg_advisory_lock\"(1)", "pg_advisory_lock"},
+        {"CREATE TABLE \"pg_temp\".t (x int)", "pg_temp"},
+        {"UPDATE pg_catalog.pg_settings SET setting = 'x' WHERE name = 'y'", "UPDATE pg_settings"},
+        {"UPDATE ONLY pg_settings SET setting = 'x' WHERE name = 'y'", "UPDATE pg_settings"},
     };
     static const char *const free_of_it[] = {
         "SELECT 1",
@@ -58,6 +65,8 @@ START_TEST(test_pooler_names_what_binds_the_session)
         "DECLARE c CURSOR FOR SELECT 1",
         "SELECT set_config('work_mem', '8MB', true)",
         "SELECT set_config('work_mem', '8MB', TRUE)",
+        "SELECT set_config('work_mem', '8MB', 'true')",
+        "SELECT \"SET_CONFIG\"('a', 'b', false)", /* another function: quoted names are exact */
         "SELECT 'SET x = 1; LISTEN y; CREATE TEMP TABLE z', $$PREPARE$$ /* RESET */ -- LOAD",
         "SELECT pg_advisory_xact_lock(42)",
         "SELECT pg_try_advisory_xact_lock(1)",
