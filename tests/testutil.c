@@ -130,3 +130,22 @@ bool t_wait_for(bool (*cond)(void *), void *arg, int timeout_ms)
     }
     return true;
 }
+
+char *t_standby(const char *what, const char *name)
+{
+    char *script =
+        g_build_filename(getenv("DBR_TEST_SOURCE_ROOT"), "scripts", "lib", "pgstandby.sh", NULL);
+    char *argv[] = {"bash", script, (char *)what, (char *)name, NULL};
+    char *out = NULL, *errout = NULL;
+    GError *gerr = NULL;
+    int status = 0;
+
+    ck_assert_msg(g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &errout,
+                               &status, &gerr),
+                  "%s", gerr ? gerr->message : "");
+    ck_assert_msg(g_spawn_check_wait_status(status, NULL), "pgstandby.sh %s %s: %s", what,
+                  name ? name : "", errout);
+    g_free(errout);
+    g_free(script);
+    return g_strstrip(out);
+}

@@ -26,4 +26,10 @@ int t_run(Suite *s);
 /* Polls cond(arg) every 10 ms until it holds or timeout_ms passes. */
 bool t_wait_for(bool (*cond)(void *), void *arg, int timeout_ms);
 
+/* Runs scripts/lib/pgstandby.sh WHAT [NAME] (a streaming standby of the test
+ * server: start, promote, sync, detach, remove, restore; NAME NULL: the
+ * default one) and fails the test if it fails; its stdout (the port for
+ * start), g_free'd by the caller. */
+char *t_standby(const char *what, const char *name);
+
 #endif

@@ -123,23 +123,6 @@ static bool retried(void *arg)
     return yes;
 }
 
-/* Runs scripts/lib/pgstandby.sh; its stdout, g_free'd by the caller. */
-static char *standby(const char *what)
-{
-    char *script =
-        g_build_filename(getenv("DBR_TEST_SOURCE_ROOT"), "scripts", "lib", "pgstandby.sh", NULL);
-    char *argv[] = {"bash", script, (char *)what, NULL};
-    char *out = NULL, *errout = NULL;
-    int status = 0;
-
-    ck_assert(g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &errout,
-                           &status, NULL));
-    ck_assert_msg(g_spawn_check_wait_status(status, NULL), "pgstandby.sh %s: %s", what, errout);
-    g_free(errout);
-    g_free(script);
-    return g_strstrip(out);
-}
-
 static bool insert_in_tx(dbr_tx *tx, void *user, dbr_error **err)
 {
     (void)user;
@@ -159,7 +142,7 @@ START_TEST(test_pg_write_on_a_standby_is_retried_until_promoted)
 
     t_exec(admin, "DROP TABLE IF EXISTS c2_rows");
     t_exec(admin, "CREATE TABLE c2_rows (x int)");
-    port = standby("start");
+    port = t_standby("start", NULL);
     conninfo = g_strdup_printf("host=127.0.0.1 port=%s user=dbr dbname=dbr_test", port);
     db = t_open("[database]\ndriver = pq\nconninfo = %s\n[chain]\nplugins = retry\n"
                 "[plugin.retry]\nmax_elapsed = 60s\nmax_interval = 200ms\n",
@@ -167,14 +150,14 @@ START_TEST(test_pg_write_on_a_standby_is_retried_until_promoted)
     w.db = db;
     t = g_thread_new("writer", write_once, &w);
     ck_assert_msg(t_wait_for(retried, db, 30000), "the refused write was not retried");
-    g_free(standby("promote"));
+    g_free(t_standby("promote", NULL));
     g_thread_join(t);
     ck_assert_msg(w.ok, "the write failed: %s", w.error ? w.error : "");
     fresh = t_open("[database]\ndriver = pq\nconninfo = %s\n", conninfo);
     ck_assert_int_eq(t_int(fresh, "SELECT count(*) FROM c2_rows"), 1);
     dbr_close(fresh);
     dbr_close(db);
-    g_free(standby("remove"));
+    g_free(t_standby("remove", NULL));
     g_free(conninfo);
     g_free(port);
     dbr_close(admin);

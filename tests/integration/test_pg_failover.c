@@ -93,26 +93,6 @@ static void admin_close(void)
     admin = NULL;
 }
 
-/* Runs scripts/lib/pgstandby.sh WHAT [NAME]; its stdout, g_free'd by the caller. */
-static char *standby(const char *what, const char *name)
-{
-    char *script =
-        g_build_filename(getenv("DBR_TEST_SOURCE_ROOT"), "scripts", "lib", "pgstandby.sh", NULL);
-    char *argv[] = {"bash", script, (char *)what, (char *)name, NULL};
-    char *out = NULL, *errout = NULL;
-    GError *gerr = NULL;
-    int status = 0;
-
-    ck_assert_msg(g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &errout,
-                               &status, &gerr),
-                  "%s", gerr ? gerr->message : "");
-    ck_assert_msg(g_spawn_check_wait_status(status, NULL), "pgstandby.sh %s %s: %s", what,
-                  name ? name : "", errout);
-    g_free(errout);
-    g_free(script);
-    return g_strstrip(out);
-}
-
 /* The shared server as every other test expects it, also after a failed
  * test (an unchecked fixture: no assertion here). */
 static void restore_cluster(void)
@@ -368,10 +348,10 @@ static void failover_under_load(replication repl)
 
     t_exec(admin, "DROP TABLE IF EXISTS fo_ops, fo_keys");
     t_exec(admin, "CREATE TABLE fo_ops (key text NOT NULL, call int NOT NULL)");
-    r1 = standby("start", "r1");
-    r2 = standby("start", "r2");
+    r1 = t_standby("start", "r1");
+    r2 = t_standby("start", "r2");
     if (repl == REPL_SYNC)
-        g_free(standby("sync", "r1"));
+        g_free(t_standby("sync", "r1"));
     /* The shipped defaults, but for the key table of this test. r2 stays
      * a standby: target_session_attrs must pass it over after the switch. */
     db = t_open("[database]\ndriver = pq\nconninfo = host=127.0.0.1,127.0.0.1,127.0.0.1 "
@@ -388,7 +368,7 @@ static void failover_under_load(replication repl)
     if (repl == REPL_ASYNC_LAG) {
         /* What the primary acknowledges from now on never reaches r1. */
         detach[0] = dbr_now_us();
-        g_free(standby("detach", "r1"));
+        g_free(t_standby("detach", "r1"));
         detach[1] = dbr_now_us();
         /* one more: a call already under way when r1 stopped may be the
          * first of them, and it is not counted as begun after the cut */
@@ -400,7 +380,7 @@ static void failover_under_load(replication repl)
     detach[2] = stopped_us;
     t_pgctl("stop -m immediate");
     promote_us = dbr_now_us();
-    g_free(standby("promote", "r1"));
+    g_free(t_standby("promote", "r1"));
     promoted_us = dbr_now_us();
     wait_for_oks(w, FO_AFTER_OKS, "after the promotion");
     g_atomic_int_set(&stop, 1);
@@ -545,7 +525,7 @@ static void commit_in_flight(bool reached)
 
     t_exec(admin, "DROP TABLE IF EXISTS fo_ops, fo_keys");
     t_exec(admin, "CREATE TABLE fo_ops (key text NOT NULL, call int NOT NULL)");
-    r1 = standby("start", "r1");
+    r1 = t_standby("start", "r1");
     f.db = t_open("[database]\ndriver = pq\nconninfo = host=127.0.0.1,127.0.0.1 port=%s,%s "
                   "user=dbr dbname=dbr_test target_session_attrs=read-write connect_timeout=2 "
                   "application_name=fo_inflight options='-c synchronous_commit=remote_apply'\n"
@@ -556,13 +536,13 @@ static void commit_in_flight(bool reached)
     r1db = t_open("[database]\ndriver = pq\nconninfo = host=127.0.0.1 port=%s user=dbr "
                   "dbname=dbr_test\nmax_idle_conns = 0\n",
                   r1);
-    g_free(standby("sync", "r1"));
+    g_free(t_standby("sync", "r1"));
     /* the tables and the warm-up key are on r1 before anything is held back */
     ck_assert_msg(t_wait_for(r1_has_it_all, NULL, 20000), "r1 does not catch up");
     if (reached)
         t_exec(r1db, "SELECT pg_wal_replay_pause()");
     else
-        g_free(standby("detach", "r1"));
+        g_free(t_standby("detach", "r1"));
     t = g_thread_new("inflight", inflight_thread, &f);
     ck_assert_msg(t_wait_for(commit_waits, NULL, 20000), "COMMIT does not wait for r1");
     if (reached)
@@ -570,7 +550,7 @@ static void commit_in_flight(bool reached)
     t_pgctl("stop -m immediate");
     if (reached)
         t_exec(r1db, "SELECT pg_wal_replay_resume()");
-    g_free(standby("promote", "r1"));
+    g_free(t_standby("promote", "r1"));
     g_thread_join(t);
 
     printf("COMMIT in flight at the failover, %s r1: %s after %d run(s), found %lld time(s) on "

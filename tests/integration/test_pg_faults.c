@@ -797,25 +797,6 @@ END_TEST
 
 static bool server_takes_sessions(void *arg);
 
-/* Runs scripts/lib/pgstandby.sh; its stdout, g_free'd by the caller. */
-static char *standby(const char *what)
-{
-    char *script =
-        g_build_filename(getenv("DBR_TEST_SOURCE_ROOT"), "scripts", "lib", "pgstandby.sh", NULL);
-    char *argv[] = {"bash", script, (char *)what, NULL};
-    char *out = NULL, *errout = NULL;
-    GError *gerr = NULL;
-    int status = 0;
-
-    ck_assert_msg(g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &errout,
-                               &status, &gerr),
-                  "%s", gerr ? gerr->message : "");
-    ck_assert_msg(g_spawn_check_wait_status(status, NULL), "pgstandby.sh %s: %s", what, errout);
-    g_free(errout);
-    g_free(script);
-    return g_strstrip(out);
-}
-
 /* The primary back, the standby gone: also after a failed test (an
  * unchecked fixture, so no assertion here). */
 static void restore_cluster(void)
@@ -843,7 +824,7 @@ START_TEST(test_pg_defaults_ride_out_a_failover)
 
     t_exec(admin, "DROP TABLE IF EXISTS fk_restart");
     t_exec(admin, "CREATE TABLE fk_restart (worker int, n int)");
-    standby_port = standby("start");
+    standby_port = t_standby("start", NULL);
     db = t_open("[database]\ndriver = pq\nconninfo = host=127.0.0.1,127.0.0.1 port=%s,%s "
                 "user=dbr dbname=dbr_test target_session_attrs=read-write\n"
                 "[chain]\nplugins = retry, breaker\n",
@@ -857,7 +838,7 @@ START_TEST(test_pg_defaults_ride_out_a_failover)
     g_usleep(300000); /* load, not timing: let the workers get going */
     /* The primary goes away; the standby is promoted at once. */
     t_pgctl("stop -m fast");
-    g_free(standby("promote"));
+    g_free(t_standby("promote", NULL));
     promoted_at = dbr_now_us();
     g_usleep(2 * G_USEC_PER_SEC);
     worst = settle(l, t, 4, &stop, promoted_at, &failed, &unknown);

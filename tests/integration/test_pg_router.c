@@ -14,22 +14,6 @@
 
 #include "../testutil.h"
 
-static char *standby(const char *what)
-{
-    char *script =
-        g_build_filename(getenv("DBR_TEST_SOURCE_ROOT"), "scripts", "lib", "pgstandby.sh", NULL);
-    char *argv[] = {"bash", script, (char *)what, NULL};
-    char *out = NULL, *errout = NULL;
-    int status = 0;
-
-    ck_assert(g_spawn_sync(NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &errout,
-                           &status, NULL));
-    ck_assert_msg(g_spawn_check_wait_status(status, NULL), "pgstandby.sh %s: %s", what, errout);
-    g_free(errout);
-    g_free(script);
-    return g_strstrip(out);
-}
-
 typedef struct where {
     char *in_recovery;
 } where;
@@ -104,7 +88,7 @@ START_TEST(test_pg_router_sends_reads_to_a_fitting_standby)
 
     t_exec(admin, "DROP TABLE IF EXISTS r1_t");
     t_exec(admin, "CREATE TABLE r1_t (x int)");
-    port = standby("start");
+    port = t_standby("start", NULL);
     db = t_open("[database]\ndriver = pq\nconninfo = %s\n[chain]\nplugins = router, retry\n"
                 "[plugin.router]\nstandbys = 127.0.0.1:%s\nmax_replica_lag = 300ms\n"
                 "check_interval = 50ms\n",
@@ -171,7 +155,7 @@ START_TEST(test_pg_router_sends_reads_to_a_fitting_standby)
                   "the standby caught up but got no reads");
     dbr_close(on_standby);
     /* the standby gone: reads still succeed, on the primary */
-    g_free(standby("remove"));
+    g_free(t_standby("remove", NULL));
     for (int i = 0; i < 5; i++) {
         v = read_only_lands(db, NULL);
         ck_assert_str_eq(v, "f");
