@@ -52,9 +52,13 @@ check "archiving is on" test "$(sq -c 'SHOW archive_mode')" = on
     { not_ok "setup again with a full backup"; cat "$work/setup.err"; }
 check "a full backup is in the repository" bash -c "'$wal' --info --repo '$work/repo' | grep -q 'full backup'"
 
-sq <<'SQL'
+# DBR_TEST_DR_ROWS: a bigger database for an RTO figure (4000000 rows, about
+# 300 MB with their index: docs/database-disaster-recovery.md).
+rows=${DBR_TEST_DR_ROWS:-20000}
+[[ $rows =~ ^[0-9]+$ ]] || { echo "DBR_TEST_DR_ROWS: expected a number of rows" >&2; exit 2; }
+sq <<SQL
 CREATE TABLE important (id int PRIMARY KEY, v text);
-INSERT INTO important SELECT g, md5(g::text) FROM generate_series(1, 20000) g;
+INSERT INTO important SELECT g, md5(g::text) FROM generate_series(1, $rows) g;
 CREATE TABLE ticks (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp());
 SQL
 # The workload: a row every 100 ms; each acknowledged row (id, commit time)
@@ -96,7 +100,7 @@ clusters+=("$rec")
 first_write=$(now)
 export PGPORT=$rport
 check "PITR to just before a DROP made seconds ago: promoted" test "$out" = "$rec"
-check "...the dropped table is back with all its rows" test "$(sq -c 'SELECT count(*) FROM important' 2>&1)" = 20000
+check "...the dropped table is back with all its rows" test "$(sq -c 'SELECT count(*) FROM important' 2>&1)" = "$rows"
 check "...the workload's rows up to the target are there" test "$(sq -c "SELECT count(*) >= $n_before FROM ticks")" = t
 check "...nothing after the target" test "$(sq -c "SELECT count(*) FROM ticks WHERE at > '$t_before'")" = 0
 check "...it accepts writes, on a new timeline" sq -c "INSERT INTO ticks DEFAULT VALUES"
@@ -115,17 +119,17 @@ stop_rec
 check "PITR to the named restore point, --delta" pitr_start --repo "$work/repo" --pgdata "$rec" \
     --target-name before_drop --delta
 PGPORT=$(cat "$work/pitr.port")
-check "...the table is back" test "$(sq -c 'SELECT count(*) FROM important' 2>&1)" = 20000
+check "...the table is back" test "$(sq -c 'SELECT count(*) FROM important' 2>&1)" = "$rows"
 stop_rec
 check "PITR to the LSN of the DROP's commit (from pg_waldump), --delta" pitr_start --repo "$work/repo" --pgdata "$rec" \
     --target-lsn "${drop_lsn:-$lsn}" --delta
 PGPORT=$(cat "$work/pitr.port")
-check "...the table is back" test "$(sq -c 'SELECT count(*) FROM important' 2>&1)" = 20000
+check "...the table is back" test "$(sq -c 'SELECT count(*) FROM important' 2>&1)" = "$rows"
 stop_rec
 check "PITR to immediate (the newest backup's end), --delta" pitr_start --repo "$work/repo" --pgdata "$rec" \
     --target immediate --delta
 PGPORT=$(cat "$work/pitr.port")
-check "...the table is there (the backup predates the DROP)" test "$(sq -c 'SELECT count(*) FROM important' 2>&1)" = 20000
+check "...the table is there (the backup predates the DROP)" test "$(sq -c 'SELECT count(*) FROM important' 2>&1)" = "$rows"
 stop_rec
 export PGPORT=$port
 
@@ -170,7 +174,7 @@ old_lost=$(while IFS='|' read -r id at; do
 done <"$work/acked" | sort | comm -23 - "$work/have" | wc -l)
 rpo=$(elapsed "$newest" "$disaster")
 rto=$(elapsed "$decision" "$first_write")
-echo "# archive (archive_timeout ${archive_timeout}s), data directory lost: RPO $rpo s (newest surviving row vs the kill), $lost acknowledged rows lost of $(wc -l <"$work/want"); RTO $rto s (decision to first accepted write)"
+echo "# archive (archive_timeout ${archive_timeout}s), data directory lost, $(du -sm "$rec2" | cut -f1) MB recovered: RPO $rpo s (newest surviving row vs the kill), $lost acknowledged rows lost of $(wc -l <"$work/want"); RTO $rto s (decision to first accepted write)"
 check "archive RPO within archive_timeout (+1 s for the switch)" awk -v x="$rpo" -v w="$archive_timeout" 'BEGIN { exit !(x <= w + 1) }'
 check "...and no acknowledged row older than that is lost" test "$old_lost" = 0
 check "RTO under 60 s" awk -v x="$rto" 'BEGIN { exit !(x < 60) }'
