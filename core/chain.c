@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The middleware chain and the core terminal at its bottom.
+ * The middleware chain.
  *
  * `next` is {db, index}: dbr_next_call runs link `index` with a next of
  * index + 1 made on the stack, so a plugin may call it any number of times
- * and no state is shared between calls. Below the last link the terminal
- * checks a connection out, drives the driver and returns the connection.
+ * and no state is shared between calls. Below the last link runs the call's
+ * own terminal, which the API function that made the call chose from the
+ * file named after the call's kind: the chain knows none of them.
  */
 #include <glib.h>
 
@@ -13,8 +14,9 @@
 #include "db.h"
 
 static const char *const call_kind_names[DBR_NCALL_KINDS] = {
-    [DBR_CALL_CONNECT] = "connect", [DBR_CALL_PING] = "ping", [DBR_CALL_EXEC] = "exec",
-    [DBR_CALL_QUERY] = "query",     [DBR_CALL_TX] = "tx",     [DBR_CALL_TX_STMT] = "tx_stmt",
+    [DBR_CALL_CONNECT] = "connect", [DBR_CALL_PING] = "ping",     [DBR_CALL_EXEC] = "exec",
+    [DBR_CALL_QUERY] = "query",     [DBR_CALL_TX] = "tx",         [DBR_CALL_TX_STMT] = "tx_stmt",
+    [DBR_CALL_BATCH] = "batch",     [DBR_CALL_STREAM] = "stream", [DBR_CALL_COPY] = "copy",
 };
 
 const char *dbr_call_kind_name(dbr_call_kind kind)
@@ -36,12 +38,27 @@ const char *dbr_call_sql(const dbr_call *call)
 
 int dbr_call_nparams(const dbr_call *call)
 {
-    return call->nparams;
+    return call->args.n;
 }
 
 const char *const *dbr_call_params(const dbr_call *call)
 {
-    return call->params;
+    return call->args.values;
+}
+
+const dbr_args *dbr_call_args(const dbr_call *call)
+{
+    return call && call->args.n > 0 ? &call->args : NULL;
+}
+
+int dbr_call_nstatements(const dbr_call *call)
+{
+    return call ? call->nstatements : 0;
+}
+
+bool dbr_call_replayable(const dbr_call *call)
+{
+    return call && !call->replay_spent;
 }
 
 dbr_ctx *dbr_call_ctx(const dbr_call *call)
@@ -160,101 +177,20 @@ dbr_pconn *dbr_checkout(dbr_call *call, dbr_error **err)
     return NULL;
 }
 
-bool dbr_run_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const char *sql, int nparams,
-                const char *const *params, dbr_result **out, dbr_error **err)
+dbr_pconn *dbr_terminal_begin(dbr_call *call, dbr_wait *wait, dbr_error **err)
 {
-    dbr_driver_result *res = db->drv->exec(dc, sql, nparams, params, wait, err);
+    dbr_pconn *pc = dbr_checkout(call, err);
 
-    if (!res)
-        return false;
-    if (out)
-        *out = dbr_result_wrap(db->drv, res);
-    else
-        db->drv->result_free(res);
-    return true;
-}
-
-bool dbr_run_script_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const char *sql,
-                       dbr_error **err)
-{
-    if (DBR_OPS_HAS(struct dbr_driver_ops, db->drv, exec_script))
-        return db->drv->exec_script(dc, sql, wait, err);
-    return dbr_run_on(db, dc, wait, sql, 0, NULL, NULL, err);
-}
-
-static bool terminal(dbr_call *call, dbr_error **err)
-{
-    dbr_db *db = call->db;
-    dbr_pconn *pc;
-    dbr_wait wait;
-    bool ok;
-
-    switch (call->kind) {
-    case DBR_CALL_TX:
-        return dbr_tx_terminal(call, err);
-    case DBR_CALL_TX_STMT:
-        return dbr_tx_stmt_terminal(call, err);
-    case DBR_CALL_EXEC:
-    case DBR_CALL_QUERY:
-        if (!dbr_pooler_allows(db, call->sql, err))
-            return false;
-        break;
-    default:
-        break;
-    }
-    pc = dbr_checkout(call, err);
     if (!pc)
-        return false;
+        return NULL;
     /* The ctx may have run out while the pool handed the connection over:
      * then nothing is sent. */
     if (!dbr_ctx_check(call->ctx, dbr_call_kind_name(call->kind), err) ||
-        !dbr_ctx_wait(call->ctx, db->st->cancel_grace_us, &wait, err)) {
-        dbr_pool_put(db->pool, pc, false);
-        return false;
+        !dbr_ctx_wait(call->ctx, call->db->st->cancel_grace_us, wait, err)) {
+        dbr_pool_put(call->db->pool, pc, false);
+        return NULL;
     }
-    switch (call->kind) {
-    case DBR_CALL_CONNECT:
-        dbr_pooler_detect(db, pc->dc, &wait);
-        ok = true;
-        break;
-    case DBR_CALL_PING:
-        ok = dbr_driver_ping(db->drv, pc->dc, &wait, err);
-        break;
-    case DBR_CALL_EXEC:
-        if (call->script) {
-            ok = dbr_run_script_on(db, pc->dc, &wait, call->sql, err);
-            break;
-        }
-        /* fall through */
-    case DBR_CALL_QUERY:
-        ok = dbr_run_on(db, pc->dc, &wait, call->sql, call->nparams, call->params,
-                        call->want_result ? &call->result : NULL, err);
-        break;
-    default:
-        ok = dbr_set_error(err, DBR_ERR_INTERNAL, "core", "unknown call kind %d", call->kind);
-        break;
-    }
-    if (ok && (call->kind == DBR_CALL_EXEC || call->kind == DBR_CALL_QUERY)) {
-        dbr_txstatus s = db->drv->txstatus(pc->dc);
-
-        if (s == DBR_TXSTATUS_INTRANS || s == DBR_TXSTATUS_INERROR) {
-            /* A BEGIN without its COMMIT: the pool rolls it back, so what it
-             * did is not applied, and saying "done" would lose it. */
-            if (call->result)
-                dbr_result_free(dbr_call_take_result(call));
-            dbr_error *e = dbr_error_new(DBR_ERR_MISUSE, "core",
-                                         "the statement left a transaction open (BEGIN without "
-                                         "COMMIT); it was rolled back: use dbr_tx_run for "
-                                         "transactions");
-
-            /* A script may have committed work before its BEGIN. */
-            if (call->script)
-                dbr_error_set_outcome(e, DBR_OUTCOME_UNKNOWN);
-            ok = dbr_error_propagate(err, e);
-        }
-    }
-    dbr_pool_put(db->pool, pc, false);
-    return ok;
+    return pc;
 }
 
 bool dbr_next_call(const dbr_next *next, dbr_call *call, dbr_error **err)
@@ -265,7 +201,7 @@ bool dbr_next_call(const dbr_next *next, dbr_call *call, dbr_error **err)
     if (!next || !call)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_next_call: NULL argument");
     if (next->index >= next->db->nlinks)
-        return terminal(call, err);
+        return call->terminal(call, err);
     link = &next->db->links[next->index];
     below.db = next->db;
     below.index = next->index + 1;
@@ -280,6 +216,9 @@ bool dbr_dispatch(dbr_db *db, dbr_call *call, dbr_error **err)
     bool ok;
 
     call->db = db;
+    if (!call->terminal)
+        return dbr_set_error(err, DBR_ERR_INTERNAL, "core", "a %s call without a terminal",
+                             dbr_call_kind_name(call->kind));
     if (db->check_only)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core",
                              "this db was opened with check_only: it runs no calls");

@@ -202,7 +202,7 @@ static bool load_database(dbr_settings *st, dbr_error **err)
 {
     dbr_config_section *sec;
     const char *driver, *conninfo, *password_file, *name, *reset, *keys, *pooler;
-    long long max_open, max_idle;
+    long long max_open, max_idle, cache;
     bool ok;
 
     if (!g_key_file_has_group(st->kf, "database"))
@@ -232,6 +232,7 @@ static bool load_database(dbr_settings *st, dbr_error **err)
          dbr_config_get_string(sec, "reset", "auto", &reset, err) &&
          dbr_config_get_string(sec, "idempotency_table", "dbr_idempotency_keys", &keys, err) &&
          dbr_config_get_string(sec, "pooler", "none", &pooler, err) &&
+         dbr_config_get_int(sec, "statement_cache_size", 100, 0, 10000, &cache, err) &&
          dbr_section_check_unread(sec, err);
     if (ok && (!driver || !*driver)) {
         dbr_error_propagate(
@@ -316,6 +317,10 @@ static bool load_database(dbr_settings *st, dbr_error **err)
             st->name = g_strdup(name);
             st->idempotency_table = g_strdup(keys);
             st->max_open = (int)max_open;
+            st->driver_opts.struct_size = sizeof(st->driver_opts);
+            /* A prepared statement is the server session's: behind a pooler
+             * in transaction mode the next transaction may find another. */
+            st->driver_opts.statement_cache_size = st->pooler_transaction ? 0 : (int)cache;
             /* As Go's database/sql: never more idle than open. */
             st->max_idle = max_open && max_idle > max_open ? (int)max_open : (int)max_idle;
         }

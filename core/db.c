@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "ctx.h"
 #include "db.h"
 
@@ -144,7 +145,8 @@ static dbr_db *db_open(const char *path, const char *text, const dbr_open_opts *
                        char *conninfo, dbr_error **err)
 {
     dbr_db *db = g_new0(dbr_db, 1);
-    dbr_call first = {.kind = DBR_CALL_CONNECT, .idempotent = true};
+    dbr_call first = {
+        .kind = DBR_CALL_CONNECT, .terminal = dbr_connect_terminal, .idempotent = true};
     GString *chain;
     char *safe;
     int n;
@@ -195,7 +197,8 @@ static dbr_db *db_open(const char *path, const char *text, const dbr_open_opts *
     for (int i = 0; i < db->nlinks; i++) {
         dbr_link *link = &db->links[i];
 
-        if (link->ops->open && !link->ops->open(link->self, db, err))
+        if (DBR_OPS_HAS(struct dbr_plugin_ops, link->ops, open) &&
+            !link->ops->open(link->self, db, err))
             goto out_fail;
         link->opened = true;
     }
@@ -236,6 +239,9 @@ dbr_db *dbr_open_with(const dbr_open_opts *opts, dbr_error **err)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core",
                              "dbr_open_with: give exactly one of config_path and config_text"),
                NULL;
+    if (!DBR_STRUCT_OK("dbr_open_with", "opts", opts, err) ||
+        (opts->clock && !DBR_STRUCT_OK("dbr_open_with", "opts->clock", opts->clock, err)))
+        return NULL;
     if (opts->clock && (!opts->clock->now_us || !opts->clock->sleep_until))
         return dbr_set_error(err, DBR_ERR_MISUSE, "core",
                              "dbr_open_with: a clock needs now_us and sleep_until"),
@@ -274,14 +280,14 @@ dbr_db *dbr_host_open_sibling(const dbr_host *host, const char *name, const char
     }
     /* No conninfo in the text: it could hold a password with " #" or "${"
      * that reading a config would cut or expand. It is set directly. */
-    text = g_strdup_printf("[database]\ndriver = %s\nname = %s\nmax_open_conns = %d\n"
-                           "max_idle_conns = %d\nconnect_on_open = false\n"
-                           "connect_timeout = %lldus\ncancel_timeout = %lldus\n"
-                           "cancel_grace = %lldus\npooler = %s\n",
-                           st->driver, name, max_open_conns, MIN(max_open_conns, 2),
-                           (long long)st->connect_timeout_us, (long long)st->cancel_timeout_us,
-                           (long long)st->cancel_grace_us,
-                           st->pooler_transaction ? "transaction" : "none");
+    text = g_strdup_printf(
+        "[database]\ndriver = %s\nname = %s\nmax_open_conns = %d\n"
+        "max_idle_conns = %d\nconnect_on_open = false\n"
+        "connect_timeout = %lldus\ncancel_timeout = %lldus\n"
+        "cancel_grace = %lldus\npooler = %s\nstatement_cache_size = %d\n",
+        st->driver, name, max_open_conns, MIN(max_open_conns, 2), (long long)st->connect_timeout_us,
+        (long long)st->cancel_timeout_us, (long long)st->cancel_grace_us,
+        st->pooler_transaction ? "transaction" : "none", st->driver_opts.statement_cache_size);
     opts.config_text = text;
     opts.clock = host->clock.now_us ? &host->clock : NULL;
     db = db_open(NULL, text, &opts, conninfo, err);
@@ -324,7 +330,7 @@ void dbr_close(dbr_db *db)
     for (int i = db->nlinks - 1; i >= 0; i--) {
         dbr_link *link = &db->links[i];
 
-        if (link->opened && link->ops->close)
+        if (link->opened && DBR_OPS_HAS(struct dbr_plugin_ops, link->ops, close))
             link->ops->close(link->self, db);
     }
     dbr_pool_free(db->pool);
@@ -343,75 +349,34 @@ void dbr_close(dbr_db *db)
     g_free(db);
 }
 
-static bool check_statement(const char *fn, dbr_db *db, const char *sql, int nparams,
-                            const char *const *params, dbr_error **err)
-{
-    if (!db || !sql)
-        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: %s is NULL", fn, !db ? "db" : "sql");
-    if (nparams < 0 || (nparams > 0 && !params))
-        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: nparams is %d but params is %s", fn,
-                             nparams, params ? "set" : "NULL");
-    return true;
-}
-
-bool dbr_ping(dbr_db *db, dbr_ctx *ctx, dbr_error **err)
-{
-    dbr_call call = {.kind = DBR_CALL_PING, .ctx = ctx, .idempotent = true};
-
-    if (!db)
-        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_ping: db is NULL");
-    return dbr_dispatch(db, &call, err);
-}
-
-bool dbr_exec(dbr_db *db, dbr_ctx *ctx, const char *sql, int nparams, const char *const *params,
-              dbr_error **err)
-{
-    dbr_call call = {.kind = DBR_CALL_EXEC, .ctx = ctx, .idempotent = dbr_ctx_idempotent(ctx)};
-
-    if (!check_statement("dbr_exec", db, sql, nparams, params, err))
-        return false;
-    call.sql = sql;
-    call.nparams = nparams;
-    call.params = params;
-    return dbr_dispatch(db, &call, err);
-}
-
-dbr_result *dbr_query(dbr_db *db, dbr_ctx *ctx, const char *sql, int nparams,
-                      const char *const *params, dbr_error **err)
-{
-    dbr_call call = {.kind = DBR_CALL_QUERY,
-                     .ctx = ctx,
-                     .idempotent = dbr_ctx_idempotent(ctx),
-                     .want_result = true};
-
-    if (!check_statement("dbr_query", db, sql, nparams, params, err))
-        return NULL;
-    call.sql = sql;
-    call.nparams = nparams;
-    call.params = params;
-    if (!dbr_dispatch(db, &call, err))
-        return NULL;
-    return dbr_call_take_result(&call);
-}
-
 int dbr_chain_count(const dbr_db *db)
 {
     return db ? db->nlinks : 0;
 }
 
-bool dbr_chain_module(const dbr_db *db, int index, dbr_module_info *out)
+bool dbr_chain_module_sized(const dbr_db *db, int index, dbr_module_info *out, size_t size)
 {
     const dbr_loaded *m;
+    dbr_module_info all;
 
-    if (!db || !out || index < -1 || index >= db->nlinks)
+    if (!db || !out || size < sizeof(uint32_t) || index < -1 || index >= db->nlinks)
         return false;
     m = index < 0 ? &db->driver_mod : &db->links[index].mod;
-    out->name = index < 0 ? db->st->driver : db->st->plugins[index];
-    out->module = m->mod->name;
-    out->version = m->mod->version;
-    out->description = m->mod->description ? m->mod->description : "";
-    out->path = m->path;
+    all.struct_size = (uint32_t)MIN(size, sizeof(all));
+    all.name = index < 0 ? db->st->driver : db->st->plugins[index];
+    all.module = m->mod->name;
+    all.version = m->mod->version;
+    all.description = m->mod->description ? m->mod->description : "";
+    all.path = m->path;
+    memcpy(out, &all, all.struct_size);
     return true;
+}
+
+#undef dbr_chain_module
+DBR_API bool dbr_chain_module(const dbr_db *db, int index, dbr_module_info *out);
+bool dbr_chain_module(const dbr_db *db, int index, dbr_module_info *out)
+{
+    return dbr_chain_module_sized(db, index, out, sizeof(dbr_module_info));
 }
 
 static bool secret_key(const char *key)
@@ -450,23 +415,22 @@ void dbr_strv_free(char **strv)
     g_strfreev(strv);
 }
 
-bool dbr_exec_script(dbr_db *db, dbr_ctx *ctx, const char *sql, dbr_error **err)
+void dbr_pool_stats_get_sized(dbr_db *db, dbr_pool_stats *out, size_t size)
 {
-    dbr_call call = {.kind = DBR_CALL_EXEC, .ctx = ctx, .script = true};
+    dbr_pool_stats all = {0};
 
-    if (!check_statement("dbr_exec_script", db, sql, 0, NULL, err))
-        return false;
-    call.sql = sql;
-    return dbr_dispatch(db, &call, err);
+    if (!out || !size)
+        return;
+    if (db)
+        dbr_pool_read_stats(db->pool, &all);
+    memcpy(out, &all, MIN(size, sizeof(all)));
 }
 
+#undef dbr_pool_stats_get
+DBR_API void dbr_pool_stats_get(dbr_db *db, dbr_pool_stats *out);
 void dbr_pool_stats_get(dbr_db *db, dbr_pool_stats *out)
 {
-    if (!out)
-        return;
-    memset(out, 0, sizeof(*out));
-    if (db)
-        dbr_pool_read_stats(db->pool, out);
+    dbr_pool_stats_get_sized(db, out, sizeof(dbr_pool_stats));
 }
 
 void dbr_subscribe(dbr_db *db, dbr_event_fn fn, void *user)

@@ -15,7 +15,7 @@
 #include "pool.h"
 #include "settings.h"
 
-#define DBR_NCALL_KINDS (DBR_CALL_TX_STMT + 1)
+#define DBR_NCALL_KINDS DBR_CALL_KIND_END
 
 struct dbr_host {
     dbr_db *db;
@@ -54,13 +54,26 @@ struct dbr_db {
     dbr_histogram *call_seconds[DBR_NCALL_KINDS];
 };
 
+typedef bool (*dbr_terminal_fn)(dbr_call *call, dbr_error **err);
+/* The work of a statement call on one connection, the same in autocommit
+ * (dbr_autocommit_terminal) and in a transaction (tx.c). */
+typedef bool (*dbr_run_fn)(dbr_call *call, dbr_driver_conn *dc, const dbr_wait *wait,
+                           dbr_error **err);
+
 struct dbr_call {
     dbr_call_kind kind;
+    /* What runs the call below the last plugin: set by the API function
+     * that made the call, from the file named after its kind (exec.c,
+     * ping.c, tx.c, batch.c, stream.c, copy.c), so the chain knows none. */
+    dbr_terminal_fn terminal;
+    dbr_run_fn run; /* statement calls: the work on the connection */
     dbr_db *db;
     dbr_ctx *ctx;
     const char *sql;
-    int nparams;
-    const char *const *params;
+    dbr_args args;       /* args.n 0: none */
+    unsigned exec_flags; /* DBR_EXEC_* the terminal passes to the driver */
+    int nstatements;     /* a batch's size; 1 for one statement */
+    bool replay_spent;   /* input read or output delivered: cannot run again */
     bool idempotent;
     bool want_result; /* a query, not an exec */
     bool resolve_commit;
@@ -75,6 +88,8 @@ struct dbr_call {
     void *user;
     /* DBR_CALL_TX_STMT */
     struct tx *tx;
+    /* The kind's own data (a batch, a stream's callback, a COPY's). */
+    void *op;
 };
 
 struct dbr_next {
@@ -92,12 +107,30 @@ bool dbr_dispatch(dbr_db *db, dbr_call *call, dbr_error **err);
 /* The terminals' pool checkout: honours the call's ctx and a fault-injected
  * drop (dbr_call_set_drop_connection). */
 dbr_pconn *dbr_checkout(dbr_call *call, dbr_error **err);
-/* The bottom of the chain for a whole transaction and for one statement in it. */
-bool dbr_tx_terminal(dbr_call *call, dbr_error **err);
-bool dbr_tx_stmt_terminal(dbr_call *call, dbr_error **err);
+/* A terminal's start on a pooled connection: checks a connection out and
+ * turns the ctx into the driver's wait. False (nothing sent) when the pool
+ * or the ctx says no. */
+dbr_pconn *dbr_terminal_begin(dbr_call *call, dbr_wait *wait, dbr_error **err);
+/* The terminal of a statement call in autocommit: the pooler check of its
+ * SQL, a connection, call->run, and no transaction left open. */
+bool dbr_autocommit_terminal(dbr_call *call, dbr_error **err);
+/* call->run of dbr_exec, dbr_query and dbr_exec_script and their tx_ forms. */
+bool dbr_exec_run(dbr_call *call, dbr_driver_conn *dc, const dbr_wait *wait, dbr_error **err);
+/* Fails a call whose driver lacks what it needs: DBR_ERR_UNSUPPORTED,
+ * not applied. */
+bool dbr_unsupported(const dbr_db *db, const char *what, dbr_error **err);
 /* Runs one statement on a connection and wraps the result (NULL when unwanted). */
-bool dbr_run_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const char *sql, int nparams,
-                const char *const *params, dbr_result **out, dbr_error **err);
+bool dbr_run_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const char *sql,
+                const dbr_args *args, unsigned flags, dbr_result **out, dbr_error **err);
+/* The exec flags a statement of this db runs with (the statement cache
+ * unless a pooler in transaction mode is in front). */
+unsigned dbr_exec_flags(const dbr_db *db);
+/* Checks an API function's statement arguments: db, sql and args. */
+bool dbr_check_statement(const char *fn, const dbr_db *db, const char *sql, const dbr_args *args,
+                         dbr_error **err);
+/* After an autocommit statement: a BEGIN left open is rolled back by the
+ * pool, so the call fails (misuse) rather than report lost work as done. */
+bool dbr_check_no_open_tx(dbr_call *call, dbr_pconn *pc, dbr_error **err);
 /* A script, through the driver's exec_script when it has one. */
 bool dbr_run_script_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const char *sql,
                        dbr_error **err);
@@ -111,5 +144,11 @@ void dbr_pooler_detect(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait);
 dbr_result *dbr_result_wrap(const struct dbr_driver_ops *drv, dbr_driver_result *res);
 
 void dbr_host_init(dbr_host *host, dbr_db *db, const dbr_clock *clock, uint64_t seed);
+/* The terminals of the kinds in tx.c (whole transaction and one statement
+ * in it) and ping.c. */
+bool dbr_tx_terminal(dbr_call *call, dbr_error **err);
+bool dbr_tx_stmt_terminal(dbr_call *call, dbr_error **err);
+bool dbr_ping_terminal(dbr_call *call, dbr_error **err);
+bool dbr_connect_terminal(dbr_call *call, dbr_error **err);
 
 #endif

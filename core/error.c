@@ -195,7 +195,9 @@ void dbr_error_set_phase(dbr_error *e, dbr_error_phase phase)
 
 void dbr_error_set_outcome(dbr_error *e, dbr_outcome outcome)
 {
-    if (e && !e->preset && (outcome == DBR_OUTCOME_NOT_APPLIED || outcome == DBR_OUTCOME_UNKNOWN))
+    if (e && !e->preset &&
+        (outcome == DBR_OUTCOME_NOT_APPLIED || outcome == DBR_OUTCOME_UNKNOWN ||
+         outcome == DBR_OUTCOME_PARTIAL))
         e->outcome = outcome;
 }
 
@@ -265,6 +267,8 @@ const char *dbr_outcome_name(dbr_outcome outcome)
         return "not-applied";
     case DBR_OUTCOME_UNKNOWN:
         return "unknown";
+    case DBR_OUTCOME_PARTIAL:
+        return "partial";
     default:
         return "none";
     }

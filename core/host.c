@@ -107,7 +107,7 @@ bool dbr_host_probe(const dbr_host *host, dbr_ctx *ctx, dbr_error **err)
         return false;
     if (!wait.deadline_us || wait.deadline_us > limit)
         wait.deadline_us = limit;
-    dc = db->drv->connect(db->st->conninfo, &wait, err);
+    dc = db->drv->connect(db->st->conninfo, &db->st->driver_opts, &wait, err);
     if (!dc)
         return false;
     ok = dbr_driver_ping(db->drv, dc, &wait, err);
@@ -120,7 +120,10 @@ bool dbr_host_check(const dbr_host *host, dbr_ctx *ctx, const char *sql, dbr_err
     dbr_db *db = host->db;
     dbr_call call = {
         .kind = sql ? DBR_CALL_QUERY : DBR_CALL_PING,
+        .terminal = sql ? dbr_autocommit_terminal : dbr_ping_terminal,
+        .run = dbr_exec_run,
         .db = db,
+        .nstatements = sql ? 1 : 0,
         .ctx = ctx,
         .sql = sql,
         .idempotent = true,
@@ -160,7 +163,7 @@ bool dbr_host_run_session(const dbr_host *host, dbr_ctx *ctx, const char *const 
 
         if (!connecting.deadline_us || connecting.deadline_us > limit)
             connecting.deadline_us = limit;
-        dc = db->drv->connect(db->st->conninfo, &connecting, err);
+        dc = db->drv->connect(db->st->conninfo, &db->st->driver_opts, &connecting, err);
     }
     if (!dc)
         return false;

@@ -132,7 +132,7 @@ static dbr_pconn *pool_connect(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
     if (dbr_ctx_wait(ctx, pool->st->cancel_grace_us, &wait, err)) {
         if (!wait.deadline_us || wait.deadline_us > limit)
             wait.deadline_us = limit;
-        dc = pool->drv->connect(pool->st->conninfo, &wait, err);
+        dc = pool->drv->connect(pool->st->conninfo, &pool->st->driver_opts, &wait, err);
         if (!dc && err && *err && dbr_error_kind_of(*err) == DBR_ERR_TIMEOUT &&
             !dbr_ctx_done(ctx)) {
             /* connect_timeout ran out, not the caller's deadline: a server
@@ -276,7 +276,7 @@ bool dbr_driver_ping(const struct dbr_driver_ops *drv, dbr_driver_conn *dc, cons
 
     if (DBR_OPS_HAS(struct dbr_driver_ops, drv, ping) && drv->ping)
         return drv->ping(dc, wait, err);
-    r = drv->exec(dc, "SELECT 1", 0, NULL, wait, err);
+    r = drv->exec(dc, "SELECT 1", NULL, 0, wait, err);
     if (r)
         drv->result_free(r);
     return r != NULL;
@@ -524,7 +524,7 @@ static bool make_clean(dbr_pool *pool, dbr_pconn *pc)
     wait.deadline_us = dbr_now_us() + pool->st->cancel_timeout_us;
     wait.cancel_fd = -1;
     wait.grace_us = pool->st->cancel_grace_us;
-    r = pool->drv->exec(pc->dc, "ROLLBACK", 0, NULL, &wait, NULL);
+    r = pool->drv->exec(pc->dc, "ROLLBACK", NULL, 0, &wait, NULL);
     if (r)
         pool->drv->result_free(r);
     return r && pool->drv->txstatus(pc->dc) == DBR_TXSTATUS_IDLE && reset_session(pool, pc);

@@ -6,6 +6,7 @@
 #include <glib.h>
 
 #include <dbr/config.h>
+#include <dbr/driver.h>
 
 typedef struct dbr_settings dbr_settings;
 
@@ -47,6 +48,7 @@ struct dbr_settings {
      * front of the server: statements that would leave state in the server
      * session are refused (pooler.c), and the pool resets nothing. */
     bool pooler_transaction;
+    dbr_driver_opts driver_opts; /* what every connect passes the driver */
 
     /* [chain] */
     char **plugins;                /* names, outermost first */

@@ -16,6 +16,7 @@
 
 #include <dbr/sql.h>
 
+#include "abi.h"
 #include "ctx.h"
 #include "tx.h"
 
@@ -32,7 +33,7 @@ static const char *begin_sql(const struct dbr_driver_ops *drv, const dbr_tx_opts
     static gsize built;
     const char *s;
 
-    if (drv->begin_sql && (s = drv->begin_sql(o)))
+    if (DBR_OPS_HAS(struct dbr_driver_ops, drv, begin_sql) && (s = drv->begin_sql(o)))
         return s;
     if (g_once_init_enter(&built)) {
         for (int i = 0; i < 4; i++)
@@ -70,7 +71,7 @@ static bool tx_control(tx *t, const char *sql, dbr_error **err)
                   .grace_us = t->db->st->cancel_grace_us};
     dbr_error *e = NULL;
 
-    return dbr_run_on(t->db, t->pc->dc, &w, sql, 0, NULL, NULL, &e) || tx_failed(t, e, err);
+    return dbr_run_on(t->db, t->pc->dc, &w, sql, NULL, 0, NULL, &e) || tx_failed(t, e, err);
 }
 
 static dbr_error *escaped_error(void)
@@ -181,7 +182,7 @@ bool dbr_tx_terminal(dbr_call *call, dbr_error **err)
     if (!dbr_ctx_check(call->ctx, "BEGIN", &e) ||
         !dbr_ctx_wait(call->ctx, db->st->cancel_grace_us, &wait, &e) ||
         (call->tx_key && !dbr_tx_key_table(db, pc, &wait, &e)) ||
-        !dbr_run_on(db, pc->dc, &wait, begin_sql(db->drv, call->tx_opts), 0, NULL, NULL, &e)) {
+        !dbr_run_on(db, pc->dc, &wait, begin_sql(db->drv, call->tx_opts), NULL, 0, NULL, &e)) {
         dbr_pool_put(db->pool, pc, db->drv->txstatus(pc->dc) == DBR_TXSTATUS_BROKEN);
         return dbr_error_propagate(err, dbr_tx_rolled_back(e, true));
     }
@@ -191,7 +192,7 @@ bool dbr_tx_terminal(dbr_call *call, dbr_error **err)
         if (!dbr_tx_key_claim(db, pc, &wait, call->tx_key, &already, &e) || already) {
             /* Claimed by a run that committed: this one does nothing. */
             bool clean = db->drv->txstatus(pc->dc) != DBR_TXSTATUS_BROKEN &&
-                         dbr_run_on(db, pc->dc, &wait, "ROLLBACK", 0, NULL, NULL, NULL);
+                         dbr_run_on(db, pc->dc, &wait, "ROLLBACK", NULL, 0, NULL, NULL);
 
             dbr_pool_put(db->pool, pc, !clean);
             if (!already)
@@ -284,10 +285,8 @@ bool dbr_tx_stmt_terminal(dbr_call *call, dbr_error **err)
 
     ok = dbr_ctx_check(t->ctx, "statement", &e) &&
          dbr_ctx_wait(t->ctx, db->st->cancel_grace_us, &wait, &e) &&
-         dbr_pooler_allows(db, call->sql, &e) &&
-         (call->script ? dbr_run_script_on(db, t->pc->dc, &wait, call->sql, &e)
-                       : dbr_run_on(db, t->pc->dc, &wait, call->sql, call->nparams, call->params,
-                                    call->want_result ? &call->result : NULL, &e));
+         (!call->sql || dbr_pooler_allows(db, call->sql, &e)) &&
+         call->run(call, t->pc->dc, &wait, &e);
     if (db->drv->txstatus(t->pc->dc) == DBR_TXSTATUS_IDLE ||
         (!ok && dbr_error_kind_of(e) == DBR_ERR_MISUSE &&
          dbr_error_outcome(e) == DBR_OUTCOME_UNKNOWN)) {
@@ -309,23 +308,17 @@ bool dbr_tx_stmt_terminal(dbr_call *call, dbr_error **err)
     return tx_failed(t, e, err);
 }
 
-static bool tx_statement(dbr_tx *handle, const char *fn, const char *sql, int nparams,
-                         const char *const *params, dbr_result **out, dbr_error **err)
+bool dbr_tx_statement(const dbr_tx *handle, const char *fn, dbr_call *call, dbr_error **err)
 {
-    dbr_call call = {.kind = DBR_CALL_TX_STMT};
     tx *t = tx_check(handle, fn, err);
-    bool ok;
 
     if (!t)
         return false;
-    if (!sql || nparams < 0 || (nparams > 0 && !params))
-        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: %s", fn,
-                             !sql ? "sql is NULL" : "nparams and params disagree");
-    if (ends_transaction(sql)) {
+    if (call->sql && ends_transaction(call->sql)) {
         char word[16];
 
         t->misused = true;
-        dbr_sql_next_word(sql, word, sizeof(word));
+        dbr_sql_next_word(call->sql, word, sizeof(word));
         return dbr_set_error(err, DBR_ERR_MISUSE, "core",
                              "%s: refusing %s, a statement that ends the transaction: dbr "
                              "commits when the callback returns true and rolls back when it "
@@ -333,13 +326,32 @@ static bool tx_statement(dbr_tx *handle, const char *fn, const char *sql, int np
                              "rolled back",
                              fn, word);
     }
-    call.ctx = t->ctx;
-    call.sql = sql;
-    call.nparams = nparams;
-    call.params = params;
-    call.tx = t;
-    call.want_result = out != NULL;
-    ok = dbr_dispatch(t->db, &call, err);
+    call->kind = DBR_CALL_TX_STMT;
+    call->terminal = dbr_tx_stmt_terminal;
+    call->ctx = t->ctx;
+    call->tx = t;
+    call->exec_flags = dbr_exec_flags(t->db);
+    if (!call->nstatements)
+        call->nstatements = 1;
+    return dbr_dispatch(t->db, call, err);
+}
+
+static bool tx_statement(dbr_tx *handle, const char *fn, const char *sql, const dbr_args *args,
+                         dbr_result **out, dbr_error **err)
+{
+    dbr_call call = {.run = dbr_exec_run, .sql = sql, .want_result = out != NULL};
+    tx *t = tx_check(handle, fn, err);
+    bool ok;
+
+    if (!t)
+        return false;
+    if (!sql)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: sql is NULL", fn);
+    if (!dbr_check_statement(fn, t->db, sql, args, err))
+        return false;
+    if (args)
+        call.args = *args;
+    ok = dbr_tx_statement(handle, fn, &call, err);
     if (out)
         *out = ok ? dbr_call_take_result(&call) : NULL;
     return ok;
@@ -347,17 +359,11 @@ static bool tx_statement(dbr_tx *handle, const char *fn, const char *sql, int np
 
 bool dbr_tx_exec_script(dbr_tx *handle, const char *sql, dbr_error **err)
 {
-    dbr_call call = {.kind = DBR_CALL_TX_STMT, .script = true};
-    tx *t = tx_check(handle, "dbr_tx_exec_script", err);
+    dbr_call call = {.run = dbr_exec_run, .sql = sql, .script = true};
 
-    if (!t)
-        return false;
     if (!sql)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_tx_exec_script: sql is NULL");
-    call.ctx = t->ctx;
-    call.sql = sql;
-    call.tx = t;
-    return dbr_dispatch(t->db, &call, err);
+    return dbr_tx_statement(handle, "dbr_tx_exec_script", &call, err);
 }
 
 bool dbr_tx_advisory_lock(dbr_tx *handle, long long key, long long timeout_ms, dbr_error **err)
@@ -373,9 +379,7 @@ bool dbr_tx_advisory_lock(dbr_tx *handle, long long key, long long timeout_ms, d
                              "dbr_tx_advisory_lock: timeout_ms is %lld; expected 0 or more",
                              timeout_ms);
     if (!DBR_OPS_HAS(struct dbr_driver_ops, t->db->drv, xact_lock))
-        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
-                             "dbr_tx_advisory_lock: driver %s has no advisory locks",
-                             t->db->st->driver);
+        return dbr_unsupported(t->db, "dbr_tx_advisory_lock", err);
     /* Clamped to a day: microseconds must not overflow. */
     if (!dbr_ctx_check(t->ctx, "dbr_tx_advisory_lock", &e) ||
         !dbr_ctx_wait(t->ctx, t->db->st->cancel_grace_us, &wait, &e) ||
@@ -387,27 +391,41 @@ bool dbr_tx_advisory_lock(dbr_tx *handle, long long key, long long timeout_ms, d
 bool dbr_tx_exec(dbr_tx *handle, const char *sql, int nparams, const char *const *params,
                  dbr_error **err)
 {
-    return tx_statement(handle, "dbr_tx_exec", sql, nparams, params, NULL, err);
+    dbr_args args = {.n = nparams, .values = params};
+
+    return tx_statement(handle, "dbr_tx_exec", sql, &args, NULL, err);
 }
 
 dbr_result *dbr_tx_query(dbr_tx *handle, const char *sql, int nparams, const char *const *params,
                          dbr_error **err)
 {
+    dbr_args args = {.n = nparams, .values = params};
     dbr_result *r = NULL;
 
-    tx_statement(handle, "dbr_tx_query", sql, nparams, params, &r, err);
+    tx_statement(handle, "dbr_tx_query", sql, &args, &r, err);
     return r;
 }
 
-static void savepoint_sql(const tx *t, int op, unsigned id, char *buf, int len)
+bool dbr_tx_exec_args(dbr_tx *handle, const char *sql, const dbr_args *args, dbr_error **err)
+{
+    return tx_statement(handle, "dbr_tx_exec_args", sql, args, NULL, err);
+}
+
+dbr_result *dbr_tx_query_args(dbr_tx *handle, const char *sql, const dbr_args *args,
+                              dbr_error **err)
+{
+    dbr_result *r = NULL;
+
+    tx_statement(handle, "dbr_tx_query_args", sql, args, &r, err);
+    return r;
+}
+
+/* The SQL standard's forms, which every SQL database dbr drives takes. */
+static void savepoint_sql(int op, unsigned id, char *buf, int len)
 {
     static const char *const fmt[] = {"SAVEPOINT dbr_sp_%u", "RELEASE SAVEPOINT dbr_sp_%u",
                                       "ROLLBACK TO SAVEPOINT dbr_sp_%u"};
-    char name[32];
 
-    g_snprintf(name, sizeof(name), "dbr_sp_%u", id);
-    if (t->db->drv->savepoint_sql && t->db->drv->savepoint_sql(buf, len, op, name))
-        return;
     g_snprintf(buf, (gulong)len, fmt[op], id);
 }
 
@@ -424,7 +442,7 @@ bool dbr_tx_savepoint(dbr_tx *handle, dbr_tx_fn fn, void *user, dbr_error **err)
     if (!fn)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_tx_savepoint: fn is NULL");
     id = ++t->savepoints;
-    savepoint_sql(t, 0, id, sql, sizeof(sql));
+    savepoint_sql(0, id, sql, sizeof(sql));
     if (!tx_control(t, sql, err))
         return false;
     ok = fn(handle, user, &e);
@@ -441,13 +459,13 @@ bool dbr_tx_savepoint(dbr_tx *handle, dbr_tx_fn fn, void *user, dbr_error **err)
                           t->failed_msg ? t->failed_msg : "unknown error");
     }
     if (ok) {
-        savepoint_sql(t, 1, id, sql, sizeof(sql));
+        savepoint_sql(1, id, sql, sizeof(sql));
         return tx_control(t, sql, err);
     }
-    savepoint_sql(t, 2, id, sql, sizeof(sql));
+    savepoint_sql(2, id, sql, sizeof(sql));
     back = tx_control(t, sql, NULL);
     if (back) {
-        savepoint_sql(t, 1, id, sql, sizeof(sql));
+        savepoint_sql(1, id, sql, sizeof(sql));
         tx_control(t, sql, NULL);
         /* Back at the savepoint: the enclosing transaction is healthy again. */
         t->failed = DBR_ERR_NONE;
@@ -466,12 +484,15 @@ bool dbr_tx_savepoint(dbr_tx *handle, dbr_tx_fn fn, void *user, dbr_error **err)
 static bool tx_run(dbr_db *db, dbr_ctx *ctx, const dbr_tx_opts *opts, dbr_tx_fn fn, void *user,
                    const char *name, const char *key, bool *already, dbr_error **err)
 {
-    static const dbr_tx_opts defaults = {DBR_ISOLATION_DEFAULT, false, false};
-    dbr_call call = {.kind = DBR_CALL_TX, .tx_key = key, .tx_already = already};
+    static const dbr_tx_opts defaults = {DBR_ISOLATION_DEFAULT, false, false, 0};
+    dbr_call call = {
+        .kind = DBR_CALL_TX, .terminal = dbr_tx_terminal, .tx_key = key, .tx_already = already};
 
     if (!db || !fn)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: %s is NULL", name,
                              !db ? "db" : "fn");
+    if (opts && !DBR_STRUCT_OK(name, "opts", opts, err))
+        return false;
     if (opts && ((unsigned)opts->isolation > DBR_ISOLATION_SERIALIZABLE))
         return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: unknown isolation level %d", name,
                              (int)opts->isolation);
@@ -511,14 +532,14 @@ bool dbr_tx_run(dbr_db *db, dbr_ctx *ctx, const dbr_tx_opts *opts, dbr_tx_fn fn,
 
 bool dbr_tx_read_only(dbr_db *db, dbr_ctx *ctx, dbr_tx_fn fn, void *user, dbr_error **err)
 {
-    static const dbr_tx_opts ro = {DBR_ISOLATION_DEFAULT, true, false};
+    static const dbr_tx_opts ro = {DBR_ISOLATION_DEFAULT, true, false, 0};
 
     return tx_run(db, ctx, &ro, fn, user, "dbr_tx_read_only", NULL, NULL, err);
 }
 
 bool dbr_tx_serializable(dbr_db *db, dbr_ctx *ctx, dbr_tx_fn fn, void *user, dbr_error **err)
 {
-    static const dbr_tx_opts ser = {DBR_ISOLATION_SERIALIZABLE, false, false};
+    static const dbr_tx_opts ser = {DBR_ISOLATION_SERIALIZABLE, false, false, 0};
 
     return tx_run(db, ctx, &ser, fn, user, "dbr_tx_serializable", NULL, NULL, err);
 }

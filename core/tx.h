@@ -33,6 +33,12 @@ typedef struct tx {
     struct tx *next_free;
 } tx;
 
+/* Runs a statement call of the transaction handle names through the chain
+ * (kind tx_stmt): call->run on the transaction's connection, with its ctx.
+ * A statement that would end the transaction is refused; a failure is
+ * remembered as the transaction's. For batch.c, stream.c and copy.c. */
+bool dbr_tx_statement(const dbr_tx *handle, const char *fn, dbr_call *call, dbr_error **err);
+
 /* Handles (tx_handle.c). Slots live as long as the process; taking and
  * releasing one locks, finding one from a handle does not. */
 tx *dbr_tx_slot_take(dbr_db *db);

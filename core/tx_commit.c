@@ -78,7 +78,7 @@ static int resolve(dbr_db *db, dbr_ctx *ctx, const char *xid)
     end = MAX(end, now + db->st->cancel_grace_us);
     while (!dbr_ctx_canceled(ctx) && dbr_now_us() < end) {
         dbr_wait wait = {.deadline_us = end, .cancel_fd = -1, .grace_us = db->st->cancel_grace_us};
-        dbr_driver_conn *dc = db->drv->connect(db->st->conninfo, &wait, NULL);
+        dbr_driver_conn *dc = db->drv->connect(db->st->conninfo, &db->st->driver_opts, &wait, NULL);
         int status = -2;
 
         if (dc) {
@@ -152,7 +152,7 @@ bool dbr_tx_commit(tx *t, dbr_error **err)
         dbr_wait w = {.deadline_us = dbr_now_us() + db->st->cancel_timeout_us,
                       .cancel_fd = -1,
                       .grace_us = db->st->cancel_grace_us};
-        bool clean = dbr_run_on(db, t->pc->dc, &w, "ROLLBACK", 0, NULL, NULL, NULL);
+        bool clean = dbr_run_on(db, t->pc->dc, &w, "ROLLBACK", NULL, 0, NULL, NULL);
 
         dbr_pool_put(db->pool, t->pc, !clean);
         dbr_tx_slot_release(t);
@@ -166,7 +166,7 @@ bool dbr_tx_commit(tx *t, dbr_error **err)
     else if (pipelined)
         ok = db->drv->commit_tracked(t->pc->dc, &wait, NULL, 0, &ce);
     else
-        ok = dbr_run_on(db, t->pc->dc, &wait, "COMMIT", 0, NULL, NULL, &ce);
+        ok = dbr_run_on(db, t->pc->dc, &wait, "COMMIT", NULL, 0, NULL, &ce);
     dbr_pool_put(db->pool, t->pc, !ok && db->drv->txstatus(t->pc->dc) != DBR_TXSTATUS_IDLE);
     dbr_tx_slot_release(t);
     if (ok)

@@ -38,7 +38,7 @@ bool dbr_tx_key_table(dbr_db *db, dbr_pconn *pc, const dbr_wait *wait, dbr_error
      * right on the schema before it looks whether the table exists, and an
      * application's role rarely has it. So look first. */
     sql = g_strdup_printf("SELECT 1 FROM %s WHERE false", db->st->idempotency_table);
-    ok = dbr_run_on(db, pc->dc, wait, sql, 0, NULL, NULL, NULL);
+    ok = dbr_run_on(db, pc->dc, wait, sql, NULL, 0, NULL, NULL);
     g_free(sql);
     if (ok) {
         g_atomic_int_set(&db->keys_ready, 1);
@@ -50,7 +50,7 @@ bool dbr_tx_key_table(dbr_db *db, dbr_pconn *pc, const dbr_wait *wait, dbr_error
     sql = g_strdup_printf("CREATE TABLE IF NOT EXISTS %s (key text PRIMARY KEY, "
                           "committed_at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP)",
                           db->st->idempotency_table);
-    ok = dbr_run_on(db, pc->dc, wait, sql, 0, NULL, NULL, &e);
+    ok = dbr_run_on(db, pc->dc, wait, sql, NULL, 0, NULL, &e);
     g_free(sql);
     /* Two first runs at once: one CREATE may fail on the catalog's unique
      * index while the other creates the table. Either way it exists. */
@@ -73,7 +73,7 @@ bool dbr_tx_key_claim(dbr_db *db, dbr_pconn *pc, const dbr_wait *wait, const cha
     char *sql = g_strdup_printf("INSERT INTO %s (key) VALUES ($1)", db->st->idempotency_table);
     const char *params[1] = {key};
     dbr_error *e = NULL;
-    bool ok = dbr_run_on(db, pc->dc, wait, sql, 1, params, NULL, &e);
+    bool ok = dbr_run_on(db, pc->dc, wait, sql, &(dbr_args){.n = 1, .values = params}, 0, NULL, &e);
 
     g_free(sql);
     *already = false;
@@ -95,15 +95,15 @@ bool dbr_tx_key_claim(dbr_db *db, dbr_pconn *pc, const dbr_wait *wait, const cha
  * answer. */
 static int look(dbr_db *db, const dbr_wait *wait, const char *key)
 {
-    dbr_driver_conn *dc = db->drv->connect(db->st->conninfo, wait, NULL);
+    dbr_driver_conn *dc = db->drv->connect(db->st->conninfo, &db->st->driver_opts, wait, NULL);
     char *sql = g_strdup_printf("INSERT INTO %s (key) VALUES ($1) ON CONFLICT DO NOTHING",
                                 db->st->idempotency_table);
     const char *params[1] = {key};
     dbr_result *r = NULL;
     int status = -1;
 
-    if (dc && dbr_run_on(db, dc, wait, "BEGIN", 0, NULL, NULL, NULL) &&
-        dbr_run_on(db, dc, wait, sql, 1, params, &r, NULL)) {
+    if (dc && dbr_run_on(db, dc, wait, "BEGIN", NULL, 0, NULL, NULL) &&
+        dbr_run_on(db, dc, wait, sql, &(dbr_args){.n = 1, .values = params}, 0, &r, NULL)) {
         status = dbr_result_affected(r) == 0 ? 1 : dbr_result_affected(r) == 1 ? 0 : -1;
         dbr_result_free(r);
     }

@@ -287,7 +287,8 @@ static PGconn *connect_hosts(const pq_hosts *h, const dbr_wait *wait, dbr_driver
     return NULL;
 }
 
-static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, dbr_error **err)
+static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_driver_opts *opts,
+                                   const dbr_wait *wait, dbr_error **err)
 {
     dbr_driver_conn *conn;
     pq_hosts hosts;
@@ -316,6 +317,8 @@ static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_wait *wait, d
     }
     PQsetErrorVerbosity(pg, PQERRORS_DEFAULT);
     conn->pg = pg;
+    if (opts && opts->struct_size >= offsetof(dbr_driver_opts, statement_cache_size) + sizeof(int))
+        conn->cache_size = opts->statement_cache_size;
     g_strlcpy(conn->hosts_id, hosts.id, sizeof(conn->hosts_id));
     conn->host_index = index;
     conn->nhosts = hosts.n;
@@ -408,16 +411,6 @@ static void pq_result_free(dbr_driver_result *r)
     PQclear((PGresult *)r);
 }
 
-static bool pq_savepoint_sql(char *buf, int len, int op, const char *name)
-{
-    static const char *const fmt[] = {"SAVEPOINT %s", "RELEASE SAVEPOINT %s",
-                                      "ROLLBACK TO SAVEPOINT %s"};
-
-    if (op < 0 || op > 2)
-        return false;
-    return g_snprintf(buf, (gulong)len, fmt[op], name) < len;
-}
-
 static const struct dbr_driver_ops pq_ops = {
     .struct_size = sizeof(struct dbr_driver_ops),
     .connect = pq_connect,
@@ -432,9 +425,7 @@ static const struct dbr_driver_ops pq_ops = {
     .txstatus = pq_txstatus,
     .ping = pq_ping,
     .alive = pq_alive,
-    .classify = pq_classify,
     .begin_sql = NULL, /* PostgreSQL speaks the standard START TRANSACTION */
-    .savepoint_sql = pq_savepoint_sql,
     .commit_tracked = pq_commit_tracked,
     .xact_status = pq_xact_status,
     .exec_script = pq_exec_script,
@@ -447,4 +438,4 @@ static const struct dbr_driver_ops pq_ops = {
     .pooler_detect = pq_pooler_detect,
 };
 
-DBR_MODULE_DEFINE(DBR_MODULE_DRIVER, "pq", "2.0.0", "PostgreSQL through libpq", &pq_ops)
+DBR_MODULE_DEFINE(DBR_MODULE_DRIVER, "pq", "3.0.0", "PostgreSQL through libpq", &pq_ops)

@@ -31,6 +31,7 @@ struct dbr_driver_conn {
     pq_cancel_key cancel;
     char hosts_id[65]; /* which conninfo, and which of its hosts (pq_hosts.c) */
     int host_index, nhosts;
+    int cache_size; /* dbr_driver_opts.statement_cache_size */
 };
 
 /* Errors. An answer's outcome: an ERROR rolled back an atomic statement
@@ -82,8 +83,8 @@ dbr_error *pq_interrupted(exec_wait *ew, const PGresult *res);
 bool pq_usable(dbr_driver_conn *conn, dbr_error **err);
 
 /* Statements */
-dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,
-                           const char *const *params, const dbr_wait *wait, dbr_error **err);
+dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, const dbr_args *args,
+                           unsigned flags, const dbr_wait *wait, dbr_error **err);
 bool pq_ping(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
 bool pq_exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait, dbr_error **err);
 bool pq_session_changed(const dbr_driver_conn *conn);

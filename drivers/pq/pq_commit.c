@@ -261,7 +261,7 @@ int pq_xact_status(dbr_driver_conn *conn, const char *token, const dbr_wait *wai
         "  AND (SELECT redo_lsn FROM pg_control_checkpoint()) >= $6::pg_lsn "
         "  THEN pg_xact_status($1::xid8)::text "
         "ELSE 'elsewhere' END",
-        6, params, wait, err);
+        &(dbr_args){.n = 6, .values = (const char *const *)params}, 0, wait, err);
     g_strfreev(part);
     if (!res)
         return -2;

@@ -184,15 +184,17 @@ static dbr_error *send_refused(dbr_driver_conn *conn)
     return e;
 }
 
-dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, int nparams,
-                           const char *const *params, const dbr_wait *wait, dbr_error **err)
+dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, const dbr_args *args,
+                           unsigned flags, const dbr_wait *wait, dbr_error **err)
 {
     bool in_tx;
 
+    (void)flags;
     if (!pq_usable(conn, err))
         return NULL;
     in_tx = PQtransactionStatus(conn->pg) != PQTRANS_IDLE; /* before the send changes it */
-    if (!PQsendQueryParams(conn->pg, sql, nparams, NULL, params, NULL, NULL, 0))
+    if (!PQsendQueryParams(conn->pg, sql, args ? args->n : 0, NULL, args ? args->values : NULL,
+                           args ? args->lengths : NULL, args ? args->formats : NULL, 0))
         return dbr_error_propagate(err, send_refused(conn)), NULL;
     if (!conn->session_changed)
         conn->session_changed = pq_session_changing(sql, false);
@@ -237,7 +239,8 @@ bool pq_session_reset(dbr_driver_conn *conn, const char *sql, const dbr_wait *wa
 static bool run(dbr_driver_conn *conn, const char *sql, int nparams, const char *const *params,
                 const dbr_wait *wait, dbr_error **err)
 {
-    dbr_driver_result *r = pq_exec(conn, sql, nparams, params, wait, err);
+    dbr_driver_result *r =
+        pq_exec(conn, sql, &(dbr_args){.n = nparams, .values = params}, 0, wait, err);
 
     PQclear((PGresult *)r);
     return r != NULL;
@@ -259,8 +262,8 @@ bool pq_xact_lock(dbr_driver_conn *conn, long long key, int64_t timeout_us, cons
     g_snprintf(k, sizeof(k), "%lld", key);
     g_snprintf(limit, sizeof(limit), "%lldms", ms);
     r = pq_exec(conn,
-                "SELECT current_setting('lock_timeout'), set_config('lock_timeout', $1, true)", 1,
-                set_params, wait, err);
+                "SELECT current_setting('lock_timeout'), set_config('lock_timeout', $1, true)",
+                &(dbr_args){.n = 1, .values = set_params}, 0, wait, err);
     if (!r)
         return false;
     old = g_strdup(PQgetvalue((PGresult *)r, 0, 0));
@@ -292,7 +295,7 @@ bool pq_ping(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err)
  * id of the server process that runs the statements. */
 int pq_pooler_detect(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err)
 {
-    dbr_driver_result *r = pq_exec(conn, "SELECT pg_backend_pid()", 0, NULL, wait, err);
+    dbr_driver_result *r = pq_exec(conn, "SELECT pg_backend_pid()", NULL, 0, wait, err);
     const char *v;
     int verdict;
 

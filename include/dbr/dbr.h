@@ -23,6 +23,7 @@
 #define DBR_DBR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -38,8 +39,24 @@ typedef struct dbr_tx dbr_tx;
 typedef struct dbr_result dbr_result;
 typedef struct dbr_event dbr_event;
 
-/* Opening and closing. dbr_close waits for no call: close a db only when no
- * other thread still uses it. */
+/*
+ * Structs that cross the ABI and may grow carry their size (ABI 3.0): each
+ * input struct ends its ABI 3.0 fields with struct_size, and fields a later
+ * minor adds come after it. 0 means the ABI 3.0 layout, so a program that
+ * zero-initialises the struct (or initialises the fields it knows, by name
+ * or in order) and never sets struct_size keeps working with any 3.x
+ * library; one that uses a later field sets struct_size = sizeof. A library
+ * refuses (DBR_ERR_MISUSE) a struct from a newer header that sets a field it
+ * does not know. Output structs are sized by the call itself
+ * (dbr_pool_stats_get and dbr_chain_module pass sizeof).
+ */
+
+/* Opening and closing. dbr_close is a barrier: it refuses new calls on the
+ * db (DBR_ERR_MISUSE), cancels the waits of those in flight on other
+ * threads, and returns once they have finished, before anything is freed.
+ * Results, prepared statements, batches and listeners made from the db
+ * must be freed before it (results stay readable after it: they hold
+ * nothing of the db). */
 DBR_API dbr_db *dbr_open(const char *config_path, dbr_error **err);
 DBR_API dbr_db *dbr_open_string(const char *config_text, dbr_error **err);
 DBR_API void dbr_close(dbr_db *db);
@@ -55,6 +72,7 @@ typedef struct dbr_clock {
      * ctx is canceled, or when ctx's deadline comes first. */
     bool (*sleep_until)(void *user, dbr_ctx *ctx, int64_t until_us);
     void *user;
+    uint32_t struct_size; /* 0 or sizeof(dbr_clock); fields after it are later minors' */
 } dbr_clock;
 typedef struct dbr_open_opts {
     const char *config_path;
@@ -63,14 +81,13 @@ typedef struct dbr_open_opts {
     uint64_t seed;          /* 0: seeded from the time; else plugins' randomness repeats */
     bool check_only;        /* load and check config, driver and plugins, connect to
                                nothing and start nothing (`dbr check`) */
-    /* Since ABI 2.1. The db serves one command and is closed again (the dbr
-     * tool beside a running service, a cron job): plugins start nothing
-     * meant for a long-running process, such as the health plugin's HTTP
-     * listener and monitor thread, which would fight the service for its
-     * port. Plugins read it with dbr_host_one_shot(). It sits in what was
-     * the struct's tail padding, so sizeof(dbr_open_opts) is unchanged and a
-     * zero-initialised struct from an older header reads false. */
+    /* The db serves one command and is closed again (the dbr tool beside a
+     * running service, a cron job): plugins start nothing meant for a
+     * long-running process, such as the health plugin's HTTP listener and
+     * monitor thread, which would fight the service for its port. Plugins
+     * read it with dbr_host_one_shot(). */
     bool one_shot;
+    uint32_t struct_size; /* 0 or sizeof(dbr_open_opts); fields after it are later minors' */
 } dbr_open_opts;
 DBR_API dbr_db *dbr_open_with(const dbr_open_opts *opts, dbr_error **err);
 
@@ -86,14 +103,17 @@ DBR_API bool dbr_control(dbr_db *db, const char *plugin, const char *command, ch
  * ([database] for the driver, conninfo and secrets redacted), NULL-terminated;
  * free it with dbr_strv_free. */
 typedef struct dbr_module_info {
-    const char *name;   /* as the config names it */
-    const char *module; /* the module's own name */
+    uint32_t struct_size; /* set by the call: the fields it filled */
+    const char *name;     /* as the config names it */
+    const char *module;   /* the module's own name */
     const char *version;
     const char *description;
     const char *path; /* the file it was loaded from */
 } dbr_module_info;
 DBR_API int dbr_chain_count(const dbr_db *db);
-DBR_API bool dbr_chain_module(const dbr_db *db, int index, dbr_module_info *out);
+DBR_API bool dbr_chain_module_sized(const dbr_db *db, int index, dbr_module_info *out, size_t size);
+#define dbr_chain_module(db, index, out)                                                           \
+    dbr_chain_module_sized((db), (index), (out), sizeof(*(out)))
 DBR_API char **dbr_chain_settings(const dbr_db *db, int index);
 DBR_API void dbr_strv_free(char **strv);
 
@@ -104,6 +124,25 @@ DBR_API bool dbr_exec(dbr_db *db, dbr_ctx *ctx, const char *sql, int nparams,
 DBR_API dbr_result *dbr_query(dbr_db *db, dbr_ctx *ctx, const char *sql, int nparams,
                               const char *const *params, dbr_error **err);
 
+/*
+ * Parameters with binary values (ABI 3.0): what dbr_exec's text array
+ * cannot carry, such as a bytea holding zero bytes. values[i] NULL is SQL
+ * NULL; formats[i] 1 makes values[i] lengths[i] raw bytes (for bytea: the
+ * bytes themselves; for other types the server's binary form), 0 a
+ * NUL-terminated text. formats NULL: every value is text; lengths may then
+ * be NULL. The arrays are read during the call only.
+ */
+typedef struct dbr_args {
+    int n;
+    const char *const *values;
+    const int *lengths;
+    const int *formats;
+} dbr_args;
+DBR_API bool dbr_exec_args(dbr_db *db, dbr_ctx *ctx, const char *sql, const dbr_args *args,
+                           dbr_error **err);
+DBR_API dbr_result *dbr_query_args(dbr_db *db, dbr_ctx *ctx, const char *sql, const dbr_args *args,
+                                   dbr_error **err);
+
 /* Results. Out-of-range rows or columns give NULL (or 0), never a crash. */
 DBR_API int dbr_result_nrows(const dbr_result *r);
 DBR_API int dbr_result_ncols(const dbr_result *r);
@@ -111,6 +150,46 @@ DBR_API const char *dbr_result_colname(const dbr_result *r, int col);
 DBR_API const char *dbr_result_value(const dbr_result *r, int row, int col); /* NULL = SQL NULL */
 DBR_API long long dbr_result_affected(const dbr_result *r); /* -1 when not a row count */
 DBR_API void dbr_result_free(dbr_result *r);
+
+/*
+ * Typed results (ABI 3.0; drivers with DBR_CAP_TYPED). The portable type
+ * of a column, its index by name, and getters that convert a value or fail
+ * with DBR_ERR_MISUSE naming the row, the column and why: a NULL (test with
+ * dbr_result_isnull first), a type that does not convert, an overflow.
+ * Timestamps are microseconds since 1970-01-01 00:00 UTC (a timestamp
+ * without time zone is read as UTC). Byte strings belong to the result.
+ */
+typedef enum dbr_type {
+    DBR_TYPE_UNKNOWN = 0, /* a type the driver does not map: read it as text */
+    DBR_TYPE_TEXT,
+    DBR_TYPE_INT,     /* smallint, integer, bigint */
+    DBR_TYPE_FLOAT,   /* real, double precision */
+    DBR_TYPE_NUMERIC, /* exact decimal: read as text, or as double losing precision */
+    DBR_TYPE_BOOL,
+    DBR_TYPE_BYTES,     /* bytea, blob */
+    DBR_TYPE_TIMESTAMP, /* with or without time zone */
+    DBR_TYPE_DATE,
+} dbr_type;
+typedef union dbr_value {
+    int64_t i;
+    double d;
+    bool b;
+    struct {
+        const void *data;
+        size_t len;
+    } bytes;
+    int64_t us; /* timestamps and dates: microseconds since the Unix epoch, UTC */
+} dbr_value;
+DBR_API dbr_type dbr_result_coltype(const dbr_result *r, int col);     /* UNKNOWN out of range */
+DBR_API int dbr_result_column(const dbr_result *r, const char *name);  /* -1 when absent */
+DBR_API bool dbr_result_isnull(const dbr_result *r, int row, int col); /* true out of range */
+DBR_API bool dbr_result_int64(const dbr_result *r, int row, int col, int64_t *out, dbr_error **err);
+DBR_API bool dbr_result_double(const dbr_result *r, int row, int col, double *out, dbr_error **err);
+DBR_API bool dbr_result_bool(const dbr_result *r, int row, int col, bool *out, dbr_error **err);
+DBR_API bool dbr_result_bytes(const dbr_result *r, int row, int col, const void **data, size_t *len,
+                              dbr_error **err);
+DBR_API bool dbr_result_timestamp_us(const dbr_result *r, int row, int col, int64_t *out,
+                                     dbr_error **err);
 
 /* Transactions. The callback's return decides: true commits, false rolls
  * back. A failed statement, a broken connection or a failed COMMIT rolls back
@@ -127,6 +206,7 @@ typedef struct {
     dbr_isolation isolation;
     bool read_only;
     bool deferrable;
+    uint32_t struct_size; /* 0 or sizeof(dbr_tx_opts); fields after it are later minors' */
 } dbr_tx_opts;
 typedef bool (*dbr_tx_fn)(dbr_tx *tx, void *user, dbr_error **err);
 
@@ -164,6 +244,9 @@ DBR_API bool dbr_tx_exec(dbr_tx *tx, const char *sql, int nparams, const char *c
                          dbr_error **err);
 DBR_API dbr_result *dbr_tx_query(dbr_tx *tx, const char *sql, int nparams,
                                  const char *const *params, dbr_error **err);
+DBR_API bool dbr_tx_exec_args(dbr_tx *tx, const char *sql, const dbr_args *args, dbr_error **err);
+DBR_API dbr_result *dbr_tx_query_args(dbr_tx *tx, const char *sql, const dbr_args *args,
+                                      dbr_error **err);
 /* Runs fn inside a savepoint, to any depth. When fn fails or returns false,
  * the work since the savepoint is rolled back, dbr_tx_savepoint returns false
  * and the enclosing transaction goes on. */
@@ -188,6 +271,7 @@ typedef struct dbr_migration {
     dbr_tx_fn up;
     dbr_tx_fn down;
     void *user;
+    uint32_t struct_size; /* 0 or sizeof(dbr_migration); fields after it are later minors' */
 } dbr_migration;
 DBR_API bool dbr_migration_register(const dbr_migration *m, dbr_error **err);
 /* Forgets every registered migration (for tests). */
@@ -227,13 +311,18 @@ typedef enum dbr_route {
 DBR_API void dbr_ctx_set_route(dbr_ctx *ctx, dbr_route route);
 DBR_API dbr_route dbr_ctx_route(const dbr_ctx *ctx);
 
-/* Pool statistics, the fields of Go's sql.DBStats. */
+/* Pool statistics, the fields of Go's sql.DBStats. dbr_pool_stats_get is
+ * a macro passing sizeof(*out), so the library fills no more than the
+ * caller's struct holds; the function of that name (for bindings that
+ * cannot use the macro) fills the ABI 3.0 fields. */
 typedef struct {
     int max_open, open, in_use, idle;
     long long wait_count, wait_duration_us, max_idle_closed, max_idle_time_closed,
         max_lifetime_closed;
 } dbr_pool_stats;
 DBR_API void dbr_pool_stats_get(dbr_db *db, dbr_pool_stats *out);
+DBR_API void dbr_pool_stats_get_sized(dbr_db *db, dbr_pool_stats *out, size_t size);
+#define dbr_pool_stats_get(db, out) dbr_pool_stats_get_sized((db), (out), sizeof(*(out)))
 /* Closes idle connections now: all of them (after the server was seen
  * down, they are likely dead), or only those past conn_max_idle_time or
  * conn_max_lifetime. Returns how many were closed. */
@@ -262,6 +351,25 @@ DBR_API void dbr_subscribe(dbr_db *db, dbr_event_fn fn, void *user);
  * not called again with user, even by another thread. */
 DBR_API void dbr_unsubscribe(dbr_db *db, dbr_event_fn fn, void *user);
 
+/*
+ * What the db's driver can do beyond the required statements and
+ * transactions (ABI 3.0). A call that needs a capability the driver lacks
+ * fails with DBR_ERR_UNSUPPORTED before anything is sent.
+ */
+typedef enum dbr_capability {
+    DBR_CAP_PREPARE = 1,     /* dbr_prepare, the statement cache */
+    DBR_CAP_TYPED,           /* dbr_result_coltype and the typed getters */
+    DBR_CAP_PIPELINE,        /* dbr_batch_run in one round trip */
+    DBR_CAP_STREAM,          /* dbr_query_stream */
+    DBR_CAP_COPY,            /* dbr_copy_from, dbr_copy_to */
+    DBR_CAP_LISTEN,          /* dbr_listener */
+    DBR_CAP_ADVISORY_LOCK,   /* dbr_tx_advisory_lock */
+    DBR_CAP_COMMIT_TRACKING, /* an ambiguous COMMIT can be resolved */
+    DBR_CAP_SESSION_RESET,   /* the pool resets session state */
+} dbr_capability;
+DBR_API bool dbr_supports(const dbr_db *db, dbr_capability cap);
+DBR_API const char *dbr_capability_name(dbr_capability cap); /* "prepare", ... */
+
 /* Monotonic microseconds: the clock of every deadline in dbr. */
 DBR_API int64_t dbr_now_us(void);
 /* The library's version, "MAJOR.MINOR.PATCH". */
@@ -270,5 +378,11 @@ DBR_API const char *dbr_version(void);
 #ifdef __cplusplus
 }
 #endif
+
+#include "batch.h"
+#include "copy.h"
+#include "listen.h"
+#include "stmt.h"
+#include "stream.h"
 
 #endif /* DBR_DBR_H */

@@ -60,6 +60,31 @@ typedef struct dbr_wait {
     int64_t grace_us;
 } dbr_wait;
 
+/*
+ * What the core tells the driver about the connections it opens (ABI 3.0).
+ * A driver reads a field only when struct_size covers it.
+ */
+typedef struct dbr_driver_opts {
+    uint32_t struct_size;     /* sizeof(dbr_driver_opts) the core was built with */
+    int statement_cache_size; /* prepared statements a connection keeps (LRU); 0: none */
+} dbr_driver_opts;
+
+/* exec flags. */
+enum {
+    /* The statement may be prepared and kept in the connection's statement
+     * cache (dbr_driver_opts.statement_cache_size): the core sets it unless a
+     * pooler in transaction mode is in front. A driver prepares a statement
+     * on its first reuse, not its first run. */
+    DBR_EXEC_CACHE = 1u << 0,
+    /* Prepare it now and keep it (an explicit dbr_stmt), cache or not. */
+    DBR_EXEC_PREPARE = 1u << 1,
+};
+
+/* What a streaming driver hands the core for each row: a one-row result
+ * the core reads and then frees with result_free. Returning false stops the
+ * stream (err set, or NULL when the caller asked to stop). */
+typedef bool (*dbr_driver_row_fn)(void *user, dbr_driver_result *row, dbr_error **err);
+
 typedef enum {
     DBR_TXSTATUS_IDLE = 0, /* no transaction open: fit for the pool */
     DBR_TXSTATUS_ACTIVE,   /* a statement is running */
@@ -71,42 +96,43 @@ typedef enum {
 struct dbr_driver_ops {
     uint32_t struct_size; /* sizeof(struct dbr_driver_ops) the driver was built with */
 
+    /* Required slots: the loader refuses a driver without any of them, so
+     * the core calls them without checking. */
+
     /* Opens a connection. conninfo is passed as the user wrote it (secrets
-     * included): never log it. Required. */
-    dbr_driver_conn *(*connect)(const char *conninfo, const dbr_wait *wait, dbr_error **err);
-    /* Closes and frees. Must not block for long. Required. */
+     * included): never log it. */
+    dbr_driver_conn *(*connect)(const char *conninfo, const dbr_driver_opts *opts,
+                                const dbr_wait *wait, dbr_error **err);
+    /* Closes and frees. Must not block for long. */
     void (*close)(dbr_driver_conn *conn);
-    /* Runs one statement with text parameters (NULL = SQL NULL). Returns a
-     * result the caller frees with result_free, or NULL and an error.
-     * Required. */
-    dbr_driver_result *(*exec)(dbr_driver_conn *conn, const char *sql, int nparams,
-                               const char *const *params, const dbr_wait *wait, dbr_error **err);
-    /* Result access; the strings belong to the result. Required. */
+    /* Runs one statement. args may be NULL (no parameters); flags are
+     * DBR_EXEC_*. Returns a result the caller frees with result_free, or
+     * NULL and an error. */
+    dbr_driver_result *(*exec)(dbr_driver_conn *conn, const char *sql, const dbr_args *args,
+                               unsigned flags, const dbr_wait *wait, dbr_error **err);
+    /* Result access; the strings belong to the result. */
     int (*result_nrows)(const dbr_driver_result *res);
     int (*result_ncols)(const dbr_driver_result *res);
     const char *(*result_colname)(const dbr_driver_result *res, int col);
     const char *(*result_value)(const dbr_driver_result *res, int row, int col); /* NULL = NULL */
     long long (*result_affected)(const dbr_driver_result *res); /* -1 when not a count */
     void (*result_free)(dbr_driver_result *res);
-    /* Transaction state as the driver knows it, without I/O. Required. */
+    /* Transaction state as the driver knows it, without I/O. */
     dbr_txstatus (*txstatus)(const dbr_driver_conn *conn);
-    /* A round trip proving the server answers. Optional: the core falls back
-     * to exec("SELECT 1"). */
+
+    /* Optional slots: the core reads each through DBR_OPS_HAS and does
+     * without it as each says. */
+
+    /* A round trip proving the server answers. Without it: exec("SELECT 1"). */
     bool (*ping)(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
     /* Without blocking, tells whether the connection still looks usable
      * (for instance: the server has not closed it while it sat idle). Called
-     * on connections that were idle in the pool. Optional. */
+     * on connections that were idle in the pool. Without it: assumed. */
     bool (*alive)(dbr_driver_conn *conn);
-    /* Maps a SQLSTATE to a kind; DBR_ERR_NONE when it is not an error the
-     * driver knows. Optional. */
-    dbr_error_kind (*classify)(const char *sqlstate);
-    /* SQL for transaction control. Optional: NULL or a NULL return falls back
-     * to the SQL standard forms. begin_sql returns a static string. */
+    /* SQL for transaction control. Without it: the SQL standard forms.
+     * begin_sql returns a static string, or NULL for the standard form. */
     const char *(*begin_sql)(const dbr_tx_opts *opts);
-    /* Writes the statement for op on savepoint `name` into buf. */
-    bool (*savepoint_sql)(char *buf, int len, int op /* 0 set, 1 release, 2 rollback to */,
-                          const char *name);
-    /* Resolving an ambiguous COMMIT (optional, both or neither):
+    /* Resolving an ambiguous COMMIT (both or neither):
      * commit_tracked commits like exec("COMMIT") but first learns the
      * transaction's id, without assigning one to a transaction that wrote
      * nothing; on failure it leaves in xid a token naming that id on that
@@ -124,39 +150,38 @@ struct dbr_driver_ops {
                            dbr_error **err);
     int (*xact_status)(dbr_driver_conn *conn, const char *xid, const dbr_wait *wait,
                        dbr_error **err);
-    /* Runs a script of one or more statements (the simple protocol, no
-     * parameters), for migrations. Optional: the core falls back to exec,
-     * which runs one statement. Returns false and an error on the first
-     * failing statement. */
-    bool (*exec_script)(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait,
-                        dbr_error **err);
-    /* Takes a transaction-scoped advisory lock on key, waiting at most
-     * timeout_us (a DBR_ERR_TIMEOUT error after that). Optional. */
-    bool (*xact_lock)(dbr_driver_conn *conn, long long key, int64_t timeout_us,
-                      const dbr_wait *wait, dbr_error **err);
     /* Whether commit_tracked can work on this server (the function it needs
      * may be revoked, missing on an older server, or a proxy may not pass a
      * pipeline through): 1 yes, 0 no, -1 not known (an error in err). Runs
-     * outside any transaction; the core asks once per db. Optional: without
-     * it commit_tracked is used untested. */
+     * outside any transaction; the core asks once per db. Without it
+     * commit_tracked is used untested. */
     int (*commit_tracking_probe)(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
+    /* Runs a script of one or more statements (no parameters), for
+     * migrations. Without it: exec, which runs one statement. Returns false
+     * and an error on the first failing statement. */
+    bool (*exec_script)(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait,
+                        dbr_error **err);
+    /* Takes a transaction-scoped lock on key, waiting at most timeout_us (a
+     * DBR_ERR_TIMEOUT error after that). Without it:
+     * dbr_tx_advisory_lock is DBR_ERR_UNSUPPORTED. */
+    bool (*xact_lock)(dbr_driver_conn *conn, long long key, int64_t timeout_us,
+                      const dbr_wait *wait, dbr_error **err);
     /* Session state a user leaves behind (settings and roles, temporary
      * tables, prepared statements, LISTEN, session locks, held cursors):
      * session_changed tells, without I/O, whether a statement run since the
      * last reset may have changed it (true when unsure). session_reset
      * returns the session to the state of a new connection, in one round
      * trip: sql NULL runs the driver's own reset (PostgreSQL: DISCARD ALL),
-     * else that SQL. It runs outside any transaction. Optional, both or
-     * neither: without them the pool resets nothing. */
+     * else that SQL; the driver forgets its own prepared statements too. It
+     * runs outside any transaction. Both or neither: without them the pool
+     * resets nothing. */
     bool (*session_changed)(const dbr_driver_conn *conn);
     bool (*session_reset)(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait,
                           dbr_error **err);
-    /* Slots above: ABI 2.0 */
     /* Checks the syntax of a conninfo without any I/O: unknown keywords,
      * quoting, encoding. Returns false with a DBR_ERR_CONFIG error that
-     * quotes none of the conninfo (it may hold a password). Optional: the
-     * core calls it in dbr_open, before anything connects, so that `dbr
-     * check` and an open with connect_on_open = false catch a typo. */
+     * quotes none of the conninfo (it may hold a password). The core calls
+     * it in dbr_open, before anything connects. */
     bool (*check_conninfo)(const char *conninfo, dbr_error **err);
     /* Names the first thing in sql (a script of one or more statements)
      * that binds state to the server session beyond its transaction: a
@@ -167,15 +192,63 @@ struct dbr_driver_ops {
      * only, erring on the side of NULL (unlike session_changed): the core
      * refuses what it names when a pooler in transaction mode is in front
      * ([database] pooler = transaction), so a false name would refuse good
-     * work. Thread-safe. Optional: without it nothing is refused. */
+     * work. Thread-safe. Without it nothing is refused. */
     const char *(*session_bound)(const char *sql);
     /* Whether a pooler (PgBouncer and the like) answers for the server on
      * this connection, in one round trip outside any transaction: 1 yes,
      * 0 no, -1 not known (an error in err). The core asks once per db, on
      * the connection dbr_open makes, and logs a warning when the answer
-     * contradicts [database] pooler. Optional. */
+     * contradicts [database] pooler. */
     int (*pooler_detect)(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
-    /* Slots above: ABI 2.1 */
+
+    /* Data access (ABI 3.0). Each slot a driver fills is a capability
+     * (dbr_supports); a call that needs a missing one fails with
+     * DBR_ERR_UNSUPPORTED, outcome not-applied, before anything is sent. */
+
+    /* Prepares sql on conn and keeps it (as exec with DBR_EXEC_PREPARE
+     * would), reporting its number of parameters. DBR_CAP_PREPARE. */
+    bool (*prepare)(dbr_driver_conn *conn, const char *sql, int *nparams, const dbr_wait *wait,
+                    dbr_error **err);
+    /* Typed access to a value (DBR_CAP_TYPED): the column's portable type,
+     * and a value read as that type. result_get fails (false, a message in
+     * why) on a NULL, a type that does not convert, or an overflow. Byte
+     * strings stay valid as long as the result. */
+    dbr_type (*result_coltype)(const dbr_driver_result *res, int col);
+    bool (*result_get)(const dbr_driver_result *res, int row, int col, dbr_type as, dbr_value *out,
+                       char *why, int why_len);
+    /* Runs n statements in one round trip (DBR_CAP_PIPELINE). atomic: one
+     * implicit transaction, all or none; else each commits on its own (in a
+     * transaction block, all belong to it). Each statement gets a result in
+     * results[i] or an error in errors[i] (NULL for one that did not run).
+     * Returns false with err only when the batch as a whole failed (the
+     * connection was lost): err's outcome then covers every statement whose
+     * own entry is empty. */
+    bool (*exec_batch)(dbr_driver_conn *conn, int n, const char *const *sql, const dbr_args *args,
+                       bool atomic, dbr_driver_result **results, dbr_error **errors,
+                       const dbr_wait *wait, dbr_error **err);
+    /* Runs a query and hands its rows one by one to row (DBR_CAP_STREAM),
+     * with memory that does not grow with the result. When row returns
+     * false the driver stops the query, leaves the connection usable or
+     * broken, and passes row's error (or none) back. */
+    bool (*exec_stream)(dbr_driver_conn *conn, const char *sql, const dbr_args *args,
+                        dbr_driver_row_fn row, void *user, const dbr_wait *wait, long long *rows,
+                        dbr_error **err);
+    /* COPY ... FROM STDIN fed by read, and COPY ... TO STDOUT drained into
+     * write (DBR_CAP_COPY); *rows gets the server's row count. */
+    bool (*copy_from)(dbr_driver_conn *conn, const char *sql, dbr_copy_read_fn read, void *user,
+                      long long *rows, const dbr_wait *wait, dbr_error **err);
+    bool (*copy_to)(dbr_driver_conn *conn, const char *sql, dbr_copy_write_fn write, void *user,
+                    long long *rows, const dbr_wait *wait, dbr_error **err);
+    /* Notifications (DBR_CAP_LISTEN, all three): listen starts (on) or stops
+     * listening on channel; notify_wait waits for the next notification and
+     * returns 1 with *channel and *payload (malloc'd, the caller frees) and
+     * *pid, 0 when the wait's deadline passed first, -1 and an error. A
+     * connection that has never listened drains and drops what arrives. */
+    bool (*listen)(dbr_driver_conn *conn, const char *channel, bool on, const dbr_wait *wait,
+                   dbr_error **err);
+    int (*notify_wait)(dbr_driver_conn *conn, const dbr_wait *wait, char **channel, char **payload,
+                       int *pid, dbr_error **err);
+    /* Slots above: ABI 3.0 */
 };
 
 #ifdef __cplusplus

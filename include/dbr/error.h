@@ -56,7 +56,8 @@ extern "C" {
     X(MISUSE, "misuse")                                                                            \
     X(INTERNAL, "internal")                                                                        \
     X(LOCK_CONTENTION, "lock-contention")                                                          \
-    X(DATA_CORRUPTED, "data-corrupted")
+    X(DATA_CORRUPTED, "data-corrupted")                                                            \
+    X(UNSUPPORTED, "unsupported")
 
 typedef enum {
     DBR_ERR_NONE = 0, /* not an error kind: what dbr_error_kind_of(NULL) returns */
@@ -67,7 +68,7 @@ typedef enum {
 
 /* The highest kind this header knows. A library of a later minor version may
  * return kinds above it: treat those as DBR_ERR_INTERNAL. */
-#define DBR_ERR_KIND_MAX DBR_ERR_DATA_CORRUPTED
+#define DBR_ERR_KIND_MAX DBR_ERR_UNSUPPORTED
 
 /*
  * How far the failed call got, for logs and metrics. Whether repeating it
@@ -86,7 +87,7 @@ typedef enum {
  * What became of the call's effects on the server. A call whose effects were
  * applied is a success, whatever happened around it (a deadline that passed
  * while the answer was on its way, a cancel that lost the race): an error
- * always has one of the two outcomes below.
+ * always has one of the outcomes below.
  */
 typedef enum {
     DBR_OUTCOME_NONE = 0,        /* not an outcome: what dbr_error_outcome(NULL) returns */
@@ -94,6 +95,10 @@ typedef enum {
                                   * never sent, refused before it ran, or rolled back */
     DBR_OUTCOME_UNKNOWN,         /* it may or may not have applied them: the connection was
                                   * lost after the request was sent, COMMIT's answer was lost */
+    DBR_OUTCOME_PARTIAL,         /* some parts were applied and others certainly not (a batch
+                                  * whose statements commit one by one): the call's per-part
+                                  * results say which. Never repeated unless idempotent. Since
+                                  * ABI 3.0. */
 } dbr_outcome;
 
 typedef struct dbr_error dbr_error;

@@ -27,14 +27,15 @@
 extern "C" {
 #endif
 
-/* Minor 1 added dbr_log*, dbr_event_nfields/field_name/field_value,
- * dbr_host_run_session, dbr_tx_run_once, dbr_call_idempotency_key,
- * dbr_call_reads_only, dbr_call_redirect, dbr_host_open_sibling,
- * dbr_ctx_set_route, dbr_host_one_shot, dbr_quote, dbr_quote_name and the
- * driver slots check_conninfo, session_bound and pooler_detect. */
+/* ABI 3.0 (from 2.1): sized public structs, the driver connect options and
+ * dbr_args in exec, typed results, prepared statements, batches, streams,
+ * COPY, listeners, capabilities (dbr_supports), DBR_ERR_UNSUPPORTED,
+ * DBR_OUTCOME_PARTIAL and the call kinds batch, stream and copy. The driver
+ * slots classify and savepoint_sql are gone (the core never called the
+ * first; savepoints use the SQL standard's forms). */
 #define DBR_MODULE_MAGIC        0x44425231u /* "DBR1" */
-#define DBR_ABI_MAJOR           2
-#define DBR_ABI_MINOR           1
+#define DBR_ABI_MAJOR           3
+#define DBR_ABI_MINOR           0
 #define DBR_MODULE_ENTRY_SYMBOL "dbr_module_entry"
 
 typedef enum {

@@ -50,7 +50,13 @@ typedef enum {
     DBR_CALL_QUERY,       /* dbr_query, autocommit */
     DBR_CALL_TX,          /* a whole transaction: dbr_tx_run and its variants */
     DBR_CALL_TX_STMT,     /* one statement inside a transaction: never retry it alone */
+    DBR_CALL_BATCH,       /* dbr_batch_run, autocommit: the whole batch (ABI 3.0) */
+    DBR_CALL_STREAM,      /* dbr_query_stream, autocommit (ABI 3.0) */
+    DBR_CALL_COPY,        /* dbr_copy_from / dbr_copy_to, autocommit (ABI 3.0) */
 } dbr_call_kind;
+/* One more than the highest kind this header knows; a library of a later
+ * minor may pass kinds above it (treat them like an exec). */
+#define DBR_CALL_KIND_END (DBR_CALL_COPY + 1)
 
 typedef struct dbr_call dbr_call;
 typedef struct dbr_next dbr_next;
@@ -59,9 +65,21 @@ typedef struct dbr_host dbr_host;
 /* Reading the call. */
 DBR_API dbr_call_kind dbr_call_kind_of(const dbr_call *call);
 DBR_API const char *dbr_call_kind_name(dbr_call_kind kind); /* "exec", "tx", ... */
-DBR_API const char *dbr_call_sql(const dbr_call *call);     /* NULL for connect, ping, tx */
+/* The SQL: NULL for connect, ping, tx; a batch's first statement. */
+DBR_API const char *dbr_call_sql(const dbr_call *call);
 DBR_API int dbr_call_nparams(const dbr_call *call);
+/* The parameter values; with formats (NULL: all text), a value whose format
+ * is 1 is binary, dbr_call_args(call)->lengths[i] bytes, not a string. */
 DBR_API const char *const *dbr_call_params(const dbr_call *call);
+DBR_API const dbr_args *dbr_call_args(const dbr_call *call); /* NULL when there are none */
+/* The number of statements of a batch (1 for other statement calls, 0 for
+ * connect, ping, tx). Since ABI 3.0. */
+DBR_API int dbr_call_nstatements(const dbr_call *call);
+/* Whether running the call again could still do what the caller asked:
+ * false once a stream's row or a COPY TO's data reached the caller, or a
+ * COPY FROM's callback was read (its data cannot be read again). A plugin
+ * that runs a call again checks it first. Since ABI 3.0. */
+DBR_API bool dbr_call_replayable(const dbr_call *call);
 DBR_API dbr_ctx *dbr_call_ctx(const dbr_call *call);               /* may be NULL: no deadline */
 DBR_API const dbr_tx_opts *dbr_call_tx_opts(const dbr_call *call); /* NULL unless a tx */
 /* True when running the call twice cannot apply its work twice: pings,

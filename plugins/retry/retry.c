@@ -152,6 +152,7 @@ typedef enum {
     GO = 0,
     STOP_KIND,    /* the kind of error is never retried */
     STOP_UNSAFE,  /* sent, no answer, and not safe to repeat */
+    STOP_SPENT,   /* its input was read or its output delivered: cannot run again */
     STOP_CTX,     /* the caller canceled or ran out of time */
     STOP_BREAKER, /* an open breaker refused it */
     STOP_ATTEMPTS,
@@ -164,6 +165,7 @@ static const char *const stop_names[] = {
     [GO] = "",
     [STOP_KIND] = "not retryable",
     [STOP_UNSAFE] = "not safe to repeat",
+    [STOP_SPENT] = "input or output already consumed",
     [STOP_CTX] = "ctx done",
     [STOP_BREAKER] = "breaker open",
     [STOP_ATTEMPTS] = "max_attempts",
@@ -180,6 +182,10 @@ static stop_reason not_retryable(const retry *r, const dbr_call *call, const dbr
         return r->wait_breaker ? GO : STOP_BREAKER;
     if (!dbr_error_transient(e))
         return STOP_KIND;
+    /* A stream whose rows reached the caller, a COPY whose data was read:
+     * running it again would deliver or need what is gone. */
+    if (!dbr_call_replayable(call))
+        return STOP_SPENT;
     if (dbr_error_outcome(e) == DBR_OUTCOME_NOT_APPLIED)
         return GO;
     /* Unknown: it may have been applied. Only what cannot apply twice. */

@@ -180,8 +180,8 @@ static bool c_down(dbr_tx *tx, void *user, dbr_error **err)
 
 START_TEST(test_pg_migrate_c_registered_migrations)
 {
-    dbr_migration a = {10, "create c_a", c_up, c_down, "m2_a"};
-    dbr_migration b = {11, "create c_b", c_up, NULL, "m2_b"};
+    dbr_migration a = {10, "create c_a", c_up, c_down, "m2_a", 0};
+    dbr_migration b = {11, "create c_b", c_up, NULL, "m2_b", 0};
     dbr_error *err = NULL;
     dbr_db *db;
     char *r;

@@ -128,7 +128,7 @@ START_TEST(test_pg_router_sends_reads_to_a_fitting_standby)
     dbr_ctx_free(ctx);
     /* a standby refuses SERIALIZABLE: such a read stays on the primary (review) */
     {
-        static const dbr_tx_opts ser_ro = {DBR_ISOLATION_SERIALIZABLE, true, false};
+        static const dbr_tx_opts ser_ro = {DBR_ISOLATION_SERIALIZABLE, true, false, 0};
         where w = {NULL};
         dbr_error *err = NULL;
 

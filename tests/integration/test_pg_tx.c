@@ -169,7 +169,7 @@ static bool two_steps(dbr_tx *tx, void *user, dbr_error **err)
 static gpointer run_side(gpointer data)
 {
     side *s = data;
-    dbr_tx_opts o = {DBR_ISOLATION_SERIALIZABLE, false, false};
+    dbr_tx_opts o = {DBR_ISOLATION_SERIALIZABLE, false, false, 0};
 
     s->ok = dbr_tx_run(s->p->db, NULL, &o, two_steps, s, &s->err);
     return NULL;

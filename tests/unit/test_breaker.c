@@ -29,7 +29,7 @@ static bool fake_sleep_until(void *user, dbr_ctx *ctx, int64_t until)
     return true;
 }
 
-static dbr_clock clock_ops = {fake_now, fake_sleep_until, NULL};
+static dbr_clock clock_ops = {fake_now, fake_sleep_until, NULL, 0};
 
 static dbr_db *open_breaker(const char *settings)
 {

@@ -75,7 +75,7 @@ START_TEST(test_loader_refuses_bad_magic_and_abi)
 {
     REFUSED("[database]\ndriver = bad_magic\n", "dbr-driver-bad_magic.so", "bad magic");
     REFUSED("[database]\ndriver = bad_abi_major\n", "dbr-driver-bad_abi_major.so",
-            "built for ABI 3.", "rebuild it");
+            "built for ABI 4.", "rebuild it");
     REFUSED("[database]\ndriver = bad_abi_minor\n", "dbr-driver-bad_abi_minor.so",
             "newer than this libdbr");
 }

@@ -36,7 +36,7 @@ static bool fake_sleep_until(void *user, dbr_ctx *ctx, int64_t until)
 }
 
 static fake_clock clk;
-static dbr_clock clock_ops = {fake_now, fake_sleep_until, &clk};
+static dbr_clock clock_ops = {fake_now, fake_sleep_until, &clk, 0};
 
 static dbr_db *open_fake(uint64_t seed, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 static dbr_db *open_fake(uint64_t seed, const char *fmt, ...)

@@ -347,7 +347,7 @@ END_TEST
 START_TEST(test_tx_options_choose_the_begin_statement)
 {
     dbr_db *db = t_open(DB);
-    dbr_tx_opts o = {DBR_ISOLATION_SERIALIZABLE, true, true};
+    dbr_tx_opts o = {DBR_ISOLATION_SERIALIZABLE, true, true, 0};
 
     t_exec(db, "fake:reset");
     ck_assert(dbr_tx_run(db, NULL, &o, stash, NULL, NULL));
