@@ -208,10 +208,46 @@ bool dbr_next_call(const dbr_next *next, dbr_call *call, dbr_error **err)
     return link->ops->handle(link->self, call, &below, err);
 }
 
+/* The caller counts itself in before it looks at closing, and close sets
+ * closing before it looks at the count, so one of the two always sees the
+ * other (both sequentially consistent). */
+static bool gate_enter(dbr_db *db, const dbr_call *call)
+{
+    g_atomic_int_inc(&db->gate.inflight);
+    if (G_LIKELY(!g_atomic_int_get(&db->gate.closing)) || call->kind == DBR_CALL_TX_STMT)
+        return true;
+    if (g_atomic_int_dec_and_test(&db->gate.inflight)) {
+        g_mutex_lock(&db->gate.lock);
+        g_cond_broadcast(&db->gate.idle);
+        g_mutex_unlock(&db->gate.lock);
+    }
+    return false;
+}
+
+static void gate_leave(dbr_db *db)
+{
+    if (g_atomic_int_dec_and_test(&db->gate.inflight) && g_atomic_int_get(&db->gate.closing)) {
+        g_mutex_lock(&db->gate.lock);
+        g_cond_broadcast(&db->gate.idle);
+        g_mutex_unlock(&db->gate.lock);
+    }
+}
+
+void dbr_gate_close(dbr_db *db)
+{
+    g_atomic_int_set(&db->gate.closing, 1);
+    if (db->pool)
+        dbr_pool_begin_close(db->pool);
+    g_mutex_lock(&db->gate.lock);
+    while (g_atomic_int_get(&db->gate.inflight) > 0)
+        g_cond_wait(&db->gate.idle, &db->gate.lock);
+    g_mutex_unlock(&db->gate.lock);
+}
+
 bool dbr_dispatch(dbr_db *db, dbr_call *call, dbr_error **err)
 {
     dbr_next top = {.db = db, .index = 0};
-    int64_t start = dbr_now_us();
+    int64_t start;
     dbr_error *e = NULL;
     bool ok;
 
@@ -222,6 +258,14 @@ bool dbr_dispatch(dbr_db *db, dbr_call *call, dbr_error **err)
     if (db->check_only)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core",
                              "this db was opened with check_only: it runs no calls");
+    if (!gate_enter(db, call)) {
+        e = dbr_error_new(DBR_ERR_MISUSE, "core",
+                          "%s: the db is closing (dbr_close was called): nothing was sent",
+                          dbr_call_kind_name(call->kind));
+        dbr_error_set_phase(e, DBR_PHASE_BEFORE_SEND);
+        return dbr_error_propagate(err, e);
+    }
+    start = dbr_now_us();
     ok = dbr_next_call(&top, call, &e);
     if (ok && e) {
         /* A plugin reported success and an error: believe the success. */
@@ -235,6 +279,7 @@ bool dbr_dispatch(dbr_db *db, dbr_call *call, dbr_error **err)
         dbr_result_free(dbr_call_take_result(call));
     dbr_counter_add(ok ? db->calls_ok[call->kind] : db->calls_failed[call->kind], 1);
     dbr_histogram_observe(db->call_seconds[call->kind], (double)(dbr_now_us() - start) / 1e6);
+    gate_leave(db);
     if (e)
         dbr_error_propagate(err, e);
     return ok;

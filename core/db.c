@@ -35,6 +35,40 @@ const char *dbr_version(void)
     return DBR_VERSION;
 }
 
+/* The required slots (dbr/driver.h), each named when missing: the core
+ * calls them without looking, so a driver without one never loads. */
+static bool required_slots(const struct dbr_driver_ops *ops, const char *path, dbr_error **err)
+{
+#define REQUIRED(m)                                                                                \
+    {                                                                                              \
+#m, offsetof(struct dbr_driver_ops, m)                                                     \
+    }
+    static const struct {
+        const char *name;
+        size_t offset;
+    } slots[] = {REQUIRED(connect),      REQUIRED(close),           REQUIRED(exec),
+                 REQUIRED(result_nrows), REQUIRED(result_ncols),    REQUIRED(result_colname),
+                 REQUIRED(result_value), REQUIRED(result_affected), REQUIRED(result_free),
+                 REQUIRED(txstatus)};
+#undef REQUIRED
+
+    for (size_t i = 0; i < G_N_ELEMENTS(slots); i++) {
+        const void *fn;
+
+        if (ops->struct_size < slots[i].offset + sizeof(void (*)(void)))
+            return dbr_set_error(err, DBR_ERR_PLUGIN, "loader",
+                                 "refusing to load %s: its driver ops end (struct_size %u) "
+                                 "before the required slot %s",
+                                 path, (unsigned)ops->struct_size, slots[i].name);
+        memcpy(&fn, (const char *)ops + slots[i].offset, sizeof(fn));
+        if (!fn)
+            return dbr_set_error(err, DBR_ERR_PLUGIN, "loader",
+                                 "refusing to load %s: its driver ops lack the required slot %s",
+                                 path, slots[i].name);
+    }
+    return true;
+}
+
 static bool load_driver(dbr_db *db, dbr_error **err)
 {
     const char *name = db->st->driver;
@@ -49,12 +83,8 @@ static bool load_driver(dbr_db *db, dbr_error **err)
             err, dbr_error_wrap(e, dbr_error_kind_of(e), "core", "%s:%d: [database] driver",
                                 db->st->source, dbr_settings_line(db->st, "database", "driver")));
     ops = db->driver_mod.mod->ops;
-    if (ops->struct_size < offsetof(struct dbr_driver_ops, ping) || !ops->connect || !ops->close ||
-        !ops->exec || !ops->result_nrows || !ops->result_ncols || !ops->result_colname ||
-        !ops->result_value || !ops->result_affected || !ops->result_free || !ops->txstatus)
-        return dbr_set_error(err, DBR_ERR_PLUGIN, "loader",
-                             "refusing to load %s: its driver ops lack a required function",
-                             db->driver_mod.path);
+    if (!required_slots(ops, db->driver_mod.path, err))
+        return false;
     db->drv = ops;
     return true;
 }
@@ -144,7 +174,7 @@ static void register_core_metrics(dbr_db *db)
 static dbr_db *db_open(const char *path, const char *text, const dbr_open_opts *opts,
                        char *conninfo, dbr_error **err)
 {
-    dbr_db *db = g_new0(dbr_db, 1);
+    dbr_db *db = g_aligned_alloc0(1, sizeof(dbr_db), 64);
     dbr_call first = {
         .kind = DBR_CALL_CONNECT, .terminal = dbr_connect_terminal, .idempotent = true};
     GString *chain;
@@ -327,6 +357,7 @@ void dbr_close(dbr_db *db)
 {
     if (!db)
         return;
+    dbr_gate_close(db);
     for (int i = db->nlinks - 1; i >= 0; i--) {
         dbr_link *link = &db->links[i];
 
@@ -346,7 +377,9 @@ void dbr_close(dbr_db *db)
     dbr_events_free(db->events);
     dbr_metrics_free(db->metrics);
     dbr_settings_free(db->st);
-    g_free(db);
+    g_mutex_clear(&db->gate.lock);
+    g_cond_clear(&db->gate.idle);
+    g_aligned_free(db);
 }
 
 int dbr_chain_count(const dbr_db *db)

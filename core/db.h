@@ -46,6 +46,14 @@ struct dbr_db {
     gint pooler_checked;  /* atomic: whether a pooler in front was looked for (pooler.c) */
     bool check_only;
     bool one_shot; /* dbr_open_opts.one_shot or check_only */
+    /* dbr_close's barrier (chain.c): calls in flight, counted on their own
+     * cache line, and whether close has begun. */
+    struct {
+        gint inflight; /* atomic */
+        gint closing;  /* atomic */
+        GMutex lock;
+        GCond idle;
+    } __attribute__((aligned(64))) gate;
     dbr_counter *calls_ok[DBR_NCALL_KINDS];
     dbr_counter *calls_failed[DBR_NCALL_KINDS];
     dbr_counter *commits_resolved[3]; /* committed, aborted, unresolved */
@@ -100,10 +108,17 @@ struct dbr_next {
 struct dbr_result {
     const struct dbr_driver_ops *drv;
     dbr_driver_result *res;
+    dbr_module_ref *module; /* the driver's, held while the result lives; NULL for a row a
+                               stream lends its callback */
 };
 
-/* Runs a call through the whole chain, with the core's call metrics. */
+/* Runs a call through the whole chain, with the core's call metrics. A call
+ * made once dbr_close has begun is refused, unless it is a statement of a
+ * transaction already in flight (which close waits for). */
 bool dbr_dispatch(dbr_db *db, dbr_call *call, dbr_error **err);
+/* dbr_close's barrier: refuses new calls and returns once those in flight
+ * have finished. */
+void dbr_gate_close(dbr_db *db);
 /* The terminals' pool checkout: honours the call's ctx and a fault-injected
  * drop (dbr_call_set_drop_connection). */
 dbr_pconn *dbr_checkout(dbr_call *call, dbr_error **err);
@@ -141,7 +156,9 @@ bool dbr_pooler_allows(const dbr_db *db, const char *sql, dbr_error **err);
 /* Once per db: asks the driver whether a pooler answers for the server on
  * dc and warns when that contradicts [database] pooler. Never fails. */
 void dbr_pooler_detect(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait);
-dbr_result *dbr_result_wrap(const struct dbr_driver_ops *drv, dbr_driver_result *res);
+/* A result of db's driver, for the application: it keeps the driver
+ * module mapped until dbr_result_free, even past dbr_close. */
+dbr_result *dbr_result_wrap(const dbr_db *db, dbr_driver_result *res);
 
 void dbr_host_init(dbr_host *host, dbr_db *db, const dbr_clock *clock, uint64_t seed);
 /* The terminals of the kinds in tx.c (whole transaction and one statement

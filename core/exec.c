@@ -64,7 +64,7 @@ bool dbr_run_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const cha
     if (!res)
         return false;
     if (out)
-        *out = dbr_result_wrap(db->drv, res);
+        *out = dbr_result_wrap(db, res);
     else
         db->drv->result_free(res);
     return true;

@@ -24,6 +24,11 @@
 #include "loader.h"
 #include "suggest.h"
 
+struct dbr_module_ref {
+    gint refs; /* atomic */
+    void *handle;
+};
+
 #ifndef DBR_MODULEDIR
 #define DBR_MODULEDIR "/usr/local/lib/dbr"
 #endif
@@ -295,7 +300,9 @@ bool dbr_loader_load(const char *name, const char *path, dbr_module_kind kind, c
     out->mod = entry();
     if (!check_descriptor(out->mod, real, path == found ? name : NULL, kind, err))
         goto out_close;
-    out->handle = handle;
+    out->ref = g_new(dbr_module_ref, 1);
+    out->ref->handle = handle;
+    out->ref->refs = 1;
     out->path = g_strdup(real);
     g_free(found);
     return true;
@@ -308,11 +315,26 @@ out_free:
     return false;
 }
 
+dbr_module_ref *dbr_loader_hold(dbr_module_ref *ref)
+{
+    if (ref)
+        g_atomic_int_inc(&ref->refs);
+    return ref;
+}
+
+void dbr_loader_release(dbr_module_ref *ref)
+{
+    if (!ref || !g_atomic_int_dec_and_test(&ref->refs))
+        return;
+    dlclose(ref->handle);
+    g_free(ref);
+}
+
 void dbr_loader_unload(dbr_loaded *m)
 {
-    if (!m || !m->handle)
+    if (!m || !m->ref)
         return;
-    dlclose(m->handle);
+    dbr_loader_release(m->ref);
     g_free(m->path);
     memset(m, 0, sizeof(*m));
 }

@@ -53,6 +53,7 @@ struct dbr_pool {
     int open; /* connected or connecting, in use or idle */
     int in_use;
     GQueue waiters; /* waiter *, oldest first */
+    bool closing;   /* dbr_close has begun: nobody waits any more */
     long long wait_count, wait_duration_us;
     long long max_idle_closed, max_idle_time_closed, max_lifetime_closed;
     guint epoch;               /* bumped when a connection is found ended */
@@ -382,7 +383,8 @@ dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
                 ok = validate(pool, pc, ctx);
             else
                 ok = !(pool->st->validate_after_us &&
-                       now - pc->returned_us >= pool->st->validate_after_us && pool->drv->alive &&
+                       now - pc->returned_us >= pool->st->validate_after_us &&
+                       DBR_OPS_HAS(struct dbr_driver_ops, pool->drv, alive) &&
                        !pool->drv->alive(pc->dc));
             if (!ok) {
                 put(pool, pc, true, !suspect);
@@ -421,7 +423,8 @@ dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
         until = paused && may_open ? pool->refuse_until_us : 0;
         if (dbr_ctx_deadline(ctx) && (!until || dbr_ctx_deadline(ctx) < until))
             until = dbr_ctx_deadline(ctx);
-        while (!w.conn && !w.slot && !dbr_ctx_done(ctx) && (!until || dbr_now_us() < until)) {
+        while (!w.conn && !w.slot && !pool->closing && !dbr_ctx_done(ctx) &&
+               (!until || dbr_now_us() < until)) {
             if (until)
                 g_cond_wait_until(&w.cond, &pool->lock, until);
             else
@@ -436,6 +439,12 @@ dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
             w.slot = false;
             if (!(pc = connect_unlocked(pool, ctx, &dead, &e, &refused_since)) && !e)
                 continue;
+            goto out;
+        } else if (pool->closing) {
+            g_mutex_unlock(&pool->lock);
+            e = dbr_error_new(DBR_ERR_MISUSE, "pool",
+                              "the db is closing (dbr_close): no connection will come");
+            dbr_error_set_phase(e, DBR_PHASE_BEFORE_SEND);
             goto out;
         } else if (!dbr_ctx_done(ctx)) {
             continue; /* the pause is over: try again */
@@ -585,6 +594,15 @@ static void put(dbr_pool *pool, dbr_pconn *pc, bool discard, bool note_death)
 void dbr_pool_put(dbr_pool *pool, dbr_pconn *pc, bool discard)
 {
     put(pool, pc, discard, true);
+}
+
+void dbr_pool_begin_close(dbr_pool *pool)
+{
+    g_mutex_lock(&pool->lock);
+    pool->closing = true;
+    for (GList *l = pool->waiters.head; l; l = l->next)
+        g_cond_signal(&((waiter *)l->data)->cond);
+    g_mutex_unlock(&pool->lock);
 }
 
 void dbr_pool_read_stats(dbr_pool *pool, dbr_pool_stats *out)

@@ -40,6 +40,9 @@ dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err);
  * cannot be rolled back, or when it is past its lifetime. */
 void dbr_pool_put(dbr_pool *pool, dbr_pconn *pc, bool discard);
 void dbr_pool_read_stats(dbr_pool *pool, dbr_pool_stats *out);
+/* dbr_close has begun: callers waiting for a connection fail at once
+ * (DBR_ERR_MISUSE, nothing sent), and so do those that would wait. */
+void dbr_pool_begin_close(dbr_pool *pool);
 /* Closes every idle connection (after a failed health check), and those past
  * their idle time or lifetime; returns how many were closed. */
 int dbr_pool_prune(dbr_pool *pool, bool all);

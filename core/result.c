@@ -7,12 +7,14 @@
 
 #include "db.h"
 
-dbr_result *dbr_result_wrap(const struct dbr_driver_ops *drv, dbr_driver_result *res)
+dbr_result *dbr_result_wrap(const dbr_db *db, dbr_driver_result *res)
 {
     dbr_result *r = g_new(dbr_result, 1);
 
-    r->drv = drv;
+    r->drv = db->drv;
     r->res = res;
+    /* The result may outlive the db: it keeps the driver mapped. */
+    r->module = dbr_loader_hold(db->driver_mod.ref);
     return r;
 }
 
@@ -51,5 +53,6 @@ void dbr_result_free(dbr_result *r)
     if (!r)
         return;
     r->drv->result_free(r->res);
+    dbr_loader_release(r->module);
     g_free(r);
 }

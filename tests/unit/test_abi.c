@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ABI's growth rules, held to:
+ * - a driver that fills only the required slots, and a plugin that fills
+ *   only create, destroy and handle, with poison past their struct_size,
+ *   load and serve every call (the core reads no slot they did not
+ *   declare; what needs a missing one is DBR_ERR_UNSUPPORTED);
+ * - a driver without a required slot is refused, the slot named;
+ * - a result outlives dbr_close, its driver built without -z nodelete;
+ * - sized structs: 0 is the 3.0 layout, a larger size is taken when the
+ *   bytes this library does not know are zero and refused otherwise, and
+ *   output structs are filled only as far as the caller's size;
+ * - dbr_close is a barrier: a call in flight finishes, callers waiting for
+ *   a connection fail at once, and nothing is freed under them.
+ */
+#include <glib.h>
+#include <string.h>
+
+#include "../testutil.h"
+
+#define MIN_CONFIG "[database]\ndriver = min\n[chain]\nplugins = min\n"
+
+static bool in_tx(dbr_tx *tx, void *user, dbr_error **err)
+{
+    (void)user;
+    return dbr_tx_exec(tx, "UPDATE t SET x = 1", 0, NULL, err);
+}
+
+static bool locks(dbr_tx *tx, void *user, dbr_error **err)
+{
+    (void)user;
+    return dbr_tx_advisory_lock(tx, 42, 100, err);
+}
+
+START_TEST(test_abi_smallest_modules_serve_every_call)
+{
+    dbr_db *db = t_open(MIN_CONFIG);
+    dbr_error *err = NULL;
+    dbr_result *r;
+
+    ck_assert_msg(dbr_ping(db, NULL, &err), "%s", dbr_error_message(err));
+    ck_assert(dbr_exec(db, NULL, "INSERT 1", 0, NULL, &err));
+    r = dbr_query(db, NULL, "SELECT $1", 1, (const char *[]){"v"}, &err);
+    ck_assert_str_eq(dbr_result_value(r, 0, 0), "v");
+    dbr_result_free(r);
+    ck_assert_msg(dbr_tx_run(db, NULL, NULL, in_tx, NULL, &err), "%s", dbr_error_message(err));
+    ck_assert(dbr_exec_script(db, NULL, "SELECT 1; SELECT 2", &err));
+    for (int c = DBR_CAP_PREPARE; c <= DBR_CAP_SESSION_RESET; c++)
+        ck_assert_msg(!dbr_supports(db, (dbr_capability)c), "claims %s",
+                      dbr_capability_name((dbr_capability)c));
+    ck_assert(!dbr_tx_run(db, NULL, NULL, locks, NULL, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_UNSUPPORTED);
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+    ck_assert_msg(strstr(dbr_error_message(err), "unsupported by driver min"), "%s",
+                  dbr_error_message(err));
+    dbr_error_free(err);
+    ck_assert_int_eq(dbr_pool_close_idle(db, true), 1);
+    dbr_close(db);
+}
+END_TEST
+
+START_TEST(test_abi_driver_without_a_required_slot_is_refused)
+{
+    dbr_error *err = t_open_fail("[database]\ndriver = min_no_txstatus\n");
+
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_PLUGIN);
+    ck_assert_msg(strstr(dbr_error_message(err), "required slot txstatus"), "%s",
+                  dbr_error_message(err));
+    dbr_error_free(err);
+}
+END_TEST
+
+START_TEST(test_abi_result_outlives_close)
+{
+    dbr_db *db = t_open(MIN_CONFIG);
+    dbr_result *r = dbr_query(db, NULL, "SELECT 'kept'", 0, NULL, NULL);
+
+    ck_assert_ptr_nonnull(r);
+    dbr_close(db); /* the driver would be unmapped here without the result's hold */
+    ck_assert_int_eq(dbr_result_nrows(r), 1);
+    ck_assert_str_eq(dbr_result_value(r, 0, 0), "SELECT 'kept'");
+    dbr_result_free(r);
+}
+END_TEST
+
+START_TEST(test_abi_sized_structs)
+{
+    struct {
+        dbr_open_opts opts;
+        char later[16]; /* fields of a later minor */
+    } big;
+    dbr_error *err = NULL;
+    dbr_db *db;
+    struct {
+        dbr_pool_stats st;
+        long long guard;
+    } out;
+    dbr_module_info info;
+
+    memset(&big, 0, sizeof(big));
+    big.opts.config_text = MIN_CONFIG;
+    big.opts.struct_size = sizeof(big);
+    db = dbr_open_with(&big.opts, &err);
+    ck_assert_msg(db, "a larger struct with a zero tail is taken: %s", dbr_error_message(err));
+    dbr_close(db);
+
+    big.later[3] = 1;
+    ck_assert_ptr_null(dbr_open_with(&big.opts, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_MISUSE);
+    ck_assert_msg(strstr(dbr_error_message(err), "newer dbr"), "%s", dbr_error_message(err));
+    dbr_error_free(err);
+    err = NULL;
+
+    big.opts.struct_size = 4;
+    ck_assert_ptr_null(dbr_open_with(&big.opts, &err));
+    ck_assert_msg(strstr(dbr_error_message(err), "struct_size is 4"), "%s", dbr_error_message(err));
+    dbr_error_free(err);
+    err = NULL;
+
+    big.opts.struct_size = 0;
+    memset(big.later, 0, sizeof(big.later));
+    db = dbr_open_with(&big.opts, &err);
+    ck_assert(db);
+    /* An older caller's smaller struct: nothing written past it. */
+    memset(&out, 0x5a, sizeof(out));
+    dbr_pool_stats_get_sized(db, &out.st, offsetof(dbr_pool_stats, idle));
+    ck_assert_int_eq(out.st.open, 1);
+    ck_assert_int_eq((unsigned char)((char *)&out.st)[offsetof(dbr_pool_stats, idle)], 0x5a);
+    ck_assert_int_eq(out.guard, 0x5a5a5a5a5a5a5a5aLL);
+    dbr_pool_stats_get(db, &out.st);
+    ck_assert_int_eq(out.st.idle, 1);
+    ck_assert(dbr_chain_module(db, 0, &info));
+    ck_assert_int_eq(info.struct_size, sizeof(info));
+    ck_assert_str_eq(info.module, "min");
+    dbr_close(db);
+}
+END_TEST
+
+/* The barrier: one call holds the only connection, three wait for it. */
+typedef struct {
+    dbr_db *db;
+    const char *sql;
+    dbr_error *err;
+    bool ok;
+} worker;
+
+static gpointer run_worker(gpointer arg)
+{
+    worker *w = arg;
+    dbr_ctx *ctx = dbr_ctx_with_timeout(60000);
+
+    w->ok = dbr_exec(w->db, ctx, w->sql, 0, NULL, &w->err);
+    dbr_ctx_free(ctx);
+    return NULL;
+}
+
+static bool all_waiting(void *arg)
+{
+    return dbr_pool_waiters(arg) == 3;
+}
+
+START_TEST(test_abi_close_is_a_barrier)
+{
+    dbr_db *db = t_open("[database]\ndriver = fake\nmax_open_conns = 1\n[chain]\nplugins = "
+                        "retry\n");
+    worker w[4] = {{db, "fake:sleep 400", NULL, false},
+                   {db, "SELECT 1", NULL, false},
+                   {db, "SELECT 1", NULL, false},
+                   {db, "SELECT 1", NULL, false}};
+    GThread *th[4];
+    int64_t start;
+
+    th[0] = g_thread_new("busy", run_worker, &w[0]);
+    for (int i = 1; i < 4; i++)
+        th[i] = g_thread_new("waiter", run_worker, &w[i]);
+    ck_assert(t_wait_for(all_waiting, db, 30000));
+    start = dbr_now_us();
+    dbr_close(db);
+    /* The waiters did not sit out their 60 s ctx. */
+    ck_assert_msg(dbr_now_us() - start < 30 * G_USEC_PER_SEC, "close waited %lld us",
+                  (long long)(dbr_now_us() - start));
+    for (int i = 0; i < 4; i++)
+        g_thread_join(th[i]);
+    ck_assert_msg(w[0].ok, "the call in flight finished: %s", dbr_error_message(w[0].err));
+    for (int i = 1; i < 4; i++) {
+        ck_assert(!w[i].ok);
+        ck_assert_int_eq(dbr_error_kind_of(w[i].err), DBR_ERR_MISUSE);
+        ck_assert_int_eq(dbr_error_outcome(w[i].err), DBR_OUTCOME_NOT_APPLIED);
+        ck_assert_msg(strstr(dbr_error_message(w[i].err), "closing"), "%s",
+                      dbr_error_message(w[i].err));
+        dbr_error_free(w[i].err);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("abi");
+    TCase *tc = tcase_create("abi");
+
+    tcase_add_test(tc, test_abi_smallest_modules_serve_every_call);
+    tcase_add_test(tc, test_abi_driver_without_a_required_slot_is_refused);
+    tcase_add_test(tc, test_abi_result_outlives_close);
+    tcase_add_test(tc, test_abi_sized_structs);
+    tcase_add_test(tc, test_abi_close_is_a_barrier);
+    suite_add_tcase(s, tc);
+    return t_run(s);
+}
