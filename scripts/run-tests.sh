@@ -3,7 +3,8 @@
 # Builds dbr and runs every test suite against a throwaway PostgreSQL.
 #
 #   scripts/run-tests.sh            all: normal build, the Debian packages
-#                                   (scripts/build-debs.sh), ASan/UBSan build, valgrind
+#                                   (scripts/build-debs.sh), ASan/UBSan build,
+#                                   ThreadSanitizer (pool and chain), valgrind
 #   scripts/run-tests.sh --quick    the normal build only
 #   scripts/run-tests.sh -- ARGS    extra arguments for `meson test` (e.g. a test name)
 #
@@ -105,6 +106,22 @@ if [ $quick = 0 ]; then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:intercept_tls_get_addr=0 \
         UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         run_suite "tests under ASan and UBSan" build-sanitize --no-suite dr
+    # ThreadSanitizer on what threads share: the pool, the chain, the close
+    # barrier. Only those programs and the modules they load are built.
+    # G_SLICE=always-malloc: GSlice's magazines move memory between threads
+    # under locks inside libglib that the annotations cannot see.
+    echo "=== ThreadSanitizer build ==="
+    tsan_tests=(pool chain abi retry pg_pool)
+    if [ ! -f build-tsan/build.ninja ]; then
+        meson setup build-tsan --werror -Dtests=enabled -Dsanitize=thread >/dev/null
+    fi
+    # shellcheck disable=SC2046
+    ninja -C build-tsan $(ninja -C build-tsan -t targets all |
+        awk -F: '$1 ~ /\.so$/ && $1 !~ /\.p\// { print $1 }') tools/dbr \
+        "${tsan_tests[@]/#/tests/test_}"
+    G_SLICE=always-malloc TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+        run_suite "pool and chain tests under ThreadSanitizer" build-tsan --no-rebuild \
+        "${tsan_tests[@]}"
     run_suite "tests under valgrind" build --setup valgrind --no-suite dr
 fi
 echo "run-tests.sh: every suite passed (suite runs counted across the builds)"

@@ -78,7 +78,7 @@ static void count_events(const dbr_event *ev, void *user)
     seen *s = user;
 
     if (strcmp(dbr_event_type(ev), "retry.attempt") == 0)
-        s->attempts++;
+        g_atomic_int_inc(&s->attempts);
     if (strcmp(dbr_event_type(ev), "retry.giveup") == 0) {
         s->giveups++;
         g_strlcpy(s->reason, dbr_event_get(ev, "reason"), sizeof(s->reason));
