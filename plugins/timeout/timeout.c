@@ -10,6 +10,7 @@
  *   [plugin.timeout]
  *   statement = 5s       # exec, query, ping, connect (0: none)
  *   transaction = 30s    # a whole transaction (0: none)
+ *   bulk = 60s           # a batch, a stream, a COPY: they run long by design (0: none)
  *
  * A caller's own deadline always wins, shorter or longer. A canceled
  * caller's ctx still cancels the call: the default deadline is a child of
@@ -23,7 +24,7 @@
 #include <dbr/plugin.h>
 
 typedef struct timeouts {
-    int64_t statement_us, transaction_us;
+    int64_t statement_us, transaction_us, bulk_us;
 } timeouts;
 
 static bool timeout_create(const dbr_config_section *cfg, const dbr_host *host, void **self,
@@ -35,7 +36,9 @@ static bool timeout_create(const dbr_config_section *cfg, const dbr_host *host, 
     if (!dbr_config_get_duration(cfg, "statement", 5 * G_TIME_SPAN_SECOND, 0, G_TIME_SPAN_DAY,
                                  &t->statement_us, err) ||
         !dbr_config_get_duration(cfg, "transaction", 30 * G_TIME_SPAN_SECOND, 0, G_TIME_SPAN_DAY,
-                                 &t->transaction_us, err)) {
+                                 &t->transaction_us, err) ||
+        !dbr_config_get_duration(cfg, "bulk", 60 * G_TIME_SPAN_SECOND, 0, G_TIME_SPAN_DAY,
+                                 &t->bulk_us, err)) {
         g_free(t);
         return false;
     }
@@ -52,7 +55,8 @@ static bool timeout_handle(void *self, dbr_call *call, const dbr_next *next, dbr
 {
     timeouts *t = self;
     dbr_call_kind kind = dbr_call_kind_of(call);
-    int64_t us = kind == DBR_CALL_TX ? t->transaction_us : t->statement_us;
+    bool bulk = kind == DBR_CALL_BATCH || kind == DBR_CALL_STREAM || kind == DBR_CALL_COPY;
+    int64_t us = kind == DBR_CALL_TX ? t->transaction_us : bulk ? t->bulk_us : t->statement_us;
     dbr_ctx *caller = dbr_call_ctx(call), *bounded;
     dbr_error *e = NULL;
     bool ok;
@@ -68,7 +72,9 @@ static bool timeout_handle(void *self, dbr_call *call, const dbr_next *next, dbr
         return true;
     if (dbr_error_kind_of(e) == DBR_ERR_TIMEOUT)
         e = dbr_error_wrap(e, DBR_ERR_TIMEOUT, "timeout", "default %s deadline of %lld ms",
-                           kind == DBR_CALL_TX ? "transaction" : "statement",
+                           kind == DBR_CALL_TX ? "transaction"
+                           : bulk              ? "bulk"
+                                               : "statement",
                            (long long)(us / 1000));
     return dbr_error_propagate(err, e);
 }
