@@ -214,7 +214,7 @@ bool dbr_next_call(const dbr_next *next, dbr_call *call, dbr_error **err)
 static bool gate_enter(dbr_db *db, const dbr_call *call)
 {
     g_atomic_int_inc(&db->gate.inflight);
-    if (G_LIKELY(!g_atomic_int_get(&db->gate.closing)) || call->kind == DBR_CALL_TX_STMT)
+    if (G_LIKELY(!g_atomic_int_get(&db->gate.closing)) || (call && call->kind == DBR_CALL_TX_STMT))
         return true;
     if (g_atomic_int_dec_and_test(&db->gate.inflight)) {
         g_mutex_lock(&db->gate.lock);
@@ -224,7 +224,12 @@ static bool gate_enter(dbr_db *db, const dbr_call *call)
     return false;
 }
 
-static void gate_leave(dbr_db *db)
+bool dbr_gate_enter(dbr_db *db)
+{
+    return gate_enter(db, NULL);
+}
+
+void dbr_gate_leave(dbr_db *db)
 {
     if (g_atomic_int_dec_and_test(&db->gate.inflight) && g_atomic_int_get(&db->gate.closing)) {
         g_mutex_lock(&db->gate.lock);
@@ -279,7 +284,7 @@ bool dbr_dispatch(dbr_db *db, dbr_call *call, dbr_error **err)
         dbr_result_free(dbr_call_take_result(call));
     dbr_counter_add(ok ? db->calls_ok[call->kind] : db->calls_failed[call->kind], 1);
     dbr_histogram_observe(db->call_seconds[call->kind], (double)(dbr_now_us() - start) / 1e6);
-    gate_leave(db);
+    dbr_gate_leave(db);
     if (e)
         dbr_error_propagate(err, e);
     return ok;

@@ -325,12 +325,9 @@ dbr_db *dbr_host_open_sibling(const dbr_host *host, const char *name, const char
     return db;
 }
 
-bool dbr_control(dbr_db *db, const char *plugin, const char *command, char **reply, dbr_error **err)
+static bool control(dbr_db *db, const char *plugin, const char *command, char **reply,
+                    dbr_error **err)
 {
-    if (reply)
-        *reply = NULL;
-    if (!db || !plugin || !command)
-        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_control: NULL argument");
     for (int i = 0; i < db->nlinks; i++) {
         dbr_link *link = &db->links[i];
         char *out = NULL;
@@ -351,6 +348,21 @@ bool dbr_control(dbr_db *db, const char *plugin, const char *command, char **rep
     }
     return dbr_set_error(err, DBR_ERR_MISUSE, "core",
                          "dbr_control: no plugin %s in this db's chain", dbr_quote(plugin).text);
+}
+
+bool dbr_control(dbr_db *db, const char *plugin, const char *command, char **reply, dbr_error **err)
+{
+    bool ok;
+
+    if (reply)
+        *reply = NULL;
+    if (!db || !plugin || !command)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_control: NULL argument");
+    if (!dbr_gate_enter(db))
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_control: the db is closing");
+    ok = control(db, plugin, command, reply, err);
+    dbr_gate_leave(db);
+    return ok;
 }
 
 void dbr_close(dbr_db *db)
@@ -454,8 +466,10 @@ void dbr_pool_stats_get_sized(dbr_db *db, dbr_pool_stats *out, size_t size)
 
     if (!out || !size)
         return;
-    if (db)
+    if (db && dbr_gate_enter(db)) {
         dbr_pool_read_stats(db->pool, &all);
+        dbr_gate_leave(db);
+    }
     memcpy(out, &all, MIN(size, sizeof(all)));
 }
 
@@ -468,27 +482,55 @@ void dbr_pool_stats_get(dbr_db *db, dbr_pool_stats *out)
 
 void dbr_subscribe(dbr_db *db, dbr_event_fn fn, void *user)
 {
-    if (db && fn)
+    if (db && fn && dbr_gate_enter(db)) {
         dbr_events_subscribe(db->events, fn, user);
+        dbr_gate_leave(db);
+    }
 }
 
 void dbr_unsubscribe(dbr_db *db, dbr_event_fn fn, void *user)
 {
+    /* Also while closing: after it returns, fn is not called again. */
     if (db && fn)
         dbr_events_unsubscribe(db->events, fn, user);
 }
 
 int dbr_pool_waiters(dbr_db *db)
 {
-    return db ? dbr_pool_waiting(db->pool) : 0;
+    int n;
+
+    if (!db || !dbr_gate_enter(db))
+        return 0;
+    n = dbr_pool_waiting(db->pool);
+    dbr_gate_leave(db);
+    return n;
 }
 
 int dbr_pool_close_idle(dbr_db *db, bool all)
 {
-    return db ? dbr_pool_prune(db->pool, all) : 0;
+    int n;
+
+    if (!db || !dbr_gate_enter(db))
+        return 0;
+    n = dbr_pool_prune(db->pool, all);
+    dbr_gate_leave(db);
+    return n;
 }
 
+static char *metrics_text(dbr_db *db);
+
 char *dbr_metrics_text(dbr_db *db)
+{
+    char *text;
+
+    if (!db || !dbr_gate_enter(db))
+        return NULL;
+    text = metrics_text(db);
+    dbr_gate_leave(db);
+    return text;
+}
+
+static char *metrics_text(dbr_db *db)
 {
     dbr_pool_counters c;
     dbr_pool_stats s;

@@ -119,6 +119,11 @@ bool dbr_dispatch(dbr_db *db, dbr_call *call, dbr_error **err);
 /* dbr_close's barrier: refuses new calls and returns once those in flight
  * have finished. */
 void dbr_gate_close(dbr_db *db);
+/* For the db's other entry points (dbr_control, metrics, pool statistics,
+ * subscriptions): false once close has begun, else true and the caller
+ * calls dbr_gate_leave when done. */
+bool dbr_gate_enter(dbr_db *db);
+void dbr_gate_leave(dbr_db *db);
 /* The terminals' pool checkout: honours the call's ctx and a fault-injected
  * drop (dbr_call_set_drop_connection). */
 dbr_pconn *dbr_checkout(dbr_call *call, dbr_error **err);
