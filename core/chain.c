@@ -85,7 +85,9 @@ bool dbr_call_reads_only(const dbr_call *call)
 {
     dbr_route route;
 
-    if (!call || call->kind == DBR_CALL_CONNECT || call->kind == DBR_CALL_TX_STMT)
+    /* A COPY may load rows (FROM STDIN): it stays on the primary. */
+    if (!call || call->kind == DBR_CALL_CONNECT || call->kind == DBR_CALL_TX_STMT ||
+        call->kind == DBR_CALL_COPY)
         return false;
     route = dbr_ctx_route(call->ctx);
     if (route == DBR_ROUTE_PRIMARY)

@@ -233,7 +233,7 @@ DBR_API bool dbr_tx_run(dbr_db *db, dbr_ctx *ctx, const dbr_tx_opts *opts, /* NU
  * Rows are never deleted by dbr: keep the table to the window in which a
  * key can come back (DELETE ... WHERE committed_at < now() - '7 days').
  * read_only opts are refused (DBR_ERR_MISUSE). Thread-safe like
- * dbr_tx_run. Since ABI 2.1.
+ * dbr_tx_run.
  */
 DBR_API bool dbr_tx_run_once(dbr_db *db, dbr_ctx *ctx, const dbr_tx_opts *opts, const char *key,
                              dbr_tx_fn fn, void *user, bool *already_applied, dbr_error **err);
@@ -302,7 +302,7 @@ DBR_API int64_t dbr_ctx_deadline(const dbr_ctx *ctx);
  * a standby, everything else to the primary. STANDBY: the calls only read,
  * so autocommit queries may go to a standby too. PRIMARY: always the
  * primary, for a caller who must read its own writes. Without a router in
- * the chain it changes nothing. Since ABI 2.1. */
+ * the chain it changes nothing. */
 typedef enum dbr_route {
     DBR_ROUTE_DEFAULT = 0,
     DBR_ROUTE_STANDBY = 1,

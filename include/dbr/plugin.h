@@ -85,17 +85,16 @@ DBR_API const dbr_tx_opts *dbr_call_tx_opts(const dbr_call *call); /* NULL unles
 /* True when running the call twice cannot apply its work twice: pings,
  * read-only transactions, and calls the application marked so. */
 DBR_API bool dbr_call_idempotent(const dbr_call *call);
-/* The idempotency key of a dbr_tx_run_once transaction, else NULL. Since
- * ABI 2.1. */
+/* The idempotency key of a dbr_tx_run_once transaction, else NULL. */
 DBR_API const char *dbr_call_idempotency_key(const dbr_call *call);
 /* Whether the call only reads, so that a standby may answer it: a read-only
  * transaction, or a call whose ctx route is DBR_ROUTE_STANDBY; never with
- * DBR_ROUTE_PRIMARY. Since ABI 2.1. */
+ * DBR_ROUTE_PRIMARY, never a COPY (it may load rows). */
 DBR_API bool dbr_call_reads_only(const dbr_call *call);
 /* Runs the call through another db's whole chain instead of passing it
  * down this one (a router sending a read to a standby's db); a query's
  * result comes back in the call. A statement inside a transaction cannot
- * move (DBR_ERR_MISUSE). Since ABI 2.1. */
+ * move (DBR_ERR_MISUSE). */
 DBR_API bool dbr_call_redirect(dbr_call *call, dbr_db *other, dbr_error **err);
 DBR_API dbr_result *dbr_call_take_result(dbr_call *call);
 /* For a transaction: when the connection is lost while COMMIT is in flight,
@@ -134,7 +133,7 @@ DBR_API uint64_t dbr_host_random(const dbr_host *host); /* thread-safe, seeded p
 /* Publishes an event; fields are name, value pairs ending with NULL. */
 DBR_API void dbr_host_publish(const dbr_host *host, const char *type, ...);
 DBR_API const char *dbr_host_db_name(const dbr_host *host);
-/* Since ABI 2.1. True when the db was opened for one command and is closed
+/* True when the db was opened for one command and is closed
  * right after (dbr_open_opts.one_shot or check_only, as the dbr tool does):
  * a plugin then starts nothing meant for a long-running service (listeners,
  * background threads, periodic work) and answers its commands (control)
@@ -162,7 +161,7 @@ DBR_API bool dbr_host_check(const dbr_host *host, dbr_ctx *ctx, const char *sql,
  * call, and the host's conninfo with keys[i] = vals[i] added on top (they
  * win: host, port, target_session_attrs). name (letters, digits, '_', '-')
  * labels its metrics; the pooler setting is the host's too. Close it with
- * dbr_close before the plugin's destroy returns. Since ABI 2.1.
+ * dbr_close before the plugin's destroy returns.
  */
 DBR_API dbr_db *dbr_host_open_sibling(const dbr_host *host, const char *name,
                                       const char *const *keys, const char *const *vals, int n,
@@ -182,7 +181,7 @@ DBR_API dbr_db *dbr_host_open_sibling(const dbr_host *host, const char *name,
  * ctx only (NULL: no deadline). A statement that leaves a transaction
  * open (BEGIN) stops the run with DBR_ERR_MISUSE; closing the connection
  * rolls it back.
- * Thread-safe. Since ABI 2.1.
+ * Thread-safe.
  */
 DBR_API bool dbr_host_run_session(const dbr_host *host, dbr_ctx *ctx, const char *const *statements,
                                   int n, int *done, dbr_error **err);
