@@ -125,17 +125,20 @@ static int64_t backoff_us(dbr_listener *l)
  * failure as the cause, which says why no connection came. */
 static bool ctx_ended(dbr_ctx *ctx, dbr_error *last, dbr_error **err)
 {
-    dbr_error *e = NULL;
+    dbr_error *e = NULL, *w;
 
     dbr_ctx_check(ctx, "dbr_listener_next", &e);
-    if (!e) /* the sleep failed on its own */
-        return dbr_error_propagate(err, last);
+    if (!e) /* the sleep ended early on its own */
+        return last ? dbr_error_propagate(err, last)
+                    : dbr_set_error(err, DBR_ERR_INTERNAL, "core",
+                                    "dbr_listener_next: the backoff sleep ended early");
     if (!last)
         return dbr_error_propagate(err, e);
-    e = dbr_error_wrap(last, dbr_error_kind_of(e), "core", "%s while reconnecting the listener",
+    w = dbr_error_wrap(last, dbr_error_kind_of(e), "core", "%s while reconnecting the listener",
                        dbr_error_message(e));
-    dbr_error_set_outcome(e, DBR_OUTCOME_NOT_APPLIED);
-    return dbr_error_propagate(err, e);
+    dbr_error_free(e);
+    dbr_error_set_outcome(w, DBR_OUTCOME_NOT_APPLIED);
+    return dbr_error_propagate(err, w);
 }
 
 /* A new connection listens on every channel again: counted, logged and
@@ -200,6 +203,14 @@ dbr_listener *dbr_listener_new(dbr_db *db, dbr_ctx *ctx, dbr_error **err)
                NULL;
     if (!dbr_supports(db, DBR_CAP_LISTEN))
         return dbr_unsupported(db, "dbr_listener_new", err), NULL;
+    /* A pooler in transaction mode hands each transaction to any server
+     * session: LISTEN would hold on none of them, and nothing would come. */
+    if (db->st->pooler_transaction)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                             "dbr_listener_new: LISTEN needs a session of its own, and [database] "
+                             "pooler = transaction says a pooler hands out transactions: open "
+                             "the listener on a db whose conninfo reaches the server directly"),
+               NULL;
     l = g_new0(dbr_listener, 1);
     l->db = db;
     l->channels = g_ptr_array_new_with_free_func(g_free);

@@ -363,12 +363,23 @@ START_TEST(test_listen_server_restart_gives_a_gap_then_delivers)
     dbr_db *db = open_pg("dbr_listen", NULL);
     dbr_db *sender = open_pg("dbr_listen_sender", "max_open_conns = 1\n");
     dbr_listener *l = new_listener(db);
+    dbr_error *err = NULL;
+    dbr_ctx *ctx;
     GThread *t;
 
     listen_on(l, "r");
+    t_pgctl("stop -m fast -w");
+    /* While the server is down the ctx ends the reconnecting: its timeout,
+     * with the last attempt's failure as the cause. */
+    ctx = dbr_ctx_with_timeout(500);
+    ck_assert_ptr_null(dbr_listener_next(l, ctx, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_TIMEOUT);
+    ck_assert_int_eq(dbr_error_kind_of(dbr_error_cause(err)), DBR_ERR_CONNECTION);
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+    dbr_error_free(err);
+    dbr_ctx_free(ctx);
     /* Down while the listener waits: its reconnects fail (refused, then
      * "starting up") and back off until the server is back. */
-    t_pgctl("stop -m fast -w");
     t = g_thread_new("start", start_server, NULL);
     assert_gap(next_within(l, 120000));
     g_thread_join(t);
@@ -432,6 +443,14 @@ START_TEST(test_listen_misuse_is_refused_clearly)
     dbr_listener_free(NULL);
     ck_assert(!dbr_listener_listen(NULL, NULL, "x", NULL));
     dbr_listener_free(l);
+    dbr_close(db);
+    /* Behind a pooler in transaction mode LISTEN would hold on no session. */
+    db = open_pg("dbr_listen", "pooler = transaction\n");
+    err = NULL;
+    ck_assert_ptr_null(dbr_listener_new(db, NULL, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_MISUSE);
+    ck_assert_ptr_nonnull(strstr(dbr_error_message(err), "pooler = transaction"));
+    dbr_error_free(err);
     dbr_close(db);
 }
 END_TEST
