@@ -333,6 +333,46 @@ START_TEST(test_listen_network_cut_gives_a_gap)
 }
 END_TEST
 
+/* A refusal that waiting will not change is returned at once, not waited
+ * out, and a later call tries again. */
+START_TEST(test_listen_lasting_refusal_is_returned_then_retried)
+{
+    dbr_db *admin = open_pg("dbr_listen_admin", NULL);
+    dbr_db *db, *sender = open_pg("dbr_listen_sender", "max_open_conns = 1\n");
+    dbr_error *err = NULL;
+    dbr_listener *l;
+    dbr_ctx *ctx;
+    gint64 start;
+
+    t_exec(admin, "DROP ROLE IF EXISTS dbr_listen_role");
+    t_exec(admin, "CREATE ROLE dbr_listen_role LOGIN");
+    db = t_open("[database]\ndriver = pq\nconninfo = %s user=dbr_listen_role "
+                "application_name=dbr_listen_role\n",
+                t_conninfo());
+    l = new_listener(db);
+    listen_on(l, "p");
+    t_exec(admin, "ALTER ROLE dbr_listen_role NOLOGIN");
+    terminate_listener(admin, "dbr_listen_role");
+    ctx = dbr_ctx_with_timeout(60000);
+    start = g_get_monotonic_time();
+    ck_assert_ptr_null(dbr_listener_next(l, ctx, &err));
+    ck_assert_msg(dbr_error_kind_of(err) == DBR_ERR_PERMISSION, "%s: %s",
+                  dbr_error_kind_name(dbr_error_kind_of(err)), dbr_error_message(err));
+    ck_assert_int_lt(g_get_monotonic_time() - start, 30000000);
+    dbr_error_free(err);
+    dbr_ctx_free(ctx);
+    t_exec(admin, "ALTER ROLE dbr_listen_role LOGIN");
+    assert_gap(next_within(l, 60000));
+    notify(sender, "p", "welcome back");
+    assert_note(next_within(l, 30000), "p", "welcome back", 0);
+    dbr_listener_free(l);
+    dbr_close(db);
+    t_exec(admin, "DROP ROLE dbr_listen_role");
+    dbr_close(sender);
+    dbr_close(admin);
+}
+END_TEST
+
 static gpointer start_server(gpointer data)
 {
     (void)data;
@@ -584,6 +624,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_listen_terminated_backend_gives_a_gap_then_delivers);
     tcase_add_test(tc, test_listen_lost_connection_is_reopened_by_listen_too);
     tcase_add_test(tc, test_listen_network_cut_gives_a_gap);
+    tcase_add_test(tc, test_listen_lasting_refusal_is_returned_then_retried);
     tcase_add_test(tc, test_listen_server_restart_gives_a_gap_then_delivers);
     tcase_add_test(tc, test_listen_misuse_is_refused_clearly);
     tcase_add_test(tc, test_listen_unsupported_by_a_driver_without_the_slots);
