@@ -566,7 +566,9 @@ static int pile_child(void)
     dbr_close(sender);
     dbr_close(db);
     g_free(cfg);
-    return ok && before > 0 && after - before < 4096 ? 0 : 1;
+    /* 6 MB: undrained, the 20 MB of notifications stay; drained, the growth
+     * is libpq's buffers (+128 kB with glibc, +2.4 MB under ASan). */
+    return ok && before > 0 && after - before < 6144 ? 0 : 1;
 }
 
 START_TEST(test_listen_pooled_connection_does_not_pile_up_notifications)
