@@ -159,6 +159,16 @@ static void reopened(dbr_listener *l, unsigned attempts)
                      "channels", nc, NULL);
 }
 
+/* Whether waiting may change a failed attempt: what the driver calls
+ * transient, a lost connection, and a timeout of connect_timeout's own
+ * bound (the ctx's end is looked at before). */
+static bool worth_retrying(const dbr_error *e)
+{
+    dbr_error_kind k = dbr_error_kind_of(e);
+
+    return dbr_error_transient(e) || k == DBR_ERR_TIMEOUT || k == DBR_ERR_CONNECTION;
+}
+
 /* Until a new connection listens on every channel, or the ctx ends, or the
  * server refuses for a reason that waiting will not change (a password, a
  * database that is gone): then that error, and a later call tries again. */
@@ -183,7 +193,7 @@ static bool reconnect(dbr_listener *l, dbr_ctx *ctx, dbr_error **err)
                 db->st->name, dbr_error_message(last));
         if (dbr_ctx_done(ctx))
             return ctx_ended(ctx, last, err);
-        if (!dbr_error_transient(last))
+        if (!worth_retrying(last))
             return dbr_error_propagate(err, last);
     }
     reopened(l, attempts);

@@ -316,13 +316,28 @@ START_TEST(test_listen_network_cut_gives_a_gap)
 {
     t_proxy *proxy = t_proxy_start(atoi(getenv("DBR_TEST_PGPORT")));
     dbr_db *db = t_open("[database]\ndriver = pq\nconninfo = host=127.0.0.1 port=%d user=dbr "
-                        "dbname=dbr_test\n",
+                        "dbname=dbr_test\nconnect_timeout = 300ms\n",
                         t_proxy_port(proxy));
     dbr_db *sender = open_pg("dbr_listen_sender", "max_open_conns = 1\n");
     dbr_listener *l = new_listener(db);
+    dbr_ctx *ctx = dbr_ctx_with_timeout(1500);
+    dbr_error *err = NULL;
+    gint64 start;
 
     listen_on(l, "cut");
+    /* Cut, and what answers next is a hung server: each reconnect is given
+     * up at connect_timeout, and the ctx ends the wait. */
+    t_proxy_stall(proxy, true);
     t_proxy_cut(proxy);
+    start = g_get_monotonic_time();
+    ck_assert_ptr_null(dbr_listener_next(l, ctx, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_TIMEOUT);
+    ck_assert_ptr_nonnull(dbr_error_cause(err)); /* the last attempt's failure */
+    ck_assert_msg(g_get_monotonic_time() - start < 10000000, "took %lld us",
+                  (long long)(g_get_monotonic_time() - start));
+    dbr_error_free(err);
+    dbr_ctx_free(ctx);
+    t_proxy_stall(proxy, false);
     assert_gap(next_within(l, 60000));
     notify(sender, "cut", "through again");
     assert_note(next_within(l, 30000), "cut", "through again", 0);
