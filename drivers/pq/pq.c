@@ -373,6 +373,7 @@ static bool pq_alive(dbr_driver_conn *conn)
         if (!PQconsumeInput(conn->pg))
             return false;
         (void)PQisBusy(conn->pg);
+        pq_notify_drop(conn);
     }
     return PQstatus(conn->pg) == CONNECTION_OK;
 }
@@ -436,6 +437,8 @@ static const struct dbr_driver_ops pq_ops = {
     .check_conninfo = pq_check_conninfo,
     .session_bound = pq_session_bound,
     .pooler_detect = pq_pooler_detect,
+    .listen = pq_listen,
+    .notify_wait = pq_notify_wait,
 };
 
 DBR_MODULE_DEFINE(DBR_MODULE_DRIVER, "pq", "3.0.0", "PostgreSQL through libpq", &pq_ops)

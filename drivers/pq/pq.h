@@ -32,6 +32,7 @@ struct dbr_driver_conn {
     char hosts_id[65]; /* which conninfo, and which of its hosts (pq_hosts.c) */
     int host_index, nhosts;
     int cache_size; /* dbr_driver_opts.statement_cache_size */
+    bool listener;  /* listened through the listen slot: its notifications are kept */
 };
 
 /* Errors. An answer's outcome: an ERROR rolled back an atomic statement
@@ -101,5 +102,14 @@ int pq_commit_tracking_probe(dbr_driver_conn *conn, const dbr_wait *wait, dbr_er
 
 /* A pooler in front (pq_exec.c): 1 yes, 0 no, -1 and an error. */
 int pq_pooler_detect(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
+
+/* Notifications (pq_notify.c). pq_notify_drop frees what libpq has parsed
+ * unless the connection is a listener; every place that reads from the
+ * server calls it, so that a pooled connection never piles them up. */
+void pq_notify_drop(dbr_driver_conn *conn);
+bool pq_listen(dbr_driver_conn *conn, const char *channel, bool on, const dbr_wait *wait,
+               dbr_error **err);
+int pq_notify_wait(dbr_driver_conn *conn, const dbr_wait *wait, char **channel, char **payload,
+                   int *pid, dbr_error **err);
 
 #endif

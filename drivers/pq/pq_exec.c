@@ -132,6 +132,7 @@ static dbr_driver_result *collect(dbr_driver_conn *conn, const dbr_wait *wait, c
     if (PQstatus(conn->pg) != CONNECTION_OK)
         conn->broken = true;
     conn->last_answer_us = dbr_now_us();
+    pq_notify_drop(conn);
     if (!keep)
         return fail(err, pq_conn_error(conn->pg, DBR_PHASE_SENT, DBR_OUTCOME_UNKNOWN, "no result"),
                     ended);

@@ -79,8 +79,12 @@ bool pq_wait_result(dbr_driver_conn *conn, exec_wait *ew, dbr_error **e)
     PGconn *pg = conn->pg;
 
     while (PQisBusy(pg)) {
-        int r =
-            pq_wait_socket(PQsocket(pg), false, ew->stopping ? NULL : ew->wait, ew->deadline_us);
+        int r;
+
+        /* PQisBusy parsed what came: a pooled connection drops NOTIFYs as
+         * they arrive, not after a whole answer's worth of them. */
+        pq_notify_drop(conn);
+        r = pq_wait_socket(PQsocket(pg), false, ew->stopping ? NULL : ew->wait, ew->deadline_us);
 
         if (r == 1) {
             /* On a lost connection libpq queues an error result (after any
@@ -177,6 +181,7 @@ bool pq_usable(dbr_driver_conn *conn, dbr_error **err)
     if (!conn->broken && PQstatus(conn->pg) == CONNECTION_OK &&
         now - conn->last_answer_us >= 1000 && poll(&p, 1, 0) == 1 && PQconsumeInput(conn->pg))
         (void)PQisBusy(conn->pg); /* parses: a FATAL reaches pq_notice */
+    pq_notify_drop(conn);
     if (!conn->broken && PQstatus(conn->pg) == CONNECTION_OK)
         return true;
     conn->broken = true;

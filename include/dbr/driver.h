@@ -242,8 +242,11 @@ struct dbr_driver_ops {
     /* Notifications (DBR_CAP_LISTEN, all three): listen starts (on) or stops
      * listening on channel; notify_wait waits for the next notification and
      * returns 1 with *channel and *payload (malloc'd, the caller frees) and
-     * *pid, 0 when the wait's deadline passed first, -1 and an error. A
-     * connection that has never listened drains and drops what arrives. */
+     * *pid, 0 when the wait's deadline passed or its cancel_fd turned
+     * readable first (the caller's ctx says which), -1 and an error when
+     * the connection is lost (txstatus then says BROKEN), after handing out
+     * every notification that arrived before the loss. A connection that
+     * has never listened drains and drops what arrives. */
     bool (*listen)(dbr_driver_conn *conn, const char *channel, bool on, const dbr_wait *wait,
                    dbr_error **err);
     int (*notify_wait)(dbr_driver_conn *conn, const dbr_wait *wait, char **channel, char **payload,
