@@ -53,7 +53,7 @@
 
 #define VICTIM_MARK "/* dbr_conformance_victim */ "
 
-static char *base_config;   /* the [database] lines */
+static char *base_config;    /* the [database] lines */
 static const char *slow_sql; /* runs for a minute unless stopped */
 static const char *fault;    /* "lock" or "sql:..." */
 static char driver_name[64];
@@ -112,8 +112,8 @@ START_TEST(test_exec_query_params_nulls)
 
     drop_tables(db, (const char *const[]){"conf_items", NULL});
     exec_ok(db, "CREATE TABLE conf_items (id integer PRIMARY KEY, name text, n integer)");
-    ck_assert_msg(dbr_exec(db, NULL, "INSERT INTO conf_items (id, name, n) VALUES ($1, $2, $3)",
-                           3, ins, &err),
+    ck_assert_msg(dbr_exec(db, NULL, "INSERT INTO conf_items (id, name, n) VALUES ($1, $2, $3)", 3,
+                           ins, &err),
                   "%s", dbr_error_message(err));
     ck_assert(dbr_exec(db, NULL, "INSERT INTO conf_items (id, name, n) VALUES ($1, $2, $3)", 3,
                        ins2, &err));
@@ -131,9 +131,8 @@ START_TEST(test_exec_query_params_nulls)
     ck_assert_ptr_null(dbr_result_colname(r, 9));
     dbr_result_free(r);
     /* a parameter used twice, parameters out of order */
-    r = dbr_query(db, NULL,
-                  "SELECT CAST($2 AS text) || CAST($1 AS text) || CAST($2 AS text)", 2, rep,
-                  &err);
+    r = dbr_query(db, NULL, "SELECT CAST($2 AS text) || CAST($1 AS text) || CAST($2 AS text)", 2,
+                  rep, &err);
     ck_assert_msg(r, "%s", dbr_error_message(err));
     ck_assert_str_eq(dbr_result_value(r, 0, 0), "cdabcd");
     dbr_result_free(r);
@@ -199,8 +198,7 @@ START_TEST(test_tx_commit_rollback)
 
     drop_tables(db, (const char *const[]){"conf_tx", NULL});
     exec_ok(db, "CREATE TABLE conf_tx (v text NOT NULL)");
-    ck_assert_msg(dbr_tx_run(db, NULL, NULL, insert_tx, "a", &err), "%s",
-                  dbr_error_message(err));
+    ck_assert_msg(dbr_tx_run(db, NULL, NULL, insert_tx, "a", &err), "%s", dbr_error_message(err));
     /* the callback says no: rolled back, no error */
     ck_assert(!dbr_tx_run(db, NULL, NULL, insert_then_false, "b", &err));
     ck_assert_ptr_null(err);
@@ -226,8 +224,8 @@ START_TEST(test_tx_commit_rollback)
         dbr_tx_opts o = {.isolation = (dbr_isolation)iso};
 
         if (!dbr_tx_run(db, NULL, &o, insert_tx, "iso", &err)) {
-            ck_assert_msg(dbr_error_kind_of(err) == DBR_ERR_UNSUPPORTED,
-                          "isolation %d: %s", iso, dbr_error_message(err));
+            ck_assert_msg(dbr_error_kind_of(err) == DBR_ERR_UNSUPPORTED, "isolation %d: %s", iso,
+                          dbr_error_message(err));
             printf("isolation %d refused: %s\n", iso, dbr_error_message(err));
             g_clear_pointer(&err, dbr_error_free);
         }
