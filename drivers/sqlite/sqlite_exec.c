@@ -341,11 +341,15 @@ dbr_driver_result *sq_exec(dbr_driver_conn *conn, const char *sql, const dbr_arg
         stmt_put(st, cached);
         return NULL;
     }
-    res = sq_result_new(st);
     if (!st)
-        return res;
+        return sq_result_new(NULL);
     sq_wait_begin(conn, wait);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+    /* The columns are read after the first step: a schema change since the
+     * statement was cached makes SQLite prepare it again there, and a
+     * SELECT * may then have more columns than before. */
+    rc = sqlite3_step(st);
+    res = sq_result_new(st);
+    for (; rc == SQLITE_ROW; rc = sqlite3_step(st))
         sq_result_add_row(res, st);
     if (rc == SQLITE_DONE) {
         res->affected = affected(conn, sql, st);

@@ -149,7 +149,7 @@ START_TEST(test_exec_query_params_nulls)
     ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_MISUSE);
     g_clear_pointer(&err, dbr_error_free);
     /* a syntax error: syntax, not applied, not retryable */
-    ck_assert(!dbr_exec(db, NULL, "SELEKT 1", 0, NULL, &err));
+    ck_assert(!dbr_exec(db, NULL, "SELECT 1 FROM WHERE", 0, NULL, &err));
     ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_SYNTAX);
     ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
     ck_assert(!dbr_error_retryable(err));

@@ -1,0 +1,395 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The SQLite driver beyond the conformance suite: its conninfo, its error
+ * map and outcomes (a locked database, a corrupt file, a read-only one),
+ * the lock wait bounded by the deadline and a cancel, the failed and the
+ * rolled-back transaction states, parameters and the statement cache.
+ * Every database is a file under the test tmp dir; no server.
+ */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "../testutil.h"
+
+static char *dir;
+
+static char *db_path(const char *name)
+{
+    return g_build_filename(dir, name, NULL);
+}
+
+/* A db on file name, with URI parameters and config lines of its own. */
+static dbr_db *open_file(const char *name, const char *params, const char *rest)
+{
+    char *path = db_path(name);
+    dbr_db *db = t_open("[database]\ndriver = sqlite\nconninfo = file:%s?mode=rwc%s%s\n%s", path,
+                        params ? "&" : "", params ? params : "", rest ? rest : "");
+
+    g_free(path);
+    return db;
+}
+
+static void setup(void)
+{
+    dir = t_tmpdir("sqlite");
+}
+
+static void teardown(void)
+{
+    g_free(dir);
+}
+
+START_TEST(test_conninfo_checked_before_any_io)
+{
+    dbr_error *e;
+
+    /* the driver's own parameters: unknown, or a bad value */
+    e = t_open_fail("[database]\ndriver = sqlite\nconninfo = file:/nonexistent/x.db?_busy=5\n");
+    ck_assert_int_eq(dbr_error_kind_of(e), DBR_ERR_CONFIG);
+    ck_assert_msg(strstr(dbr_error_message(e), "_busy"), "%s", dbr_error_message(e));
+    ck_assert_msg(!strstr(dbr_error_message(e), "nonexistent"), "quotes the conninfo: %s",
+                  dbr_error_message(e));
+    dbr_error_free(e);
+    e = t_open_fail("[database]\ndriver = sqlite\nconninfo = file:x.db?_busy_timeout=soon\n");
+    ck_assert_int_eq(dbr_error_kind_of(e), DBR_ERR_CONFIG);
+    dbr_error_free(e);
+    /* SQLite's own, which SQLite would ignore: a typo must not open rw */
+    e = t_open_fail("[database]\ndriver = sqlite\nconninfo = file:x.db?mod=ro\n");
+    ck_assert_int_eq(dbr_error_kind_of(e), DBR_ERR_CONFIG);
+    dbr_error_free(e);
+    e = t_open_fail("[database]\ndriver = sqlite\nconninfo = file:x.db?mode=rwx\n");
+    ck_assert_int_eq(dbr_error_kind_of(e), DBR_ERR_CONFIG);
+    dbr_error_free(e);
+    e = t_open_fail("[database]\ndriver = sqlite\nconninfo =\n");
+    ck_assert_int_eq(dbr_error_kind_of(e), DBR_ERR_CONFIG);
+    dbr_error_free(e);
+}
+END_TEST
+
+START_TEST(test_wal_and_defaults)
+{
+    dbr_db *db = open_file("wal.db", NULL, NULL);
+    char *v;
+
+    v = t_value(db, "PRAGMA journal_mode");
+    ck_assert_str_eq(v, "wal");
+    g_free(v);
+    ck_assert_int_eq(t_int(db, "PRAGMA foreign_keys"), 1);
+    ck_assert_int_eq(t_int(db, "PRAGMA synchronous"), 2); /* FULL */
+    dbr_close(db);
+    db = open_file("wal.db", "_journal_mode=delete&_foreign_keys=off&_synchronous=normal", NULL);
+    v = t_value(db, "PRAGMA journal_mode");
+    ck_assert_str_eq(v, "delete");
+    g_free(v);
+    ck_assert_int_eq(t_int(db, "PRAGMA foreign_keys"), 0);
+    ck_assert_int_eq(t_int(db, "PRAGMA synchronous"), 1);
+    dbr_close(db);
+}
+END_TEST
+
+/* ---- another connection holding the write lock ---- */
+
+typedef struct holder {
+    dbr_db *db;
+    gint holding, release;
+} holder;
+
+static bool hold_tx(dbr_tx *tx, void *user, dbr_error **err)
+{
+    holder *h = user;
+    int64_t end = dbr_now_us() + 30 * G_USEC_PER_SEC;
+
+    if (!dbr_tx_exec(tx, "INSERT INTO t (v) VALUES ('holder')", 0, NULL, err))
+        return false;
+    g_atomic_int_set(&h->holding, 1);
+    while (!g_atomic_int_get(&h->release) && dbr_now_us() < end)
+        g_usleep(2000);
+    return true;
+}
+
+static gpointer hold_thread(gpointer p)
+{
+    holder *h = p;
+
+    ck_assert(dbr_tx_run(h->db, NULL, NULL, hold_tx, h, NULL));
+    return NULL;
+}
+
+static bool is_holding(void *p)
+{
+    return g_atomic_int_get(&((holder *)p)->holding);
+}
+
+static GThread *hold_lock(holder *h)
+{
+    GThread *th = g_thread_new("holder", hold_thread, h);
+
+    ck_assert(t_wait_for(is_holding, h, 30000));
+    return th;
+}
+
+static bool insert_tx(dbr_tx *tx, void *user, dbr_error **err)
+{
+    return dbr_tx_exec(tx, "INSERT INTO t (v) VALUES ('victim')", 0, NULL, err);
+}
+
+static gpointer cancel_soon(gpointer ctx)
+{
+    g_usleep(100000);
+    dbr_ctx_cancel(ctx);
+    return NULL;
+}
+
+START_TEST(test_locked_database_outcomes)
+{
+    dbr_db *db = open_file("busy.db", "_busy_timeout=300", NULL);
+    holder h = {.db = open_file("busy.db", NULL, NULL)};
+    dbr_error *err = NULL;
+    dbr_ctx *ctx;
+    GThread *th, *c;
+    int64_t t0;
+
+    t_exec(db, "CREATE TABLE t (v text NOT NULL)");
+    th = hold_lock(&h);
+    /* the busy timeout: contention, transient, nothing applied */
+    t0 = dbr_now_us();
+    ck_assert(!dbr_exec(db, NULL, "INSERT INTO t (v) VALUES ('auto')", 0, NULL, &err));
+    ck_assert_msg(dbr_error_kind_of(err) == DBR_ERR_LOCK_CONTENTION, "%s", dbr_error_message(err));
+    ck_assert(dbr_error_transient(err));
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+    ck_assert(dbr_error_retryable(err));
+    ck_assert_int_ge(dbr_now_us() - t0, 250000);
+    g_clear_pointer(&err, dbr_error_free);
+    /* a transaction fails at BEGIN IMMEDIATE, whole and retryable */
+    ck_assert(!dbr_tx_run(db, NULL, NULL, insert_tx, NULL, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_LOCK_CONTENTION);
+    ck_assert(dbr_error_retryable(err));
+    g_clear_pointer(&err, dbr_error_free);
+    /* a deadline shorter than the busy timeout ends the wait */
+    ctx = dbr_ctx_with_timeout(50);
+    t0 = dbr_now_us();
+    ck_assert(!dbr_tx_run(db, ctx, NULL, insert_tx, NULL, &err));
+    ck_assert_msg(dbr_error_kind_of(err) == DBR_ERR_TIMEOUT, "%s", dbr_error_message(err));
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+    ck_assert_int_lt(dbr_now_us() - t0, 250000);
+    g_clear_pointer(&err, dbr_error_free);
+    dbr_ctx_free(ctx);
+    /* and so does a cancel */
+    ctx = dbr_ctx_new();
+    c = g_thread_new("cancel", cancel_soon, ctx);
+    ck_assert(!dbr_exec(db, ctx, "INSERT INTO t (v) VALUES ('auto')", 0, NULL, &err));
+    g_thread_join(c);
+    ck_assert_msg(dbr_error_kind_of(err) == DBR_ERR_CANCELED, "%s", dbr_error_message(err));
+    g_clear_pointer(&err, dbr_error_free);
+    dbr_ctx_free(ctx);
+    /* reads go on under a writer (WAL) */
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM t"), 0);
+    g_atomic_int_set(&h.release, 1);
+    g_thread_join(th);
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM t"), 1);
+    dbr_close(h.db);
+    dbr_close(db);
+}
+END_TEST
+
+static int retries;
+
+static void count_retries(const dbr_event *ev, void *user)
+{
+    if (strcmp(dbr_event_type(ev), "retry.attempt") == 0)
+        g_atomic_int_inc(&retries);
+}
+
+static bool corrupted(const dbr_error *e)
+{
+    for (; e; e = dbr_error_cause(e))
+        if (dbr_error_kind_of(e) == DBR_ERR_DATA_CORRUPTED)
+            return !dbr_error_transient(e);
+    return false;
+}
+
+START_TEST(test_corrupt_file_never_retried)
+{
+    static const char junk[] = "this is not an SQLite database: a text long enough to cover the "
+                               "100 bytes of its header, and then some more bytes to be sure.";
+    char *path = db_path("corrupt.db");
+    dbr_error *err = NULL;
+    dbr_db *db;
+
+    /* at open */
+    ck_assert(g_file_set_contents(path, junk, -1, NULL));
+    err = t_open_fail("[database]\ndriver = sqlite\nconninfo = file:%s\n", path);
+    ck_assert_msg(corrupted(err), "%s", dbr_error_message(err));
+    g_clear_pointer(&err, dbr_error_free);
+    /* under a running db: every call opens a new connection, which finds it */
+    ck_assert(g_unlink(path) == 0);
+    db = t_open("[database]\ndriver = sqlite\nconninfo = file:%s?_journal_mode=delete\n"
+                "max_idle_conns = 0\n"
+                "[chain]\nplugins = retry\n[plugin.retry]\ninitial_interval = 1ms\n",
+                path);
+    t_exec(db, "CREATE TABLE t (v text)");
+    dbr_subscribe(db, count_retries, NULL);
+    ck_assert(g_file_set_contents(path, junk, -1, NULL));
+    ck_assert(!dbr_exec(db, NULL, "SELECT count(*) FROM t", 0, NULL, &err));
+    ck_assert_msg(corrupted(err), "%s", dbr_error_message(err));
+    ck_assert_int_eq(g_atomic_int_get(&retries), 0);
+    dbr_error_free(err);
+    dbr_close(db);
+    g_free(path);
+}
+END_TEST
+
+START_TEST(test_read_only_file)
+{
+    dbr_db *db = open_file("ro.db", NULL, NULL), *ro;
+    char *path = db_path("ro.db");
+    dbr_error *err = NULL;
+
+    t_exec(db, "CREATE TABLE t (v text)");
+    dbr_close(db);
+    ro = t_open("[database]\ndriver = sqlite\nconninfo = file:%s?mode=ro\n", path);
+    ck_assert_int_eq(t_int(ro, "SELECT count(*) FROM t"), 0);
+    ck_assert(!dbr_exec(ro, NULL, "INSERT INTO t (v) VALUES ('x')", 0, NULL, &err));
+    ck_assert_msg(dbr_error_kind_of(err) == DBR_ERR_READ_ONLY, "%s", dbr_error_message(err));
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+    dbr_error_free(err);
+    dbr_close(ro);
+    g_free(path);
+}
+END_TEST
+
+/* ---- transaction states ---- */
+
+static bool fail_then_go_on(dbr_tx *tx, void *user, dbr_error **err)
+{
+    dbr_error *e = NULL;
+
+    ck_assert(dbr_tx_exec(tx, "INSERT INTO t (v) VALUES ('first')", 0, NULL, err));
+    ck_assert(!dbr_tx_exec(tx, "INSERT INTO t (v) VALUES (NULL)", 0, NULL, &e));
+    dbr_error_free(e);
+    /* as PostgreSQL: the block takes nothing more */
+    ck_assert(!dbr_tx_exec(tx, "INSERT INTO t (v) VALUES ('after')", 0, NULL, &e));
+    ck_assert_str_eq(dbr_error_sqlstate(e), "25P02");
+    dbr_error_free(e);
+    return true;
+}
+
+/* A write interrupted at the deadline inside a transaction: SQLite rolls
+ * the whole transaction back by itself. */
+static bool slow_write(dbr_tx *tx, void *user, dbr_error **err)
+{
+    return dbr_tx_exec(tx, "INSERT INTO t (v) VALUES ('before')", 0, NULL, err) &&
+           dbr_tx_exec(tx,
+                       "INSERT INTO t (v) WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 "
+                       "FROM c WHERE x < 100000000) SELECT 'x' || x FROM c",
+                       0, NULL, err);
+}
+
+START_TEST(test_failed_and_rolled_back_transactions)
+{
+    dbr_db *db = open_file("tx.db", NULL, "max_open_conns = 1\n");
+    dbr_ctx *ctx = dbr_ctx_with_timeout(300);
+    dbr_error *err = NULL;
+
+    t_exec(db, "CREATE TABLE t (v text NOT NULL)");
+    ck_assert(!dbr_tx_run(db, NULL, NULL, fail_then_go_on, NULL, &err));
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+    g_clear_pointer(&err, dbr_error_free);
+    ck_assert(!dbr_tx_run(db, ctx, NULL, slow_write, NULL, &err));
+    ck_assert_msg(dbr_error_kind_of(err) == DBR_ERR_TIMEOUT, "%s", dbr_error_message(err));
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+    g_clear_pointer(&err, dbr_error_free);
+    /* nothing of either, and the one connection is clean */
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM t"), 0);
+    t_exec(db, "INSERT INTO t (v) VALUES ('ok')");
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM t"), 1);
+    dbr_ctx_free(ctx);
+    dbr_close(db);
+}
+END_TEST
+
+/* ---- parameters and the cache ---- */
+
+START_TEST(test_parameters)
+{
+    dbr_db *db = open_file("params.db", NULL, NULL);
+    static const char blob[] = {'a', 0, 'b', (char)0xff};
+    const char *vals[] = {blob, "7"};
+    int lens[] = {4, 0}, fmts[] = {1, 0};
+    dbr_args args = {2, vals, lens, fmts};
+    const char *one[] = {"x"};
+    dbr_error *err = NULL;
+    dbr_result *r;
+
+    t_exec(db, "CREATE TABLE b (data blob, n integer)");
+    ck_assert_msg(dbr_exec_args(db, NULL, "INSERT INTO b (data, n) VALUES ($1, $2)", &args, &err),
+                  "%s", dbr_error_message(err));
+    r = dbr_query(db, NULL, "SELECT data, n, length(data) FROM b", 0, NULL, &err);
+    ck_assert_str_eq(dbr_result_value(r, 0, 0), "\\x610062ff"); /* bytea's text form */
+    ck_assert_str_eq(dbr_result_value(r, 0, 1), "7");
+    ck_assert_str_eq(dbr_result_value(r, 0, 2), "4");
+    dbr_result_free(r);
+    /* only $N: SQLite's ? would bind silently by position */
+    ck_assert(!dbr_exec(db, NULL, "SELECT ?", 1, one, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_MISUSE);
+    g_clear_pointer(&err, dbr_error_free);
+    ck_assert(!dbr_exec(db, NULL, "SELECT $1, $2", 1, one, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_MISUSE);
+    ck_assert_msg(strstr(dbr_error_message(err), "2 parameters"), "%s", dbr_error_message(err));
+    g_clear_pointer(&err, dbr_error_free);
+    /* several statements need dbr_exec_script */
+    ck_assert(!dbr_exec(db, NULL, "SELECT 1; SELECT 2", 0, NULL, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_SYNTAX);
+    g_clear_pointer(&err, dbr_error_free);
+    ck_assert(dbr_exec_script(db, NULL, "CREATE TABLE s1 (a int); CREATE TABLE s2 (a int);", &err));
+    dbr_close(db);
+}
+END_TEST
+
+START_TEST(test_statement_cache_and_schema_change)
+{
+    dbr_db *db = open_file("cache.db", NULL, "statement_cache_size = 2\nmax_open_conns = 1\n");
+    dbr_error *err = NULL;
+    dbr_result *r;
+
+    t_exec(db, "CREATE TABLE c (a integer)");
+    t_exec(db, "INSERT INTO c (a) VALUES (1)");
+    for (int i = 0; i < 20; i++) {
+        char sql[64];
+
+        g_snprintf(sql, sizeof(sql), "SELECT a + %d FROM c", i % 5);
+        ck_assert_int_eq(t_int(db, sql), 1 + i % 5);
+    }
+    r = dbr_query(db, NULL, "SELECT * FROM c", 0, NULL, &err);
+    ck_assert_int_eq(dbr_result_ncols(r), 1);
+    dbr_result_free(r);
+    /* a cached statement after a schema change sees the new shape */
+    t_exec(db, "ALTER TABLE c ADD COLUMN b text DEFAULT 'new'");
+    r = dbr_query(db, NULL, "SELECT * FROM c", 0, NULL, &err);
+    ck_assert_msg(r, "%s", dbr_error_message(err));
+    ck_assert_int_eq(dbr_result_ncols(r), 2);
+    ck_assert_str_eq(dbr_result_value(r, 0, 1), "new");
+    dbr_result_free(r);
+    dbr_close(db);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("sqlite");
+    TCase *tc = tcase_create("driver");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_conninfo_checked_before_any_io);
+    tcase_add_test(tc, test_wal_and_defaults);
+    tcase_add_test(tc, test_locked_database_outcomes);
+    tcase_add_test(tc, test_corrupt_file_never_retried);
+    tcase_add_test(tc, test_read_only_file);
+    tcase_add_test(tc, test_failed_and_rolled_back_transactions);
+    tcase_add_test(tc, test_parameters);
+    tcase_add_test(tc, test_statement_cache_and_schema_change);
+    suite_add_tcase(s, tc);
+    return t_run(s);
+}
