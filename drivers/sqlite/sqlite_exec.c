@@ -271,9 +271,14 @@ static dbr_error *after_failure(dbr_driver_conn *conn, const char *sql, bool in_
     int prim = rc & 0xff;
 
     if (in_tx_before && is_commit(sql)) {
+        const dbr_wait *w = conn->wait;
+
+        /* Not stopped by the deadline that may have stopped COMMIT. */
+        conn->wait = NULL;
         if (!sqlite3_get_autocommit(conn->db) &&
             sqlite3_exec(conn->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
             conn->broken = true;
+        conn->wait = w;
         conn->tx_failed = conn->tx_aborted = false;
         /* An I/O error may strike after the commit record was written. */
         if (prim == SQLITE_IOERR)
@@ -303,6 +308,9 @@ static bool call_begin(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **
         dbr_error_set_outcome(e, DBR_OUTCOME_NOT_APPLIED);
         return dbr_error_propagate(err, e);
     }
+    /* From here to the slot's end the handlers see the call's wait: a lock
+     * may be waited for while preparing too. */
+    sq_wait_begin(conn, wait);
     query_only_sync(conn);
     return sq_wait_check(wait, err);
 }
@@ -320,8 +328,8 @@ static long long affected(dbr_driver_conn *conn, const char *sql, sqlite3_stmt *
 
 /* ---- the slots ---- */
 
-dbr_driver_result *sq_exec(dbr_driver_conn *conn, const char *sql, const dbr_args *args,
-                           unsigned flags, const dbr_wait *wait, dbr_error **err)
+static dbr_driver_result *exec_one(dbr_driver_conn *conn, const char *sql, const dbr_args *args,
+                                   unsigned flags, const dbr_wait *wait, dbr_error **err)
 {
     bool keep = (flags & DBR_EXEC_PREPARE) || ((flags & DBR_EXEC_CACHE) && conn->cache_size > 0);
     bool cached, in_tx;
@@ -343,7 +351,6 @@ dbr_driver_result *sq_exec(dbr_driver_conn *conn, const char *sql, const dbr_arg
     }
     if (!st)
         return sq_result_new(NULL);
-    sq_wait_begin(conn, wait);
     /* The columns are read after the first step: a schema change since the
      * statement was cached makes SQLite prepare it again there, and a
      * SELECT * may then have more columns than before. */
@@ -353,7 +360,6 @@ dbr_driver_result *sq_exec(dbr_driver_conn *conn, const char *sql, const dbr_arg
         sq_result_add_row(res, st);
     if (rc == SQLITE_DONE) {
         res->affected = affected(conn, sql, st);
-        sq_wait_end(conn);
         stmt_put(st, cached);
         after_success(conn, sql);
         return res;
@@ -361,14 +367,14 @@ dbr_driver_result *sq_exec(dbr_driver_conn *conn, const char *sql, const dbr_arg
     {
         dbr_error *e = sq_error(conn, rc, is_commit(sql) ? "COMMIT" : NULL, false);
 
-        sq_wait_end(conn);
         stmt_put(st, cached);
         sq_result_free(res);
         return dbr_error_propagate(err, after_failure(conn, sql, in_tx, rc, e)), NULL;
     }
 }
 
-bool sq_exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait, dbr_error **err)
+static bool exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait,
+                        dbr_error **err)
 {
     const char *p = sql;
     bool committed = false; /* a statement of the script has committed on its own */
@@ -378,7 +384,6 @@ bool sq_exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait
         return false;
     if (g == GATE_DONE)
         return true;
-    sq_wait_begin(conn, wait);
     while (p && *p) {
         sqlite3_stmt *st = NULL;
         const char *tail = NULL;
@@ -404,7 +409,6 @@ bool sq_exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait
 
             e = sq_error(conn, rc, NULL, committed);
             sqlite3_finalize(st);
-            sq_wait_end(conn);
             e = after_failure(conn, one, in_tx, rc, e);
             g_free(one);
             return dbr_error_propagate(err, e);
@@ -412,12 +416,11 @@ bool sq_exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait
         sqlite3_finalize(st);
         p = tail;
     }
-    sq_wait_end(conn);
     return true;
 }
 
-bool sq_prepare(dbr_driver_conn *conn, const char *sql, int *nparams, const dbr_wait *wait,
-                dbr_error **err)
+static bool prepare(dbr_driver_conn *conn, const char *sql, int *nparams, const dbr_wait *wait,
+                    dbr_error **err)
 {
     sqlite3_stmt *st = NULL;
     bool cached;
@@ -437,9 +440,9 @@ bool sq_prepare(dbr_driver_conn *conn, const char *sql, int *nparams, const dbr_
 /* Streams prepare their own statement: the row callback may run other
  * statements on this connection (in a transaction), which must not evict
  * or reuse one that is still stepping. */
-bool sq_exec_stream(dbr_driver_conn *conn, const char *sql, const dbr_args *args,
-                    dbr_driver_row_fn row, void *user, const dbr_wait *wait, long long *rows,
-                    dbr_error **err)
+static bool exec_stream(dbr_driver_conn *conn, const char *sql, const dbr_args *args,
+                        dbr_driver_row_fn row, void *user, const dbr_wait *wait, long long *rows,
+                        dbr_error **err)
 {
     sqlite3_stmt *st = NULL;
     bool cached, in_tx;
@@ -461,7 +464,6 @@ bool sq_exec_stream(dbr_driver_conn *conn, const char *sql, const dbr_args *args
     }
     if (!st)
         return true;
-    sq_wait_begin(conn, wait);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         dbr_driver_result *one = sq_result_new(st);
         dbr_error *e = NULL;
@@ -476,13 +478,11 @@ bool sq_exec_stream(dbr_driver_conn *conn, const char *sql, const dbr_args *args
         conn->wait = wait;
         if (!go_on) {
             sqlite3_finalize(st);
-            sq_wait_end(conn);
             return dbr_error_propagate(err, e);
         }
     }
     if (rc == SQLITE_DONE) {
         sqlite3_finalize(st);
-        sq_wait_end(conn);
         after_success(conn, sql);
         return true;
     }
@@ -490,7 +490,44 @@ bool sq_exec_stream(dbr_driver_conn *conn, const char *sql, const dbr_args *args
         dbr_error *e = sq_error(conn, rc, NULL, false);
 
         sqlite3_finalize(st);
-        sq_wait_end(conn);
         return dbr_error_propagate(err, after_failure(conn, sql, in_tx, rc, e));
     }
+}
+
+/* The slots: each ends its call's wait, whatever path it took. */
+
+dbr_driver_result *sq_exec(dbr_driver_conn *conn, const char *sql, const dbr_args *args,
+                           unsigned flags, const dbr_wait *wait, dbr_error **err)
+{
+    dbr_driver_result *r = exec_one(conn, sql, args, flags, wait, err);
+
+    sq_wait_end(conn);
+    return r;
+}
+
+bool sq_exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait, dbr_error **err)
+{
+    bool ok = exec_script(conn, sql, wait, err);
+
+    sq_wait_end(conn);
+    return ok;
+}
+
+bool sq_prepare(dbr_driver_conn *conn, const char *sql, int *nparams, const dbr_wait *wait,
+                dbr_error **err)
+{
+    bool ok = prepare(conn, sql, nparams, wait, err);
+
+    sq_wait_end(conn);
+    return ok;
+}
+
+bool sq_exec_stream(dbr_driver_conn *conn, const char *sql, const dbr_args *args,
+                    dbr_driver_row_fn row, void *user, const dbr_wait *wait, long long *rows,
+                    dbr_error **err)
+{
+    bool ok = exec_stream(conn, sql, args, row, user, wait, rows, err);
+
+    sq_wait_end(conn);
+    return ok;
 }

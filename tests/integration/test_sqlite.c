@@ -193,6 +193,60 @@ START_TEST(test_locked_database_outcomes)
 }
 END_TEST
 
+/* In rollback-journal mode COMMIT needs the exclusive lock, which a reader
+ * holds off: SQLite fails it with SQLITE_BUSY and leaves the transaction
+ * open; the driver rolls it back, so the outcome is certain. */
+static bool read_hold_tx(dbr_tx *tx, void *user, dbr_error **err)
+{
+    holder *h = user;
+    int64_t end = dbr_now_us() + 30 * G_USEC_PER_SEC;
+    dbr_result *r = dbr_tx_query(tx, "SELECT count(*) FROM t", 0, NULL, err);
+
+    if (!r)
+        return false;
+    dbr_result_free(r);
+    g_atomic_int_set(&h->holding, 1);
+    while (!g_atomic_int_get(&h->release) && dbr_now_us() < end)
+        g_usleep(2000);
+    return true;
+}
+
+static gpointer read_hold_thread(gpointer p)
+{
+    holder *h = p;
+
+    ck_assert(dbr_tx_read_only(h->db, NULL, read_hold_tx, h, NULL));
+    return NULL;
+}
+
+START_TEST(test_busy_commit_rolled_back)
+{
+    dbr_db *db =
+        open_file("commit.db", "_journal_mode=delete&_busy_timeout=200", "max_open_conns = 1\n");
+    holder h = {.db = open_file("commit.db", "_journal_mode=delete", NULL)};
+    dbr_error *err = NULL;
+    dbr_pool_stats st;
+    GThread *th;
+
+    t_exec(db, "CREATE TABLE t (v text NOT NULL)");
+    th = g_thread_new("reader", read_hold_thread, &h);
+    ck_assert(t_wait_for(is_holding, &h, 30000));
+    ck_assert(!dbr_tx_run(db, NULL, NULL, insert_tx, NULL, &err));
+    ck_assert_msg(dbr_error_kind_of(err) == DBR_ERR_LOCK_CONTENTION, "%s", dbr_error_message(err));
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+    ck_assert(dbr_error_retryable(err));
+    dbr_error_free(err);
+    g_atomic_int_set(&h.release, 1);
+    g_thread_join(th);
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM t"), 0);
+    /* rolled back in place: the connection went back to the pool clean */
+    dbr_pool_stats_get(db, &st);
+    ck_assert_int_eq(st.open, 1);
+    dbr_close(h.db);
+    dbr_close(db);
+}
+END_TEST
+
 static int retries;
 
 static void count_retries(const dbr_event *ev, void *user)
@@ -385,6 +439,7 @@ int main(void)
     tcase_add_test(tc, test_conninfo_checked_before_any_io);
     tcase_add_test(tc, test_wal_and_defaults);
     tcase_add_test(tc, test_locked_database_outcomes);
+    tcase_add_test(tc, test_busy_commit_rolled_back);
     tcase_add_test(tc, test_corrupt_file_never_retried);
     tcase_add_test(tc, test_read_only_file);
     tcase_add_test(tc, test_failed_and_rolled_back_transactions);
