@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../testutil.h"
 
@@ -309,6 +310,27 @@ START_TEST(test_constraint_errors)
         }
     }
     ck_assert_int_eq(t_int(db, "SELECT count(*) FROM conf_child"), 0);
+    dbr_close(db);
+}
+END_TEST
+
+START_TEST(test_run_once)
+{
+    dbr_db *db = open_db(NULL, NULL);
+    char *key = g_strdup_printf("conformance-%d-%lld", (int)getpid(), (long long)dbr_now_us());
+    dbr_error *err = NULL;
+    bool already = true;
+
+    drop_tables(db, (const char *const[]){"conf_tx", NULL});
+    exec_ok(db, "CREATE TABLE conf_tx (v text NOT NULL)");
+    ck_assert_msg(dbr_tx_run_once(db, NULL, NULL, key, insert_tx, "once", &already, &err), "%s",
+                  dbr_error_message(err));
+    ck_assert(!already);
+    /* run again, as after a crash: nothing applied, reported as done */
+    ck_assert(dbr_tx_run_once(db, NULL, NULL, key, insert_tx, "once", &already, &err));
+    ck_assert(already);
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM conf_tx"), 1);
+    g_free(key);
     dbr_close(db);
 }
 END_TEST
@@ -853,6 +875,7 @@ int main(void)
     tcase_add_test(tc, test_tx_commit_rollback);
     tcase_add_test(tc, test_savepoints);
     tcase_add_test(tc, test_constraint_errors);
+    tcase_add_test(tc, test_run_once);
     tcase_add_test(tc, test_deadline_and_cancel);
     tcase_add_test(tc, test_pool_limits);
     tcase_add_test(tc, test_migrations_up_down);
