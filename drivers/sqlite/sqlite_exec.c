@@ -244,6 +244,14 @@ static bool is_commit(const char *sql)
     return strcmp(w, "commit") == 0 || strcmp(w, "end") == 0;
 }
 
+static bool is_rollback(const char *sql)
+{
+    char w[16];
+
+    dbr_sql_next_word(sql, w, sizeof(w));
+    return strcmp(w, "rollback") == 0;
+}
+
 static void after_success(dbr_driver_conn *conn, const char *sql)
 {
     char w[16], w2[16];
@@ -398,7 +406,11 @@ static bool exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *
                 char *one = g_strndup(p, (gsize)(tail - p));
 
                 rc = SQLITE_OK;
-                if (sqlite3_get_autocommit(conn->db) && !sqlite3_stmt_readonly(st))
+                /* Committed on its own: a write in autocommit, or the end
+                 * of a block the script opened (COMMIT, END, the outermost
+                 * RELEASE; SQLite calls those read-only), not a ROLLBACK. */
+                if (sqlite3_get_autocommit(conn->db) &&
+                    (in_tx ? !is_rollback(one) : !sqlite3_stmt_readonly(st)))
                     committed = true;
                 after_success(conn, one);
                 g_free(one);

@@ -397,6 +397,19 @@ START_TEST(test_parameters)
     ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_SYNTAX);
     g_clear_pointer(&err, dbr_error_free);
     ck_assert(dbr_exec_script(db, NULL, "CREATE TABLE s1 (a int); CREATE TABLE s2 (a int);", &err));
+    /* a script that failed after a COMMIT of its own: some of it stays */
+    ck_assert(!dbr_exec_script(db, NULL,
+                               "BEGIN; INSERT INTO s1 (a) VALUES (1); COMMIT; "
+                               "INSERT INTO s1 (a) VALUES (1, 2);",
+                               &err));
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_UNKNOWN);
+    g_clear_pointer(&err, dbr_error_free);
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM s1"), 1);
+    /* one that failed before anything committed */
+    ck_assert(!dbr_exec_script(
+        db, NULL, "INSERT INTO s2 (a) VALUES (1, 2); INSERT INTO s2 VALUES (3);", &err));
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+    g_clear_pointer(&err, dbr_error_free);
     dbr_close(db);
 }
 END_TEST
