@@ -143,7 +143,7 @@ static gpointer cancel_soon(gpointer ctx)
 
 START_TEST(test_locked_database_outcomes)
 {
-    dbr_db *db = open_file("busy.db", "_busy_timeout=300", NULL);
+    dbr_db *db = open_file("busy.db", "_busy_timeout=1000", NULL);
     holder h = {.db = open_file("busy.db", NULL, NULL)};
     dbr_error *err = NULL;
     dbr_ctx *ctx;
@@ -159,20 +159,19 @@ START_TEST(test_locked_database_outcomes)
     ck_assert(dbr_error_transient(err));
     ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
     ck_assert(dbr_error_retryable(err));
-    ck_assert_int_ge(dbr_now_us() - t0, 250000);
+    ck_assert_int_ge(dbr_now_us() - t0, 900000);
     g_clear_pointer(&err, dbr_error_free);
     /* a transaction fails at BEGIN IMMEDIATE, whole and retryable */
     ck_assert(!dbr_tx_run(db, NULL, NULL, insert_tx, NULL, &err));
     ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_LOCK_CONTENTION);
     ck_assert(dbr_error_retryable(err));
     g_clear_pointer(&err, dbr_error_free);
-    /* a deadline shorter than the busy timeout ends the wait */
+    /* a deadline shorter than the busy timeout ends the wait (the busy
+     * timeout would have said lock contention) */
     ctx = dbr_ctx_with_timeout(50);
-    t0 = dbr_now_us();
     ck_assert(!dbr_tx_run(db, ctx, NULL, insert_tx, NULL, &err));
     ck_assert_msg(dbr_error_kind_of(err) == DBR_ERR_TIMEOUT, "%s", dbr_error_message(err));
     ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
-    ck_assert_int_lt(dbr_now_us() - t0, 250000);
     g_clear_pointer(&err, dbr_error_free);
     dbr_ctx_free(ctx);
     /* and so does a cancel */
