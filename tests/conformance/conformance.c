@@ -51,6 +51,15 @@
 #pragma weak dbr_stmt_nparams
 #pragma weak dbr_stmt_free
 #pragma weak dbr_query_stream
+#pragma weak dbr_batch_new
+#pragma weak dbr_batch_add
+#pragma weak dbr_batch_run
+#pragma weak dbr_batch_result
+#pragma weak dbr_batch_error
+#pragma weak dbr_batch_free
+#pragma weak dbr_copy_from_buffer
+#pragma weak dbr_listener_new
+#pragma weak dbr_listener_free
 
 #define VICTIM_MARK "/* dbr_conformance_victim */ "
 
@@ -761,6 +770,100 @@ START_TEST(test_stream)
 }
 END_TEST
 
+/* Every driver runs batches: in one round trip with DBR_CAP_PIPELINE, one
+ * by one without, with the same results and outcomes (dbr/batch.h). */
+static dbr_batch *three_inserts(const char *bad_one)
+{
+    dbr_batch *b = dbr_batch_new();
+    const char *vals[3] = {"b1", "b2", "b3"};
+    dbr_error *err = NULL;
+
+    for (int i = 0; i < 3; i++) {
+        const char *p[1] = {vals[i]};
+        bool bad = bad_one && strcmp(vals[i], bad_one) == 0;
+
+        ck_assert(dbr_batch_add(b, "INSERT INTO conf_batch (v) VALUES ($1)", 1,
+                                bad ? (const char *const[]){NULL} : p, &err));
+    }
+    return b;
+}
+
+START_TEST(test_batch)
+{
+    dbr_db *db = open_db(NULL, NULL);
+    dbr_error *err = NULL;
+    dbr_batch *b;
+
+    if (unimplemented((const void *)dbr_batch_new, "batch", "dbr_batch_new")) {
+        dbr_close(db);
+        return;
+    }
+    if (!dbr_supports(db, DBR_CAP_PIPELINE))
+        printf("batch: driver %s lacks DBR_CAP_PIPELINE: its batches run one by one\n",
+               driver_name);
+    drop_tables(db, (const char *const[]){"conf_batch", NULL});
+    exec_ok(db, "CREATE TABLE conf_batch (v text NOT NULL)");
+    b = three_inserts(NULL);
+    ck_assert_msg(dbr_batch_run(db, NULL, b, DBR_BATCH_ATOMIC, &err), "%s", dbr_error_message(err));
+    ck_assert_ptr_nonnull(dbr_batch_result(b, 2));
+    dbr_batch_free(b);
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM conf_batch"), 3);
+    /* atomic: one failure, nothing applied */
+    b = three_inserts("b3");
+    ck_assert(!dbr_batch_run(db, NULL, b, DBR_BATCH_ATOMIC, &err));
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+    g_clear_pointer(&err, dbr_error_free);
+    ck_assert_int_eq(dbr_error_kind_of(dbr_batch_error(b, 2)), DBR_ERR_CONSTRAINT);
+    dbr_batch_free(b);
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM conf_batch"), 3);
+    /* each on its own: the others applied, the outcome partial */
+    b = three_inserts("b2");
+    ck_assert(!dbr_batch_run(db, NULL, b, DBR_BATCH_EACH, &err));
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_PARTIAL);
+    g_clear_pointer(&err, dbr_error_free);
+    ck_assert_ptr_null(dbr_batch_error(b, 0));
+    ck_assert_int_eq(dbr_error_kind_of(dbr_batch_error(b, 1)), DBR_ERR_CONSTRAINT);
+    ck_assert_ptr_null(dbr_batch_error(b, 2));
+    dbr_batch_free(b);
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM conf_batch"), 5);
+    dbr_close(db);
+}
+END_TEST
+
+/* COPY and LISTEN belong to the databases that have them: a driver that
+ * declares them is tested by its own suites; one that does not must refuse
+ * the calls before anything is sent. */
+START_TEST(test_copy_and_listen_refused_when_lacking)
+{
+    dbr_db *db = open_db(NULL, NULL);
+    dbr_error *err = NULL;
+
+    if (dbr_supports(db, DBR_CAP_COPY)) {
+        printf("copy: driver %s has DBR_CAP_COPY (its own suite tests it)\n", driver_name);
+    } else if (!lacks(db, DBR_CAP_COPY, "DBR_CAP_COPY") ||
+               !unimplemented((const void *)dbr_copy_from_buffer, "copy refusal",
+                              "dbr_copy_from_buffer")) {
+        ck_assert(
+            !dbr_copy_from_buffer(db, NULL, "COPY conf_none FROM STDIN", "1\n", 2, NULL, &err));
+        ck_assert_msg(dbr_error_kind_of(err) == DBR_ERR_UNSUPPORTED, "%s", dbr_error_message(err));
+        ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+        g_clear_pointer(&err, dbr_error_free);
+    }
+    if (dbr_supports(db, DBR_CAP_LISTEN)) {
+        printf("listen: driver %s has DBR_CAP_LISTEN (its own suite tests it)\n", driver_name);
+    } else if (!lacks(db, DBR_CAP_LISTEN, "DBR_CAP_LISTEN") ||
+               !unimplemented((const void *)dbr_listener_new, "listen refusal",
+                              "dbr_listener_new")) {
+        dbr_listener *l = dbr_listener_new(db, NULL, &err);
+
+        ck_assert_ptr_null(l);
+        ck_assert_msg(dbr_error_kind_of(err) == DBR_ERR_UNSUPPORTED, "%s", dbr_error_message(err));
+        g_clear_pointer(&err, dbr_error_free);
+    }
+    dbr_close(db);
+}
+END_TEST
+
 static bool lock_tx(dbr_tx *tx, void *user, dbr_error **err)
 {
     return dbr_tx_advisory_lock(tx, 4242, 1000, err);
@@ -883,6 +986,8 @@ int main(void)
     tcase_add_test(tc, test_typed_results);
     tcase_add_test(tc, test_prepare);
     tcase_add_test(tc, test_stream);
+    tcase_add_test(tc, test_batch);
+    tcase_add_test(tc, test_copy_and_listen_refused_when_lacking);
     tcase_add_test(tc, test_advisory_lock_or_unsupported);
     tcase_add_test(tc, test_capabilities_declared);
     suite_add_tcase(s, tc);
