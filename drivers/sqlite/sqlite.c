@@ -76,51 +76,59 @@ static bool setup(dbr_driver_conn *conn, const sq_uri *u, dbr_error **err)
                   NULL, 0, err);
 }
 
-static dbr_driver_conn *sq_connect(const char *conninfo, const dbr_driver_opts *opts,
-                                   const dbr_wait *wait, dbr_error **err)
+bool sq_open(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err)
 {
-    dbr_driver_conn *conn;
-    sq_uri u;
-    int rc;
-
-    if (!sq_uri_parse(conninfo, &u, err) || !sq_wait_check(wait, err)) {
-        if (err && *err && dbr_error_kind_of(*err) != DBR_ERR_CONFIG)
-            dbr_error_set_phase(*err, DBR_PHASE_CONNECT);
-        return NULL;
-    }
-    conn = g_new0(dbr_driver_conn, 1);
-    conn->busy_timeout_us = u.busy_timeout_us;
-    rc = sqlite3_open_v2(
-        u.open_name, &conn->db,
+    int rc = sqlite3_open_v2(
+        conn->uri.open_name, &conn->db,
         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
+    bool ok;
+
     if (rc != SQLITE_OK) {
         /* SQLite's message does not quote the file name. */
         dbr_error *e = sq_error(conn->db ? conn : NULL, rc, "cannot open the database", false);
 
         dbr_error_set_phase(e, DBR_PHASE_CONNECT);
         dbr_error_propagate(err, e);
-        goto fail;
+        sqlite3_close_v2(conn->db);
+        conn->db = NULL;
+        return false;
     }
     sqlite3_extended_result_codes(conn->db, 1);
     sq_wait_install(conn);
+    sq_wait_begin(conn, wait);
+    ok = setup(conn, &conn->uri, err);
+    sq_wait_end(conn);
+    if (!ok) {
+        sqlite3_close_v2(conn->db);
+        conn->db = NULL;
+    }
+    return ok;
+}
+
+static dbr_driver_conn *sq_connect(const char *conninfo, const dbr_driver_opts *opts,
+                                   const dbr_wait *wait, dbr_error **err)
+{
+    dbr_driver_conn *conn = g_new0(dbr_driver_conn, 1);
+
+    if (!sq_uri_parse(conninfo, &conn->uri, err) || !sq_wait_check(wait, err)) {
+        if (err && *err && dbr_error_kind_of(*err) != DBR_ERR_CONFIG)
+            dbr_error_set_phase(*err, DBR_PHASE_CONNECT);
+        sq_uri_clear(&conn->uri);
+        g_free(conn);
+        return NULL;
+    }
+    conn->busy_timeout_us = conn->uri.busy_timeout_us;
     sq_cache_init(conn, opts && opts->struct_size >=
                                     offsetof(dbr_driver_opts, statement_cache_size) + sizeof(int)
                             ? opts->statement_cache_size
                             : 0);
-    sq_wait_begin(conn, wait);
-    if (!setup(conn, &u, err)) {
-        sq_wait_end(conn);
-        goto fail;
+    if (!sq_open(conn, wait, err)) {
+        sq_cache_clear(conn);
+        sq_uri_clear(&conn->uri);
+        g_free(conn);
+        return NULL;
     }
-    sq_wait_end(conn);
-    sq_uri_clear(&u);
     return conn;
-fail:
-    sq_cache_clear(conn);
-    sqlite3_close_v2(conn->db);
-    g_free(conn);
-    sq_uri_clear(&u);
-    return NULL;
 }
 
 static void sq_close(dbr_driver_conn *conn)
@@ -130,6 +138,7 @@ static void sq_close(dbr_driver_conn *conn)
     sq_cache_clear(conn);
     /* An open transaction is rolled back by the close. */
     sqlite3_close_v2(conn->db);
+    sq_uri_clear(&conn->uri);
     g_free(conn);
 }
 
@@ -185,6 +194,8 @@ static const struct dbr_driver_ops sq_ops = {
     .exec_script = sq_exec_script,
     /* No xact_lock: BEGIN IMMEDIATE already serialises writers. */
     .check_conninfo = sq_check_conninfo,
+    .session_changed = sq_session_changed,
+    .session_reset = sq_session_reset,
     .prepare = sq_prepare,
     .result_coltype = sq_result_coltype,
     .result_get = sq_result_get,

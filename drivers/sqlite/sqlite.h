@@ -38,8 +38,10 @@ typedef struct sq_cached {
 } sq_cached;
 
 struct dbr_driver_conn {
-    sqlite3 *db;
+    sqlite3 *db; /* NULL once a reset failed to open it again (then broken) */
+    sq_uri uri;  /* what it was opened with, to open it again (session reset) */
     bool broken;
+    bool session_changed; /* a statement since the last reset may have changed the session */
     /* PostgreSQL's "aborted transaction" state, which the core relies on:
      * a statement failed inside a transaction block (failed), or SQLite
      * rolled the whole block back by itself (aborted: autocommit again, yet
@@ -118,6 +120,16 @@ bool sq_exec_stream(dbr_driver_conn *conn, const char *sql, const dbr_args *args
                     dbr_error **err);
 void sq_cache_init(dbr_driver_conn *conn, int size);
 void sq_cache_clear(dbr_driver_conn *conn);
+
+/* Opens conn->uri into conn->db (NULL on failure) with its PRAGMAs
+ * (sqlite.c). */
+bool sq_open(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
+
+/* Session state (sqlite_session.c). */
+void sq_session_note(dbr_driver_conn *conn, const char *sql);
+bool sq_session_changed(const dbr_driver_conn *conn);
+bool sq_session_reset(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait,
+                      dbr_error **err);
 
 /* The BEGIN a read-only transaction gets (sqlite.c): exec recognises it
  * and turns PRAGMA query_only on until the transaction ends. */

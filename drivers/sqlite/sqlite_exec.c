@@ -257,6 +257,7 @@ static void after_success(dbr_driver_conn *conn, const char *sql)
     char w[16], w2[16];
     const char *rest = dbr_sql_next_word(sql, w, sizeof(w));
 
+    sq_session_note(conn, sql);
     if (sqlite3_get_autocommit(conn->db)) {
         conn->tx_failed = false;
     } else if (strcmp(w, "rollback") == 0) {

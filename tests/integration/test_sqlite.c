@@ -441,6 +441,37 @@ START_TEST(test_statement_cache_and_schema_change)
 }
 END_TEST
 
+/* A PRAGMA, a TEMP table or an ATTACH of one borrower never reaches the
+ * next (reset = auto): the driver opens the file again. */
+START_TEST(test_session_state_does_not_cross_borrowers)
+{
+    dbr_db *db = open_file("session.db", NULL, "max_open_conns = 1\nmax_idle_conns = 1\n");
+    char *other = db_path("other.db"), *sql;
+    dbr_error *err = NULL;
+    dbr_result *r;
+
+    ck_assert(dbr_supports(db, DBR_CAP_SESSION_RESET));
+    t_exec(db, "PRAGMA foreign_keys = OFF");
+    ck_assert_int_eq(t_int(db, "PRAGMA foreign_keys"), 1);
+    t_exec(db, "CREATE TEMP TABLE scratch (a integer)");
+    ck_assert(!dbr_exec(db, NULL, "SELECT * FROM scratch", 0, NULL, &err));
+    g_clear_pointer(&err, dbr_error_free);
+    sql = g_strdup_printf("ATTACH DATABASE '%s' AS other", other);
+    t_exec(db, sql);
+    r = dbr_query(db, NULL, "SELECT count(*) FROM pragma_database_list WHERE name = 'other'", 0,
+                  NULL, &err);
+    ck_assert_msg(r, "%s", dbr_error_message(err));
+    ck_assert_str_eq(dbr_result_value(r, 0, 0), "0");
+    dbr_result_free(r);
+    /* plain statements cost no reset: the cache keeps working */
+    t_exec(db, "CREATE TABLE kept (a integer)");
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM kept"), 0);
+    g_free(sql);
+    g_free(other);
+    dbr_close(db);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sqlite");
@@ -457,6 +488,7 @@ int main(void)
     tcase_add_test(tc, test_failed_and_rolled_back_transactions);
     tcase_add_test(tc, test_parameters);
     tcase_add_test(tc, test_statement_cache_and_schema_change);
+    tcase_add_test(tc, test_session_state_does_not_cross_borrowers);
     suite_add_tcase(s, tc);
     return t_run(s);
 }
