@@ -6,9 +6,12 @@
  * rolled-back transaction states, parameters and the statement cache.
  * Every database is a file under the test tmp dir; no server.
  */
+#include <dlfcn.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
+
+#include <dbr/driver.h>
 
 #include "../testutil.h"
 
@@ -472,6 +475,179 @@ START_TEST(test_session_state_does_not_cross_borrowers)
 }
 END_TEST
 
+/* ---- the driver's slots, called directly ----
+ * Typed reads, prepare and streams through the module's own table, so that
+ * they are tested whatever the core in front of them does yet. */
+
+static const struct dbr_driver_ops *load_ops(void **handle)
+{
+    const char *root = getenv("DBR_TEST_BUILD_ROOT");
+    char *path;
+    dbr_module_entry_fn entry;
+
+    ck_assert_msg(root && *root, "DBR_TEST_BUILD_ROOT is not set: run through meson test");
+    path = g_build_filename(root, "drivers", "dbr-driver-sqlite.so", NULL);
+    *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    ck_assert_msg(*handle, "%s: %s", path, dlerror());
+    g_free(path);
+    entry = (dbr_module_entry_fn)dlsym(*handle, DBR_MODULE_ENTRY_SYMBOL);
+    ck_assert_ptr_nonnull(entry);
+    return entry()->ops;
+}
+
+static dbr_driver_result *run(const struct dbr_driver_ops *ops, dbr_driver_conn *c, const char *sql,
+                              const dbr_args *args, const dbr_wait *w)
+{
+    dbr_error *err = NULL;
+    dbr_driver_result *r = ops->exec(c, sql, args, DBR_EXEC_CACHE, w, &err);
+
+    ck_assert_msg(r, "%s: %s", sql, dbr_error_message(err));
+    return r;
+}
+
+typedef struct streamed {
+    const struct dbr_driver_ops *ops;
+    long long seen, stop_at;
+} streamed;
+
+static bool on_row(void *user, dbr_driver_result *row, dbr_error **err)
+{
+    streamed *s = user;
+    bool go_on;
+
+    ck_assert_int_eq(s->ops->result_nrows(row), 1);
+    s->seen++;
+    go_on = !s->stop_at || s->seen < s->stop_at;
+    s->ops->result_free(row); /* what the core does with each row */
+    return go_on;
+}
+
+static int64_t utc_us(int y, int mo, int d, int h)
+{
+    GDateTime *t = g_date_time_new_utc(y, mo, d, h, 0, 0);
+    int64_t us = g_date_time_to_unix(t) * G_USEC_PER_SEC;
+
+    g_date_time_unref(t);
+    return us;
+}
+
+START_TEST(test_driver_slots_typed_prepare_stream)
+{
+    void *handle;
+    const struct dbr_driver_ops *ops = load_ops(&handle);
+    dbr_driver_opts opts = {.struct_size = sizeof(opts), .statement_cache_size = 4};
+    dbr_wait w = {.deadline_us = 0, .cancel_fd = -1, .grace_us = 0};
+    static const char blob[] = {'x', 0, 'y'};
+    const char *vals[] = {"9007199254740993", blob, "2026-11-30 12:00:00"};
+    int lens[] = {0, 3, 0}, fmts[] = {0, 1, 0};
+    dbr_args args = {3, vals, lens, fmts};
+    char *path = db_path("slots.db"), *conninfo = g_strdup_printf("file:%s", path);
+    dbr_error *err = NULL;
+    dbr_driver_conn *c;
+    dbr_driver_result *r;
+    streamed st = {.ops = ops};
+    long long rows = 0;
+    char why[128];
+    dbr_value v;
+    int n = -1;
+
+    c = ops->connect(conninfo, &opts, &w, &err);
+    ck_assert_msg(c, "%s", dbr_error_message(err));
+    ops->result_free(run(ops, c,
+                         "CREATE TABLE ty (i bigint, d real, t text, b blob, ok boolean, "
+                         "ts timestamp, dt date, big text)",
+                         NULL, &w));
+    ops->result_free(run(ops, c,
+                         "INSERT INTO ty VALUES ($1, 1.5, 'text', $2, 1, $3, '2026-11-30', "
+                         "'99999999999999999999'), (NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+                         "NULL)",
+                         &args, &w));
+    r = run(ops, c, "SELECT i, d, t, b, ok, ts, dt, big, 1 + 1 AS two FROM ty ORDER BY i DESC",
+            NULL, &w);
+    ck_assert_int_eq(ops->result_coltype(r, 0), DBR_TYPE_INT);
+    ck_assert_int_eq(ops->result_coltype(r, 1), DBR_TYPE_FLOAT);
+    ck_assert_int_eq(ops->result_coltype(r, 2), DBR_TYPE_TEXT);
+    ck_assert_int_eq(ops->result_coltype(r, 3), DBR_TYPE_BYTES);
+    ck_assert_int_eq(ops->result_coltype(r, 4), DBR_TYPE_BOOL);
+    ck_assert_int_eq(ops->result_coltype(r, 5), DBR_TYPE_TIMESTAMP);
+    ck_assert_int_eq(ops->result_coltype(r, 6), DBR_TYPE_DATE);
+    ck_assert_int_eq(ops->result_coltype(r, 8), DBR_TYPE_INT); /* no declared type: its value's */
+    ck_assert_int_eq(ops->result_coltype(r, 99), DBR_TYPE_UNKNOWN);
+    ck_assert(ops->result_get(r, 0, 0, DBR_TYPE_INT, &v, why, sizeof(why)));
+    ck_assert(v.i == 9007199254740993LL);
+    ck_assert(ops->result_get(r, 0, 1, DBR_TYPE_FLOAT, &v, why, sizeof(why)));
+    ck_assert(v.d == 1.5);
+    ck_assert(ops->result_get(r, 0, 3, DBR_TYPE_BYTES, &v, why, sizeof(why)));
+    ck_assert_int_eq(v.bytes.len, 3);
+    ck_assert(memcmp(v.bytes.data, blob, 3) == 0);
+    ck_assert(ops->result_get(r, 0, 4, DBR_TYPE_BOOL, &v, why, sizeof(why)));
+    ck_assert(v.b);
+    ck_assert_str_eq(ops->result_value(r, 0, 4), "t");
+    ck_assert(ops->result_get(r, 0, 5, DBR_TYPE_TIMESTAMP, &v, why, sizeof(why)));
+    ck_assert(v.us == utc_us(2026, 11, 30, 12));
+    ck_assert(ops->result_get(r, 0, 6, DBR_TYPE_DATE, &v, why, sizeof(why)));
+    ck_assert(v.us == utc_us(2026, 11, 30, 0));
+    /* what does not convert fails with a reason */
+    ck_assert(!ops->result_get(r, 0, 7, DBR_TYPE_INT, &v, why, sizeof(why))); /* overflow */
+    ck_assert(!ops->result_get(r, 0, 2, DBR_TYPE_INT, &v, why, sizeof(why)));
+    ck_assert(!ops->result_get(r, 0, 2, DBR_TYPE_TIMESTAMP, &v, why, sizeof(why)));
+    ck_assert(!ops->result_get(r, 1, 0, DBR_TYPE_INT, &v, why, sizeof(why)));
+    ck_assert_msg(strstr(why, "NULL"), "%s", why);
+    ops->result_free(r);
+
+    /* prepare: $N counted, other parameter styles refused */
+    ck_assert(ops->prepare(c, "SELECT $2, $1, $2", &n, &w, &err));
+    ck_assert_int_eq(n, 2);
+    ck_assert(!ops->prepare(c, "SELECT :name", &n, &w, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_MISUSE);
+    g_clear_pointer(&err, dbr_error_free);
+    ck_assert(!ops->prepare(c, "SELECT * FROM no_such_table", &n, &w, &err));
+    g_clear_pointer(&err, dbr_error_free);
+
+    /* streams: every row, a stop asked by the callback, a deadline */
+    ck_assert(ops->exec_stream(c,
+                               "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s "
+                               "WHERE x < 1000) SELECT x FROM s",
+                               NULL, on_row, &st, &w, &rows, &err));
+    ck_assert_int_eq(st.seen, 1000);
+    ck_assert_int_eq(rows, 1000);
+    st.seen = 0;
+    st.stop_at = 10;
+    ck_assert(!ops->exec_stream(c,
+                                "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s "
+                                "WHERE x < 1000) SELECT x FROM s",
+                                NULL, on_row, &st, &w, &rows, &err));
+    ck_assert_ptr_null(err); /* the callback asked to stop: no error of the driver's */
+    ck_assert_int_eq(st.seen, 10);
+    ck_assert_int_eq(rows, 10);
+    g_clear_pointer(&err, dbr_error_free);
+    st.seen = 0;
+    st.stop_at = 0;
+    w.deadline_us = dbr_now_us() + 200000;
+    ck_assert(!ops->exec_stream(c,
+                                "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s "
+                                "WHERE x < 1000000000) SELECT count(*) FROM s",
+                                NULL, on_row, &st, &w, &rows, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_TIMEOUT);
+    g_clear_pointer(&err, dbr_error_free);
+    w.deadline_us = 0;
+
+    /* transaction states as the core reads them */
+    ck_assert_int_eq(ops->txstatus(c), DBR_TXSTATUS_IDLE);
+    ops->result_free(run(ops, c, ops->begin_sql(&(dbr_tx_opts){0}), NULL, &w));
+    ck_assert_int_eq(ops->txstatus(c), DBR_TXSTATUS_INTRANS);
+    ck_assert_ptr_null(ops->exec(c, "INSERT INTO nowhere VALUES (1)", NULL, 0, &w, &err));
+    g_clear_pointer(&err, dbr_error_free);
+    ck_assert_int_eq(ops->txstatus(c), DBR_TXSTATUS_INERROR);
+    ops->result_free(run(ops, c, "ROLLBACK", NULL, &w));
+    ck_assert_int_eq(ops->txstatus(c), DBR_TXSTATUS_IDLE);
+    ops->close(c);
+    dlclose(handle);
+    g_free(conninfo);
+    g_free(path);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sqlite");
@@ -489,6 +665,7 @@ int main(void)
     tcase_add_test(tc, test_parameters);
     tcase_add_test(tc, test_statement_cache_and_schema_change);
     tcase_add_test(tc, test_session_state_does_not_cross_borrowers);
+    tcase_add_test(tc, test_driver_slots_typed_prepare_stream);
     suite_add_tcase(s, tc);
     return t_run(s);
 }
