@@ -13,6 +13,11 @@
  * should; at the end it checks that every insert landed exactly once and
  * prints pool stats and metrics. scripts/run-demo.sh runs it on a throwaway
  * PostgreSQL.
+ *
+ * On SQLite (driver = sqlite; scripts/run-demo.sh --sqlite) there is no
+ * backend to kill: halfway through, one connection holds the database's
+ * write lock for a while instead, so writers fail with lock contention
+ * (SQLITE_BUSY, nothing applied) and the retry plugin rides it out.
  */
 #include <dbr/dbr.h>
 
@@ -26,6 +31,7 @@
 #define NTHREADS 4
 
 static dbr_db *db;
+static bool on_sqlite; /* the demo's own SQL differs per database, not dbr's */
 static int rounds = 200;
 static atomic_int done_rounds, retried, resolved, failed, plugin_retries;
 
@@ -148,6 +154,16 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* Holds SQLite's write lock (BEGIN IMMEDIATE, then a write) for 500 ms. */
+static bool hold_lock(dbr_tx *tx, void *user, dbr_error **err)
+{
+    (void)user;
+    if (!dbr_tx_exec(tx, "UPDATE demo_items SET label = label WHERE id < 0", 0, NULL, err))
+        return false;
+    nanosleep(&(struct timespec){.tv_nsec = 500000000}, NULL);
+    return true;
+}
+
 static void *killer(void *arg)
 {
     dbr_error *err = NULL;
@@ -156,6 +172,13 @@ static void *killer(void *arg)
     (void)arg;
     while (atomic_load(&done_rounds) < rounds / 2)
         nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    if (on_sqlite) {
+        printf("** holding the database's write lock for 500 ms, mid-workload **\n");
+        if (!dbr_tx_run(db, NULL, NULL, hold_lock, NULL, &err))
+            fprintf(stderr, "locker: %s\n", dbr_error_message(err));
+        dbr_error_free(err);
+        return NULL;
+    }
     /* One of the pool's own connections kills all the others. */
     r = dbr_query(db, NULL,
                   "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
@@ -193,9 +216,16 @@ int main(int argc, char **argv)
         dbr_error_free(err);
         return 1;
     }
+    {
+        dbr_module_info drv;
+
+        on_sqlite = dbr_chain_module(db, -1, &drv) && strcmp(drv.module, "sqlite") == 0;
+    }
     if (!dbr_exec(db, NULL, "DROP TABLE IF EXISTS demo_items; ", 0, NULL, &err) ||
-        !dbr_exec(db, NULL, "CREATE TABLE demo_items (id serial PRIMARY KEY, label text UNIQUE)", 0,
-                  NULL, &err)) {
+        !dbr_exec(db, NULL,
+                  on_sqlite ? "CREATE TABLE demo_items (id integer PRIMARY KEY, label text UNIQUE)"
+                            : "CREATE TABLE demo_items (id serial PRIMARY KEY, label text UNIQUE)",
+                  0, NULL, &err)) {
         fprintf(stderr, "setup: %s\n", dbr_error_message(err));
         dbr_error_free(err);
         dbr_close(db);

@@ -103,6 +103,7 @@ for p in "${packages[@]}"; do debs+=("$out/${p}"_*.deb); done
 unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR LD_LIBRARY_PATH DBR_MODULE_PATH DBR_MODULE_SYSTEM_PATH
 moduledir=$(pkg-config --variable=moduledir dbr)
 [ -f "$moduledir/dbr-driver-pq.so" ] || die "no pq driver in moduledir $moduledir"
+[ -f "$moduledir/dbr-driver-sqlite.so" ] || die "no sqlite driver in moduledir $moduledir"
 for p in retry breaker health migrate log chaos timeout; do
     [ -f "$moduledir/dbr-plugin-$p.so" ] || die "no $p plugin in $moduledir"
 done

@@ -4,10 +4,12 @@
  * baseline V.
  *
  * Each migration runs in its own transaction together with its history row,
- * under a transaction-scoped advisory lock (pg_advisory_xact_lock, which
- * also works behind PgBouncer in transaction pooling). Inside the lock the
- * history is read again, so when several processes run `up` at once each
- * migration is applied exactly once and the others skip it. A migration
+ * under the migration lock (lock.c: a transaction-scoped advisory lock
+ * where the driver has one, which also works behind PgBouncer in
+ * transaction pooling; else a lock row; the SQL is portable: CAST, not ::).
+ * Inside the lock the history is read again, so when several processes
+ * run `up` at once each migration is applied exactly once and the others
+ * skip it. A migration
  * whose file starts with "-- dbr:no-transaction" runs outside a transaction:
  * its history row is written first, marked dirty, and cleared only when it
  * succeeded; a dirty version stops every later command until `force`.
@@ -156,7 +158,8 @@ typedef struct step {
 static bool applied_now(const migrate *m, dbr_tx *tx, long long version, bool *yes, bool *dirty,
                         dbr_error **err)
 {
-    char *sql = g_strdup_printf("SELECT dirty FROM %s WHERE version = $1::bigint", m->table);
+    char *sql =
+        g_strdup_printf("SELECT dirty FROM %s WHERE version = CAST($1 AS bigint)", m->table);
     char v[32];
     const char *p[1] = {v};
     dbr_result *r;
@@ -167,7 +170,8 @@ static bool applied_now(const migrate *m, dbr_tx *tx, long long version, bool *y
     if (!r)
         return false;
     *yes = dbr_result_nrows(r) > 0;
-    *dirty = *yes && dbr_result_value(r, 0, 0)[0] == 't';
+    /* t, or 1 from a driver without boolean text */
+    *dirty = *yes && (dbr_result_value(r, 0, 0)[0] == 't' || dbr_result_value(r, 0, 0)[0] == '1');
     dbr_result_free(r);
     return true;
 }
@@ -197,7 +201,7 @@ static bool record(step *st, dbr_tx *tx, bool dirty, dbr_error **err)
 {
     const migrate *m = st->m;
     char v[32], ms[32];
-    const char *p[5] = {v, st->x->description, st->x->checksum, ms, dirty ? "t" : "f"};
+    const char *p[5] = {v, st->x->description, st->x->checksum, ms, dirty ? "1" : "0"};
     char *sql;
     bool ok;
 
@@ -207,14 +211,15 @@ static bool record(step *st, dbr_tx *tx, bool dirty, dbr_error **err)
     if (st->up)
         /* force V says V is applied as its file is now: the row takes
          * that file (force reports when it replaced another checksum). */
-        sql = g_strdup_printf("INSERT INTO %s (version, description, checksum, execution_ms, "
-                              "dirty) VALUES ($1::bigint, $2, $3, $4::bigint, $5::boolean) "
-                              "ON CONFLICT (version) DO UPDATE SET dirty = EXCLUDED.dirty, "
-                              "execution_ms = EXCLUDED.execution_ms, "
-                              "checksum = EXCLUDED.checksum, description = EXCLUDED.description",
-                              m->table);
+        sql = g_strdup_printf(
+            "INSERT INTO %s (version, description, checksum, execution_ms, "
+            "dirty) VALUES (CAST($1 AS bigint), $2, $3, CAST($4 AS bigint), CAST($5 AS boolean)) "
+            "ON CONFLICT (version) DO UPDATE SET dirty = EXCLUDED.dirty, "
+            "execution_ms = EXCLUDED.execution_ms, "
+            "checksum = EXCLUDED.checksum, description = EXCLUDED.description",
+            m->table);
     else
-        sql = g_strdup_printf("DELETE FROM %s WHERE version = $1::bigint", m->table);
+        sql = g_strdup_printf("DELETE FROM %s WHERE version = CAST($1 AS bigint)", m->table);
     ok = dbr_tx_exec(tx, sql, st->up ? 5 : 1, p, err);
     g_free(sql);
     return ok;
@@ -222,8 +227,8 @@ static bool record(step *st, dbr_tx *tx, bool dirty, dbr_error **err)
 
 static bool set_dirty(step *st, dbr_tx *tx, dbr_error **err)
 {
-    char *sql =
-        g_strdup_printf("UPDATE %s SET dirty = true WHERE version = $1::bigint", st->m->table);
+    char *sql = g_strdup_printf("UPDATE %s SET dirty = true WHERE version = CAST($1 AS bigint)",
+                                st->m->table);
     char v[32];
     const char *p[1] = {v};
     bool ok;
@@ -239,8 +244,7 @@ static bool step_tx(dbr_tx *tx, void *user, dbr_error **err)
     step *st = user;
     bool done, dirty;
 
-    if (!dbr_tx_advisory_lock(tx, st->m->lock_key, st->m->lock_timeout_us / 1000, err) ||
-        !history_ensure(st->m, tx, err) ||
+    if (!migrate_lock(st->m, tx, err) || !history_ensure(st->m, tx, err) ||
         !applied_now(st->m, tx, st->x->version, &done, &dirty, err))
         return false;
     /* Another process marked it dirty after this one read the history: its
@@ -327,12 +331,13 @@ static bool apply_no_tx(step *st, dbr_error **err)
     st->started_us = t0;
     {
         /* clear the dirty mark, or for a down the row itself */
-        char *sql = st->up ? g_strdup_printf("UPDATE %s SET dirty = false, execution_ms = "
-                                             "$2::bigint WHERE version = $1::bigint",
-                                             st->m->table)
-                           : g_strdup_printf("DELETE FROM %s WHERE version = $1::bigint AND "
-                                             "$2::bigint IS NOT NULL",
-                                             st->m->table);
+        char *sql = st->up
+                        ? g_strdup_printf("UPDATE %s SET dirty = false, execution_ms = "
+                                          "CAST($2 AS bigint) WHERE version = CAST($1 AS bigint)",
+                                          st->m->table)
+                        : g_strdup_printf("DELETE FROM %s WHERE version = CAST($1 AS bigint) AND "
+                                          "CAST($2 AS bigint) IS NOT NULL",
+                                          st->m->table);
         char v[32], ms[32];
         const char *p[2] = {v, ms};
         bool ok;
@@ -490,7 +495,7 @@ static bool dry_tx(dbr_tx *tx, void *user, dbr_error **err)
     bool failed = false;
 
     (void)err;
-    if (!dbr_tx_advisory_lock(tx, d->s->m->lock_key, d->s->m->lock_timeout_us / 1000, &d->failure))
+    if (!migrate_lock(d->s->m, tx, &d->failure))
         return false;
     for (guint i = 0; i < d->s->all->len; i++) {
         const mig *x = g_ptr_array_index(d->s->all, i);
@@ -623,8 +628,7 @@ static bool force_tx(dbr_tx *tx, void *user, dbr_error **err)
     const char *p[1] = {v};
     bool ok;
 
-    if (!dbr_tx_advisory_lock(tx, m->lock_key, m->lock_timeout_us / 1000, err) ||
-        !history_ensure(m, tx, err))
+    if (!migrate_lock(m, tx, err) || !history_ensure(m, tx, err))
         return false;
     g_snprintf(v, sizeof(v), "%lld", f->version);
     if (f->baseline) {
@@ -640,14 +644,15 @@ static bool force_tx(dbr_tx *tx, void *user, dbr_error **err)
         if (!ok)
             return migrate_fail(err, "baseline: the history already lists migrations; use force");
     }
-    sql = g_strdup_printf("DELETE FROM %s WHERE version > $1::bigint", m->table);
+    sql = g_strdup_printf("DELETE FROM %s WHERE version > CAST($1 AS bigint)", m->table);
     ok = dbr_tx_exec(tx, sql, 1, p, err);
     g_free(sql);
     if (ok && !f->baseline && f->version) {
         const mig *x = find_mig(f->s, f->version);
         dbr_result *r;
 
-        sql = g_strdup_printf("SELECT checksum FROM %s WHERE version = $1::bigint", m->table);
+        sql =
+            g_strdup_printf("SELECT checksum FROM %s WHERE version = CAST($1 AS bigint)", m->table);
         r = dbr_tx_query(tx, sql, 1, p, err);
         g_free(sql);
         ok = r != NULL;

@@ -53,6 +53,9 @@ bool mig_check(const GPtrArray *all, dbr_error **err);
 void mig_free(mig *x);
 const char *mig_name(const mig *x); /* the up file, or "C migration N" */
 
+/* lock.c: the lock every migration transaction takes first. */
+bool migrate_lock(const migrate *m, dbr_tx *tx, dbr_error **err);
+
 /* history.c */
 bool history_ensure(const migrate *m, dbr_tx *tx, dbr_error **err);
 GPtrArray *history_read(const migrate *m, dbr_error **err); /* applied *, by version */

@@ -3,7 +3,7 @@
 # What dbr needs to build and test, installed with apt-get when missing
 # (Debian 12). Source it and call deps_ensure.
 
-DBR_DEBIAN_PACKAGES=(build-essential meson ninja-build pkg-config libglib2.0-dev libpq-dev check
+DBR_DEBIAN_PACKAGES=(build-essential meson ninja-build pkg-config libglib2.0-dev libpq-dev libsqlite3-dev check
     postgresql postgresql-client valgrind curl procps libmicrohttpd-dev libjson-glib-dev
     prometheus clang-format shellcheck git locales pgbouncer pgbackrest perl)
 
