@@ -64,6 +64,13 @@ dbr_error *pq_result_error(const PGresult *res, bool atomic)
      * to a session with no request in flight, so ours never ran. */
     if (flags & PQ_SS_IDLE_ONLY)
         outcome = DBR_OUTCOME_NOT_APPLIED;
+    /* An ERROR that points into the statement's own text came from parsing
+     * or analysing it (a syntax error, an unknown table): nothing of it
+     * ran, even when it is a CALL or DO that could have committed part-way.
+     * Errors of what such a body runs point into that (internal) text. */
+    else if (!fatal && !(flags & PQ_SS_SESSION_ENDS) &&
+             PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION))
+        outcome = DBR_OUTCOME_NOT_APPLIED;
     else if (fatal || (flags & (PQ_SS_SESSION_ENDS | PQ_SS_UNKNOWN)) || !atomic)
         outcome = DBR_OUTCOME_UNKNOWN;
     else

@@ -1251,6 +1251,44 @@ START_TEST(test_pg_outcome_verdict_agrees_with_the_table_whatever_the_sql)
 }
 END_TEST
 
+/* An error that points into the statement's own text came from parsing or
+ * analysing it: nothing ran, whatever the statement (a CALL too). An error
+ * inside what a CALL ran after its COMMIT points elsewhere: unknown. */
+START_TEST(test_pg_outcome_errors_in_the_statement_text_applied_nothing)
+{
+    dbr_db *admin = open_admin();
+    dbr_db *plain = open_pg("dbr_oc_pos", "");
+    dbr_error *err = NULL;
+    bool ok;
+
+    t_exec(admin, "DROP TABLE IF EXISTS oc_rv");
+    t_exec(admin, "CREATE TABLE oc_rv (v int)");
+    t_exec(admin, "CREATE OR REPLACE PROCEDURE oc_pos_p(x int) LANGUAGE plpgsql AS $$ BEGIN "
+                  "INSERT INTO oc_rv VALUES (x); COMMIT; EXECUTE 'SELEKT 1'; END $$");
+    ok = dbr_exec(plain, NULL, "SELEKT 1", 0, NULL, &err);
+    ck_assert(!ok);
+    ck_assert_str_eq(dbr_error_sqlstate(err), "42601");
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+    g_clear_pointer(&err, dbr_error_free);
+    ok = dbr_exec(plain, NULL, "CALL oc_pos_missing(1)", 0, NULL, &err);
+    ck_assert(!ok);
+    ck_assert_str_eq(dbr_error_sqlstate(err), "42883");
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+    g_clear_pointer(&err, dbr_error_free);
+    ok = dbr_exec(plain, NULL, "CALL oc_pos_p(11)", 0, NULL, &err);
+    ck_assert(!ok);
+    ck_assert_str_eq(dbr_error_sqlstate(err), "42601");
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_UNKNOWN);
+    agree(admin, 11, ok, err, "CALL: COMMIT then a syntax error in dynamic SQL");
+    ck_assert_int_eq(count_where(admin, "oc_rv", "v = 11"), 1);
+    g_clear_pointer(&err, dbr_error_free);
+    t_exec(admin, "DROP PROCEDURE oc_pos_p(int)");
+    t_exec(admin, "DROP TABLE oc_rv");
+    dbr_close(plain);
+    dbr_close(admin);
+}
+END_TEST
+
 static gpointer use_foreign_handle(gpointer data)
 {
     dbr_error *e = NULL;
@@ -1314,6 +1352,7 @@ int main(void)
     add_test(s, "fds", test_pg_outcome_out_of_descriptors_is_an_error_not_an_abort);
     add_test(s, "xid_reuse", test_pg_outcome_resolution_never_trusts_an_id_across_a_restart);
     add_test(s, "verdicts", test_pg_outcome_verdict_agrees_with_the_table_whatever_the_sql);
+    add_test(s, "positions", test_pg_outcome_errors_in_the_statement_text_applied_nothing);
     add_test(s, "threads", test_pg_outcome_handles_belong_to_their_thread_and_secrets_stay_out);
     return t_run(s);
 }
