@@ -332,6 +332,7 @@ static void pq_close(dbr_driver_conn *conn)
     if (!conn)
         return;
     PQfinish(conn->pg);
+    pq_stmt_cache_free(conn);
     g_free(conn);
 }
 
@@ -436,6 +437,7 @@ static const struct dbr_driver_ops pq_ops = {
     .check_conninfo = pq_check_conninfo,
     .session_bound = pq_session_bound,
     .pooler_detect = pq_pooler_detect,
+    .prepare = pq_prepare,
 };
 
 DBR_MODULE_DEFINE(DBR_MODULE_DRIVER, "pq", "3.0.0", "PostgreSQL through libpq", &pq_ops)
