@@ -185,6 +185,36 @@ START_TEST(test_stmt_eviction_inside_a_transaction_waits_for_its_end)
 }
 END_TEST
 
+/* Prepared statements are not transactional: one prepared in a
+ * transaction that rolls back stays, and the cache keeps using it. */
+static bool prepare_then_roll_back(dbr_tx *tx, void *user, dbr_error **err)
+{
+    const char *p[1] = {"1"};
+
+    (void)user;
+    for (int i = 0; i < 2; i++) {
+        dbr_result *r = dbr_tx_query(tx, "SELECT $1::int + 1000", 1, p, err);
+
+        if (!r)
+            return false;
+        dbr_result_free(r);
+    }
+    return false;
+}
+
+START_TEST(test_stmt_prepared_in_a_rolled_back_transaction_stays)
+{
+    dbr_db *db = open_pg(NULL);
+    dbr_error *err = NULL;
+
+    ck_assert(!dbr_tx_run(db, NULL, NULL, prepare_then_roll_back, NULL, &err));
+    ck_assert_ptr_null(err);
+    one(db, "SELECT $1::int + 1000", "2", 1002);
+    ck_assert_int_eq(executions(db, "SELECT $1::int + 1000"), 2);
+    dbr_close(db);
+}
+END_TEST
+
 START_TEST(test_stmt_binary_parameters_through_the_cache)
 {
     dbr_db *db = open_pg(NULL);
@@ -772,6 +802,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_stmt_cache_off_keeps_nothing);
     tcase_add_test(tc, test_stmt_cache_evicts_the_least_recently_used);
     tcase_add_test(tc, test_stmt_eviction_inside_a_transaction_waits_for_its_end);
+    tcase_add_test(tc, test_stmt_prepared_in_a_rolled_back_transaction_stays);
     tcase_add_test(tc, test_stmt_binary_parameters_through_the_cache);
     tcase_add_test(tc, test_stmt_schema_change_in_autocommit_prepares_again_and_applies_once);
     tcase_add_test(tc, test_stmt_schema_change_in_a_transaction_is_transient_and_not_applied);
