@@ -567,7 +567,8 @@ static dbr_driver_result *run_unnamed(dbr_driver_conn *conn, const char *sql, co
 dbr_driver_result *pq_stmt_exec(dbr_driver_conn *conn, const char *sql, const dbr_args *args,
                                 unsigned flags, const dbr_wait *wait, dbr_error **err)
 {
-    pq_stmt_cache *c = cache_of(conn);
+    /* Without DBR_EXEC_CACHE the core wants nothing kept (a pooler). */
+    pq_stmt_cache *c = flags & DBR_EXEC_CACHE ? cache_of(conn) : NULL;
     entry *e = c ? g_hash_table_lookup(c->by_sql, sql) : NULL;
     bool in_tx;
 

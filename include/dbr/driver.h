@@ -77,8 +77,9 @@ enum {
      * on its first reuse, not its first run. */
     DBR_EXEC_CACHE = 1u << 0,
     /* Prepare it now and keep it in the statement cache (an explicit
-     * dbr_stmt). With a cache size of 0 (a pooler in transaction mode):
-     * prepared unnamed and run in the same round trip, nothing kept. */
+     * dbr_stmt). Without DBR_EXEC_CACHE or with a cache size of 0 (a
+     * pooler in transaction mode): prepared unnamed and run in the same
+     * round trip, nothing kept. */
     DBR_EXEC_PREPARE = 1u << 1,
 };
 
