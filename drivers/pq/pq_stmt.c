@@ -64,6 +64,7 @@ typedef struct entry {
     char *sql; /* the key, owned */
     char name[24];
     bool prepared;        /* name exists on the server */
+    bool ran;             /* its last unnamed run (or its statement) worked */
     bool changes_session; /* pq_session_changing(sql), read once */
     int nparams;          /* -1 until described */
     GList link;           /* in lru when prepared, else in seen; data = the entry */
@@ -150,6 +151,7 @@ static void entry_unprepare(pq_stmt_cache *c, entry *e, bool doom)
         g_ptr_array_add(c->doomed, g_strdup(e->name));
     g_queue_unlink(&c->lru, &e->link);
     e->prepared = false;
+    e->ran = true; /* it worked here: prepare it again on its next run */
     e->nparams = -1;
     e->name[0] = '\0';
     g_queue_push_head_link(&c->seen, &e->link);
@@ -546,10 +548,12 @@ static dbr_driver_result *run_entry(dbr_driver_conn *conn, pq_stmt_cache *c, ent
     }
     p.name = e->name;
     if (!run_pipe(conn, c, &p, in_tx, wait, err)) {
-        if (p.parsed && !conn->broken)
+        if (p.parsed && !conn->broken) {
             mark_prepared(c, e);
-        else if (!e->prepared)
+        } else if (!e->prepared) {
             e->name[0] = '\0';
+            e->ran = false; /* run unnamed until it works */
+        }
         return NULL;
     }
     if (p.parse)
@@ -562,6 +566,21 @@ static dbr_driver_result *run_unnamed(dbr_driver_conn *conn, const char *sql, co
                                       const dbr_wait *wait, dbr_error **err)
 {
     return pq_exec(conn, sql, args, 0, wait, err);
+}
+
+/* A text the cache has seen but not prepared, run unnamed: only one that
+ * worked is prepared on its next run, so that a statement failing in a
+ * loop (a table not made yet) never evicts a good one for a Parse that
+ * fails too. */
+static dbr_driver_result *run_seen(dbr_driver_conn *conn, pq_stmt_cache *c, const char *sql,
+                                   const dbr_args *args, const dbr_wait *wait, dbr_error **err)
+{
+    dbr_driver_result *r = run_unnamed(conn, sql, args, wait, err);
+    entry *e = g_hash_table_lookup(c->by_sql, sql); /* looked up again: the run may trim */
+
+    if (e)
+        e->ran = r != NULL;
+    return r;
 }
 
 dbr_driver_result *pq_stmt_exec(dbr_driver_conn *conn, const char *sql, const dbr_args *args,
@@ -577,7 +596,9 @@ dbr_driver_result *pq_stmt_exec(dbr_driver_conn *conn, const char *sql, const db
             return run_unnamed(conn, sql, args, wait, err);
         e = entry_new(c, sql);
         if (!(flags & DBR_EXEC_PREPARE))
-            return run_unnamed(conn, sql, args, wait, err); /* prepared on its first reuse */
+            return run_seen(conn, c, sql, args, wait, err); /* prepared on its first reuse */
+    } else if (!e->prepared && !e->ran && !(flags & DBR_EXEC_PREPARE)) {
+        return run_seen(conn, c, sql, args, wait, err);
     }
     if (!pq_usable(conn, err))
         return NULL;

@@ -146,6 +146,38 @@ START_TEST(test_stmt_cache_evicts_the_least_recently_used)
 }
 END_TEST
 
+/* A statement that fails (its table is not made yet) is never prepared,
+ * so failing in a loop it evicts nothing; once it works, it is. */
+START_TEST(test_stmt_failing_statement_evicts_nothing)
+{
+    dbr_db *db = open_pg("statement_cache_size = 2");
+    const char *a = "SELECT $1::int + 1", *b = "SELECT $1::int + 2";
+    const char *bad = "SELECT count(*) FROM stmt_later WHERE a = $1::int";
+    const char *p[1] = {"1"};
+
+    t_exec(db, "DROP TABLE IF EXISTS stmt_later");
+    one(db, a, "1", 2);
+    one(db, a, "1", 2);
+    one(db, b, "1", 3);
+    one(db, b, "1", 3);
+    for (int i = 0; i < 5; i++) {
+        dbr_error *err = NULL;
+
+        ck_assert(!dbr_exec(db, NULL, bad, 1, p, &err));
+        ck_assert_str_eq(dbr_error_sqlstate(err), "42P01");
+        dbr_error_free(err);
+    }
+    ck_assert_int_eq(prepared(db, a), 1);
+    ck_assert_int_eq(prepared(db, b), 1);
+    t_exec(db, "CREATE TABLE stmt_later (a int)");
+    one(db, bad, "1", 0);
+    one(db, bad, "1", 0);
+    ck_assert_int_eq(prepared(db, bad), 1);
+    ck_assert_int_eq(prepared(db, a), 0); /* the least recently used made room */
+    dbr_close(db);
+}
+END_TEST
+
 /* Evicted inside a transaction block, a statement is deallocated only
  * after it: a DEALLOCATE there that failed would abort the caller's work. */
 static bool churn(dbr_tx *tx, void *user, dbr_error **err)
@@ -801,6 +833,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_stmt_cache_prepares_on_first_reuse_then_hits);
     tcase_add_test(tc, test_stmt_cache_off_keeps_nothing);
     tcase_add_test(tc, test_stmt_cache_evicts_the_least_recently_used);
+    tcase_add_test(tc, test_stmt_failing_statement_evicts_nothing);
     tcase_add_test(tc, test_stmt_eviction_inside_a_transaction_waits_for_its_end);
     tcase_add_test(tc, test_stmt_prepared_in_a_rolled_back_transaction_stays);
     tcase_add_test(tc, test_stmt_binary_parameters_through_the_cache);
