@@ -413,13 +413,13 @@ END_TEST
 
 /* --- the user's own PREPARE and DEALLOCATE ------------------------------- */
 
+/* Runs user (a DEALLOCATE), then the cached statement, in one transaction. */
 static bool deallocate_then_read(dbr_tx *tx, void *user, dbr_error **err)
 {
     const char *p[1] = {"5"};
     dbr_result *r;
 
-    (void)user;
-    if (!dbr_tx_exec(tx, "DEALLOCATE ALL", 0, NULL, err))
+    if (!dbr_tx_exec(tx, user, 0, NULL, err))
         return false;
     r = dbr_tx_query(tx, "SELECT $1::int * 2", 1, p, err);
     if (!r)
@@ -446,8 +446,28 @@ START_TEST(test_stmt_user_deallocate_all_does_not_desynchronise)
     one(db, sql, "3", 6);
     /* Inside a transaction: read from the text, so the statement is
      * prepared again there instead of failing with 26000 and aborting. */
-    ck_assert_msg(dbr_tx_run(db, NULL, NULL, deallocate_then_read, NULL, &err), "%s",
+    ck_assert_msg(dbr_tx_run(db, NULL, NULL, deallocate_then_read, "DEALLOCATE ALL", &err), "%s",
                   dbr_error_message(err));
+    /* One of ours by its name, quoted or not. */
+    {
+        char *name = t_value(db, "SELECT name FROM pg_prepared_statements WHERE statement = "
+                                 "'SELECT $1::int * 2'");
+        char *quoted = g_strdup_printf("DEALLOCATE PREPARE \"%s\"", name);
+        char *bare = g_strdup_printf("/* mine */ deallocate %s", name);
+
+        ck_assert_msg(dbr_tx_run(db, NULL, NULL, deallocate_then_read, quoted, &err), "%s",
+                      dbr_error_message(err));
+        g_free(name);
+        name = t_value(db, "SELECT name FROM pg_prepared_statements WHERE statement = "
+                           "'SELECT $1::int * 2' /* again */");
+        g_free(bare);
+        bare = g_strdup_printf("/* mine */ deallocate %s", name);
+        ck_assert_msg(dbr_tx_run(db, NULL, NULL, deallocate_then_read, bare, &err), "%s",
+                      dbr_error_message(err));
+        g_free(name);
+        g_free(quoted);
+        g_free(bare);
+    }
     /* Hidden from the text (a DO block): the server's 26000 says it, and
      * the statement is prepared again in the same call. */
     t_exec(db, "DO $$BEGIN EXECUTE 'DEALLOCATE ALL'; END$$");
