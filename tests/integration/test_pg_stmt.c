@@ -776,6 +776,66 @@ START_TEST(test_stmt_deadline_during_a_prepared_run)
 }
 END_TEST
 
+typedef struct canceler {
+    dbr_db *admin;
+    dbr_ctx *ctx;
+    const char *sql;
+} canceler;
+
+static bool sleeping(void *arg)
+{
+    canceler *c = arg;
+    const char *p[1] = {c->sql};
+    dbr_error *err = NULL;
+    dbr_result *r = dbr_query(c->admin, NULL,
+                              "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "
+                              "query = $1",
+                              1, p, &err);
+    bool yes = r && atoi(dbr_result_value(r, 0, 0)) > 0;
+
+    dbr_result_free(r);
+    dbr_error_free(err);
+    return yes;
+}
+
+static gpointer cancel_when_sleeping(gpointer arg)
+{
+    canceler *c = arg;
+
+    ck_assert(t_wait_for(sleeping, c, 20000));
+    dbr_ctx_cancel(c->ctx);
+    return NULL;
+}
+
+START_TEST(test_stmt_cancel_during_a_prepared_run)
+{
+    dbr_db *db = open_pg("cancel_grace = 5s");
+    const char *sql = "SELECT pg_sleep($1::float8)::text AS canceled";
+    canceler c = {t_open("[database]\ndriver = pq\nconninfo = %s\n", t_conninfo()), dbr_ctx_new(),
+                  sql};
+    dbr_error *err = NULL;
+    dbr_stmt *s = dbr_prepare(db, NULL, sql, &err);
+    const char *p[1] = {"30"};
+    GThread *th;
+
+    ck_assert_msg(s, "%s", dbr_error_message(err));
+    th = g_thread_new("cancel", cancel_when_sleeping, &c);
+    ck_assert(!dbr_stmt_exec(s, c.ctx, 1, p, &err));
+    g_thread_join(th);
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_CANCELED);
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+    dbr_error_free(err);
+    p[0] = "0";
+    err = NULL;
+    ck_assert_msg(dbr_stmt_exec(s, NULL, 1, p, &err), "%s", dbr_error_message(err));
+    ck_assert_int_eq(executions(db, sql), 2);
+    dbr_ctx_free(c.ctx);
+    dbr_stmt_free(s);
+    dbr_close(c.admin);
+    dbr_close(db);
+}
+END_TEST
+
 /* --- PgBouncer in transaction mode ------------------------------------------ */
 
 static const char *bouncer(void)
@@ -869,6 +929,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_stmt_unsupported_by_a_driver_without_prepare);
     tcase_add_test(tc, test_stmt_terminated_backend_between_runs_prepares_on_the_new_one);
     tcase_add_test(tc, test_stmt_deadline_during_a_prepared_run);
+    tcase_add_test(tc, test_stmt_cancel_during_a_prepared_run);
     tcase_add_test(tc, test_stmt_behind_pgbouncer_transaction_mode_keeps_nothing);
     suite_add_tcase(s, tc);
     return s;
