@@ -132,6 +132,7 @@ static bool tx_run(const char *fn, dbr_tx *handle, dbr_stmt *stmt, const dbr_arg
                    dbr_result **out, dbr_error **err)
 {
     dbr_call call = {.run = stmt_run, .want_result = out != NULL};
+    tx *t;
     bool ok;
 
     if (out)
@@ -140,6 +141,14 @@ static bool tx_run(const char *fn, dbr_tx *handle, dbr_stmt *stmt, const dbr_arg
         return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: tx is NULL", fn);
     if (!check_run(fn, stmt, args, err))
         return false;
+    /* Another db may have another driver, whose checks the handle never
+     * passed. An ended transaction is dbr_tx_statement's to report. */
+    t = dbr_tx_slot_find(handle);
+    if (t && t->db != stmt->db)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                             "%s: the statement was prepared on another db than the "
+                             "transaction's; nothing was sent",
+                             fn);
     call.sql = stmt->sql;
     call.args = *args;
     ok = dbr_tx_statement(handle, fn, &call, err);

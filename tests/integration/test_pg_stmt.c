@@ -618,6 +618,17 @@ static bool tx_misuse(dbr_tx *tx, void *user, dbr_error **err)
     e = NULL;
     ck_assert_ptr_null(dbr_tx_stmt_query(tx, NULL, 0, NULL, &e));
     expect_misuse(e, "stmt is NULL");
+    e = NULL;
+    {
+        dbr_db *other = t_open("[database]\ndriver = pq\nconninfo = %s\n", t_conninfo());
+        dbr_stmt *foreign = dbr_prepare(other, NULL, "SELECT 1", &e);
+
+        ck_assert_msg(foreign, "%s", dbr_error_message(e));
+        ck_assert(!dbr_tx_stmt_exec(tx, foreign, 0, NULL, &e));
+        expect_misuse(e, "prepared on another db");
+        dbr_stmt_free(foreign);
+        dbr_close(other);
+    }
     return true;
 }
 
