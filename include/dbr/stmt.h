@@ -22,7 +22,7 @@
  * plannable statement (SELECT, INSERT, UPDATE, DELETE, MERGE, WITH,
  * VALUES, TABLE) on its second run on a connection and reuse it after;
  * the same recovery from a schema change applies. A text seen once costs
- * nothing more than without a cache.
+ * no more round trips or server memory than without a cache.
  *
  * Threads: a dbr_stmt may be used from any number of threads at once. Free
  * it before its db is closed. Errors as everywhere in dbr.
