@@ -43,6 +43,9 @@
  *   - DISCARD ALL (the pool's session reset, or the user's) and DEALLOCATE
  *     ALL or DEALLOCATE dbr_sN by the user: read from the text before it is
  *     sent, and the entries forgotten (pq_stmt_observe).
+ *   - Statements that vanish again and again (26000 three times): a pooler
+ *     in transaction mode nobody declared. The connection stops keeping
+ *     statements and says so in the log.
  *
  * A connection is used by one thread at a time: the cache takes no lock.
  */
@@ -77,12 +80,16 @@ struct pq_stmt_cache {
     GPtrArray *doomed;  /* names to DEALLOCATE outside a transaction block */
     unsigned next_id;
     int capacity;
+    int missing; /* our statements found gone (26000) */
+    bool off;    /* too many gone: run everything unnamed from now on */
 };
 
 static pq_stmt_cache *cache_of(dbr_driver_conn *conn)
 {
     pq_stmt_cache *c = conn->stmts;
 
+    if (c && c->off)
+        return NULL;
     if (c || conn->cache_size <= 0)
         return c;
     c = g_new0(pq_stmt_cache, 1);
@@ -521,6 +528,22 @@ static dbr_error *rerun_whole(dbr_error *e)
     return e;
 }
 
+/* Statements that keep vanishing mean a session that is not ours from one
+ * statement to the next: a pooler in transaction mode that [database]
+ * pooler does not declare. Each named statement would then be left on
+ * some server of the pooler's, and a name could meet another client's:
+ * this connection stops keeping any. */
+static void note_missing(pq_stmt_cache *c, const dbr_error *x)
+{
+    if (strcmp(dbr_error_sqlstate(x), "26000") != 0 || ++c->missing != 3)
+        return;
+    c->off = true;
+    dbr_log(DBR_LOG_WARNING, PQ_LAYER, NULL,
+            "prepared statements of this connection vanished 3 times (a pooler in transaction "
+            "mode in front? then set [database] pooler = transaction): it keeps none from now "
+            "on");
+}
+
 static dbr_driver_result *run_entry(dbr_driver_conn *conn, pq_stmt_cache *c, entry *e,
                                     const dbr_args *args, bool in_tx, const dbr_wait *wait,
                                     dbr_error **err)
@@ -614,6 +637,7 @@ dbr_driver_result *pq_stmt_exec(dbr_driver_conn *conn, const char *sql, const db
             return dbr_error_propagate(err, x), NULL;
         /* 0A000: the old statement still exists, deallocate it later. */
         entry_unprepare(c, e, strcmp(dbr_error_sqlstate(x), "0A000") == 0);
+        note_missing(c, x);
         if (in_tx || attempt > 0)
             return dbr_error_propagate(err, in_tx ? rerun_whole(x) : x), NULL;
         dbr_log(DBR_LOG_DEBUG, PQ_LAYER, NULL, "prepared statement dropped (%s); preparing again",

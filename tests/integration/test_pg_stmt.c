@@ -478,6 +478,29 @@ START_TEST(test_stmt_user_deallocate_all_does_not_desynchronise)
 }
 END_TEST
 
+/* Statements that vanish again and again (as behind a pooler in
+ * transaction mode that the config does not declare): after the third
+ * time the connection keeps none, and every call still works. */
+START_TEST(test_stmt_statements_vanishing_turn_the_cache_off)
+{
+    dbr_db *db = open_pg("reset = none");
+    const char *sql = "SELECT $1::int * 7";
+
+    one(db, sql, "1", 7);
+    one(db, sql, "1", 7);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(prepared(db, sql), 1);
+        t_exec(db, "DO $$BEGIN EXECUTE 'DEALLOCATE ALL'; END$$");
+        one(db, sql, "2", 14); /* 26000: prepared again and run in the same call */
+    }
+    t_exec(db, "DO $$BEGIN EXECUTE 'DEALLOCATE ALL'; END$$");
+    for (int i = 0; i < 4; i++)
+        one(db, sql, "3", 21);
+    ck_assert_int_eq(prepared(db, NULL), 0);
+    dbr_close(db);
+}
+END_TEST
+
 START_TEST(test_stmt_user_prepare_of_our_name_does_not_collide)
 {
     dbr_db *db = open_pg("reset = none");
@@ -933,6 +956,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_stmt_schema_change_in_a_transaction_is_rerun_by_retry);
     tcase_add_test(tc, test_stmt_user_deallocate_all_does_not_desynchronise);
     tcase_add_test(tc, test_stmt_user_prepare_of_our_name_does_not_collide);
+    tcase_add_test(tc, test_stmt_statements_vanishing_turn_the_cache_off);
     tcase_add_test(tc, test_stmt_session_reset_forgets_the_cache);
     tcase_add_test(tc, test_stmt_prepare_and_run);
     tcase_add_test(tc, test_stmt_prepare_reports_errors_early);
