@@ -332,6 +332,7 @@ static void pq_close(dbr_driver_conn *conn)
     if (!conn)
         return;
     PQfinish(conn->pg);
+    pq_stmt_cache_free(conn);
     g_free(conn);
 }
 
@@ -439,6 +440,7 @@ static const struct dbr_driver_ops pq_ops = {
     .pooler_detect = pq_pooler_detect,
     .listen = pq_listen,
     .notify_wait = pq_notify_wait,
+    .prepare = pq_prepare,
 };
 
 DBR_MODULE_DEFINE(DBR_MODULE_DRIVER, "pq", "3.0.0", "PostgreSQL through libpq", &pq_ops)

@@ -13,6 +13,9 @@
 
 #define PQ_LAYER "pq"
 
+/* A connection's prepared statements (pq_stmt.c). */
+typedef struct pq_stmt_cache pq_stmt_cache;
+
 /* What a cancel request needs, learned once at connect (pq_cancel.c). */
 typedef struct pq_cancel_key {
     bool known; /* false: the key could not be read; a deadline then closes the connection */
@@ -31,8 +34,9 @@ struct dbr_driver_conn {
     pq_cancel_key cancel;
     char hosts_id[65]; /* which conninfo, and which of its hosts (pq_hosts.c) */
     int host_index, nhosts;
-    int cache_size; /* dbr_driver_opts.statement_cache_size */
-    bool listener;  /* listened through the listen slot: its notifications are kept */
+    int cache_size;       /* dbr_driver_opts.statement_cache_size */
+    pq_stmt_cache *stmts; /* NULL until the first statement is kept */
+    bool listener;        /* listened through the listen slot: its notifications are kept */
 };
 
 /* Errors. An answer's outcome: an ERROR rolled back an atomic statement
@@ -99,6 +103,28 @@ bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, i
                        dbr_error **err);
 int pq_xact_status(dbr_driver_conn *conn, const char *token, const dbr_wait *wait, dbr_error **err);
 int pq_commit_tracking_probe(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
+
+/* Shared by pq_exec.c and pq_stmt.c: collects the answer to one request
+ * sent outside pipeline mode; the error of a request libpq would not
+ * queue; a 25006 from a server in hot standby made transient. */
+dbr_driver_result *pq_collect(dbr_driver_conn *conn, const dbr_wait *wait, const char *sql,
+                              bool in_tx, bool script, dbr_error **err);
+dbr_error *pq_send_refused(dbr_driver_conn *conn);
+void pq_note_read_only_server(dbr_driver_conn *conn, dbr_error *e);
+
+/* Prepared statements and the statement cache (pq_stmt.c). pq_exec hands
+ * pq_stmt_exec what carries DBR_EXEC_CACHE or DBR_EXEC_PREPARE.
+ * pq_stmt_observe reads a user's DEALLOCATE or DISCARD ALL before it is
+ * sent; pq_stmt_forget_all follows a session reset; pq_stmt_server_side
+ * tells whether the server holds any of ours. */
+dbr_driver_result *pq_stmt_exec(dbr_driver_conn *conn, const char *sql, const dbr_args *args,
+                                unsigned flags, const dbr_wait *wait, dbr_error **err);
+bool pq_prepare(dbr_driver_conn *conn, const char *sql, int *nparams, const dbr_wait *wait,
+                dbr_error **err);
+void pq_stmt_observe(dbr_driver_conn *conn, const char *sql, bool script);
+void pq_stmt_forget_all(dbr_driver_conn *conn);
+bool pq_stmt_server_side(const dbr_driver_conn *conn);
+void pq_stmt_cache_free(dbr_driver_conn *conn);
 
 /* A pooler in front (pq_exec.c): 1 yes, 0 no, -1 and an error. */
 int pq_pooler_detect(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);

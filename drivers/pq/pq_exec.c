@@ -80,7 +80,7 @@ static dbr_driver_result *fail(dbr_error **err, dbr_error *e, bool ended)
  * options or the caller's own read-only transaction is none of these: the
  * server reports default_transaction_read_only for all of them alike, so it
  * is no sign of a failover, and the error stays final. */
-static void note_read_only_server(dbr_driver_conn *conn, dbr_error *e)
+void pq_note_read_only_server(dbr_driver_conn *conn, dbr_error *e)
 {
     const char *standby = PQparameterStatus(conn->pg, "in_hot_standby");
 
@@ -93,8 +93,8 @@ static void note_read_only_server(dbr_driver_conn *conn, dbr_error *e)
 
 /* Collects the answers to what was sent: the error if there was one, else
  * the last result. */
-static dbr_driver_result *collect(dbr_driver_conn *conn, const dbr_wait *wait, const char *sql,
-                                  bool in_tx, bool script, dbr_error **err)
+dbr_driver_result *pq_collect(dbr_driver_conn *conn, const dbr_wait *wait, const char *sql,
+                              bool in_tx, bool script, dbr_error **err)
 {
     exec_wait ew = {.wait = wait,
                     .deadline_us = wait ? wait->deadline_us : 0,
@@ -155,7 +155,7 @@ static dbr_driver_result *collect(dbr_driver_conn *conn, const dbr_wait *wait, c
         e = ew.stopping && g_strcmp0(PQresultErrorField(keep, PG_DIAG_SQLSTATE), "57014") == 0
                 ? pq_interrupted(&ew, keep)
                 : pq_result_error(keep, pq_wait_atomic(&ew));
-        note_read_only_server(conn, e);
+        pq_note_read_only_server(conn, e);
         PQclear(keep);
         return fail(err, e, ended);
     }
@@ -163,7 +163,7 @@ static dbr_driver_result *collect(dbr_driver_conn *conn, const dbr_wait *wait, c
 
 /* libpq refused to queue the request: on a healthy connection that is the
  * request's fault (too many parameters, say), and nothing was sent. */
-static dbr_error *send_refused(dbr_driver_conn *conn)
+dbr_error *pq_send_refused(dbr_driver_conn *conn)
 {
     dbr_error *e;
     char *msg;
@@ -190,16 +190,18 @@ dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, const dbr_arg
 {
     bool in_tx;
 
-    (void)flags;
+    if (flags & (DBR_EXEC_CACHE | DBR_EXEC_PREPARE))
+        return pq_stmt_exec(conn, sql, args, flags, wait, err);
     if (!pq_usable(conn, err))
         return NULL;
+    pq_stmt_observe(conn, sql, false);
     in_tx = PQtransactionStatus(conn->pg) != PQTRANS_IDLE; /* before the send changes it */
     if (!PQsendQueryParams(conn->pg, sql, args ? args->n : 0, NULL, args ? args->values : NULL,
                            args ? args->lengths : NULL, args ? args->formats : NULL, 0))
-        return dbr_error_propagate(err, send_refused(conn)), NULL;
+        return dbr_error_propagate(err, pq_send_refused(conn)), NULL;
     if (!conn->session_changed)
         conn->session_changed = pq_session_changing(sql, false);
-    return collect(conn, wait, sql, in_tx, false, err);
+    return pq_collect(conn, wait, sql, in_tx, false, err);
 }
 
 bool pq_exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait, dbr_error **err)
@@ -209,13 +211,14 @@ bool pq_exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait
 
     if (!pq_usable(conn, err))
         return false;
+    pq_stmt_observe(conn, sql, true);
     in_tx = PQtransactionStatus(conn->pg) != PQTRANS_IDLE;
     /* The simple protocol: several statements, one implicit transaction
      * unless the script manages its own. */
     if (!PQsendQuery(conn->pg, sql))
-        return dbr_error_propagate(err, send_refused(conn));
+        return dbr_error_propagate(err, pq_send_refused(conn));
     conn->session_changed = true;
-    r = collect(conn, wait, sql, in_tx, true, err);
+    r = pq_collect(conn, wait, sql, in_tx, true, err);
     PQclear((PGresult *)r);
     return r != NULL;
 }
@@ -227,10 +230,20 @@ bool pq_session_changed(const dbr_driver_conn *conn)
 
 bool pq_session_reset(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait, dbr_error **err)
 {
+    char *own = NULL;
+    bool ok;
+
     /* DISCARD ALL: settings and role back to the connection's defaults
      * (startup options kept), temporary tables, prepared statements,
-     * listeners, cursors, session advisory locks and cached plans gone. */
-    if (!pq_exec_script(conn, sql ? sql : "DISCARD ALL", wait, err))
+     * listeners, cursors, session advisory locks and cached plans gone.
+     * A reset of the user's own gets our statements' DEALLOCATE behind it
+     * (after a newline: the user's text may end in a comment). */
+    if (sql && pq_stmt_server_side(conn))
+        sql = own = g_strconcat(sql, "\n;DEALLOCATE ALL", NULL);
+    ok = pq_exec_script(conn, sql ? sql : "DISCARD ALL", wait, err);
+    g_free(own);
+    pq_stmt_forget_all(conn); /* on failure the pool closes the connection */
+    if (!ok)
         return false;
     conn->session_changed = false;
     return true;

@@ -5,6 +5,7 @@
  *
  *   dbr-bench [-n CALLS] [-r ROUNDS] [--chain "retry, breaker"] [-c EXTRA_CONFIG_FILE]
  *             [--rss MILLIONS]
+ *   dbr-bench --stmt [-n CALLS] [-r ROUNDS]
  *
  * Needs DBR_TEST_CONNINFO (scripts/run-bench.sh sets up a throwaway server).
  * Each round runs CALLS calls of every variant in turn, so drift in the
@@ -18,12 +19,18 @@
  * Then, on the scripted driver (no I/O), the core's own path and the
  * plugins' costs: a call through the chain against no chain, and a call an
  * open breaker refuses.
+ *
+ * --stmt: prepared statements only. SELECT $1::int through the default
+ * chain (retry, breaker, health) with the statement cache, without it
+ * (statement_cache_size = 0), and through a dbr_stmt, beside raw
+ * PQexecParams and PQexecPrepared; ratios against PQexecPrepared.
  */
 #include <dbr/dbr.h>
 
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +125,24 @@ static void run_dbr(variant *v, int n)
             die("dbr_query", dbr_error_message(err));
         dbr_result_free(r);
     }
+}
+
+static void run_stmt(variant *v, int n)
+{
+    const char *p[1] = {"42"};
+    dbr_error *err = NULL;
+    dbr_stmt *s = dbr_prepare(v->db, NULL, "SELECT $1::int", &err);
+
+    if (!s)
+        die("dbr_prepare", dbr_error_message(err));
+    for (int i = 0; i < n; i++) {
+        dbr_result *r = dbr_stmt_query(s, NULL, 1, p, &err);
+
+        if (!r)
+            die("dbr_stmt_query", dbr_error_message(err));
+        dbr_result_free(r);
+    }
+    dbr_stmt_free(s);
 }
 
 static int cmp_double_fwd(const void *a, const void *b);
@@ -253,6 +278,99 @@ static dbr_db *open_db(const char *conninfo, const char *extra_path, const char 
     return db;
 }
 
+static void measure(variant *vs, int nv, int n, int rounds);
+static void report(variant *vs, int nv, int rounds, int base, const char *base_name);
+
+/* --stmt: the statement cache against raw libpq's prepared and unnamed
+ * statements, one thread, one connection each. */
+static int stmt_bench(const char *conninfo, int n, int rounds)
+{
+    static const char *const configs[] = {
+        "",                           /* the default: statement_cache_size = 100 */
+        "statement_cache_size = 0\n", /* every statement unnamed */
+        "",                           /* through a dbr_stmt */
+    };
+    variant vs[5] = {
+        {.name = "libpq PQexecParams", .run = run_params},
+        {.name = "libpq PQexecPrepared", .run = run_prepared},
+        {.name = "dbr_query, cache", .run = run_dbr},
+        {.name = "dbr_query, cache off", .run = run_dbr},
+        {.name = "dbr_stmt_query", .run = run_stmt},
+    };
+    PGresult *prep;
+
+    vs[0].pg = PQconnectdb(conninfo);
+    if (PQstatus(vs[0].pg) != CONNECTION_OK)
+        die("PQconnectdb", PQerrorMessage(vs[0].pg));
+    vs[1].pg = PQconnectdb(conninfo);
+    if (PQstatus(vs[1].pg) != CONNECTION_OK)
+        die("PQconnectdb", PQerrorMessage(vs[1].pg));
+    prep = PQprepare(vs[1].pg, "q", "SELECT $1::int", 1, NULL);
+    PQclear(prep);
+    for (int v = 2; v < 5; v++) {
+        char *text = malloc(strlen(conninfo) + 256);
+        dbr_error *err = NULL;
+
+        sprintf(text,
+                "[database]\ndriver = pq\nconninfo = %s\nmax_open_conns = 1\n%s"
+                "[chain]\nplugins = retry, breaker, health\n",
+                conninfo, configs[v - 2]);
+        vs[v].db = dbr_open_string(text, &err);
+        if (!vs[v].db)
+            die("dbr_open", dbr_error_message(err));
+        free(text);
+    }
+    measure(vs, 5, n, rounds);
+    printf("%d rounds x %d calls of SELECT $1::int, one thread, each variant on its own "
+           "unix-socket connection; dbr through retry, breaker, health; medians\n",
+           rounds, n);
+    report(vs, 5, rounds, 1, "prepared");
+    for (int v = 0; v < 5; v++) {
+        free(vs[v].s);
+        if (vs[v].db)
+            dbr_close(vs[v].db);
+        if (vs[v].pg)
+            PQfinish(vs[v].pg);
+    }
+    return 0;
+}
+
+static void measure(variant *vs, int nv, int n, int rounds)
+{
+    for (int v = 0; v < nv; v++) {
+        vs[v].s = calloc((size_t)rounds, sizeof(sample));
+        vs[v].run(&vs[v], n / 10 + 1); /* warm up */
+    }
+    for (int r = 0; r < rounds; r++) {
+        for (int v = 0; v < nv; v++) {
+            double w0 = now_us(CLOCK_MONOTONIC), c0 = now_us(CLOCK_THREAD_CPUTIME_ID);
+            long a0 = atomic_load(&allocs);
+
+            vs[v].run(&vs[v], n);
+            vs[v].s[r].wall_us = (now_us(CLOCK_MONOTONIC) - w0) / n;
+            vs[v].s[r].cpu_us = (now_us(CLOCK_THREAD_CPUTIME_ID) - c0) / n;
+            vs[v].s[r].allocs = (double)(atomic_load(&allocs) - a0) / n;
+        }
+    }
+}
+
+static void report(variant *vs, int nv, int rounds, int base, const char *base_name)
+{
+    double w0 = median(vs[base].s, rounds, offsetof(sample, wall_us));
+    double c0 = median(vs[base].s, rounds, offsetof(sample, cpu_us));
+    char x[32];
+
+    snprintf(x, sizeof(x), "x %s", base_name);
+    printf("%-28s %10s %10s %10s %10s %8s\n", "variant", "wall us", x, "cpu us", x, "allocs");
+    for (int v = 0; v < nv; v++) {
+        double w = median(vs[v].s, rounds, offsetof(sample, wall_us));
+        double c = median(vs[v].s, rounds, offsetof(sample, cpu_us));
+        double a = median(vs[v].s, rounds, offsetof(sample, allocs));
+
+        printf("%-28s %10.2f %10.3f %10.2f %10.3f %8.1f\n", vs[v].name, w, w / w0, c, c / c0, a);
+    }
+}
+
 static long rss_kb(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
@@ -270,6 +388,7 @@ int main(int argc, char **argv)
 {
     const char *conninfo = getenv("DBR_TEST_CONNINFO"), *extra = NULL, *chain = "retry, breaker";
     int n = 5000, rounds = 9, millions = 0;
+    bool stmt = false;
     variant vs[5];
     int nv = 0;
     PGresult *prep;
@@ -285,14 +404,18 @@ int main(int argc, char **argv)
             chain = argv[++i];
         else if (strcmp(argv[i], "--rss") == 0 && i + 1 < argc)
             millions = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--stmt") == 0)
+            stmt = true;
         else
             die("usage", "dbr-bench [-n CALLS] [-r ROUNDS] [--chain LIST] [-c EXTRA_CONFIG] "
-                         "[--rss MILLIONS]");
+                         "[--rss MILLIONS] | --stmt [-n CALLS] [-r ROUNDS]");
     }
     if (!conninfo)
         die("DBR_TEST_CONNINFO", "not set (scripts/run-bench.sh sets it)");
     if (rounds < 1 || rounds > 256 || n < 1)
         die("arguments", "need 1 <= rounds <= 256 and calls >= 1");
+    if (stmt)
+        return stmt_bench(conninfo, n, rounds);
 
     vs[nv++] = (variant){.name = "libpq PQexecParams", .run = run_params};
     vs[nv++] = (variant){.name = "libpq PQexecPrepared", .run = run_prepared};
@@ -321,34 +444,10 @@ int main(int argc, char **argv)
         }
     }
 
-    for (int v = 0; v < nv; v++) {
-        vs[v].s = calloc((size_t)rounds, sizeof(sample));
-        vs[v].run(&vs[v], n / 10 + 1); /* warm up */
-    }
-    for (int r = 0; r < rounds; r++) {
-        for (int v = 0; v < nv; v++) {
-            double w0 = now_us(CLOCK_MONOTONIC), c0 = now_us(CLOCK_THREAD_CPUTIME_ID);
-            long a0 = atomic_load(&allocs);
-
-            vs[v].run(&vs[v], n);
-            vs[v].s[r].wall_us = (now_us(CLOCK_MONOTONIC) - w0) / n;
-            vs[v].s[r].cpu_us = (now_us(CLOCK_THREAD_CPUTIME_ID) - c0) / n;
-            vs[v].s[r].allocs = (double)(atomic_load(&allocs) - a0) / n;
-        }
-    }
+    measure(vs, nv, n, rounds);
     printf("%d rounds x %d calls of SELECT $1::int on one unix-socket connection; medians\n",
            rounds, n);
-    printf("%-28s %10s %10s %10s %10s %8s\n", "variant", "wall us", "x params", "cpu us",
-           "x params", "allocs");
-    for (int v = 0; v < nv; v++) {
-        double w = median(vs[v].s, rounds, offsetof(sample, wall_us));
-        double c = median(vs[v].s, rounds, offsetof(sample, cpu_us));
-        double a = median(vs[v].s, rounds, offsetof(sample, allocs));
-        double w0 = median(vs[0].s, rounds, offsetof(sample, wall_us));
-        double c0 = median(vs[0].s, rounds, offsetof(sample, cpu_us));
-
-        printf("%-28s %10.2f %10.3f %10.2f %10.3f %8.1f\n", vs[v].name, w, w / w0, c, c / c0, a);
-    }
+    report(vs, nv, rounds, 0, "params");
 
     if (*chain)
         printf("--chain: %s\n", chain);
