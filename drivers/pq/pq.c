@@ -436,6 +436,9 @@ static const struct dbr_driver_ops pq_ops = {
     .check_conninfo = pq_check_conninfo,
     .session_bound = pq_session_bound,
     .pooler_detect = pq_pooler_detect,
+    .exec_batch = pq_exec_batch,
+    .copy_from = pq_copy_from,
+    .copy_to = pq_copy_to,
 };
 
 DBR_MODULE_DEFINE(DBR_MODULE_DRIVER, "pq", "3.0.0", "PostgreSQL through libpq", &pq_ops)

@@ -99,6 +99,16 @@ bool pq_commit_tracked(dbr_driver_conn *conn, const dbr_wait *wait, char *xid, i
 int pq_xact_status(dbr_driver_conn *conn, const char *token, const dbr_wait *wait, dbr_error **err);
 int pq_commit_tracking_probe(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
 
+/* Pipelined batches (pq_batch.c) and COPY (pq_copy.c): the exec_batch,
+ * copy_from and copy_to slots. */
+bool pq_exec_batch(dbr_driver_conn *conn, int n, const char *const *sql, const dbr_args *args,
+                   bool atomic, dbr_driver_result **results, dbr_error **errors,
+                   const dbr_wait *wait, dbr_error **err);
+bool pq_copy_from(dbr_driver_conn *conn, const char *sql, dbr_copy_read_fn read, void *user,
+                  long long *rows, const dbr_wait *wait, dbr_error **err);
+bool pq_copy_to(dbr_driver_conn *conn, const char *sql, dbr_copy_write_fn write, void *user,
+                long long *rows, const dbr_wait *wait, dbr_error **err);
+
 /* A pooler in front (pq_exec.c): 1 yes, 0 no, -1 and an error. */
 int pq_pooler_detect(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);
 
