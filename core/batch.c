@@ -99,7 +99,7 @@ int dbr_batch_count(const dbr_batch *b)
 /* The statements a batch refuses, by their first words. */
 static const char *refused_word(const char *sql)
 {
-    static const char *const control[] = {"begin",    "start",    "commit",  "end", "abort",
+    static const char *const control[] = {"begin",    "start",     "commit",  "end", "abort",
                                           "rollback", "savepoint", "release", "copy"};
     char w[16], w2[16];
     const char *rest = dbr_sql_next_word(sql, w, sizeof(w));
@@ -201,10 +201,11 @@ static bool conclude(dbr_batch *b, const batch_op *op, dbr_error *whole, dbr_err
     for (int i = 0; i < b->nrun; i++) {
         if (!b->results[i] && !b->errors[i]) {
             /* No answer for it: what ended the batch speaks for it. */
-            b->errors[i] = whole ? stopped_by(whole, dbr_error_outcome(whole),
-                                              "statement %d got no answer: %s", i)
-                                 : dbr_error_new(DBR_ERR_INTERNAL, "core",
-                                                 "statement %d got no answer from the driver", i + 1);
+            b->errors[i] = whole
+                               ? stopped_by(whole, dbr_error_outcome(whole),
+                                            "statement %d got no answer: %s", i)
+                               : dbr_error_new(DBR_ERR_INTERNAL, "core",
+                                               "statement %d got no answer from the driver", i + 1);
             if (!whole)
                 dbr_error_set_outcome(b->errors[i], DBR_OUTCOME_UNKNOWN);
         }
@@ -244,7 +245,7 @@ static bool conclude(dbr_batch *b, const batch_op *op, dbr_error *whole, dbr_err
         e = dbr_error_wrap(dbr_error_copy(b->errors[first]), dbr_error_kind_of(b->errors[first]),
                            "core", "%d of %d statements failed or did not run (the first: %d)",
                            b->nrun - napplied, b->nrun, first + 1);
-        dbr_error_set_outcome(e, unknown      ? DBR_OUTCOME_UNKNOWN
+        dbr_error_set_outcome(e, unknown    ? DBR_OUTCOME_UNKNOWN
                                  : napplied ? DBR_OUTCOME_PARTIAL
                                             : DBR_OUTCOME_NOT_APPLIED);
     }
@@ -285,15 +286,15 @@ static bool run_pipelined(dbr_call *call, dbr_batch *b, const batch_op *op, dbr_
     if (ok && whole) /* success with an error set: believe the success */
         g_clear_pointer(&whole, dbr_error_free);
     if (!ok && !whole) {
-        whole = dbr_error_new(DBR_ERR_INTERNAL, "core", "the driver's batch failed without an error");
+        whole =
+            dbr_error_new(DBR_ERR_INTERNAL, "core", "the driver's batch failed without an error");
         dbr_error_set_outcome(whole, DBR_OUTCOME_UNKNOWN);
     }
     return conclude(b, op, whole, err);
 }
 
 /* What a statement run alone got: its result, or its error. */
-static bool run_one(dbr_call *call, dbr_batch *b, int i, dbr_driver_conn *dc,
-                    const dbr_wait *wait)
+static bool run_one(dbr_call *call, dbr_batch *b, int i, dbr_driver_conn *dc, const dbr_wait *wait)
 {
     return dbr_run_on(call->db, dc, wait, stmt(b, i)->sql, &stmt(b, i)->args, call->exec_flags,
                       &b->results[i], &b->errors[i]);

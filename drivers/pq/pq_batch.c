@@ -102,8 +102,8 @@ typedef struct batch_run {
     bool one_sync, in_tx;
     dbr_driver_result **results;
     dbr_error **errors;
-    int confirmed;  /* statements whose Sync has answered */
-    bool all_atomic; /* no statement so far may have committed on its own */
+    int confirmed;    /* statements whose Sync has answered */
+    bool all_atomic;  /* no statement so far may have committed on its own */
     dbr_error *first; /* the first statement error, for those it aborted */
 } batch_run;
 
@@ -200,9 +200,10 @@ static bool read_statement(batch_run *b, exec_wait *ew, int i, dbr_error **err)
     ew->atomic = b->in_tx ? 1 : (signed char)-1;
     r = next_result(b->conn, ew, &e);
     if (!r)
-        return lost(b, i, e ? e
-                             : pq_conn_error(b->conn->pg, DBR_PHASE_SENT, DBR_OUTCOME_UNKNOWN,
-                                             "no answer in the pipeline"),
+        return lost(b, i,
+                    e ? e
+                      : pq_conn_error(b->conn->pg, DBR_PHASE_SENT, DBR_OUTCOME_UNKNOWN,
+                                      "no answer in the pipeline"),
                     err);
     if (!take_answer(b, ew, i, r, err))
         return false;
@@ -213,9 +214,10 @@ static bool read_statement(batch_run *b, exec_wait *ew, int i, dbr_error **err)
     r = next_result(b->conn, ew, &e);
     if (r || e) {
         PQclear(r);
-        return lost(b, i, e ? e
-                             : pq_conn_error(b->conn->pg, DBR_PHASE_SENT, DBR_OUTCOME_UNKNOWN,
-                                             "unexpected result in the pipeline"),
+        return lost(b, i,
+                    e ? e
+                      : pq_conn_error(b->conn->pg, DBR_PHASE_SENT, DBR_OUTCOME_UNKNOWN,
+                                      "unexpected result in the pipeline"),
                     err);
     }
     return true;
@@ -271,12 +273,8 @@ bool pq_exec_batch(dbr_driver_conn *conn, int n, const char *const *sql, const d
                    bool atomic, dbr_driver_result **results, dbr_error **errors,
                    const dbr_wait *wait, dbr_error **err)
 {
-    batch_run b = {.conn = conn,
-                   .n = n,
-                   .sql = sql,
-                   .results = results,
-                   .errors = errors,
-                   .all_atomic = true};
+    batch_run b = {
+        .conn = conn, .n = n, .sql = sql, .results = results, .errors = errors, .all_atomic = true};
     exec_wait ew = {.wait = wait, .deadline_us = wait ? wait->deadline_us : 0, .atomic = -1};
     dbr_error *e = NULL;
     int queued, synced, sent;
@@ -303,9 +301,7 @@ bool pq_exec_batch(dbr_driver_conn *conn, int n, const char *const *sql, const d
          * pipeline whose Sync never left). On a failing one, what it was
          * writing may have left too. */
         bool healthy = PQstatus(conn->pg) == CONNECTION_OK;
-        int maybe = healthy                ? synced
-                    : b.one_sync           ? (queued < n ? 0 : n)
-                                           : MIN(queued + 1, n);
+        int maybe = healthy ? synced : b.one_sync ? (queued < n ? 0 : n) : MIN(queued + 1, n);
 
         e = healthy ? dbr_error_new(DBR_ERR_MISUSE, PQ_LAYER,
                                     "libpq refused statement %d of the batch: %.*s", queued + 1,

@@ -92,8 +92,7 @@ static bool finish(dbr_driver_conn *conn, exec_wait *ew, PGresult *first, long l
             PQclear(keep);
             conn->broken = true;
             return dbr_error_propagate(err, pq_conn_error(conn->pg, DBR_PHASE_SENT,
-                                                          DBR_OUTCOME_UNKNOWN,
-                                                          "COPY did not end"));
+                                                          DBR_OUTCOME_UNKNOWN, "COPY did not end"));
         }
         /* The first error is the one that counts. */
         if (keep && PQresultStatus(keep) == PGRES_FATAL_ERROR) {
@@ -107,8 +106,8 @@ static bool finish(dbr_driver_conn *conn, exec_wait *ew, PGresult *first, long l
         conn->broken = true;
     conn->last_answer_us = dbr_now_us();
     if (!keep)
-        return dbr_error_propagate(err, pq_conn_error(conn->pg, DBR_PHASE_SENT,
-                                                      DBR_OUTCOME_UNKNOWN, "no answer to COPY"));
+        return dbr_error_propagate(
+            err, pq_conn_error(conn->pg, DBR_PHASE_SENT, DBR_OUTCOME_UNKNOWN, "no answer to COPY"));
     if (PQresultStatus(keep) == PGRES_COMMAND_OK) {
         const char *n = PQcmdTuples(keep);
 
@@ -117,7 +116,14 @@ static bool finish(dbr_driver_conn *conn, exec_wait *ew, PGresult *first, long l
         PQclear(keep);
         return true;
     }
-    /* COPY is one statement: an ERROR rolled all of it back. */
+    /* COPY is one statement: an ERROR rolled all of it back. A FATAL ends
+     * the session too. */
+    {
+        const char *severity = PQresultErrorField(keep, PG_DIAG_SEVERITY_NONLOCALIZED);
+
+        if (!severity || strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0)
+            conn->broken = true;
+    }
     e = ew->stopping && g_strcmp0(PQresultErrorField(keep, PG_DIAG_SQLSTATE), "57014") == 0
             ? pq_interrupted(ew, keep)
             : pq_result_error(keep, true);
@@ -141,13 +147,11 @@ static bool start(dbr_driver_conn *conn, exec_wait *ew, const char *sql, ExecSta
     if (!PQsendQueryParams(conn->pg, sql, 0, NULL, NULL, NULL, NULL, 0)) {
         conn->broken = true;
         return dbr_error_propagate(err, pq_conn_error(conn->pg, DBR_PHASE_BEFORE_SEND,
-                                                      DBR_OUTCOME_NOT_APPLIED,
-                                                      "cannot send COPY"));
+                                                      DBR_OUTCOME_NOT_APPLIED, "cannot send COPY"));
     }
     if (!conn->session_changed)
         conn->session_changed = pq_session_changing(sql, false);
-    if (!pq_flush_all(conn, ew->wait, &e) ||
-        (PQisBusy(conn->pg) && !pq_wait_result(conn, ew, &e)))
+    if (!pq_flush_all(conn, ew->wait, &e) || (PQisBusy(conn->pg) && !pq_wait_result(conn, ew, &e)))
         return dbr_error_propagate(err, e);
     r = PQgetResult(conn->pg);
     st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -167,8 +171,8 @@ static bool start(dbr_driver_conn *conn, exec_wait *ew, const char *sql, ExecSta
                           want == PGRES_COPY_IN ? "dbr_copy_from" : "dbr_copy_to",
                           st == PGRES_COPY_IN ? "FROM STDIN" : "TO STDOUT");
         dbr_error_set_phase(e, DBR_PHASE_ANSWERED);
-        dbr_error_set_outcome(e, st == PGRES_COPY_IN ? DBR_OUTCOME_NOT_APPLIED
-                                                     : DBR_OUTCOME_UNKNOWN);
+        dbr_error_set_outcome(e,
+                              st == PGRES_COPY_IN ? DBR_OUTCOME_NOT_APPLIED : DBR_OUTCOME_UNKNOWN);
         return dbr_error_propagate(err, e);
     }
     /* An error, or a COPY that needed no data from us (to or from a file
@@ -243,8 +247,8 @@ bool pq_copy_from(dbr_driver_conn *conn, const char *sql, dbr_copy_read_fn read,
         }
         g_clear_pointer(&e, dbr_error_free);
         w = 1;
-        while ((put = n > 0 ? PQputCopyData(conn->pg, buf, (int)n) : PQputCopyEnd(conn->pg, NULL)) ==
-                   0 &&
+        while ((put = n > 0 ? PQputCopyData(conn->pg, buf, (int)n)
+                            : PQputCopyEnd(conn->pg, NULL)) == 0 &&
                (w = wait_writable(conn, wait)) == 1)
             ;
         if (put != 1)
@@ -259,11 +263,27 @@ bool pq_copy_from(dbr_driver_conn *conn, const char *sql, dbr_copy_read_fn read,
             }
             return finish(conn, &ew, NULL, rows, err);
         }
+        {
+            /* What the server said meanwhile (an error, a goodbye) ends
+             * the COPY on its side: read it, so the next put refuses
+             * instead of sending into the void. */
+            struct pollfd p = {.fd = PQsocket(conn->pg), .events = POLLIN};
+
+            if (poll(&p, 1, 0) == 1 && !PQconsumeInput(conn->pg)) {
+                put = -1;
+                break;
+            }
+        }
     }
     g_free(buf);
-    /* The server ended the COPY (a bad row): its answer says why. */
-    if (put == -1 && PQstatus(conn->pg) == CONNECTION_OK)
-        return finish(conn, &ew, NULL, rows, err);
+    /* The server ended the COPY (a bad row, a FATAL): its answer says why,
+     * and without our CopyDone it cannot have committed. */
+    if (put == -1 && PQstatus(conn->pg) == CONNECTION_OK) {
+        if (finish(conn, &ew, NULL, rows, &e))
+            return true;
+        dbr_error_set_outcome(e, DBR_OUTCOME_NOT_APPLIED);
+        return dbr_error_propagate(err, e);
+    }
     /* CopyDone never left: closing the session rolls the COPY back. */
     conn->broken = true;
     return dbr_error_propagate(err, stopped_error(put == -1 ? -2 : w, conn->pg,
@@ -378,8 +398,8 @@ bool pq_copy_to(dbr_driver_conn *conn, const char *sql, dbr_copy_write_fn write,
     return finish(conn, &ew, NULL, rows, err);
 no_answer:
     conn->broken = true;
-    return dbr_error_propagate(err, stopped_error(ew.canceled ? -1 : 0, conn->pg,
-                                                  DBR_OUTCOME_UNKNOWN,
-                                                  "and the server did not stop within "
-                                                  "cancel_grace; the connection was closed"));
+    return dbr_error_propagate(err,
+                               stopped_error(ew.canceled ? -1 : 0, conn->pg, DBR_OUTCOME_UNKNOWN,
+                                             "and the server did not stop within "
+                                             "cancel_grace; the connection was closed"));
 }
