@@ -171,6 +171,7 @@ static dbr_error *stopped_by(const dbr_error *e, dbr_outcome outcome, const char
 
     dbr_error_set_phase(s, dbr_error_phase_of(e));
     dbr_error_set_outcome(s, outcome);
+    dbr_error_set_transient(s, dbr_error_transient(e));
     return s;
 }
 
@@ -202,8 +203,7 @@ static bool conclude(dbr_batch *b, const batch_op *op, dbr_error *whole, dbr_err
         if (!b->results[i] && !b->errors[i]) {
             /* No answer for it: what ended the batch speaks for it. */
             b->errors[i] = whole
-                               ? stopped_by(whole, dbr_error_outcome(whole),
-                                            "statement %d got no answer: %s", i)
+                               ? stopped_by(whole, dbr_error_outcome(whole), "statement %d: %s", i)
                                : dbr_error_new(DBR_ERR_INTERNAL, "core",
                                                "statement %d got no answer from the driver", i + 1);
             if (!whole)
