@@ -395,9 +395,24 @@ static bool batch_run(dbr_call *call, dbr_driver_conn *dc, const dbr_wait *wait,
     return run_one_by_one(call, b, op, dc, wait, err);
 }
 
+/* The call failed before the batch ran (no connection, the ctx done, a
+ * plugin's refusal): every statement gets the call's error. */
+static bool failed_unrun(dbr_batch *b, dbr_error *e, dbr_error **err)
+{
+    if (b->nrun == 0 && b->stmts->len > 0 && e) {
+        b->nrun = (int)b->stmts->len;
+        b->results = g_new0(dbr_result *, b->nrun);
+        b->errors = g_new0(dbr_error *, b->nrun);
+        for (int i = 0; i < b->nrun; i++)
+            b->errors[i] = dbr_error_copy(e);
+    }
+    return dbr_error_propagate(err, e);
+}
+
 bool dbr_batch_run(dbr_db *db, dbr_ctx *ctx, dbr_batch *b, dbr_batch_mode mode, dbr_error **err)
 {
     batch_op op = {.b = b, .atomic = mode == DBR_BATCH_ATOMIC};
+    dbr_error *e = NULL;
     dbr_call call = {.kind = DBR_CALL_BATCH,
                      .terminal = dbr_autocommit_terminal,
                      .run = batch_run,
@@ -421,12 +436,13 @@ bool dbr_batch_run(dbr_db *db, dbr_ctx *ctx, dbr_batch *b, dbr_batch_mode mode, 
     call.args = stmt(b, 0)->args;
     call.nstatements = (int)b->stmts->len;
     call.exec_flags = dbr_exec_flags(db);
-    return dbr_dispatch(db, &call, err);
+    return dbr_dispatch(db, &call, &e) || failed_unrun(b, e, err);
 }
 
 bool dbr_tx_batch_run(dbr_tx *handle, dbr_batch *b, dbr_error **err)
 {
     batch_op op = {.b = b, .in_tx = true};
+    dbr_error *e = NULL;
     dbr_call call = {.run = batch_run, .op = &op};
 
     if (!handle)
@@ -439,5 +455,5 @@ bool dbr_tx_batch_run(dbr_tx *handle, dbr_batch *b, dbr_error **err)
     call.sql = stmt(b, 0)->sql;
     call.args = stmt(b, 0)->args;
     call.nstatements = (int)b->stmts->len;
-    return dbr_tx_statement(handle, "dbr_tx_batch_run", &call, err);
+    return dbr_tx_statement(handle, "dbr_tx_batch_run", &call, &e) || failed_unrun(b, e, err);
 }

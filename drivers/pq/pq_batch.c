@@ -28,8 +28,10 @@ static bool is_error(ExecStatusType st)
 }
 
 /* Sends what libpq has queued by the wait's deadline, reading the server's
- * answers meanwhile (they stay queued in libpq). 0 sent, -1 deadline or
- * cancel (*e set), -2 connection lost (*e set). */
+ * answers meanwhile (they stay queued in libpq). 0 sent; else *e is set:
+ * -1 the tail of what was queued never left (a deadline, a cancel, a
+ * connection lost while some was still to send), -2 libpq failed writing
+ * (what left is not known). */
 static int flush_reading(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **e)
 {
     PGconn *pg = conn->pg;
@@ -65,7 +67,7 @@ static int flush_reading(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error 
     if (r == 0)
         return 0;
     *e = pq_conn_error(pg, DBR_PHASE_SENT, DBR_OUTCOME_UNKNOWN, "connection lost while sending");
-    return -2;
+    return r == 1 ? -1 : -2; /* 1: some of it is still here, so it never left */
 }
 
 /* The next result, waited for within ew; NULL at the end of a query's
