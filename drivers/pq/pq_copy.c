@@ -264,6 +264,20 @@ bool pq_copy_from(dbr_driver_conn *conn, const char *sql, dbr_copy_read_fn read,
             return finish(conn, &ew, NULL, rows, err);
         }
         {
+            /* In non-blocking mode libpq buffers whatever the socket does
+             * not take, without bound, and shifts the rest of its buffer
+             * after every partial send: send this chunk before reading the
+             * next, as blocking mode would. */
+            int f;
+
+            while ((f = PQflush(conn->pg)) == 1 && (w = wait_writable(conn, wait)) == 1)
+                ;
+            if (f != 0) {
+                put = f < 0 ? -1 : 0;
+                break;
+            }
+        }
+        {
             /* What the server said meanwhile (an error, a goodbye) ends
              * the COPY on its side: read it, so the next put refuses
              * instead of sending into the void. */
