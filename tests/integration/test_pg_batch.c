@@ -372,6 +372,75 @@ START_TEST(test_pg_batch_backend_terminated_before_the_batch_left_is_retried)
 }
 END_TEST
 
+typedef struct canceler {
+    dbr_ctx *ctx;
+    const char *app;
+} canceler;
+
+static gpointer cancel_when_sleeping(gpointer data)
+{
+    canceler *c = data;
+    terminator t = {.app = c->app};
+
+    if (t_wait_for(sleeping, &t, 20000))
+        dbr_ctx_cancel(c->ctx);
+    return NULL;
+}
+
+START_TEST(test_pg_batch_cancel_in_the_middle)
+{
+    dbr_db *db = open_pg("dbr_bt_cancel", "cancel_grace = 20s\n");
+    dbr_batch *b = dbr_batch_new();
+    canceler c = {.ctx = dbr_ctx_new(), .app = "dbr_bt_cancel"};
+    dbr_error *err = NULL;
+    GThread *th;
+
+    add(b, "INSERT INTO bt VALUES (1, 'one')");
+    add(b, "SELECT pg_sleep(30)");
+    add(b, "INSERT INTO bt VALUES (3, 'three')");
+    th = g_thread_new("canceler", cancel_when_sleeping, &c);
+    ck_assert(!dbr_batch_run(db, c.ctx, b, DBR_BATCH_ATOMIC, &err));
+    g_thread_join(th);
+    ck_assert_kind(err, DBR_ERR_CANCELED);
+    ck_assert_outcome(err, DBR_OUTCOME_NOT_APPLIED);
+    ck_assert_int_eq(rows_in_bt(), 0);
+    dbr_error_free(err);
+    dbr_ctx_free(c.ctx);
+    dbr_batch_free(b);
+    t_exec(db, "SELECT 1");
+    dbr_close(db);
+}
+END_TEST
+
+/* PgBouncer in transaction mode: an ATOMIC batch is one transaction; in
+ * EACH every Sync may end up on another server connection. */
+START_TEST(test_pg_batch_through_pgbouncer)
+{
+    const char *bouncer = getenv("DBR_TEST_BOUNCER_CONNINFO");
+    dbr_db *db;
+    dbr_batch *b = failing_middle();
+    dbr_error *err = NULL;
+
+    ck_assert_msg(bouncer && *bouncer, "DBR_TEST_BOUNCER_CONNINFO is not set");
+    db = t_open("[database]\ndriver = pq\nconninfo = %s\npooler = transaction\n", bouncer);
+    ck_assert(!dbr_batch_run(db, NULL, b, DBR_BATCH_ATOMIC, &err));
+    ck_assert_outcome(err, DBR_OUTCOME_NOT_APPLIED);
+    ck_assert_int_eq(rows_in_bt(), 0);
+    dbr_error_free(err);
+    ck_assert(!dbr_batch_run(db, NULL, b, DBR_BATCH_EACH, &err));
+    ck_assert_outcome(err, DBR_OUTCOME_PARTIAL);
+    ck_assert_int_eq(rows_in_bt(), 2);
+    dbr_error_free(err);
+    dbr_batch_clear(b);
+    add(b, "INSERT INTO bt VALUES (5, 'five')");
+    add(b, "SELECT count(*) FROM bt");
+    ck_assert_msg(dbr_batch_run(db, NULL, b, DBR_BATCH_EACH, &err), "%s", dbr_error_message(err));
+    ck_assert_str_eq(dbr_result_value(dbr_batch_result(b, 1), 0, 0), "3");
+    dbr_batch_free(b);
+    dbr_close(db);
+}
+END_TEST
+
 START_TEST(test_pg_batch_misuse_is_refused_clearly)
 {
     dbr_db *db = open_pg("dbr_bt", NULL);
@@ -429,6 +498,8 @@ int main(void)
     tcase_add_test(tc, test_pg_batch_deadline_in_the_middle);
     tcase_add_test(tc, test_pg_batch_backend_terminated_mid_batch_is_unknown_and_not_retried);
     tcase_add_test(tc, test_pg_batch_backend_terminated_before_the_batch_left_is_retried);
+    tcase_add_test(tc, test_pg_batch_cancel_in_the_middle);
+    tcase_add_test(tc, test_pg_batch_through_pgbouncer);
     tcase_add_test(tc, test_pg_batch_misuse_is_refused_clearly);
     suite_add_tcase(s, tc);
     return t_run(s);

@@ -337,6 +337,28 @@ START_TEST(test_pg_copy_inside_a_transaction)
 }
 END_TEST
 
+START_TEST(test_pg_copy_through_pgbouncer)
+{
+    const char *bouncer = getenv("DBR_TEST_BOUNCER_CONNINFO");
+    gen g = {.next = 1, .total = 50000};
+    sink s = {0};
+    dbr_error *err = NULL;
+    long long rows = 0;
+    dbr_db *db;
+
+    ck_assert_msg(bouncer && *bouncer, "DBR_TEST_BOUNCER_CONNINFO is not set");
+    db = t_open("[database]\ndriver = pq\nconninfo = %s\npooler = transaction\n", bouncer);
+    ck_assert_msg(dbr_copy_from(db, NULL, "COPY cp FROM STDIN", gen_read, &g, &rows, &err), "%s",
+                  dbr_error_message(err));
+    ck_assert_int_eq(rows, 50000);
+    ck_assert_msg(dbr_copy_to(db, NULL, "COPY cp TO STDOUT", sink_write, &s, &rows, &err), "%s",
+                  dbr_error_message(err));
+    ck_assert_int_eq(rows, 50000);
+    ck_assert_int_eq(s.chunks, 50000);
+    dbr_close(db);
+}
+END_TEST
+
 START_TEST(test_pg_copy_misuse_and_exec_refusal)
 {
     dbr_db *db = open_pg("dbr_cp", NULL);
@@ -388,6 +410,7 @@ int main(void)
     tcase_add_test(tc, test_pg_copy_deadline_mid_copy);
     tcase_add_test(tc, test_pg_copy_retry_reruns_a_buffer_never_a_read_callback);
     tcase_add_test(tc, test_pg_copy_inside_a_transaction);
+    tcase_add_test(tc, test_pg_copy_through_pgbouncer);
     tcase_add_test(tc, test_pg_copy_misuse_and_exec_refusal);
     suite_add_tcase(s, tc);
     return t_run(s);
