@@ -441,6 +441,42 @@ START_TEST(test_pg_batch_through_pgbouncer)
 }
 END_TEST
 
+/* A transient failure in the middle: ATOMIC applied nothing, so retry runs
+ * the whole batch again; EACH applied the others (partial): never again. */
+START_TEST(test_pg_batch_retry_reruns_only_what_applied_nothing)
+{
+    dbr_db *db = open_pg("dbr_bt_retry", "[chain]\nplugins = retry\n[plugin.retry]\n"
+                                         "max_attempts = 3\ninitial_interval = 1ms\n"
+                                         "max_interval = 10ms\n");
+    dbr_batch *b = dbr_batch_new();
+    dbr_error *err = NULL;
+    int attempts = 0;
+
+    dbr_subscribe(db, count_attempts, &attempts);
+    t_exec(admin, "CREATE OR REPLACE FUNCTION bt_conflict() RETURNS int LANGUAGE plpgsql AS $$ "
+                  "BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$");
+    add(b, "INSERT INTO bt VALUES (1, 'one')");
+    add(b, "SELECT bt_conflict()");
+    add(b, "INSERT INTO bt VALUES (3, 'three')");
+    ck_assert(!dbr_batch_run(db, NULL, b, DBR_BATCH_ATOMIC, &err));
+    ck_assert_kind(err, DBR_ERR_SERIALIZATION);
+    ck_assert_outcome(err, DBR_OUTCOME_NOT_APPLIED);
+    ck_assert_int_eq(g_atomic_int_get(&attempts), 2);
+    ck_assert_int_eq(rows_in_bt(), 0);
+    dbr_error_free(err);
+
+    attempts = 0;
+    ck_assert(!dbr_batch_run(db, NULL, b, DBR_BATCH_EACH, &err));
+    ck_assert_outcome(err, DBR_OUTCOME_PARTIAL);
+    ck_assert_int_eq(g_atomic_int_get(&attempts), 0);
+    ck_assert_int_eq(rows_in_bt(), 2);
+    dbr_error_free(err);
+    t_exec(admin, "DROP FUNCTION bt_conflict()");
+    dbr_batch_free(b);
+    dbr_close(db);
+}
+END_TEST
+
 START_TEST(test_pg_batch_misuse_is_refused_clearly)
 {
     dbr_db *db = open_pg("dbr_bt", NULL);
@@ -499,6 +535,7 @@ int main(void)
     tcase_add_test(tc, test_pg_batch_backend_terminated_mid_batch_is_unknown_and_not_retried);
     tcase_add_test(tc, test_pg_batch_backend_terminated_before_the_batch_left_is_retried);
     tcase_add_test(tc, test_pg_batch_cancel_in_the_middle);
+    tcase_add_test(tc, test_pg_batch_retry_reruns_only_what_applied_nothing);
     tcase_add_test(tc, test_pg_batch_through_pgbouncer);
     tcase_add_test(tc, test_pg_batch_misuse_is_refused_clearly);
     suite_add_tcase(s, tc);
