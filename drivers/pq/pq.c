@@ -441,6 +441,9 @@ static const struct dbr_driver_ops pq_ops = {
     .listen = pq_listen,
     .notify_wait = pq_notify_wait,
     .prepare = pq_prepare,
+    .exec_batch = pq_exec_batch,
+    .copy_from = pq_copy_from,
+    .copy_to = pq_copy_to,
 };
 
 DBR_MODULE_DEFINE(DBR_MODULE_DRIVER, "pq", "3.0.0", "PostgreSQL through libpq", &pq_ops)

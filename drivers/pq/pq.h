@@ -125,6 +125,15 @@ void pq_stmt_observe(dbr_driver_conn *conn, const char *sql, bool script);
 void pq_stmt_forget_all(dbr_driver_conn *conn);
 bool pq_stmt_server_side(const dbr_driver_conn *conn);
 void pq_stmt_cache_free(dbr_driver_conn *conn);
+/* Pipelined batches (pq_batch.c) and COPY (pq_copy.c): the exec_batch,
+ * copy_from and copy_to slots. */
+bool pq_exec_batch(dbr_driver_conn *conn, int n, const char *const *sql, const dbr_args *args,
+                   bool atomic, dbr_driver_result **results, dbr_error **errors,
+                   const dbr_wait *wait, dbr_error **err);
+bool pq_copy_from(dbr_driver_conn *conn, const char *sql, dbr_copy_read_fn read, void *user,
+                  long long *rows, const dbr_wait *wait, dbr_error **err);
+bool pq_copy_to(dbr_driver_conn *conn, const char *sql, dbr_copy_write_fn write, void *user,
+                long long *rows, const dbr_wait *wait, dbr_error **err);
 
 /* A pooler in front (pq_exec.c): 1 yes, 0 no, -1 and an error. */
 int pq_pooler_detect(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err);

@@ -15,17 +15,19 @@
 #include "pq.h"
 #include "pq_hosts.h"
 
-/* COPY has no API yet: a COPY FROM STDIN is ended with an error (the server
- * rolls it back), a COPY TO STDOUT is abandoned with its connection. */
+/* COPY runs through dbr_copy_from and dbr_copy_to (pq_copy.c), not here: a
+ * COPY FROM STDIN is ended with an error (the server rolls it back), a COPY
+ * TO STDOUT is abandoned with its connection. */
 static dbr_error *refuse_copy(dbr_driver_conn *conn, ExecStatusType st, bool atomic, bool script)
 {
     dbr_error *e = dbr_error_new(DBR_ERR_MISUSE, PQ_LAYER,
-                                 "COPY %s is not supported by dbr_exec or dbr_query; the "
-                                 "statement was stopped and its connection closed",
-                                 st == PGRES_COPY_IN ? "FROM STDIN" : "TO STDOUT");
+                                 "COPY %s is not supported by dbr_exec or dbr_query (use %s); "
+                                 "the statement was stopped and its connection closed",
+                                 st == PGRES_COPY_IN ? "FROM STDIN" : "TO STDOUT",
+                                 st == PGRES_COPY_IN ? "dbr_copy_from" : "dbr_copy_to");
 
     if (st == PGRES_COPY_IN)
-        (void)PQputCopyEnd(conn->pg, "COPY is not supported through dbr_exec");
+        (void)PQputCopyEnd(conn->pg, "COPY FROM STDIN runs through dbr_copy_from, not dbr_exec");
     conn->broken = true;
     /* A COPY FROM ended with an error is rolled back. A COPY TO may run to
      * its end on the server (its rows fit the socket buffers) and commit

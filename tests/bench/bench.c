@@ -24,7 +24,15 @@
  * chain (retry, breaker, health) with the statement cache, without it
  * (statement_cache_size = 0), and through a dbr_stmt, beside raw
  * PQexecParams and PQexecPrepared; ratios against PQexecPrepared.
+ * --batch: instead, 100 INSERTs as one dbr_batch_run (ATOMIC and EACH)
+ * against 100 sequential dbr_exec on the same connection, and raw libpq
+ * pipeline mode and PQexecParams, ROUNDS rounds of 20 batches each.
+ * --copy: instead, COPY of 1M rows in (dbr_copy_from from a callback vs
+ * raw PQputCopyData) and out (dbr_copy_to vs raw PQgetCopyData), ROUNDS
+ * rounds.
  */
+#include <dbr/batch.h>
+#include <dbr/copy.h>
 #include <dbr/dbr.h>
 
 #include <libpq-fe.h>
@@ -384,11 +392,338 @@ static long rss_kb(void)
     return resident * 4;
 }
 
+/* ---- --batch: 100 INSERTs per batch ---- */
+
+#define BATCH_N    100
+#define BATCH_REPS 20
+
+static void batch_reset(PGconn *pg)
+{
+    PQclear(PQexec(pg, "TRUNCATE bench_batch"));
+}
+
+static void batch_dbr_seq(dbr_db *db, int base)
+{
+    char id[16];
+    const char *p[1] = {id};
+    dbr_error *err = NULL;
+
+    for (int i = 0; i < BATCH_N; i++) {
+        snprintf(id, sizeof(id), "%d", base + i);
+        if (!dbr_exec(db, NULL, "INSERT INTO bench_batch VALUES ($1::int, 'x')", 1, p, &err))
+            die("dbr_exec", dbr_error_message(err));
+    }
+}
+
+static void batch_dbr(dbr_db *db, int base, dbr_batch_mode mode)
+{
+    dbr_batch *b = dbr_batch_new();
+    dbr_error *err = NULL;
+    char id[16];
+    const char *p[1] = {id};
+
+    for (int i = 0; i < BATCH_N; i++) {
+        snprintf(id, sizeof(id), "%d", base + i);
+        if (!dbr_batch_add(b, "INSERT INTO bench_batch VALUES ($1::int, 'x')", 1, p, &err))
+            die("dbr_batch_add", dbr_error_message(err));
+    }
+    if (!dbr_batch_run(db, NULL, b, mode, &err))
+        die("dbr_batch_run", dbr_error_message(err));
+    dbr_batch_free(b);
+}
+
+static void batch_dbr_atomic(dbr_db *db, int base)
+{
+    batch_dbr(db, base, DBR_BATCH_ATOMIC);
+}
+
+static void batch_dbr_each(dbr_db *db, int base)
+{
+    batch_dbr(db, base, DBR_BATCH_EACH);
+}
+
+static PGconn *batch_pg;
+
+static void batch_raw_seq(dbr_db *db, int base)
+{
+    char id[16];
+    const char *p[1] = {id};
+
+    (void)db;
+    for (int i = 0; i < BATCH_N; i++) {
+        PGresult *r;
+
+        snprintf(id, sizeof(id), "%d", base + i);
+        r = PQexecParams(batch_pg, "INSERT INTO bench_batch VALUES ($1::int, 'x')", 1, NULL, p,
+                         NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            die("PQexecParams", PQerrorMessage(batch_pg));
+        PQclear(r);
+    }
+}
+
+static void batch_raw_pipeline(dbr_db *db, int base)
+{
+    char id[16];
+    const char *p[1] = {id};
+    PGresult *r;
+
+    (void)db;
+    if (!PQenterPipelineMode(batch_pg))
+        die("PQenterPipelineMode", PQerrorMessage(batch_pg));
+    for (int i = 0; i < BATCH_N; i++) {
+        snprintf(id, sizeof(id), "%d", base + i);
+        if (!PQsendQueryParams(batch_pg, "INSERT INTO bench_batch VALUES ($1::int, 'x')", 1, NULL,
+                               p, NULL, NULL, 0))
+            die("PQsendQueryParams", PQerrorMessage(batch_pg));
+    }
+    if (!PQpipelineSync(batch_pg))
+        die("PQpipelineSync", PQerrorMessage(batch_pg));
+    for (int i = 0; i < BATCH_N; i++) {
+        r = PQgetResult(batch_pg);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            die("pipeline", PQerrorMessage(batch_pg));
+        PQclear(r);
+        PQclear(PQgetResult(batch_pg)); /* the NULL that ends it */
+    }
+    r = PQgetResult(batch_pg);
+    if (PQresultStatus(r) != PGRES_PIPELINE_SYNC)
+        die("pipeline", "no sync");
+    PQclear(r);
+    PQexitPipelineMode(batch_pg);
+}
+
+static int bench_batch(const char *conninfo, int rounds)
+{
+    static const struct {
+        const char *name;
+        void (*run)(dbr_db *db, int base);
+    } vs[] = {
+        {"100 x dbr_exec", batch_dbr_seq},      {"dbr_batch_run ATOMIC", batch_dbr_atomic},
+        {"dbr_batch_run EACH", batch_dbr_each}, {"100 x PQexecParams", batch_raw_seq},
+        {"libpq pipeline", batch_raw_pipeline},
+    };
+    enum { NV = sizeof(vs) / sizeof(vs[0]) };
+    sample *s[NV];
+    dbr_db *db = open_db(conninfo, NULL, NULL);
+
+    batch_pg = PQconnectdb(conninfo);
+    if (PQstatus(batch_pg) != CONNECTION_OK)
+        die("PQconnectdb", PQerrorMessage(batch_pg));
+    PQclear(PQexec(batch_pg, "DROP TABLE IF EXISTS bench_batch"));
+    PQclear(PQexec(batch_pg, "CREATE UNLOGGED TABLE bench_batch (id int PRIMARY KEY, v text)"));
+    for (int v = 0; v < NV; v++) {
+        s[v] = calloc((size_t)rounds, sizeof(sample));
+        vs[v].run(db, 0); /* warm up */
+        batch_reset(batch_pg);
+    }
+    for (int r = 0; r < rounds; r++) {
+        for (int i = 0; i < NV; i++) {
+            /* odd rounds run the variants the other way round */
+            int v = r % 2 ? NV - 1 - i : i;
+            double w0 = now_us(CLOCK_MONOTONIC), c0 = now_us(CLOCK_THREAD_CPUTIME_ID);
+
+            for (int k = 0; k < BATCH_REPS; k++)
+                vs[v].run(db, k * BATCH_N);
+            s[v][r].wall_us = (now_us(CLOCK_MONOTONIC) - w0) / BATCH_REPS;
+            s[v][r].cpu_us = (now_us(CLOCK_THREAD_CPUTIME_ID) - c0) / BATCH_REPS;
+            batch_reset(batch_pg);
+        }
+    }
+    printf("%d rounds x %d batches of %d INSERTs on one unix-socket connection; medians per "
+           "batch of %d\n",
+           rounds, BATCH_REPS, BATCH_N, BATCH_N);
+    printf("%-24s %10s %14s %10s\n", "variant", "wall us", "x 100 dbr_exec", "cpu us");
+    for (int v = 0; v < NV; v++) {
+        double w = median(s[v], rounds, offsetof(sample, wall_us));
+        double c = median(s[v], rounds, offsetof(sample, cpu_us));
+        double w0 = median(s[0], rounds, offsetof(sample, wall_us));
+
+        printf("%-24s %10.0f %13.2fx %10.0f\n", vs[v].name, w, w0 / w, c);
+    }
+    PQclear(PQexec(batch_pg, "DROP TABLE bench_batch"));
+    for (int v = 0; v < NV; v++)
+        free(s[v]);
+    PQfinish(batch_pg);
+    dbr_close(db);
+    return 0;
+}
+
+/* ---- --copy: 1M rows in and out ---- */
+
+#define COPY_ROWS 1000000LL
+
+typedef struct copy_gen {
+    long long next;
+} copy_gen;
+
+static long long copy_fill(void *user, char *buf, size_t cap, dbr_error **err)
+{
+    copy_gen *g = user;
+    size_t n = 0;
+
+    (void)err;
+    while (g->next <= COPY_ROWS && cap - n > 64) {
+        n += (size_t)snprintf(buf + n, cap - n, "%lld\trow %lld\n", g->next, g->next);
+        g->next++;
+    }
+    return (long long)n;
+}
+
+static bool copy_count(void *user, const char *data, size_t len, dbr_error **err)
+{
+    (void)data;
+    (void)err;
+    *(long long *)user += (long long)len;
+    return true;
+}
+
+static long long copy_in_dbr(dbr_db *db, PGconn *pg)
+{
+    copy_gen g = {1};
+    dbr_error *err = NULL;
+    long long rows = 0;
+
+    (void)pg;
+    if (!dbr_copy_from(db, NULL, "COPY bench_copy FROM STDIN", copy_fill, &g, &rows, &err))
+        die("dbr_copy_from", dbr_error_message(err));
+    return rows;
+}
+
+static long long copy_in_raw(dbr_db *db, PGconn *pg)
+{
+    static char buf[64 * 1024];
+    copy_gen g = {1};
+    PGresult *r;
+    long long n, rows;
+
+    (void)db;
+    r = PQexec(pg, "COPY bench_copy FROM STDIN");
+    if (PQresultStatus(r) != PGRES_COPY_IN)
+        die("COPY", PQerrorMessage(pg));
+    PQclear(r);
+    while ((n = copy_fill(&g, buf, sizeof(buf), NULL)) > 0)
+        if (PQputCopyData(pg, buf, (int)n) != 1)
+            die("PQputCopyData", PQerrorMessage(pg));
+    if (PQputCopyEnd(pg, NULL) != 1)
+        die("PQputCopyEnd", PQerrorMessage(pg));
+    r = PQgetResult(pg);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        die("COPY", PQerrorMessage(pg));
+    rows = atoll(PQcmdTuples(r));
+    PQclear(r);
+    PQclear(PQgetResult(pg));
+    return rows;
+}
+
+static long long copy_out_dbr(dbr_db *db, PGconn *pg)
+{
+    dbr_error *err = NULL;
+    long long rows = 0, bytes = 0;
+
+    (void)pg;
+    if (!dbr_copy_to(db, NULL, "COPY bench_copy TO STDOUT", copy_count, &bytes, &rows, &err))
+        die("dbr_copy_to", dbr_error_message(err));
+    return rows;
+}
+
+static long long copy_out_raw(dbr_db *db, PGconn *pg)
+{
+    PGresult *r;
+    long long rows, bytes = 0;
+    char *row;
+    int n;
+
+    (void)db;
+    r = PQexec(pg, "COPY bench_copy TO STDOUT");
+    if (PQresultStatus(r) != PGRES_COPY_OUT)
+        die("COPY", PQerrorMessage(pg));
+    PQclear(r);
+    while ((n = PQgetCopyData(pg, &row, 0)) > 0) {
+        copy_count(&bytes, row, (size_t)n, NULL);
+        PQfreemem(row);
+    }
+    r = PQgetResult(pg);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        die("COPY", PQerrorMessage(pg));
+    rows = atoll(PQcmdTuples(r));
+    PQclear(r);
+    PQclear(PQgetResult(pg));
+    return rows;
+}
+
+static int bench_copy(const char *conninfo, int rounds)
+{
+    static const struct {
+        const char *name;
+        long long (*run)(dbr_db *db, PGconn *pg);
+        bool in;
+    } vs[] = {
+        {"COPY in, dbr_copy_from", copy_in_dbr, true},
+        {"COPY in, PQputCopyData", copy_in_raw, true},
+        {"COPY out, dbr_copy_to", copy_out_dbr, false},
+        {"COPY out, PQgetCopyData", copy_out_raw, false},
+    };
+    enum { NV = sizeof(vs) / sizeof(vs[0]) };
+    sample *s[NV];
+    dbr_db *db = open_db(conninfo, NULL, NULL);
+    PGconn *pg = PQconnectdb(conninfo);
+
+    if (PQstatus(pg) != CONNECTION_OK)
+        die("PQconnectdb", PQerrorMessage(pg));
+    PQclear(PQexec(pg, "DROP TABLE IF EXISTS bench_copy"));
+    PQclear(PQexec(pg, "CREATE UNLOGGED TABLE bench_copy (id bigint, v text)"));
+    for (int v = 0; v < NV; v++)
+        s[v] = calloc((size_t)rounds, sizeof(sample));
+    for (int r = 0; r < rounds; r++) {
+        for (int k = 0; k < NV; k++) {
+            /* odd rounds run each pair the other way round: no variant
+             * always goes first */
+            int v = r % 2 ? k ^ 1 : k;
+            double w0, c0;
+            long long rows;
+
+            /* COPY in starts from an empty table; COPY out reads the 1M
+             * rows the last COPY in left */
+            if (vs[v].in)
+                PQclear(PQexec(pg, "TRUNCATE bench_copy"));
+            /* the first scan of fresh rows sets their hint bits: not the
+             * first COPY out's cost alone */
+            if (k == 2)
+                PQclear(PQexec(pg, "VACUUM bench_copy"));
+            w0 = now_us(CLOCK_MONOTONIC);
+            c0 = now_us(CLOCK_THREAD_CPUTIME_ID);
+            rows = vs[v].run(db, pg);
+            s[v][r].wall_us = now_us(CLOCK_MONOTONIC) - w0;
+            s[v][r].cpu_us = now_us(CLOCK_THREAD_CPUTIME_ID) - c0;
+            if (rows != COPY_ROWS)
+                die(vs[v].name, "wrong row count");
+        }
+    }
+    printf("%d rounds of COPY of %lld rows on one unix-socket connection; medians\n", rounds,
+           COPY_ROWS);
+    printf("%-26s %10s %10s %10s\n", "variant", "wall ms", "x libpq", "cpu ms");
+    for (int v = 0; v < NV; v++) {
+        int raw = v | 1;
+        double w = median(s[v], rounds, offsetof(sample, wall_us));
+        double c = median(s[v], rounds, offsetof(sample, cpu_us));
+        double w0 = median(s[raw], rounds, offsetof(sample, wall_us));
+
+        printf("%-26s %10.0f %10.3f %10.0f\n", vs[v].name, w / 1000, w / w0, c / 1000);
+    }
+    PQclear(PQexec(pg, "DROP TABLE bench_copy"));
+    for (int v = 0; v < NV; v++)
+        free(s[v]);
+    PQfinish(pg);
+    dbr_close(db);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *conninfo = getenv("DBR_TEST_CONNINFO"), *extra = NULL, *chain = "retry, breaker";
     int n = 5000, rounds = 9, millions = 0;
-    bool stmt = false;
+    bool stmt = false, batch = false, copy = false;
     variant vs[5];
     int nv = 0;
     PGresult *prep;
@@ -406,9 +741,14 @@ int main(int argc, char **argv)
             millions = atoi(argv[++i]);
         else if (strcmp(argv[i], "--stmt") == 0)
             stmt = true;
+        else if (strcmp(argv[i], "--batch") == 0)
+            batch = true;
+        else if (strcmp(argv[i], "--copy") == 0)
+            copy = true;
         else
             die("usage", "dbr-bench [-n CALLS] [-r ROUNDS] [--chain LIST] [-c EXTRA_CONFIG] "
-                         "[--rss MILLIONS] | --stmt [-n CALLS] [-r ROUNDS]");
+                         "[--rss MILLIONS] | --stmt [-n CALLS] [-r ROUNDS] | --batch [-r ROUNDS] "
+                         "| --copy [-r ROUNDS]");
     }
     if (!conninfo)
         die("DBR_TEST_CONNINFO", "not set (scripts/run-bench.sh sets it)");
@@ -416,6 +756,10 @@ int main(int argc, char **argv)
         die("arguments", "need 1 <= rounds <= 256 and calls >= 1");
     if (stmt)
         return stmt_bench(conninfo, n, rounds);
+    if (batch)
+        return bench_batch(conninfo, rounds);
+    if (copy)
+        return bench_copy(conninfo, rounds);
 
     vs[nv++] = (variant){.name = "libpq PQexecParams", .run = run_params};
     vs[nv++] = (variant){.name = "libpq PQexecPrepared", .run = run_prepared};
