@@ -278,7 +278,7 @@ static bool run_pipelined(dbr_call *call, dbr_batch *b, const batch_op *op, dbr_
             drv->result_free(res[i]);
             res[i] = NULL;
         }
-        b->results[i] = res[i] ? dbr_result_wrap(drv, res[i]) : NULL;
+        b->results[i] = res[i] ? dbr_result_wrap(call->db, res[i]) : NULL;
     }
     g_free(sql);
     g_free(args);
