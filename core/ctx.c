@@ -71,29 +71,28 @@ dbr_ctx *dbr_ctx_new(void)
     return ctx_alloc(0);
 }
 
-dbr_ctx *dbr_ctx_with_timeout(long long timeout_ms)
+/* The deadline timeout_ms from now. A timeout of zero or less is a
+ * deadline already reached; a huge one is capped where the microseconds
+ * cannot overflow when added to the clock. */
+static int64_t deadline_in(long long timeout_ms)
 {
-    int64_t now = dbr_now_us();
-
-    /* A timeout of zero or less is a ctx already past its deadline. */
     if (timeout_ms < 0)
         timeout_ms = 0;
     if (timeout_ms > INT64_MAX / 2000)
         timeout_ms = INT64_MAX / 2000;
-    return ctx_alloc(now + timeout_ms * 1000);
+    return dbr_now_us() + timeout_ms * 1000;
+}
+
+dbr_ctx *dbr_ctx_with_timeout(long long timeout_ms)
+{
+    return ctx_alloc(deadline_in(timeout_ms));
 }
 
 dbr_ctx *dbr_ctx_child(const dbr_ctx *parent, long long timeout_ms)
 {
-    dbr_ctx *ctx;
-    int64_t deadline;
+    int64_t deadline = deadline_in(timeout_ms);
+    dbr_ctx *ctx = ctx_alloc(deadline);
 
-    if (timeout_ms < 0)
-        timeout_ms = 0;
-    if (timeout_ms > INT64_MAX / 2000)
-        timeout_ms = INT64_MAX / 2000;
-    deadline = dbr_now_us() + timeout_ms * 1000;
-    ctx = ctx_alloc(deadline);
     if (ctx->preset)
         return ctx;
     /* Cancellation is the root's: share its descriptor, not a new one. */
