@@ -86,6 +86,20 @@ static dbr_error *escaped_error(void)
     return e;
 }
 
+/* The callback returned true although a statement failed and the server
+ * is still in the aborted state: committing (or releasing the savepoint)
+ * would silently roll back, so the caller is told, with the failed
+ * statement's kind and message. what names what was rolled back. */
+static dbr_error *went_on_error(const tx *t, const char *what)
+{
+    dbr_error *e = dbr_error_new(t->failed ? t->failed : DBR_ERR_INTERNAL, "core",
+                                 "%s rolled back: a statement failed and the callback went on: %s",
+                                 what, t->failed_msg ? t->failed_msg : "unknown error");
+
+    dbr_error_set_phase(e, DBR_PHASE_ANSWERED);
+    return e;
+}
+
 static bool tx_finish(tx *t, bool ok, dbr_error *e, dbr_error **err)
 {
     dbr_db *db = t->db;
@@ -110,14 +124,8 @@ static bool tx_finish(tx *t, bool ok, dbr_error *e, dbr_error **err)
         own_error = true;
     }
     if (ok && s == DBR_TXSTATUS_INERROR) {
-        /* The callback swallowed a failed statement: COMMIT would silently
-         * roll back, so say so instead. */
         ok = false;
-        e = dbr_error_new(t->failed ? t->failed : DBR_ERR_INTERNAL, "core",
-                          "transaction rolled back: a statement failed and the callback went on: "
-                          "%s",
-                          t->failed_msg ? t->failed_msg : "unknown error");
-        dbr_error_set_phase(e, DBR_PHASE_ANSWERED);
+        e = went_on_error(t, "transaction");
         own_error = true;
     }
     if (ok && s == DBR_TXSTATUS_BROKEN) {
@@ -454,9 +462,7 @@ bool dbr_tx_savepoint(dbr_tx *handle, dbr_tx_fn fn, void *user, dbr_error **err)
     }
     if (ok && t->db->drv->txstatus(t->pc->dc) == DBR_TXSTATUS_INERROR) {
         ok = false;
-        e = dbr_error_new(t->failed ? t->failed : DBR_ERR_INTERNAL, "core",
-                          "savepoint rolled back: a statement failed and the callback went on: %s",
-                          t->failed_msg ? t->failed_msg : "unknown error");
+        e = went_on_error(t, "savepoint");
     }
     if (ok) {
         savepoint_sql(1, id, sql, sizeof(sql));
