@@ -197,8 +197,34 @@ static void wake_waiter(void *arg)
     g_mutex_unlock(&pool->lock);
 }
 
-/* With the lock held: takes the most recent idle connection that is still
- * within its lifetime and idle time; expired ones go on *dead. */
+/* Why an idle connection is due to be closed, if it is. */
+typedef enum { FIT, PAST_LIFETIME, PAST_IDLE_TIME } expiry;
+
+/* Whether pc has outlived its lifetime, or been idle for 1/share of
+ * conn_max_idle_time; the lifetime counts first when both hold. */
+static expiry expiry_of(const dbr_pool *pool, const dbr_pconn *pc, int64_t now, int share)
+{
+    if (pc->expires_us && now >= pc->expires_us)
+        return PAST_LIFETIME;
+    if (pool->st->max_idle_time_us && now - pc->returned_us >= pool->st->max_idle_time_us / share)
+        return PAST_IDLE_TIME;
+    return FIT;
+}
+
+/* With the lock held: an idle connection, already unlinked, leaves the
+ * pool, counted by why it goes; it is closed from *dead outside the lock. */
+static void retire(dbr_pool *pool, dbr_pconn *pc, expiry why, dbr_pconn **dead)
+{
+    if (why == PAST_LIFETIME)
+        pool->max_lifetime_closed++;
+    else if (why == PAST_IDLE_TIME)
+        pool->max_idle_time_closed++;
+    pool->open--;
+    pool->nidle--;
+    pc->next = *dead;
+    *dead = pc;
+}
+
 /* The connection this thread last checked out, per pool: a thread gets it
  * back when it is idle (HikariCP's ConcurrentBag keeps the same affinity).
  * Threads that keep their connection keep their backend, and the scheduler
@@ -229,8 +255,7 @@ static dbr_pconn *take_own(dbr_pool *pool, int64_t now)
          * is, so that after a burst the connections nobody takes first
          * still age out (expired ones are closed by take_idle at the head,
          * or by the next prune). */
-        if ((pc->expires_us && now >= pc->expires_us) ||
-            (pool->st->max_idle_time_us && now - pc->returned_us >= pool->st->max_idle_time_us / 2))
+        if (expiry_of(pool, pc, now, 2) != FIT)
             return NULL;
         *link = pc->next;
         pool->nidle--;
@@ -240,6 +265,8 @@ static dbr_pconn *take_own(dbr_pool *pool, int64_t now)
     return NULL;
 }
 
+/* With the lock held: takes the most recent idle connection that is still
+ * within its lifetime and idle time; expired ones go on *dead. */
 static dbr_pconn *take_idle(dbr_pool *pool, int64_t now, dbr_pconn **dead)
 {
     dbr_pconn *own = take_own(pool, now);
@@ -248,23 +275,15 @@ static dbr_pconn *take_idle(dbr_pool *pool, int64_t now, dbr_pconn **dead)
         return own;
     while (pool->idle) {
         dbr_pconn *pc = pool->idle;
-        bool old = pc->expires_us && now >= pc->expires_us;
-        bool stale =
-            pool->st->max_idle_time_us && now - pc->returned_us >= pool->st->max_idle_time_us;
+        expiry why = expiry_of(pool, pc, now, 1);
 
         pool->idle = pc->next;
-        pool->nidle--;
-        if (!old && !stale) {
+        if (why == FIT) {
+            pool->nidle--;
             pool->in_use++;
             return pc;
         }
-        if (old)
-            pool->max_lifetime_closed++;
-        else
-            pool->max_idle_time_closed++;
-        pool->open--;
-        pc->next = *dead;
-        *dead = pc;
+        retire(pool, pc, why, dead);
     }
     return NULL;
 }
@@ -627,20 +646,11 @@ int dbr_pool_prune(dbr_pool *pool, bool all)
 
     g_mutex_lock(&pool->lock);
     while ((pc = pool->idle)) {
-        bool old = pc->expires_us && now >= pc->expires_us;
-        bool stale =
-            pool->st->max_idle_time_us && now - pc->returned_us >= pool->st->max_idle_time_us;
+        expiry why = expiry_of(pool, pc, now, 1);
 
         pool->idle = pc->next;
-        if (all || old || stale) {
-            if (old)
-                pool->max_lifetime_closed++;
-            else if (stale)
-                pool->max_idle_time_closed++;
-            pool->open--;
-            pool->nidle--;
-            pc->next = dead;
-            dead = pc;
+        if (all || why != FIT) {
+            retire(pool, pc, why, &dead);
             n++;
         } else {
             pc->next = keep;
