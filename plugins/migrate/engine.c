@@ -35,14 +35,6 @@ static void state_clear(state *s)
         g_ptr_array_free(s->applied, TRUE);
 }
 
-static mig *find_mig(const state *s, long long version)
-{
-    for (guint i = 0; i < s->all->len; i++)
-        if (((mig *)g_ptr_array_index(s->all, i))->version == version)
-            return g_ptr_array_index(s->all, i);
-    return NULL;
-}
-
 static applied *find_applied(const state *s, long long version)
 {
     for (guint i = 0; i < s->applied->len; i++)
@@ -98,7 +90,7 @@ static bool verify(const state *s, dbr_error **err)
 
     for (guint i = 0; i < s->applied->len; i++) {
         const applied *a = g_ptr_array_index(s->applied, i);
-        const mig *x = find_mig(s, a->version);
+        const mig *x = mig_find(s->all, a->version);
 
         if (a->dirty) {
             char *advice = dirty_advice(s, a);
@@ -387,7 +379,7 @@ static bool down_to(state *s, long long target, int limit, JsonBuilder *done, db
 
         if (a->version <= target)
             break;
-        if (!apply(s->m, find_mig(s, a->version), false, done, err))
+        if (!apply(s->m, mig_find(s->all, a->version), false, done, err))
             return false;
     }
     return true;
@@ -644,7 +636,7 @@ static bool force_tx(dbr_tx *tx, void *user, dbr_error **err)
     ok = dbr_tx_exec(tx, sql, 1, p, err);
     g_free(sql);
     if (ok && !f->baseline && f->version) {
-        const mig *x = find_mig(f->s, f->version);
+        const mig *x = mig_find(f->s->all, f->version);
         dbr_result *r;
 
         sql = g_strdup_printf("SELECT checksum FROM %s WHERE version = $1::bigint", m->table);
@@ -696,7 +688,7 @@ static bool run_force(state *s, char **w, char **reply, dbr_error **err)
 
     if (!parse_number(w[1], "a version number", 0, G_MAXINT64, &f.version, err))
         return false;
-    if (f.version && !find_mig(s, f.version))
+    if (f.version && !mig_find(s->all, f.version))
         return migrate_fail(err, "%s %lld: no such migration", w[0], f.version);
     if (!dbr_tx_run(s->m->db, NULL, NULL, force_tx, &f, err))
         return false;
@@ -739,7 +731,7 @@ static bool run_steps(state *s, char **w, char **reply, dbr_error **err)
                  down_to(s, 0, (int)n, done, err);
     } else {
         ok = parse_number(w[1], "a version number", 0, G_MAXINT64, &n, err);
-        if (ok && n && !find_mig(s, n))
+        if (ok && n && !mig_find(s->all, n))
             ok = migrate_fail(err, "goto %lld: no such migration", n);
         if (ok)
             ok = n >= current_version(s) ? up_to(s, n, done, err) : down_to(s, n, -1, done, err);

@@ -128,7 +128,7 @@ static gint by_version(gconstpointer a, gconstpointer b)
     return x->version < y->version ? -1 : x->version > y->version;
 }
 
-static mig *find(GPtrArray *all, long long version)
+mig *mig_find(const GPtrArray *all, long long version)
 {
     for (guint i = 0; i < all->len; i++)
         if (((mig *)g_ptr_array_index(all, i))->version == version)
@@ -233,7 +233,7 @@ static bool load_dir(const char *dir, GPtrArray *all, dbr_error **err)
             g_free(path);
             continue;
         }
-        x = find(all, version);
+        x = mig_find(all, version);
         if (!x) {
             x = g_new0(mig, 1);
             x->version = version;
@@ -330,7 +330,7 @@ GPtrArray *mig_load(const migrate *m, dbr_error **err)
     }
     c = dbr_migration_list(&n);
     for (int i = 0; i < n; i++) {
-        mig *x = find(all, c[i].version);
+        mig *x = mig_find(all, c[i].version);
         char *sig;
 
         if (x) {
