@@ -9,6 +9,7 @@
 #include <glib.h>
 
 #include "ctx.h"
+#include "splitmix64.h"
 #include "db.h"
 
 void dbr_host_init(dbr_host *host, dbr_db *db, const dbr_clock *clock, uint64_t seed)
@@ -54,13 +55,8 @@ bool dbr_host_sleep(const dbr_host *host, dbr_ctx *ctx, int64_t us, dbr_error **
 
 uint64_t dbr_host_random(const dbr_host *host)
 {
-    /* splitmix64: lock-free, and every thread gets a distinct value. */
-    guint64 z =
-        __atomic_add_fetch(&((dbr_host *)host)->rng, 0x9e3779b97f4a7c15ULL, __ATOMIC_RELAXED);
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    /* Lock-free, and every thread gets a distinct value. */
+    return dbr_splitmix64(&((dbr_host *)host)->rng);
 }
 
 void dbr_host_publish(const dbr_host *host, const char *type, ...)
