@@ -72,7 +72,7 @@ int cmd_check(const tool_opts *o)
             add_module(b, db, i);
         json_builder_end_array(b);
         json_builder_end_object(b);
-        text = tool_json_text(b);
+        text = dbr_json_pretty(b);
         printf("%s\n", text);
     } else {
         printf("%s: ok\n\ncalls go through, outermost first:\n", o->config);

@@ -141,7 +141,7 @@ static void json_error(const tool_opts *o, int code, const char *kind, const cha
         tool_json_str(b, "hint", hint);
     tool_json_int(b, "exit", code);
     json_builder_end_object(b);
-    text = tool_json_text(b);
+    text = dbr_json_pretty(b);
     printf("%s\n", text);
 }
 
@@ -197,16 +197,6 @@ dbr_db *tool_open(const tool_opts *o, bool check_only, dbr_error **err)
     dbr_open_opts opts = {.config_path = o->config, .check_only = check_only, .one_shot = true};
 
     return dbr_open_with(&opts, err);
-}
-
-char *tool_json_text(JsonBuilder *b)
-{
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = json_builder_get_root(b);
-
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, TRUE);
-    return json_generator_to_data(gen, NULL);
 }
 
 void tool_json_str(JsonBuilder *b, const char *name, const char *value)

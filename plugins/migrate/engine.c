@@ -19,6 +19,7 @@
 
 #include <dbr/sql.h>
 
+#include "json_text.h"
 #include "migrate.h"
 
 typedef struct state {
@@ -385,16 +386,6 @@ static bool down_to(state *s, long long target, int limit, JsonBuilder *done, db
     return true;
 }
 
-static char *finish_json(JsonBuilder *b)
-{
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = json_builder_get_root(b);
-
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, TRUE);
-    return json_generator_to_data(gen, NULL);
-}
-
 static char *status_json(const state *s, const char *note)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
@@ -461,7 +452,7 @@ static char *status_json(const state *s, const char *note)
     json_builder_end_array(b);
     json_builder_end_object(b);
     g_hash_table_destroy(seen);
-    out = finish_json(b);
+    out = dbr_json_pretty(b);
     return out;
 }
 
@@ -592,7 +583,7 @@ static char *dry_run(state *s, dbr_error **err, bool *ok)
     json_builder_set_member_name(b, "ok");
     json_builder_add_boolean_value(b, *ok);
     json_builder_end_object(b);
-    out = finish_json(b);
+    out = dbr_json_pretty(b);
     if (d.failure)
         dbr_error_propagate(err, d.failure);
     g_string_free(summary, TRUE);
@@ -745,7 +736,7 @@ static bool run_steps(state *s, char **w, char **reply, dbr_error **err)
             json_builder_set_member_name(done, "version");
             json_builder_add_int_value(done, current_version(&after));
             json_builder_end_object(done);
-            *reply = finish_json(done);
+            *reply = dbr_json_pretty(done);
         }
         state_clear(&after);
     }
