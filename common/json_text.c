@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* JSON text as dbr writes it (json_text.h). */
+#include <math.h>
+#include <string.h>
+
 #include "json_text.h"
 
 char *dbr_json_pretty(JsonBuilder *b)
@@ -10,4 +13,41 @@ char *dbr_json_pretty(JsonBuilder *b)
     json_generator_set_root(gen, root);
     json_generator_set_pretty(gen, TRUE);
     return json_generator_to_data(gen, NULL);
+}
+
+void dbr_json_number(GString *out, double v)
+{
+    char buf[G_ASCII_DTOSTR_BUF_SIZE];
+    char *end;
+
+    if (!isfinite(v))
+        v = 0;
+    g_ascii_formatd(buf, sizeof(buf), "%.6f", v);
+    end = buf + strlen(buf);
+    while (end > buf && end[-1] == '0')
+        *--end = '\0';
+    if (end > buf && end[-1] == '.')
+        *--end = '\0';
+    if (strcmp(buf, "-0") == 0)
+        strcpy(buf, "0");
+    g_string_append(out, buf);
+}
+
+void dbr_json_string(GString *out, const char *s)
+{
+    char *valid = g_utf8_make_valid(s ? s : "", -1);
+
+    g_string_append_c(out, '"');
+    for (const char *p = valid; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+
+        if (c == '"' || c == '\\')
+            g_string_append_printf(out, "\\%c", c);
+        else if (c < 0x20)
+            g_string_append_printf(out, "\\u%04x", c);
+        else
+            g_string_append_c(out, (char)c);
+    }
+    g_string_append_c(out, '"');
+    g_free(valid);
 }
