@@ -15,6 +15,18 @@ char *dbr_json_pretty(JsonBuilder *b)
     return json_generator_to_data(gen, NULL);
 }
 
+void dbr_json_add_str(JsonBuilder *b, const char *name, const char *value)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_string_value(b, value);
+}
+
+void dbr_json_add_int(JsonBuilder *b, const char *name, long long value)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_int_value(b, value);
+}
+
 void dbr_json_number(GString *out, double v)
 {
     char buf[G_ASCII_DTOSTR_BUF_SIZE];

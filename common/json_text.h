@@ -13,6 +13,9 @@
 
 /* The builder's document as indented JSON text; g_free it. */
 char *dbr_json_pretty(JsonBuilder *b);
+/* A member name and its string or integer value: the two shapes written most. */
+void dbr_json_add_str(JsonBuilder *b, const char *name, const char *value);
+void dbr_json_add_int(JsonBuilder *b, const char *name, long long value);
 /* Appends v with at most 6 decimals (a microsecond in seconds) and no
  * trailing zeros; NaN and infinities, which JSON lacks, as 0. */
 void dbr_json_number(GString *out, double v);

@@ -37,10 +37,6 @@ int cmd_migrate(const tool_opts *o);
  * starts a service's listener or threads), or check_only. */
 dbr_db *tool_open(const tool_opts *o, bool check_only, dbr_error **err);
 
-/* member name + string / integer value, the two shapes the tool writes most. */
-void tool_json_str(JsonBuilder *b, const char *name, const char *value);
-void tool_json_int(JsonBuilder *b, const char *name, long long value);
-
 /*
  * Failures. Each prints "dbr COMMAND: MESSAGE" (and an error's detail and
  * hint) on stderr and, with --json, {"ok": false, "error": ...} on stdout,

@@ -393,12 +393,9 @@ static char *status_json(const state *s, const char *note)
     char *out;
 
     json_builder_begin_object(b);
-    json_builder_set_member_name(b, "version");
-    json_builder_add_int_value(b, current_version(s));
-    if (note) {
-        json_builder_set_member_name(b, "note");
-        json_builder_add_string_value(b, note);
-    }
+    dbr_json_add_int(b, "version", current_version(s));
+    if (note)
+        dbr_json_add_str(b, "note", note);
     json_builder_set_member_name(b, "migrations");
     json_builder_begin_array(b);
     for (guint i = 0; i < s->all->len; i++) {
@@ -413,23 +410,15 @@ static char *status_json(const state *s, const char *note)
         if (x->version)
             g_hash_table_add(seen, (gpointer)&x->version);
         json_builder_begin_object(b);
-        json_builder_set_member_name(b, "version");
-        json_builder_add_int_value(b, x->version); /* 0: a file whose name holds none */
-        json_builder_set_member_name(b, "description");
-        json_builder_add_string_value(b, x->description);
-        json_builder_set_member_name(b, "state");
-        json_builder_add_string_value(b, st);
-        json_builder_set_member_name(b, "source");
-        json_builder_add_string_value(b, x->problem ? x->bad_file : mig_name(x));
-        if (x->problem) {
-            json_builder_set_member_name(b, "problem");
-            json_builder_add_string_value(b, x->problem);
-        }
+        dbr_json_add_int(b, "version", x->version); /* 0: a file whose name holds none */
+        dbr_json_add_str(b, "description", x->description);
+        dbr_json_add_str(b, "state", st);
+        dbr_json_add_str(b, "source", x->problem ? x->bad_file : mig_name(x));
+        if (x->problem)
+            dbr_json_add_str(b, "problem", x->problem);
         if (a) {
-            json_builder_set_member_name(b, "applied_at");
-            json_builder_add_string_value(b, a->applied_at);
-            json_builder_set_member_name(b, "execution_ms");
-            json_builder_add_int_value(b, a->execution_ms);
+            dbr_json_add_str(b, "applied_at", a->applied_at);
+            dbr_json_add_int(b, "execution_ms", a->execution_ms);
         }
         json_builder_end_object(b);
     }
@@ -439,14 +428,10 @@ static char *status_json(const state *s, const char *note)
         if (g_hash_table_contains(seen, &a->version))
             continue;
         json_builder_begin_object(b);
-        json_builder_set_member_name(b, "version");
-        json_builder_add_int_value(b, a->version);
-        json_builder_set_member_name(b, "description");
-        json_builder_add_string_value(b, a->description);
-        json_builder_set_member_name(b, "state");
-        json_builder_add_string_value(b, a->dirty ? "dirty" : "missing");
-        json_builder_set_member_name(b, "applied_at");
-        json_builder_add_string_value(b, a->applied_at);
+        dbr_json_add_int(b, "version", a->version);
+        dbr_json_add_str(b, "description", a->description);
+        dbr_json_add_str(b, "state", a->dirty ? "dirty" : "missing");
+        dbr_json_add_str(b, "applied_at", a->applied_at);
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
@@ -539,22 +524,15 @@ static char *dry_run(state *s, dbr_error **err, bool *ok)
             continue;
         count[r]++;
         json_builder_begin_object(b);
-        json_builder_set_member_name(b, "version");
-        json_builder_add_int_value(b, x->version);
-        json_builder_set_member_name(b, "description");
-        json_builder_add_string_value(b, x->description);
-        json_builder_set_member_name(b, "source");
-        json_builder_add_string_value(b, mig_name(x));
+        dbr_json_add_int(b, "version", x->version);
+        dbr_json_add_str(b, "description", x->description);
+        dbr_json_add_str(b, "source", mig_name(x));
         json_builder_set_member_name(b, "transaction");
         json_builder_add_boolean_value(b, !x->no_tx);
-        json_builder_set_member_name(b, "sql");
-        json_builder_add_string_value(b, x->up_sql ? x->up_sql : "(C callback)");
-        json_builder_set_member_name(b, "result");
-        json_builder_add_string_value(b, dry_result_text(r));
-        if (r == DRY_FAILED && d.failure) {
-            json_builder_set_member_name(b, "error");
-            json_builder_add_string_value(b, dbr_error_message(d.failure));
-        }
+        dbr_json_add_str(b, "sql", x->up_sql ? x->up_sql : "(C callback)");
+        dbr_json_add_str(b, "result", dry_result_text(r));
+        if (r == DRY_FAILED && d.failure)
+            dbr_json_add_str(b, "error", dbr_error_message(d.failure));
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
@@ -578,8 +556,7 @@ static char *dry_run(state *s, dbr_error **err, bool *ok)
         g_string_append_printf(summary, "; %d not tried: the dry run could not start",
                                count[DRY_NOT_TRIED]);
     *ok = !d.failure;
-    json_builder_set_member_name(b, "result");
-    json_builder_add_string_value(b, summary->str);
+    dbr_json_add_str(b, "result", summary->str);
     json_builder_set_member_name(b, "ok");
     json_builder_add_boolean_value(b, *ok);
     json_builder_end_object(b);
@@ -733,8 +710,7 @@ static bool run_steps(state *s, char **w, char **reply, dbr_error **err)
 
         ok = load(&after, err);
         if (ok) {
-            json_builder_set_member_name(done, "version");
-            json_builder_add_int_value(done, current_version(&after));
+            dbr_json_add_int(done, "version", current_version(&after));
             json_builder_end_object(done);
             *reply = dbr_json_pretty(done);
         }
