@@ -64,12 +64,7 @@ bool dbr_tx_tracking_usable(dbr_db *db, dbr_pconn *pc, dbr_ctx *ctx)
     return r == 1;
 }
 
-/* Asks fresh connections of its own (the pool's may have died with the
- * same event) what became of transaction xid, until the ctx's deadline or,
- * without one, connect_timeout; a dying backend may still be finishing its
- * commit, so "in progress" is asked again. 1 committed, 0 aborted, -1 not
- * known. */
-static int resolve(dbr_db *db, dbr_ctx *ctx, const char *xid)
+int dbr_tx_ask_until_known(dbr_db *db, dbr_ctx *ctx, dbr_tx_look_fn look, const void *what)
 {
     int64_t now = dbr_now_us(), pause = 50000;
     int64_t end = dbr_ctx_deadline(ctx) ? dbr_ctx_deadline(ctx) : now + db->st->connect_timeout_us;
@@ -78,26 +73,37 @@ static int resolve(dbr_db *db, dbr_ctx *ctx, const char *xid)
     end = MAX(end, now + db->st->cancel_grace_us);
     while (!dbr_ctx_canceled(ctx) && dbr_now_us() < end) {
         dbr_wait wait = {.deadline_us = end, .cancel_fd = -1, .grace_us = db->st->cancel_grace_us};
-        dbr_driver_conn *dc = db->drv->connect(db->st->conninfo, &db->st->driver_opts, &wait, NULL);
-        int status = -2;
+        int status = look(db, &wait, what);
 
-        if (dc) {
-            status = db->drv->xact_status(dc, xid, &wait, NULL);
-            db->drv->close(dc);
-        }
-        if (status == 0 || status == 1)
-            return status;
-        if (status == -3) {
-            dbr_log(DBR_LOG_INFO, "core", NULL,
-                    "COMMIT's answer was lost and the server has restarted since (or is another "
-                    "server): its transaction id proves nothing there");
-            return -1;
-        }
-        /* Backing off: the server may be down, and every waiter asks. */
+        if (status != -1)
+            return status < 0 ? -1 : status;
+        /* Backing off: the server may be down or failing over, and every
+         * waiter asks. */
         dbr_ctx_sleep_until(NULL, MIN(dbr_now_us() + pause, end));
         pause = MIN(pause * 2, 1000000);
     }
     return -1;
+}
+
+/* One look on a fresh connection at what became of transaction xid; a
+ * dying backend may still be finishing its commit, so "in progress" is
+ * asked again (dbr_tx_look_fn's answers). */
+static int xid_look(dbr_db *db, const dbr_wait *wait, const void *xid)
+{
+    dbr_driver_conn *dc = db->drv->connect(db->st->conninfo, &db->st->driver_opts, wait, NULL);
+    int status = -2;
+
+    if (dc) {
+        status = db->drv->xact_status(dc, xid, wait, NULL);
+        db->drv->close(dc);
+    }
+    if (status == -3) {
+        dbr_log(DBR_LOG_INFO, "core", NULL,
+                "COMMIT's answer was lost and the server has restarted since (or is another "
+                "server): its transaction id proves nothing there");
+        return -2;
+    }
+    return status == 0 || status == 1 ? status : -1;
 }
 
 static bool commit_unknown(dbr_error *ce, const char *xid, dbr_error **err)
@@ -179,7 +185,7 @@ bool dbr_tx_commit(tx *t, dbr_error **err)
      * one to a transaction whose only effect is a NOTIFY. Unknown. */
     if (!tracked || !*xid || strcmp(xid, "none") == 0)
         return commit_unknown(ce, "", err);
-    status = resolve(db, ctx, xid);
+    status = dbr_tx_ask_until_known(db, ctx, xid_look, xid);
     dbr_counter_add(db->commits_resolved[status == 1 ? 0 : status == 0 ? 1 : 2], 1);
     if (status == 1) {
         dbr_log(DBR_LOG_INFO, "core", NULL,
