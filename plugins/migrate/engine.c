@@ -257,15 +257,6 @@ static bool step_tx(dbr_tx *tx, void *user, dbr_error **err)
     return run_body(st, tx, err) && record(st, tx, false, err);
 }
 
-static unsigned line_of(const char *text, size_t pos)
-{
-    unsigned line = 1;
-
-    for (size_t i = 0; i < pos; i++)
-        line += text[i] == '\n';
-    return line;
-}
-
 /* Outside a transaction, statement by statement: PostgreSQL runs a
  * multi-statement query as one implicit transaction, where CREATE INDEX
  * CONCURRENTLY and friends refuse to run. One session for the whole file,
@@ -296,7 +287,7 @@ static bool run_no_tx(step *st, dbr_error **err)
                                 "(line %u) failed after %d applied; the version is marked dirty "
                                 "(`dbr migrate status`; the next command says how to repair)",
                                 st->up ? mig_name(st->x) : st->x->down_path, st->x->version,
-                                done + 1, texts->len, line_of(sql, at), done));
+                                done + 1, texts->len, mig_line_at(sql, at), done));
     }
     g_array_free(starts, TRUE);
     g_ptr_array_free(texts, TRUE);

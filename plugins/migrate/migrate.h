@@ -54,6 +54,8 @@ void mig_free(mig *x);
 /* The entry of version in all (loaded or loading), or NULL. */
 mig *mig_find(const GPtrArray *all, long long version);
 const char *mig_name(const mig *x); /* the up file, or "C migration N" */
+/* The 1-based line of text that byte pos is on, for error messages. */
+unsigned mig_line_at(const char *text, size_t pos);
 
 /* history.c */
 bool history_ensure(const migrate *m, dbr_tx *tx, dbr_error **err);

@@ -136,7 +136,7 @@ mig *mig_find(const GPtrArray *all, long long version)
     return NULL;
 }
 
-static unsigned line_at(const char *text, size_t pos)
+unsigned mig_line_at(const char *text, size_t pos)
 {
     unsigned line = 1;
 
@@ -165,7 +165,7 @@ static char *no_tx_problem(const char *sql)
             break;
         if (t.unterminated)
             return g_strdup_printf("line %u: an unterminated %s runs to the end of the file",
-                                   line_at(sql, t.start),
+                                   mig_line_at(sql, t.start),
                                    t.kind == DBR_SQL_COMMENT       ? "comment"
                                    : t.kind == DBR_SQL_QUOTED_NAME ? "quoted name"
                                                                    : "string");
@@ -186,7 +186,7 @@ static char *no_tx_problem(const char *sql)
             return g_strdup_printf("statement %d (line %u) is %s: outside a transaction each "
                                    "statement commits on its own; put a transaction in a "
                                    "migration without the no-transaction mark",
-                                   n, line_at(sql, st.start), first);
+                                   n, mig_line_at(sql, st.start), first);
     }
     return NULL;
 }
