@@ -284,3 +284,9 @@ bool dbr_ctx_sleep_until(const dbr_ctx *ctx, int64_t until_us)
             return false;
     }
 }
+
+dbr_wait dbr_wait_own(int64_t timeout_us, int64_t grace_us)
+{
+    return (dbr_wait){
+        .deadline_us = dbr_now_us() + timeout_us, .cancel_fd = -1, .grace_us = grace_us};
+}

@@ -26,6 +26,11 @@ int64_t dbr_coarse_now_us(void);
  * and grace_us. False, with DBR_ERR_RESOURCE, when no descriptor can be had:
  * the call must then fail before it sends anything. */
 bool dbr_ctx_wait(const dbr_ctx *ctx, int64_t grace_us, dbr_wait *out, dbr_error **err);
+/* The wait of a control statement (ROLLBACK, RELEASE, a session reset),
+ * which must run even when the caller's deadline has passed or its ctx was
+ * canceled: a deadline of its own, timeout_us from now, and no cancel
+ * descriptor. */
+dbr_wait dbr_wait_own(int64_t timeout_us, int64_t grace_us);
 bool dbr_ctx_canceled(const dbr_ctx *ctx);
 bool dbr_ctx_idempotent(const dbr_ctx *ctx);
 /* False, with DBR_ERR_CANCELED or DBR_ERR_TIMEOUT, when ctx is done. */

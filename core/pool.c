@@ -504,9 +504,7 @@ static bool reset_session(dbr_pool *pool, dbr_pconn *pc)
         return true;
     if (st->reset == DBR_RESET_AUTO && !pool->drv->session_changed(pc->dc))
         return true;
-    wait.deadline_us = dbr_now_us() + st->cancel_timeout_us;
-    wait.cancel_fd = -1;
-    wait.grace_us = st->cancel_grace_us;
+    wait = dbr_wait_own(st->cancel_timeout_us, st->cancel_grace_us);
     ok = pool->drv->session_reset(pc->dc, st->reset == DBR_RESET_SQL ? st->reset_sql : NULL, &wait,
                                   &e) &&
          pool->drv->txstatus(pc->dc) == DBR_TXSTATUS_IDLE;
@@ -540,9 +538,7 @@ static bool make_clean(dbr_pool *pool, dbr_pconn *pc)
         return reset_session(pool, pc);
     if (s != DBR_TXSTATUS_INTRANS && s != DBR_TXSTATUS_INERROR)
         return false;
-    wait.deadline_us = dbr_now_us() + pool->st->cancel_timeout_us;
-    wait.cancel_fd = -1;
-    wait.grace_us = pool->st->cancel_grace_us;
+    wait = dbr_wait_own(pool->st->cancel_timeout_us, pool->st->cancel_grace_us);
     r = pool->drv->exec(pc->dc, "ROLLBACK", NULL, 0, &wait, NULL);
     if (r)
         pool->drv->result_free(r);

@@ -47,8 +47,6 @@ static const char *begin_sql(const struct dbr_driver_ops *drv, const dbr_tx_opts
     return table[o->isolation][o->read_only][o->deferrable];
 }
 
-/* Control statements (ROLLBACK, RELEASE ...) must run even when the
- * caller's deadline has passed, so they get their own short one. */
 /* A statement of the transaction failed with e: remember it (a callback
  * that swallows it is told later), mark e as this transaction's own, and
  * hand it on. Repeating one statement of a transaction is never safe on
@@ -64,11 +62,11 @@ static bool tx_failed(tx *t, dbr_error *e, dbr_error **err)
     return dbr_error_propagate(err, e);
 }
 
+/* Control statements (ROLLBACK, RELEASE ...) must run even when the
+ * caller's deadline has passed, so they get their own short one. */
 static bool tx_control(tx *t, const char *sql, dbr_error **err)
 {
-    dbr_wait w = {.deadline_us = dbr_now_us() + t->db->st->cancel_timeout_us,
-                  .cancel_fd = -1,
-                  .grace_us = t->db->st->cancel_grace_us};
+    dbr_wait w = dbr_wait_own(t->db->st->cancel_timeout_us, t->db->st->cancel_grace_us);
     dbr_error *e = NULL;
 
     return dbr_run_on(t->db, t->pc->dc, &w, sql, NULL, 0, NULL, &e) || tx_failed(t, e, err);

@@ -155,9 +155,7 @@ bool dbr_tx_commit(tx *t, dbr_error **err)
         !dbr_ctx_wait(ctx, db->st->cancel_grace_us, &wait, &ce)) {
         /* Out of time before COMMIT left: roll back, so that the caller is
          * told the truth (nothing applied) within its deadline. */
-        dbr_wait w = {.deadline_us = dbr_now_us() + db->st->cancel_timeout_us,
-                      .cancel_fd = -1,
-                      .grace_us = db->st->cancel_grace_us};
+        dbr_wait w = dbr_wait_own(db->st->cancel_timeout_us, db->st->cancel_grace_us);
         bool clean = dbr_run_on(db, t->pc->dc, &w, "ROLLBACK", NULL, 0, NULL, NULL);
 
         dbr_pool_put(db->pool, t->pc, !clean);
