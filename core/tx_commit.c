@@ -116,26 +116,36 @@ static bool commit_unknown(dbr_error *ce, const char *xid, dbr_error **err)
     return dbr_error_propagate(err, ce);
 }
 
-static bool key_resolved(dbr_db *db, dbr_ctx *ctx, const char *key, dbr_error *ce, dbr_error **err)
+/* Tells what asking found about a COMMIT whose answer was lost (status as
+ * dbr_tx_ask_until_known's), as decided by the transaction id xid, or by
+ * the idempotency key when xid is NULL: committed is a success, not
+ * committed is not applied (safe to run again), anything else unknown. */
+static bool resolved(dbr_db *db, int status, const char *xid, dbr_error *ce, dbr_error **err)
 {
-    int status = dbr_tx_key_resolve(db, ctx, key);
-
     dbr_counter_add(db->commits_resolved[status == 1 ? 0 : status == 0 ? 1 : 2], 1);
     if (status == 1) {
-        dbr_log(DBR_LOG_INFO, "core", NULL,
-                "COMMIT's answer was lost; its idempotency key is recorded: it committed");
+        if (xid)
+            dbr_log(DBR_LOG_INFO, "core", NULL,
+                    "COMMIT's answer was lost; pg_xact_status(%s) says it committed", xid);
+        else
+            dbr_log(DBR_LOG_INFO, "core", NULL,
+                    "COMMIT's answer was lost; its idempotency key is recorded: it committed");
         dbr_error_free(ce);
         return true;
     }
     if (status == 0) {
-        ce = dbr_error_wrap(ce, DBR_ERR_CONNECTION, "core",
-                            "COMMIT's answer was lost and the transaction did not commit (its "
-                            "idempotency key is not recorded)");
+        ce = xid ? dbr_error_wrap(ce, DBR_ERR_CONNECTION, "core",
+                                  "COMMIT's answer was lost and the transaction did not commit "
+                                  "(transaction %s aborted)",
+                                  xid)
+                 : dbr_error_wrap(ce, DBR_ERR_CONNECTION, "core",
+                                  "COMMIT's answer was lost and the transaction did not commit "
+                                  "(its idempotency key is not recorded)");
         dbr_error_set_outcome(ce, DBR_OUTCOME_NOT_APPLIED);
         dbr_error_set_transient(ce, true);
         return dbr_error_propagate(err, ce);
     }
-    return commit_unknown(ce, "", err);
+    return commit_unknown(ce, xid ? xid : "", err);
 }
 
 bool dbr_tx_commit(tx *t, dbr_error **err)
@@ -149,7 +159,6 @@ bool dbr_tx_commit(tx *t, dbr_error **err)
     char xid[192] = "";
     dbr_wait wait;
     bool ok;
-    int status;
 
     if (!dbr_ctx_check(ctx, "COMMIT", &ce) ||
         !dbr_ctx_wait(ctx, db->st->cancel_grace_us, &wait, &ce)) {
@@ -178,27 +187,10 @@ bool dbr_tx_commit(tx *t, dbr_error **err)
     if (dbr_error_outcome(ce) == DBR_OUTCOME_NOT_APPLIED)
         return dbr_error_propagate(err, dbr_tx_rolled_back(ce, true));
     if (key) /* the key's row decides, on whatever server answers now */
-        return key_resolved(db, ctx, key, ce, err);
+        return resolved(db, dbr_tx_key_resolve(db, ctx, key), NULL, ce, err);
     /* "none": no id was assigned before COMMIT, but COMMIT itself assigns
      * one to a transaction whose only effect is a NOTIFY. Unknown. */
     if (!tracked || !*xid || strcmp(xid, "none") == 0)
         return commit_unknown(ce, "", err);
-    status = dbr_tx_ask_until_known(db, ctx, xid_look, xid);
-    dbr_counter_add(db->commits_resolved[status == 1 ? 0 : status == 0 ? 1 : 2], 1);
-    if (status == 1) {
-        dbr_log(DBR_LOG_INFO, "core", NULL,
-                "COMMIT's answer was lost; pg_xact_status(%s) says it committed", xid);
-        dbr_error_free(ce);
-        return true;
-    }
-    if (status == 0) {
-        ce = dbr_error_wrap(ce, DBR_ERR_CONNECTION, "core",
-                            "COMMIT's answer was lost and the transaction did not commit "
-                            "(transaction %s aborted)",
-                            xid);
-        dbr_error_set_outcome(ce, DBR_OUTCOME_NOT_APPLIED);
-        dbr_error_set_transient(ce, true);
-        return dbr_error_propagate(err, ce);
-    }
-    return commit_unknown(ce, xid, err);
+    return resolved(db, dbr_tx_ask_until_known(db, ctx, xid_look, xid), xid, ce, err);
 }
