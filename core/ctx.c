@@ -179,14 +179,21 @@ int64_t dbr_ctx_deadline(const dbr_ctx *ctx)
     return ctx ? ctx->deadline_us : 0;
 }
 
+/* The ctx at the top of ctx's parents (NULL for NULL): cancels arrive
+ * there, and its eventfd and wakers serve the whole family. */
+static dbr_ctx *root_of(const dbr_ctx *ctx)
+{
+    while (ctx && ctx->parent)
+        ctx = ctx->parent;
+    return (dbr_ctx *)ctx;
+}
+
 /* The root's eventfd, made on first use; -1 and errno when it cannot be. */
 static int root_efd(const dbr_ctx *ctx)
 {
-    dbr_ctx *root = (dbr_ctx *)ctx;
+    dbr_ctx *root = root_of(ctx);
     int fd;
 
-    while (root->parent)
-        root = (dbr_ctx *)root->parent;
     if (root->preset)
         return -1;
     fd = g_atomic_int_get(&root->efd);
@@ -233,8 +240,7 @@ bool dbr_ctx_check(const dbr_ctx *ctx, const char *what, dbr_error **err)
 
 void dbr_ctx_add_waker(dbr_ctx *ctx, dbr_ctx_waker *w)
 {
-    while (ctx && ctx->parent) /* cancels arrive at the root */
-        ctx = (dbr_ctx *)ctx->parent;
+    ctx = root_of(ctx); /* cancels arrive at the root */
     if (!ctx)
         return;
     g_mutex_lock(&ctx->lock);
@@ -245,8 +251,7 @@ void dbr_ctx_add_waker(dbr_ctx *ctx, dbr_ctx_waker *w)
 
 void dbr_ctx_remove_waker(dbr_ctx *ctx, dbr_ctx_waker *w)
 {
-    while (ctx && ctx->parent)
-        ctx = (dbr_ctx *)ctx->parent;
+    ctx = root_of(ctx);
     if (!ctx)
         return;
     g_mutex_lock(&ctx->lock);
