@@ -295,3 +295,12 @@ dbr_wait dbr_wait_own(int64_t timeout_us, int64_t grace_us)
     return (dbr_wait){
         .deadline_us = dbr_now_us() + timeout_us, .cancel_fd = -1, .grace_us = grace_us};
 }
+
+dbr_wait dbr_wait_within(dbr_wait w, int64_t timeout_us)
+{
+    int64_t limit = dbr_now_us() + timeout_us;
+
+    if (!w.deadline_us || w.deadline_us > limit)
+        w.deadline_us = limit;
+    return w;
+}

@@ -31,6 +31,10 @@ bool dbr_ctx_wait(const dbr_ctx *ctx, int64_t grace_us, dbr_wait *out, dbr_error
  * canceled: a deadline of its own, timeout_us from now, and no cancel
  * descriptor. */
 dbr_wait dbr_wait_own(int64_t timeout_us, int64_t grace_us);
+/* w with its deadline brought forward to timeout_us from now, when it has
+ * none or a later one: a connect or a check bounded by its own timeout
+ * within the caller's deadline. */
+dbr_wait dbr_wait_within(dbr_wait w, int64_t timeout_us);
 bool dbr_ctx_canceled(const dbr_ctx *ctx);
 bool dbr_ctx_idempotent(const dbr_ctx *ctx);
 /* False, with DBR_ERR_CANCELED or DBR_ERR_TIMEOUT, when ctx is done. */

@@ -94,15 +94,13 @@ dbr_histogram *dbr_host_histogram(const dbr_host *host, const char *name, const 
 bool dbr_host_probe(const dbr_host *host, dbr_ctx *ctx, dbr_error **err)
 {
     const dbr_db *db = host->db;
-    int64_t limit = dbr_now_us() + db->st->connect_timeout_us;
     dbr_driver_conn *dc;
     dbr_wait wait;
     bool ok;
 
     if (!dbr_ctx_wait(ctx, db->st->cancel_grace_us, &wait, err))
         return false;
-    if (!wait.deadline_us || wait.deadline_us > limit)
-        wait.deadline_us = limit;
+    wait = dbr_wait_within(wait, db->st->connect_timeout_us);
     dc = db->drv->connect(db->st->conninfo, &db->st->driver_opts, &wait, err);
     if (!dc)
         return false;
@@ -137,9 +135,8 @@ bool dbr_host_run_session(const dbr_host *host, dbr_ctx *ctx, const char *const 
                           int *done, dbr_error **err)
 {
     dbr_db *db = host ? host->db : NULL;
-    int64_t limit;
     dbr_driver_conn *dc;
-    dbr_wait wait;
+    dbr_wait wait, connecting;
     int i = 0;
     bool ok = true;
 
@@ -153,14 +150,9 @@ bool dbr_host_run_session(const dbr_host *host, dbr_ctx *ctx, const char *const 
                              "this db was opened with check_only: it runs no calls");
     if (!dbr_ctx_wait(ctx, db->st->cancel_grace_us, &wait, err))
         return false;
-    limit = dbr_now_us() + db->st->connect_timeout_us;
-    {
-        dbr_wait connecting = wait;
-
-        if (!connecting.deadline_us || connecting.deadline_us > limit)
-            connecting.deadline_us = limit;
-        dc = db->drv->connect(db->st->conninfo, &db->st->driver_opts, &connecting, err);
-    }
+    /* Connecting has its own bound; the statements have the caller's. */
+    connecting = dbr_wait_within(wait, db->st->connect_timeout_us);
+    dc = db->drv->connect(db->st->conninfo, &db->st->driver_opts, &connecting, err);
     if (!dc)
         return false;
     for (; ok && i < n; i++) {

@@ -123,15 +123,12 @@ static void grant_slot(dbr_pool *pool)
 
 static dbr_pconn *pool_connect(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
 {
-    int64_t now = dbr_now_us();
-    int64_t limit = now + pool->st->connect_timeout_us;
     dbr_driver_conn *dc = NULL;
     dbr_wait wait;
     dbr_pconn *pc;
 
     if (dbr_ctx_wait(ctx, pool->st->cancel_grace_us, &wait, err)) {
-        if (!wait.deadline_us || wait.deadline_us > limit)
-            wait.deadline_us = limit;
+        wait = dbr_wait_within(wait, pool->st->connect_timeout_us);
         dc = pool->drv->connect(pool->st->conninfo, &pool->st->driver_opts, &wait, err);
         if (!dc && err && *err && dbr_error_kind_of(*err) == DBR_ERR_TIMEOUT &&
             !dbr_ctx_done(ctx)) {
@@ -305,14 +302,12 @@ bool dbr_driver_ping(const struct dbr_driver_ops *drv, dbr_driver_conn *dc, cons
  * ended by the server. */
 static bool validate(dbr_pool *pool, dbr_pconn *pc, dbr_ctx *ctx)
 {
-    int64_t limit = dbr_now_us() + pool->st->cancel_timeout_us;
     dbr_wait wait;
     bool ok;
 
     if (!dbr_ctx_wait(ctx, 0, &wait, NULL))
         return false;
-    if (!wait.deadline_us || wait.deadline_us > limit)
-        wait.deadline_us = limit;
+    wait = dbr_wait_within(wait, pool->st->cancel_timeout_us);
     ok = dbr_driver_ping(pool->drv, pc->dc, &wait, NULL);
     g_mutex_lock(&pool->lock);
     pool->counters.validated++;
