@@ -13,17 +13,6 @@
 #include "health_json.h"
 #include "tool.h"
 
-static bool has_health_plugin(dbr_db *db)
-{
-    for (int i = 0; i < dbr_chain_count(db); i++) {
-        dbr_module_info m;
-
-        if (dbr_chain_module(db, i, &m) && strcmp(m.module, "health") == 0)
-            return true;
-    }
-    return false;
-}
-
 /* A check that did not answer, in the health plugin's shape: critical,
  * with the check_failed alert the plugin raises for it. pool is NULL when
  * the database could not even be opened. */
@@ -121,7 +110,7 @@ int cmd_health(const tool_opts *o)
     dbr_error *err = NULL;
     dbr_db *db;
     char *report = NULL;
-    const char *status;
+    const char *status, *plugin;
     JsonObject *r;
     int rc;
 
@@ -145,10 +134,11 @@ int cmd_health(const tool_opts *o)
          * check is. */
         report = failed_report(err, NULL);
         dbr_error_free(err);
-    } else if (has_health_plugin(db)) {
+    } else if ((plugin = tool_chain_name(db, "health"))) {
         char *reply = NULL;
 
-        if (!dbr_control(db, "health", "check", &reply, &err)) {
+        /* By the name the chain gives it, which need not be "health". */
+        if (!dbr_control(db, plugin, "check", &reply, &err)) {
             rc = tool_fail_error(o, TOOL_HEALTH_UNKNOWN, err);
             dbr_error_free(err);
             dbr_close(db);

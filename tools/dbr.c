@@ -199,6 +199,17 @@ dbr_db *tool_open(const tool_opts *o, bool check_only, dbr_error **err)
     return dbr_open_with(&opts, err);
 }
 
+const char *tool_chain_name(dbr_db *db, const char *module)
+{
+    for (int i = 0; i < dbr_chain_count(db); i++) {
+        dbr_module_info m;
+
+        if (dbr_chain_module(db, i, &m) && strcmp(m.module, module) == 0)
+            return m.name;
+    }
+    return NULL;
+}
+
 static int unknown_command(tool_opts *o, const char *name)
 {
     g_autofree char *hint = did_you_mean(name, command_names);

@@ -317,6 +317,31 @@ START_TEST(test_tool_health_without_the_plugin_has_the_plugin_shape)
 }
 END_TEST
 
+/* A health plugin the chain names otherwise ([plugin.hc] module = its path)
+ * is asked by that name: the tool used to ask for "health" and fail
+ * (unknown, 3) where dbr migrate found its plugin by the chain's name. */
+START_TEST(test_tool_health_asks_the_plugin_by_the_chain_name)
+{
+    g_autoptr(JsonParser) p = json_parser_new();
+    char *text = g_strdup_printf("[database]\ndriver = pq\nconninfo = host=127.0.0.1 port=%d "
+                                 "dbname=app user=app\nconnect_timeout = 2s\n"
+                                 "connect_on_open = false\n[chain]\nplugins = hc\n"
+                                 "[plugin.hc]\nmodule = %s/plugins/dbr-plugin-health.so\n",
+                                 closed_port(), getenv("DBR_TEST_BUILD_ROOT"));
+    char *ini = write_config("renamed-health.ini", text);
+    run r = RUN("health", "-c", ini, "--json");
+    JsonObject *o;
+
+    ck_assert_msg(r.status == 2, "exit %d: %s", r.status, r.out);
+    o = parse_object(p, r.out);
+    ck_assert_str_eq(json_object_get_string_member(o, "status"), "critical");
+    ck_assert(json_object_has_member(o, "breaker")); /* the plugin's report */
+    run_free(&r);
+    g_free(ini);
+    g_free(text);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tool");
@@ -330,6 +355,7 @@ int main(void)
     tcase_add_test(tc, test_tool_prints_json_on_errors_too);
     tcase_add_test(tc, test_tool_health_of_an_unreachable_database_is_critical);
     tcase_add_test(tc, test_tool_health_without_the_plugin_has_the_plugin_shape);
+    tcase_add_test(tc, test_tool_health_asks_the_plugin_by_the_chain_name);
     suite_add_tcase(s, tc);
     return t_run(s);
 }
