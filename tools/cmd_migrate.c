@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/suggest.h"
+#include "suggest.h"
 #include "tool.h"
 
 static void progress(const dbr_event *ev, void *user)

@@ -19,7 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../core/suggest.h"
+#include "suggest.h"
 #include "tool.h"
 
 #define OPTIONS_HELP                                                                               \

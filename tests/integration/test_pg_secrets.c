@@ -125,6 +125,13 @@ START_TEST(test_pg_check_finds_a_conninfo_typo_without_connecting)
     ck_assert_msg(strstr(out, "[database] conninfo") && strstr(out, "did you mean \"user\""), "%s",
                   out);
     g_free(out);
+    /* the same "did you mean" as dbr's own keys: swapped letters, any case */
+    ck_assert(g_file_set_contents(
+        path, "[database]\ndriver = pq\nconninfo = SSLMdoe=require host=127.0.0.1 port=1\n", -1,
+        NULL));
+    ck_assert_int_eq(run_tool(argv, &out), 1);
+    ck_assert_msg(strstr(out, "did you mean \"sslmode\"") && !strstr(out, "SSLMdoe"), "%s", out);
+    g_free(out);
     /* a value libpq checks only when it connects, checked without connecting */
     ck_assert(g_file_set_contents(path,
                                   "[database]\ndriver = pq\nconninfo = host=127.0.0.1 port=1 "
