@@ -71,29 +71,28 @@ dbr_ctx *dbr_ctx_new(void)
     return ctx_alloc(0);
 }
 
-dbr_ctx *dbr_ctx_with_timeout(long long timeout_ms)
+/* The deadline timeout_ms from now. A timeout of zero or less is a
+ * deadline already reached; a huge one is capped where the microseconds
+ * cannot overflow when added to the clock. */
+static int64_t deadline_in(long long timeout_ms)
 {
-    int64_t now = dbr_now_us();
-
-    /* A timeout of zero or less is a ctx already past its deadline. */
     if (timeout_ms < 0)
         timeout_ms = 0;
     if (timeout_ms > INT64_MAX / 2000)
         timeout_ms = INT64_MAX / 2000;
-    return ctx_alloc(now + timeout_ms * 1000);
+    return dbr_now_us() + timeout_ms * 1000;
+}
+
+dbr_ctx *dbr_ctx_with_timeout(long long timeout_ms)
+{
+    return ctx_alloc(deadline_in(timeout_ms));
 }
 
 dbr_ctx *dbr_ctx_child(const dbr_ctx *parent, long long timeout_ms)
 {
-    dbr_ctx *ctx;
-    int64_t deadline;
+    int64_t deadline = deadline_in(timeout_ms);
+    dbr_ctx *ctx = ctx_alloc(deadline);
 
-    if (timeout_ms < 0)
-        timeout_ms = 0;
-    if (timeout_ms > INT64_MAX / 2000)
-        timeout_ms = INT64_MAX / 2000;
-    deadline = dbr_now_us() + timeout_ms * 1000;
-    ctx = ctx_alloc(deadline);
     if (ctx->preset)
         return ctx;
     /* Cancellation is the root's: share its descriptor, not a new one. */
@@ -180,14 +179,21 @@ int64_t dbr_ctx_deadline(const dbr_ctx *ctx)
     return ctx ? ctx->deadline_us : 0;
 }
 
+/* The ctx at the top of ctx's parents (NULL for NULL): cancels arrive
+ * there, and its eventfd and wakers serve the whole family. */
+static dbr_ctx *root_of(const dbr_ctx *ctx)
+{
+    while (ctx && ctx->parent)
+        ctx = ctx->parent;
+    return (dbr_ctx *)ctx;
+}
+
 /* The root's eventfd, made on first use; -1 and errno when it cannot be. */
 static int root_efd(const dbr_ctx *ctx)
 {
-    dbr_ctx *root = (dbr_ctx *)ctx;
+    dbr_ctx *root = root_of(ctx);
     int fd;
 
-    while (root->parent)
-        root = (dbr_ctx *)root->parent;
     if (root->preset)
         return -1;
     fd = g_atomic_int_get(&root->efd);
@@ -234,8 +240,7 @@ bool dbr_ctx_check(const dbr_ctx *ctx, const char *what, dbr_error **err)
 
 void dbr_ctx_add_waker(dbr_ctx *ctx, dbr_ctx_waker *w)
 {
-    while (ctx && ctx->parent) /* cancels arrive at the root */
-        ctx = (dbr_ctx *)ctx->parent;
+    ctx = root_of(ctx); /* cancels arrive at the root */
     if (!ctx)
         return;
     g_mutex_lock(&ctx->lock);
@@ -246,8 +251,7 @@ void dbr_ctx_add_waker(dbr_ctx *ctx, dbr_ctx_waker *w)
 
 void dbr_ctx_remove_waker(dbr_ctx *ctx, dbr_ctx_waker *w)
 {
-    while (ctx && ctx->parent)
-        ctx = (dbr_ctx *)ctx->parent;
+    ctx = root_of(ctx);
     if (!ctx)
         return;
     g_mutex_lock(&ctx->lock);
@@ -284,4 +288,19 @@ bool dbr_ctx_sleep_until(const dbr_ctx *ctx, int64_t until_us)
         if (poll(&pfd, pfd.fd >= 0 ? 1 : 0, (int)left) > 0)
             return false;
     }
+}
+
+dbr_wait dbr_wait_own(int64_t timeout_us, int64_t grace_us)
+{
+    return (dbr_wait){
+        .deadline_us = dbr_now_us() + timeout_us, .cancel_fd = -1, .grace_us = grace_us};
+}
+
+dbr_wait dbr_wait_within(dbr_wait w, int64_t timeout_us)
+{
+    int64_t limit = dbr_now_us() + timeout_us;
+
+    if (!w.deadline_us || w.deadline_us > limit)
+        w.deadline_us = limit;
+    return w;
 }

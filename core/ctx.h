@@ -26,6 +26,15 @@ int64_t dbr_coarse_now_us(void);
  * and grace_us. False, with DBR_ERR_RESOURCE, when no descriptor can be had:
  * the call must then fail before it sends anything. */
 bool dbr_ctx_wait(const dbr_ctx *ctx, int64_t grace_us, dbr_wait *out, dbr_error **err);
+/* The wait of a control statement (ROLLBACK, RELEASE, a session reset),
+ * which must run even when the caller's deadline has passed or its ctx was
+ * canceled: a deadline of its own, timeout_us from now, and no cancel
+ * descriptor. */
+dbr_wait dbr_wait_own(int64_t timeout_us, int64_t grace_us);
+/* w with its deadline brought forward to timeout_us from now, when it has
+ * none or a later one: a connect or a check bounded by its own timeout
+ * within the caller's deadline. */
+dbr_wait dbr_wait_within(dbr_wait w, int64_t timeout_us);
 bool dbr_ctx_canceled(const dbr_ctx *ctx);
 bool dbr_ctx_idempotent(const dbr_ctx *ctx);
 /* False, with DBR_ERR_CANCELED or DBR_ERR_TIMEOUT, when ctx is done. */

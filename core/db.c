@@ -424,11 +424,6 @@ bool dbr_chain_module(const dbr_db *db, int index, dbr_module_info *out)
     return dbr_chain_module_sized(db, index, out, sizeof(dbr_module_info));
 }
 
-static bool secret_key(const char *key)
-{
-    return strstr(key, "password") || strstr(key, "secret") || strstr(key, "token");
-}
-
 char **dbr_chain_settings(const dbr_db *db, int index)
 {
     const char *group;
@@ -442,9 +437,9 @@ char **dbr_chain_settings(const dbr_db *db, int index)
     keys = g_key_file_get_keys(db->st->kf, group, NULL, NULL);
     for (char **k = keys; k && *k; k++) {
         char *raw = dbr_config_strip_comment(g_key_file_get_value(db->st->kf, group, *k, NULL));
-        char *shown = strcmp(*k, "conninfo") == 0 ? dbr_redact_conninfo(raw)
-                      : secret_key(*k)            ? g_strdup("***")
-                                                  : g_strdup(raw);
+        char *shown = strcmp(*k, "conninfo") == 0      ? dbr_redact_conninfo(raw)
+                      : dbr_secret_key(*k, strlen(*k)) ? g_strdup("***")
+                                                       : g_strdup(raw);
 
         g_ptr_array_add(out, g_strdup_printf("%s = %s", *k, g_strstrip(shown)));
         g_free(shown);

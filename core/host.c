@@ -9,6 +9,7 @@
 #include <glib.h>
 
 #include "ctx.h"
+#include "splitmix64.h"
 #include "db.h"
 
 void dbr_host_init(dbr_host *host, dbr_db *db, const dbr_clock *clock, uint64_t seed)
@@ -54,13 +55,8 @@ bool dbr_host_sleep(const dbr_host *host, dbr_ctx *ctx, int64_t us, dbr_error **
 
 uint64_t dbr_host_random(const dbr_host *host)
 {
-    /* splitmix64: lock-free, and every thread gets a distinct value. */
-    guint64 z =
-        __atomic_add_fetch(&((dbr_host *)host)->rng, 0x9e3779b97f4a7c15ULL, __ATOMIC_RELAXED);
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    /* Lock-free, and every thread gets a distinct value. */
+    return dbr_splitmix64(&((dbr_host *)host)->rng);
 }
 
 void dbr_host_publish(const dbr_host *host, const char *type, ...)
@@ -98,15 +94,13 @@ dbr_histogram *dbr_host_histogram(const dbr_host *host, const char *name, const 
 bool dbr_host_probe(const dbr_host *host, dbr_ctx *ctx, dbr_error **err)
 {
     const dbr_db *db = host->db;
-    int64_t limit = dbr_now_us() + db->st->connect_timeout_us;
     dbr_driver_conn *dc;
     dbr_wait wait;
     bool ok;
 
     if (!dbr_ctx_wait(ctx, db->st->cancel_grace_us, &wait, err))
         return false;
-    if (!wait.deadline_us || wait.deadline_us > limit)
-        wait.deadline_us = limit;
+    wait = dbr_wait_within(wait, db->st->connect_timeout_us);
     dc = db->drv->connect(db->st->conninfo, &db->st->driver_opts, &wait, err);
     if (!dc)
         return false;
@@ -141,9 +135,8 @@ bool dbr_host_run_session(const dbr_host *host, dbr_ctx *ctx, const char *const 
                           int *done, dbr_error **err)
 {
     dbr_db *db = host ? host->db : NULL;
-    int64_t limit;
     dbr_driver_conn *dc;
-    dbr_wait wait;
+    dbr_wait wait, connecting;
     int i = 0;
     bool ok = true;
 
@@ -157,14 +150,9 @@ bool dbr_host_run_session(const dbr_host *host, dbr_ctx *ctx, const char *const 
                              "this db was opened with check_only: it runs no calls");
     if (!dbr_ctx_wait(ctx, db->st->cancel_grace_us, &wait, err))
         return false;
-    limit = dbr_now_us() + db->st->connect_timeout_us;
-    {
-        dbr_wait connecting = wait;
-
-        if (!connecting.deadline_us || connecting.deadline_us > limit)
-            connecting.deadline_us = limit;
-        dc = db->drv->connect(db->st->conninfo, &db->st->driver_opts, &connecting, err);
-    }
+    /* Connecting has its own bound; the statements have the caller's. */
+    connecting = dbr_wait_within(wait, db->st->connect_timeout_us);
+    dc = db->drv->connect(db->st->conninfo, &db->st->driver_opts, &connecting, err);
     if (!dc)
         return false;
     for (; ok && i < n; i++) {

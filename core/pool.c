@@ -124,15 +124,12 @@ static void grant_slot(dbr_pool *pool)
 
 static dbr_pconn *pool_connect(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
 {
-    int64_t now = dbr_now_us();
-    int64_t limit = now + pool->st->connect_timeout_us;
     dbr_driver_conn *dc = NULL;
     dbr_wait wait;
     dbr_pconn *pc;
 
     if (dbr_ctx_wait(ctx, pool->st->cancel_grace_us, &wait, err)) {
-        if (!wait.deadline_us || wait.deadline_us > limit)
-            wait.deadline_us = limit;
+        wait = dbr_wait_within(wait, pool->st->connect_timeout_us);
         dc = pool->drv->connect(pool->st->conninfo, &pool->st->driver_opts, &wait, err);
         if (!dc && err && *err && dbr_error_kind_of(*err) == DBR_ERR_TIMEOUT &&
             !dbr_ctx_done(ctx)) {
@@ -198,8 +195,34 @@ static void wake_waiter(void *arg)
     g_mutex_unlock(&pool->lock);
 }
 
-/* With the lock held: takes the most recent idle connection that is still
- * within its lifetime and idle time; expired ones go on *dead. */
+/* Why an idle connection is due to be closed, if it is. */
+typedef enum { FIT, PAST_LIFETIME, PAST_IDLE_TIME } expiry;
+
+/* Whether pc has outlived its lifetime, or been idle for 1/share of
+ * conn_max_idle_time; the lifetime counts first when both hold. */
+static expiry expiry_of(const dbr_pool *pool, const dbr_pconn *pc, int64_t now, int share)
+{
+    if (pc->expires_us && now >= pc->expires_us)
+        return PAST_LIFETIME;
+    if (pool->st->max_idle_time_us && now - pc->returned_us >= pool->st->max_idle_time_us / share)
+        return PAST_IDLE_TIME;
+    return FIT;
+}
+
+/* With the lock held: an idle connection, already unlinked, leaves the
+ * pool, counted by why it goes; it is closed from *dead outside the lock. */
+static void retire(dbr_pool *pool, dbr_pconn *pc, expiry why, dbr_pconn **dead)
+{
+    if (why == PAST_LIFETIME)
+        pool->max_lifetime_closed++;
+    else if (why == PAST_IDLE_TIME)
+        pool->max_idle_time_closed++;
+    pool->open--;
+    pool->nidle--;
+    pc->next = *dead;
+    *dead = pc;
+}
+
 /* The connection this thread last checked out, per pool: a thread gets it
  * back when it is idle (HikariCP's ConcurrentBag keeps the same affinity).
  * Threads that keep their connection keep their backend, and the scheduler
@@ -230,8 +253,7 @@ static dbr_pconn *take_own(dbr_pool *pool, int64_t now)
          * is, so that after a burst the connections nobody takes first
          * still age out (expired ones are closed by take_idle at the head,
          * or by the next prune). */
-        if ((pc->expires_us && now >= pc->expires_us) ||
-            (pool->st->max_idle_time_us && now - pc->returned_us >= pool->st->max_idle_time_us / 2))
+        if (expiry_of(pool, pc, now, 2) != FIT)
             return NULL;
         *link = pc->next;
         pool->nidle--;
@@ -241,6 +263,8 @@ static dbr_pconn *take_own(dbr_pool *pool, int64_t now)
     return NULL;
 }
 
+/* With the lock held: takes the most recent idle connection that is still
+ * within its lifetime and idle time; expired ones go on *dead. */
 static dbr_pconn *take_idle(dbr_pool *pool, int64_t now, dbr_pconn **dead)
 {
     dbr_pconn *own = take_own(pool, now);
@@ -249,23 +273,15 @@ static dbr_pconn *take_idle(dbr_pool *pool, int64_t now, dbr_pconn **dead)
         return own;
     while (pool->idle) {
         dbr_pconn *pc = pool->idle;
-        bool old = pc->expires_us && now >= pc->expires_us;
-        bool stale =
-            pool->st->max_idle_time_us && now - pc->returned_us >= pool->st->max_idle_time_us;
+        expiry why = expiry_of(pool, pc, now, 1);
 
         pool->idle = pc->next;
-        pool->nidle--;
-        if (!old && !stale) {
+        if (why == FIT) {
+            pool->nidle--;
             pool->in_use++;
             return pc;
         }
-        if (old)
-            pool->max_lifetime_closed++;
-        else
-            pool->max_idle_time_closed++;
-        pool->open--;
-        pc->next = *dead;
-        *dead = pc;
+        retire(pool, pc, why, dead);
     }
     return NULL;
 }
@@ -287,14 +303,12 @@ bool dbr_driver_ping(const struct dbr_driver_ops *drv, dbr_driver_conn *dc, cons
  * ended by the server. */
 static bool validate(dbr_pool *pool, dbr_pconn *pc, dbr_ctx *ctx)
 {
-    int64_t limit = dbr_now_us() + pool->st->cancel_timeout_us;
     dbr_wait wait;
     bool ok;
 
     if (!dbr_ctx_wait(ctx, 0, &wait, NULL))
         return false;
-    if (!wait.deadline_us || wait.deadline_us > limit)
-        wait.deadline_us = limit;
+    wait = dbr_wait_within(wait, pool->st->cancel_timeout_us);
     ok = dbr_driver_ping(pool->drv, pc->dc, &wait, NULL);
     g_mutex_lock(&pool->lock);
     pool->counters.validated++;
@@ -494,9 +508,7 @@ static bool reset_session(dbr_pool *pool, dbr_pconn *pc)
         return true;
     if (st->reset == DBR_RESET_AUTO && !pool->drv->session_changed(pc->dc))
         return true;
-    wait.deadline_us = dbr_now_us() + st->cancel_timeout_us;
-    wait.cancel_fd = -1;
-    wait.grace_us = st->cancel_grace_us;
+    wait = dbr_wait_own(st->cancel_timeout_us, st->cancel_grace_us);
     ok = pool->drv->session_reset(pc->dc, st->reset == DBR_RESET_SQL ? st->reset_sql : NULL, &wait,
                                   &e) &&
          pool->drv->txstatus(pc->dc) == DBR_TXSTATUS_IDLE;
@@ -530,9 +542,7 @@ static bool make_clean(dbr_pool *pool, dbr_pconn *pc)
         return reset_session(pool, pc);
     if (s != DBR_TXSTATUS_INTRANS && s != DBR_TXSTATUS_INERROR)
         return false;
-    wait.deadline_us = dbr_now_us() + pool->st->cancel_timeout_us;
-    wait.cancel_fd = -1;
-    wait.grace_us = pool->st->cancel_grace_us;
+    wait = dbr_wait_own(pool->st->cancel_timeout_us, pool->st->cancel_grace_us);
     r = pool->drv->exec(pc->dc, "ROLLBACK", NULL, 0, &wait, NULL);
     if (r)
         pool->drv->result_free(r);
@@ -645,20 +655,11 @@ int dbr_pool_prune(dbr_pool *pool, bool all)
 
     g_mutex_lock(&pool->lock);
     while ((pc = pool->idle)) {
-        bool old = pc->expires_us && now >= pc->expires_us;
-        bool stale =
-            pool->st->max_idle_time_us && now - pc->returned_us >= pool->st->max_idle_time_us;
+        expiry why = expiry_of(pool, pc, now, 1);
 
         pool->idle = pc->next;
-        if (all || old || stale) {
-            if (old)
-                pool->max_lifetime_closed++;
-            else if (stale)
-                pool->max_idle_time_closed++;
-            pool->open--;
-            pool->nidle--;
-            pc->next = dead;
-            dead = pc;
+        if (all || why != FIT) {
+            retire(pool, pc, why, &dead);
             n++;
         } else {
             pc->next = keep;

@@ -18,6 +18,7 @@
  */
 #include <dbr/log.h>
 
+#include "ctx.h"
 #include "db.h"
 
 bool dbr_pooler_allows(const dbr_db *db, const char *sql, dbr_error **err)
@@ -46,8 +47,7 @@ bool dbr_pooler_allows(const dbr_db *db, const char *sql, dbr_error **err)
 
 void dbr_pooler_detect(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait)
 {
-    int64_t limit = dbr_now_us() + db->st->connect_timeout_us;
-    dbr_wait bounded = *wait;
+    dbr_wait bounded;
     dbr_error *e = NULL;
     int found;
 
@@ -56,8 +56,7 @@ void dbr_pooler_detect(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait)
         return;
     /* dbr_open has no ctx: a server that took the connection and then
      * hangs must not hold it for ever. */
-    if (!bounded.deadline_us || bounded.deadline_us > limit)
-        bounded.deadline_us = limit;
+    bounded = dbr_wait_within(*wait, db->st->connect_timeout_us);
     found = db->drv->pooler_detect(dc, &bounded, &e);
     if (found < 0) { /* not known (the call failed): no warning either way */
         dbr_error_free(e);

@@ -157,14 +157,31 @@ bool dbr_config_has(const dbr_config_section *sec, const char *key)
     return sec && key && g_key_file_has_key(sec->st->kf, sec->group, key, NULL);
 }
 
+/* True, or DBR_ERR_MISUSE naming the getter fn's first NULL argument. */
+static bool args_given(const char *fn, const dbr_config_section *sec, const char *key,
+                       const void *out, dbr_error **err)
+{
+    const char *missing = !sec ? "sec" : !key ? "key" : !out ? "out" : NULL;
+
+    return !missing || dbr_set_error(err, DBR_ERR_MISUSE, "config", "%s: %s is NULL", fn, missing);
+}
+
+/* The start of every typed getter: the arguments checked, then the value
+ * of key in *v, or NULL when it is absent (the getter's default applies). */
+static bool typed_value(const char *fn, const dbr_config_section *sec, const char *key,
+                        const void *out, const char **v, dbr_error **err)
+{
+    return args_given(fn, sec, key, out, err) && dbr_config_get_string(sec, key, NULL, v, err);
+}
+
 bool dbr_config_get_string(const dbr_config_section *sec, const char *key, const char *def,
                            const char **out, dbr_error **err)
 {
     dbr_error *e = NULL;
     const char *v;
 
-    if (!sec || !key || !out)
-        return dbr_set_error(err, DBR_ERR_MISUSE, "config", "dbr_config_get_string: NULL argument");
+    if (!args_given("dbr_config_get_string", sec, key, out, err))
+        return false;
     v = section_value(sec, key, &e);
     if (e)
         return dbr_error_propagate(err, e);
@@ -179,12 +196,10 @@ bool dbr_config_get_int(const dbr_config_section *sec, const char *key, long lon
     char *end;
     long long n;
 
-    if (!dbr_config_get_string(sec, key, NULL, &v, err) || !out)
+    if (!typed_value("dbr_config_get_int", sec, key, out, &v, err))
         return false;
-    if (!v) {
-        *out = def;
-        return true;
-    }
+    if (!v)
+        return *out = def, true;
     errno = 0;
     n = strtoll(v, &end, 10);
     if (!*v || *end || errno == ERANGE)
@@ -203,12 +218,10 @@ bool dbr_config_get_double(const dbr_config_section *sec, const char *key, doubl
     char *end;
     double d;
 
-    if (!dbr_config_get_string(sec, key, NULL, &v, err) || !out)
+    if (!typed_value("dbr_config_get_double", sec, key, out, &v, err))
         return false;
-    if (!v) {
-        *out = def;
-        return true;
-    }
+    if (!v)
+        return *out = def, true;
     d = g_ascii_strtod(v, &end);
     if (!*v || *end || !isfinite(d))
         return fail(sec, key, err, "expected a number from %g to %g, got %s", min, max,
@@ -226,12 +239,10 @@ bool dbr_config_get_bool(const dbr_config_section *sec, const char *key, bool de
     static const char *const no[] = {"false", "no", "off", "0"};
     const char *v;
 
-    if (!dbr_config_get_string(sec, key, NULL, &v, err) || !out)
+    if (!typed_value("dbr_config_get_bool", sec, key, out, &v, err))
         return false;
-    if (!v) {
-        *out = def;
-        return true;
-    }
+    if (!v)
+        return *out = def, true;
     for (size_t i = 0; i < G_N_ELEMENTS(yes); i++) {
         if (g_ascii_strcasecmp(v, yes[i]) == 0)
             return *out = true, true;
@@ -291,12 +302,10 @@ bool dbr_config_get_duration(const dbr_config_section *sec, const char *key, int
     const char *v;
     int64_t us;
 
-    if (!dbr_config_get_string(sec, key, NULL, &v, err) || !out_us)
+    if (!typed_value("dbr_config_get_duration", sec, key, out_us, &v, err))
         return false;
-    if (!v) {
-        *out_us = def_us;
-        return true;
-    }
+    if (!v)
+        return *out_us = def_us, true;
     format_duration(min_us, lo, sizeof(lo));
     format_duration(max_us, hi, sizeof(hi));
     if (!parse_duration(v, &us))

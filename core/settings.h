@@ -71,6 +71,13 @@ bool dbr_section_get_list(const dbr_config_section *sec, const char *key, char *
 
 /* "host=db password=*** user=app": for logs and error text. */
 char *dbr_redact_conninfo(const char *conninfo);
+/* Whether the value of a setting named key (len bytes) is a secret, in a
+ * connection string or a config group alike: its name holds "password",
+ * "secret" or "token", in any case. That covers libpq's secrets (password,
+ * sslpassword, libpq 18's oauth_client_secret), dbr's password_file and a
+ * user plugin's api_token; wider than libpq on purpose, since a harmless
+ * value hidden costs nothing and a secret shown cannot be taken back. */
+bool dbr_secret_key(const char *key, size_t len);
 /* conninfo with key = value added in the form it already uses (a URI
  * query parameter, percent-encoded, or a quoted key=value pair), so that
  * it overrides an earlier value (g_free). */

@@ -47,8 +47,6 @@ static const char *begin_sql(const struct dbr_driver_ops *drv, const dbr_tx_opts
     return table[o->isolation][o->read_only][o->deferrable];
 }
 
-/* Control statements (ROLLBACK, RELEASE ...) must run even when the
- * caller's deadline has passed, so they get their own short one. */
 /* A statement of the transaction failed with e: remember it (a callback
  * that swallows it is told later), mark e as this transaction's own, and
  * hand it on. Repeating one statement of a transaction is never safe on
@@ -64,11 +62,11 @@ static bool tx_failed(tx *t, dbr_error *e, dbr_error **err)
     return dbr_error_propagate(err, e);
 }
 
+/* Control statements (ROLLBACK, RELEASE ...) must run even when the
+ * caller's deadline has passed, so they get their own short one. */
 static bool tx_control(tx *t, const char *sql, dbr_error **err)
 {
-    dbr_wait w = {.deadline_us = dbr_now_us() + t->db->st->cancel_timeout_us,
-                  .cancel_fd = -1,
-                  .grace_us = t->db->st->cancel_grace_us};
+    dbr_wait w = dbr_wait_own(t->db->st->cancel_timeout_us, t->db->st->cancel_grace_us);
     dbr_error *e = NULL;
 
     return dbr_run_on(t->db, t->pc->dc, &w, sql, NULL, 0, NULL, &e) || tx_failed(t, e, err);
@@ -83,6 +81,20 @@ static dbr_error *escaped_error(void)
                                  "committed");
 
     dbr_error_set_outcome(e, DBR_OUTCOME_UNKNOWN);
+    return e;
+}
+
+/* The callback returned true although a statement failed and the server
+ * is still in the aborted state: committing (or releasing the savepoint)
+ * would silently roll back, so the caller is told, with the failed
+ * statement's kind and message. what names what was rolled back. */
+static dbr_error *went_on_error(const tx *t, const char *what)
+{
+    dbr_error *e = dbr_error_new(t->failed ? t->failed : DBR_ERR_INTERNAL, "core",
+                                 "%s rolled back: a statement failed and the callback went on: %s",
+                                 what, t->failed_msg ? t->failed_msg : "unknown error");
+
+    dbr_error_set_phase(e, DBR_PHASE_ANSWERED);
     return e;
 }
 
@@ -110,14 +122,8 @@ static bool tx_finish(tx *t, bool ok, dbr_error *e, dbr_error **err)
         own_error = true;
     }
     if (ok && s == DBR_TXSTATUS_INERROR) {
-        /* The callback swallowed a failed statement: COMMIT would silently
-         * roll back, so say so instead. */
         ok = false;
-        e = dbr_error_new(t->failed ? t->failed : DBR_ERR_INTERNAL, "core",
-                          "transaction rolled back: a statement failed and the callback went on: "
-                          "%s",
-                          t->failed_msg ? t->failed_msg : "unknown error");
-        dbr_error_set_phase(e, DBR_PHASE_ANSWERED);
+        e = went_on_error(t, "transaction");
         own_error = true;
     }
     if (ok && s == DBR_TXSTATUS_BROKEN) {
@@ -454,9 +460,7 @@ bool dbr_tx_savepoint(dbr_tx *handle, dbr_tx_fn fn, void *user, dbr_error **err)
     }
     if (ok && t->db->drv->txstatus(t->pc->dc) == DBR_TXSTATUS_INERROR) {
         ok = false;
-        e = dbr_error_new(t->failed ? t->failed : DBR_ERR_INTERNAL, "core",
-                          "savepoint rolled back: a statement failed and the callback went on: %s",
-                          t->failed_msg ? t->failed_msg : "unknown error");
+        e = went_on_error(t, "savepoint");
     }
     if (ok) {
         savepoint_sql(1, id, sql, sizeof(sql));

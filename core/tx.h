@@ -66,6 +66,14 @@ bool dbr_tx_key_table(dbr_db *db, dbr_pconn *pc, const dbr_wait *wait, dbr_error
 bool dbr_tx_key_claim(dbr_db *db, dbr_pconn *pc, const dbr_wait *wait, const char *key,
                       bool *already, dbr_error **err);
 int dbr_tx_key_resolve(dbr_db *db, dbr_ctx *ctx, const char *key);
+/* What became of a transaction whose COMMIT answer was lost, asked with
+ * look on fresh connections of its own (the pool's may have died with the
+ * same event) until the ctx's deadline or, without one, connect_timeout,
+ * pausing 50 ms doubling to 1 s between looks. look answers 1 committed,
+ * 0 not, -1 no answer yet (asked again), -2 never knowable (stop). Returns
+ * 1, 0, or -1 when not known. */
+typedef int (*dbr_tx_look_fn)(dbr_db *db, const dbr_wait *wait, const void *what);
+int dbr_tx_ask_until_known(dbr_db *db, dbr_ctx *ctx, dbr_tx_look_fn look, const void *what);
 /* Whether COMMIT can learn the transaction id here: probes the server once
  * per db, outside any transaction, on pc. */
 bool dbr_tx_tracking_usable(dbr_db *db, dbr_pconn *pc, dbr_ctx *ctx);

@@ -64,12 +64,7 @@ bool dbr_tx_tracking_usable(dbr_db *db, dbr_pconn *pc, dbr_ctx *ctx)
     return r == 1;
 }
 
-/* Asks fresh connections of its own (the pool's may have died with the
- * same event) what became of transaction xid, until the ctx's deadline or,
- * without one, connect_timeout; a dying backend may still be finishing its
- * commit, so "in progress" is asked again. 1 committed, 0 aborted, -1 not
- * known. */
-static int resolve(dbr_db *db, dbr_ctx *ctx, const char *xid)
+int dbr_tx_ask_until_known(dbr_db *db, dbr_ctx *ctx, dbr_tx_look_fn look, const void *what)
 {
     int64_t now = dbr_now_us(), pause = 50000;
     int64_t end = dbr_ctx_deadline(ctx) ? dbr_ctx_deadline(ctx) : now + db->st->connect_timeout_us;
@@ -78,26 +73,37 @@ static int resolve(dbr_db *db, dbr_ctx *ctx, const char *xid)
     end = MAX(end, now + db->st->cancel_grace_us);
     while (!dbr_ctx_canceled(ctx) && dbr_now_us() < end) {
         dbr_wait wait = {.deadline_us = end, .cancel_fd = -1, .grace_us = db->st->cancel_grace_us};
-        dbr_driver_conn *dc = db->drv->connect(db->st->conninfo, &db->st->driver_opts, &wait, NULL);
-        int status = -2;
+        int status = look(db, &wait, what);
 
-        if (dc) {
-            status = db->drv->xact_status(dc, xid, &wait, NULL);
-            db->drv->close(dc);
-        }
-        if (status == 0 || status == 1)
-            return status;
-        if (status == -3) {
-            dbr_log(DBR_LOG_INFO, "core", NULL,
-                    "COMMIT's answer was lost and the server has restarted since (or is another "
-                    "server): its transaction id proves nothing there");
-            return -1;
-        }
-        /* Backing off: the server may be down, and every waiter asks. */
+        if (status != -1)
+            return status < 0 ? -1 : status;
+        /* Backing off: the server may be down or failing over, and every
+         * waiter asks. */
         dbr_ctx_sleep_until(NULL, MIN(dbr_now_us() + pause, end));
         pause = MIN(pause * 2, 1000000);
     }
     return -1;
+}
+
+/* One look on a fresh connection at what became of transaction xid; a
+ * dying backend may still be finishing its commit, so "in progress" is
+ * asked again (dbr_tx_look_fn's answers). */
+static int xid_look(dbr_db *db, const dbr_wait *wait, const void *xid)
+{
+    dbr_driver_conn *dc = db->drv->connect(db->st->conninfo, &db->st->driver_opts, wait, NULL);
+    int status = -2;
+
+    if (dc) {
+        status = db->drv->xact_status(dc, xid, wait, NULL);
+        db->drv->close(dc);
+    }
+    if (status == -3) {
+        dbr_log(DBR_LOG_INFO, "core", NULL,
+                "COMMIT's answer was lost and the server has restarted since (or is another "
+                "server): its transaction id proves nothing there");
+        return -2;
+    }
+    return status == 0 || status == 1 ? status : -1;
 }
 
 static bool commit_unknown(dbr_error *ce, const char *xid, dbr_error **err)
@@ -110,26 +116,36 @@ static bool commit_unknown(dbr_error *ce, const char *xid, dbr_error **err)
     return dbr_error_propagate(err, ce);
 }
 
-static bool key_resolved(dbr_db *db, dbr_ctx *ctx, const char *key, dbr_error *ce, dbr_error **err)
+/* Tells what asking found about a COMMIT whose answer was lost (status as
+ * dbr_tx_ask_until_known's), as decided by the transaction id xid, or by
+ * the idempotency key when xid is NULL: committed is a success, not
+ * committed is not applied (safe to run again), anything else unknown. */
+static bool resolved(dbr_db *db, int status, const char *xid, dbr_error *ce, dbr_error **err)
 {
-    int status = dbr_tx_key_resolve(db, ctx, key);
-
     dbr_counter_add(db->commits_resolved[status == 1 ? 0 : status == 0 ? 1 : 2], 1);
     if (status == 1) {
-        dbr_log(DBR_LOG_INFO, "core", NULL,
-                "COMMIT's answer was lost; its idempotency key is recorded: it committed");
+        if (xid)
+            dbr_log(DBR_LOG_INFO, "core", NULL,
+                    "COMMIT's answer was lost; pg_xact_status(%s) says it committed", xid);
+        else
+            dbr_log(DBR_LOG_INFO, "core", NULL,
+                    "COMMIT's answer was lost; its idempotency key is recorded: it committed");
         dbr_error_free(ce);
         return true;
     }
     if (status == 0) {
-        ce = dbr_error_wrap(ce, DBR_ERR_CONNECTION, "core",
-                            "COMMIT's answer was lost and the transaction did not commit (its "
-                            "idempotency key is not recorded)");
+        ce = xid ? dbr_error_wrap(ce, DBR_ERR_CONNECTION, "core",
+                                  "COMMIT's answer was lost and the transaction did not commit "
+                                  "(transaction %s aborted)",
+                                  xid)
+                 : dbr_error_wrap(ce, DBR_ERR_CONNECTION, "core",
+                                  "COMMIT's answer was lost and the transaction did not commit "
+                                  "(its idempotency key is not recorded)");
         dbr_error_set_outcome(ce, DBR_OUTCOME_NOT_APPLIED);
         dbr_error_set_transient(ce, true);
         return dbr_error_propagate(err, ce);
     }
-    return commit_unknown(ce, "", err);
+    return commit_unknown(ce, xid ? xid : "", err);
 }
 
 bool dbr_tx_commit(tx *t, dbr_error **err)
@@ -143,15 +159,12 @@ bool dbr_tx_commit(tx *t, dbr_error **err)
     char xid[192] = "";
     dbr_wait wait;
     bool ok;
-    int status;
 
     if (!dbr_ctx_check(ctx, "COMMIT", &ce) ||
         !dbr_ctx_wait(ctx, db->st->cancel_grace_us, &wait, &ce)) {
         /* Out of time before COMMIT left: roll back, so that the caller is
          * told the truth (nothing applied) within its deadline. */
-        dbr_wait w = {.deadline_us = dbr_now_us() + db->st->cancel_timeout_us,
-                      .cancel_fd = -1,
-                      .grace_us = db->st->cancel_grace_us};
+        dbr_wait w = dbr_wait_own(db->st->cancel_timeout_us, db->st->cancel_grace_us);
         bool clean = dbr_run_on(db, t->pc->dc, &w, "ROLLBACK", NULL, 0, NULL, NULL);
 
         dbr_pool_put(db->pool, t->pc, !clean);
@@ -174,27 +187,10 @@ bool dbr_tx_commit(tx *t, dbr_error **err)
     if (dbr_error_outcome(ce) == DBR_OUTCOME_NOT_APPLIED)
         return dbr_error_propagate(err, dbr_tx_rolled_back(ce, true));
     if (key) /* the key's row decides, on whatever server answers now */
-        return key_resolved(db, ctx, key, ce, err);
+        return resolved(db, dbr_tx_key_resolve(db, ctx, key), NULL, ce, err);
     /* "none": no id was assigned before COMMIT, but COMMIT itself assigns
      * one to a transaction whose only effect is a NOTIFY. Unknown. */
     if (!tracked || !*xid || strcmp(xid, "none") == 0)
         return commit_unknown(ce, "", err);
-    status = resolve(db, ctx, xid);
-    dbr_counter_add(db->commits_resolved[status == 1 ? 0 : status == 0 ? 1 : 2], 1);
-    if (status == 1) {
-        dbr_log(DBR_LOG_INFO, "core", NULL,
-                "COMMIT's answer was lost; pg_xact_status(%s) says it committed", xid);
-        dbr_error_free(ce);
-        return true;
-    }
-    if (status == 0) {
-        ce = dbr_error_wrap(ce, DBR_ERR_CONNECTION, "core",
-                            "COMMIT's answer was lost and the transaction did not commit "
-                            "(transaction %s aborted)",
-                            xid);
-        dbr_error_set_outcome(ce, DBR_OUTCOME_NOT_APPLIED);
-        dbr_error_set_transient(ce, true);
-        return dbr_error_propagate(err, ce);
-    }
-    return commit_unknown(ce, xid, err);
+    return resolved(db, dbr_tx_ask_until_known(db, ctx, xid_look, xid), xid, ce, err);
 }

@@ -92,8 +92,8 @@ bool dbr_tx_key_claim(dbr_db *db, dbr_pconn *pc, const dbr_wait *wait, const cha
 }
 
 /* One look on a fresh connection: 1 the key is there, 0 it is not, -1 no
- * answer. */
-static int look(dbr_db *db, const dbr_wait *wait, const char *key)
+ * answer (the server may be down or failing over: asked again). */
+static int key_look(dbr_db *db, const dbr_wait *wait, const void *key)
 {
     dbr_driver_conn *dc = db->drv->connect(db->st->conninfo, &db->st->driver_opts, wait, NULL);
     char *sql = g_strdup_printf("INSERT INTO %s (key) VALUES ($1) ON CONFLICT DO NOTHING",
@@ -115,20 +115,5 @@ static int look(dbr_db *db, const dbr_wait *wait, const char *key)
 
 int dbr_tx_key_resolve(dbr_db *db, dbr_ctx *ctx, const char *key)
 {
-    int64_t now = dbr_now_us(), pause = 50000;
-    int64_t end = dbr_ctx_deadline(ctx) ? dbr_ctx_deadline(ctx) : now + db->st->connect_timeout_us;
-
-    /* A deadline that cut COMMIT short still leaves one quick look. */
-    end = MAX(end, now + db->st->cancel_grace_us);
-    while (!dbr_ctx_canceled(ctx) && dbr_now_us() < end) {
-        dbr_wait wait = {.deadline_us = end, .cancel_fd = -1, .grace_us = db->st->cancel_grace_us};
-        int status = look(db, &wait, key);
-
-        if (status >= 0)
-            return status;
-        /* the server may be down or failing over: back off, ask again */
-        dbr_ctx_sleep_until(NULL, MIN(dbr_now_us() + pause, end));
-        pause = MIN(pause * 2, 1000000);
-    }
-    return -1;
+    return dbr_tx_ask_until_known(db, ctx, key_look, key);
 }

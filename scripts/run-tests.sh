@@ -75,7 +75,7 @@ lint() {
     if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
         files=$(git ls-files '*.c' '*.h')
     else
-        files=$(find core drivers plugins tools tests examples include -name '*.[ch]')
+        files=$(find common core drivers plugins tools tests examples include -name '*.[ch]')
     fi
     if command -v clang-format >/dev/null 2>&1; then
         # shellcheck disable=SC2086

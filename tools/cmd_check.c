@@ -12,16 +12,16 @@ static void add_module(JsonBuilder *b, dbr_db *db, int index)
 
     dbr_chain_module(db, index, &m);
     json_builder_begin_object(b);
-    tool_json_str(b, "name", m.name);
-    tool_json_str(b, "module", m.module);
-    tool_json_str(b, "version", m.version);
-    tool_json_str(b, "path", m.path);
+    dbr_json_add_str(b, "name", m.name);
+    dbr_json_add_str(b, "module", m.module);
+    dbr_json_add_str(b, "version", m.version);
+    dbr_json_add_str(b, "path", m.path);
     json_builder_set_member_name(b, "settings");
     json_builder_begin_object(b);
     for (char **s = settings; s && *s; s++) {
         char **kv = g_strsplit(*s, " = ", 2);
 
-        tool_json_str(b, kv[0], kv[1] ? kv[1] : "");
+        dbr_json_add_str(b, kv[0], kv[1] ? kv[1] : "");
         g_strfreev(kv);
     }
     json_builder_end_object(b);
@@ -63,7 +63,7 @@ int cmd_check(const tool_opts *o)
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "ok");
         json_builder_add_boolean_value(b, TRUE);
-        tool_json_str(b, "config", o->config);
+        dbr_json_add_str(b, "config", o->config);
         json_builder_set_member_name(b, "driver");
         add_module(b, db, -1);
         json_builder_set_member_name(b, "chain");
@@ -72,7 +72,7 @@ int cmd_check(const tool_opts *o)
             add_module(b, db, i);
         json_builder_end_array(b);
         json_builder_end_object(b);
-        text = tool_json_text(b);
+        text = dbr_json_pretty(b);
         printf("%s\n", text);
     } else {
         printf("%s: ok\n\ncalls go through, outermost first:\n", o->config);

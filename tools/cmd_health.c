@@ -10,65 +10,56 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "health_json.h"
 #include "tool.h"
 
-static bool has_health_plugin(dbr_db *db)
+/* A check that did not answer, in the health plugin's shape: critical,
+ * with the check_failed alert the plugin raises for it. pool is NULL when
+ * the database could not even be opened. */
+static char *failed_report(const dbr_error *err, const dbr_pool_stats *pool)
 {
-    for (int i = 0; i < dbr_chain_count(db); i++) {
-        dbr_module_info m;
+    static const dbr_health_alert_view check_failed = {
+        .condition = "check_failed", .severity = "critical", .value = 1, .threshold = 1};
+    dbr_health_view v = {
+        .status = "critical",
+        .has_checked_at = true,
+        .checked_at = g_get_real_time() / G_USEC_PER_SEC,
+        .error_kind = dbr_error_kind_name(dbr_error_kind_of(err)),
+        .error = dbr_error_message(err), /* the operator's own command */
+        .has_pool = pool != NULL,
+        .alerts = &check_failed,
+        .nalerts = 1,
+    };
 
-        if (dbr_chain_module(db, i, &m) && strcmp(m.module, "health") == 0)
-            return true;
-    }
-    return false;
+    if (pool)
+        v.pool = *pool;
+    return dbr_health_json(&v);
 }
 
-/* Seconds with at most 6 decimals: JsonGenerator would print a double
- * with 17 digits (0.0062170000000000003). */
-static void json_seconds(GString *out, const char *name, int64_t us)
-{
-    g_string_append_printf(out, "  \"%s\": %" G_GINT64_FORMAT ".%06" G_GINT64_FORMAT ",\n", name,
-                           us / 1000000, us % 1000000);
-}
-
-/* The string as a JSON literal. */
-static char *json_literal(const char *s)
-{
-    g_autoptr(JsonNode) node = json_node_new(JSON_NODE_VALUE);
-
-    json_node_set_string(node, s);
-    return json_to_string(node, FALSE);
-}
-
-/* Without the health plugin: a ping and the pool, in the plugin's JSON shape. */
+/* Without the health plugin: a ping and the pool, in the plugin's shape. */
 static char *basic_check(dbr_db *db)
 {
-    GString *out = g_string_new("{\n");
     dbr_ctx *ctx = dbr_ctx_with_timeout(2000);
     dbr_error *err = NULL;
     int64_t t0 = dbr_now_us(), took;
     bool ok = dbr_ping(db, ctx, &err);
-    dbr_pool_stats st;
+    dbr_health_view v = {
+        .status = "healthy",
+        .has_checked_at = true,
+        .checked_at = g_get_real_time() / G_USEC_PER_SEC,
+        .ok = true,
+        .has_ping = true,
+        .has_pool = true,
+    };
+    char *report;
 
     took = dbr_now_us() - t0;
-    dbr_pool_stats_get(db, &st);
-    g_string_append_printf(out, "  \"status\": \"%s\",\n  \"ok\": %s,\n",
-                           ok ? "healthy" : "critical", ok ? "true" : "false");
-    if (ok) {
-        json_seconds(out, "ping_seconds", took);
-    } else {
-        g_autofree char *msg = json_literal(dbr_error_message(err));
-
-        g_string_append_printf(out, "  \"error_kind\": \"%s\",\n  \"error\": %s,\n",
-                               dbr_error_kind_name(dbr_error_kind_of(err)), msg);
-    }
-    g_string_append_printf(out,
-                           "  \"pool\": {\"max_open\": %d, \"open\": %d, \"in_use\": %d, "
-                           "\"idle\": %d},\n  \"alerts\": []\n}",
-                           st.max_open, st.open, st.in_use, st.idle);
+    dbr_pool_stats_get(db, &v.pool);
+    v.ping_seconds = (double)took / 1e6;
+    report = ok ? dbr_health_json(&v) : failed_report(err, &v.pool);
     dbr_error_free(err);
     dbr_ctx_free(ctx);
-    return g_string_free(out, FALSE);
+    return report;
 }
 
 static void print_report(const char *config, JsonObject *r)
@@ -103,32 +94,14 @@ static void print_report(const char *config, JsonObject *r)
     }
 }
 
-/* The database could not be reached: for a probe that is critical, and it
- * is reported as a failed check is. */
-static int unreachable(const tool_opts *o, const dbr_error *err)
+/* Something only the connect could find wrong with the config (a conninfo
+ * libpq cannot parse) is still the config's fault. But what the server
+ * said (a SQLSTATE: the database does not exist, 3D000) is the database
+ * being unreachable for the service: critical. */
+static bool config_fault(const dbr_error *err)
 {
-    const char *kind = dbr_error_kind_name(dbr_error_kind_of(err));
-
-    /* Something only the connect could find wrong with the config (a
-     * conninfo libpq cannot parse) is still the config's fault. But what
-     * the server said (a SQLSTATE: the database does not exist, 3D000) is
-     * the database being unreachable for the service: critical. */
-    if ((dbr_error_kind_of(err) == DBR_ERR_CONFIG || dbr_error_kind_of(err) == DBR_ERR_MISUSE) &&
-        !*dbr_error_sqlstate(err))
-        return tool_fail_error(o, TOOL_HEALTH_UNKNOWN, err);
-
-    if (o->json) {
-        g_autofree char *msg = json_literal(dbr_error_message(err));
-
-        printf("{\n  \"status\": \"critical\",\n  \"ok\": false,\n  \"error_kind\": \"%s\",\n"
-               "  \"error\": %s,\n  \"alerts\": [{\"condition\": \"check_failed\", "
-               "\"severity\": \"critical\", \"value\": 1, \"threshold\": 1}]\n}\n",
-               kind, msg);
-    } else {
-        printf("%s: critical\n  check failed: %s\n  critical: check_failed = 1 (threshold 1)\n",
-               dbr_quote_name(o->config).text, dbr_error_message(err));
-    }
-    return TOOL_HEALTH_CRITICAL;
+    return (dbr_error_kind_of(err) == DBR_ERR_CONFIG || dbr_error_kind_of(err) == DBR_ERR_MISUSE) &&
+           !*dbr_error_sqlstate(err);
 }
 
 int cmd_health(const tool_opts *o)
@@ -137,7 +110,7 @@ int cmd_health(const tool_opts *o)
     dbr_error *err = NULL;
     dbr_db *db;
     char *report = NULL;
-    const char *status;
+    const char *status, *plugin;
     JsonObject *r;
     int rc;
 
@@ -151,29 +124,36 @@ int cmd_health(const tool_opts *o)
     }
     dbr_close(db);
     db = tool_open(o, false, &err);
-    if (!db) {
-        rc = unreachable(o, err);
+    if (!db && config_fault(err)) {
+        rc = tool_fail_error(o, TOOL_HEALTH_UNKNOWN, err);
         dbr_error_free(err);
         return rc;
     }
-    if (has_health_plugin(db)) {
-        if (!dbr_control(db, "health", "check", &report, &err)) {
+    if (!db) {
+        /* Unreachable: for a probe that is critical, reported as a failed
+         * check is. */
+        report = failed_report(err, NULL);
+        dbr_error_free(err);
+    } else if ((plugin = tool_chain_name(db, "health"))) {
+        char *reply = NULL;
+
+        /* By the name the chain gives it, which need not be "health". */
+        if (!dbr_control(db, plugin, "check", &reply, &err)) {
             rc = tool_fail_error(o, TOOL_HEALTH_UNKNOWN, err);
             dbr_error_free(err);
             dbr_close(db);
             return rc;
         }
+        report = g_strdup(reply);
+        free(reply);
     } else {
-        char *basic = basic_check(db);
-
-        report = strdup(basic);
-        g_free(basic);
+        report = basic_check(db);
     }
     dbr_close(db);
     if (!report || !json_parser_load_from_data(parser, report, -1, NULL) ||
         !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
         rc = tool_fail(o, TOOL_HEALTH_UNKNOWN, "internal", "the health report is not JSON");
-        free(report);
+        g_free(report);
         return rc;
     }
     r = json_node_get_object(json_parser_get_root(parser));
@@ -186,6 +166,6 @@ int cmd_health(const tool_opts *o)
         printf("%s\n", report);
     else
         print_report(dbr_quote_name(o->config).text, r);
-    free(report);
+    g_free(report);
     return rc;
 }

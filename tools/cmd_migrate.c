@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/suggest.h"
+#include "suggest.h"
 #include "tool.h"
 
 static void progress(const dbr_event *ev, void *user)
@@ -126,17 +126,6 @@ static int check_subcommand(const tool_opts *o)
 }
 
 /* The chain's name of the migrate plugin (as the config names it), or NULL. */
-static const char *migrate_name(dbr_db *db)
-{
-    for (int i = 0; i < dbr_chain_count(db); i++) {
-        dbr_module_info m;
-
-        if (dbr_chain_module(db, i, &m) && strcmp(m.module, "migrate") == 0)
-            return m.name;
-    }
-    return NULL;
-}
-
 int cmd_migrate(const tool_opts *o)
 {
     g_autoptr(JsonParser) parser = json_parser_new();
@@ -157,7 +146,7 @@ int cmd_migrate(const tool_opts *o)
         dbr_error_free(err);
         return rc;
     }
-    plugin = g_strdup(migrate_name(db));
+    plugin = g_strdup(tool_chain_name(db, "migrate"));
     dbr_close(db);
     if (!plugin)
         return tool_fail(o, TOOL_FAILED, "config",

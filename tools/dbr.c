@@ -19,7 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../core/suggest.h"
+#include "suggest.h"
 #include "tool.h"
 
 #define OPTIONS_HELP                                                                               \
@@ -128,20 +128,20 @@ static void json_error(const tool_opts *o, int code, const char *kind, const cha
 
     json_builder_begin_object(b);
     if (o->command && strcmp(o->command, "health") == 0)
-        tool_json_str(b, "status", code == TOOL_HEALTH_CRITICAL ? "critical" : "unknown");
+        dbr_json_add_str(b, "status", code == TOOL_HEALTH_CRITICAL ? "critical" : "unknown");
     json_builder_set_member_name(b, "ok");
     json_builder_add_boolean_value(b, FALSE);
     if (o->command)
-        tool_json_str(b, "command", o->command);
-    tool_json_str(b, "error", message);
-    tool_json_str(b, "error_kind", kind);
+        dbr_json_add_str(b, "command", o->command);
+    dbr_json_add_str(b, "error", message);
+    dbr_json_add_str(b, "error_kind", kind);
     if (detail && *detail)
-        tool_json_str(b, "detail", detail);
+        dbr_json_add_str(b, "detail", detail);
     if (hint && *hint)
-        tool_json_str(b, "hint", hint);
-    tool_json_int(b, "exit", code);
+        dbr_json_add_str(b, "hint", hint);
+    dbr_json_add_int(b, "exit", code);
     json_builder_end_object(b);
-    text = tool_json_text(b);
+    text = dbr_json_pretty(b);
     printf("%s\n", text);
 }
 
@@ -199,26 +199,15 @@ dbr_db *tool_open(const tool_opts *o, bool check_only, dbr_error **err)
     return dbr_open_with(&opts, err);
 }
 
-char *tool_json_text(JsonBuilder *b)
+const char *tool_chain_name(dbr_db *db, const char *module)
 {
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    for (int i = 0; i < dbr_chain_count(db); i++) {
+        dbr_module_info m;
 
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, TRUE);
-    return json_generator_to_data(gen, NULL);
-}
-
-void tool_json_str(JsonBuilder *b, const char *name, const char *value)
-{
-    json_builder_set_member_name(b, name);
-    json_builder_add_string_value(b, value);
-}
-
-void tool_json_int(JsonBuilder *b, const char *name, long long value)
-{
-    json_builder_set_member_name(b, name);
-    json_builder_add_int_value(b, value);
+        if (dbr_chain_module(db, i, &m) && strcmp(m.module, module) == 0)
+            return m.name;
+    }
+    return NULL;
 }
 
 static int unknown_command(tool_opts *o, const char *name)

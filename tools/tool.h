@@ -8,6 +8,8 @@
 
 #include <dbr/dbr.h>
 
+#include "json_text.h"
+
 typedef struct tool_opts {
     const char *command; /* "check", "health", "migrate" */
     const char *config;  /* -c FILE */
@@ -34,12 +36,10 @@ int cmd_migrate(const tool_opts *o);
 /* Opens the config the way every command does: one_shot (the tool never
  * starts a service's listener or threads), or check_only. */
 dbr_db *tool_open(const tool_opts *o, bool check_only, dbr_error **err);
-
-/* The builder's document as pretty JSON text (g_free it). */
-char *tool_json_text(JsonBuilder *b);
-/* member name + string / integer value, the two shapes the tool writes most. */
-void tool_json_str(JsonBuilder *b, const char *name, const char *value);
-void tool_json_int(JsonBuilder *b, const char *name, long long value);
+/* The name the chain gives the plugin module (a config may load it under
+ * another name: [plugin.NAME] module = PATH), or NULL when the chain has
+ * none; valid while db is open. */
+const char *tool_chain_name(dbr_db *db, const char *module);
 
 /*
  * Failures. Each prints "dbr COMMAND: MESSAGE" (and an error's detail and

@@ -23,6 +23,7 @@
 
 #include "pq.h"
 #include "pq_hosts.h"
+#include "suggest.h"
 
 /* Server notices go to the log, not to stderr as libpq would print them.
  * A FATAL message that arrives while the session is idle (after
@@ -45,33 +46,16 @@ static void pq_notice(void *arg, const PGresult *res)
     dbr_log(DBR_LOG_DEBUG, "pq", NULL, "server: %.*s", (int)strcspn(msg, "\n"), msg);
 }
 
-/* Edit distance, for short words. */
-static size_t distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
-
-    if (la >= 63 || lb >= 63)
-        return 99;
-    for (size_t j = 0; j <= lb; j++)
-        prev[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = i;
-        for (size_t j = 1; j <= lb; j++)
-            cur[j] = MIN(MIN(prev[j] + 1, cur[j - 1] + 1), prev[j - 1] + (a[i - 1] != b[j - 1]));
-        memcpy(prev, cur, sizeof(cur));
-    }
-    return prev[lb];
-}
-
 /* libpq's message for an unknown keyword quotes the word, and an unquoted
  * password with a blank in it makes a "keyword" of its second half. So the
- * word is never shown; a libpq keyword it is a typo of (one or two letters
- * off) is, as a suggestion. */
+ * word is never shown; a libpq keyword it is a typo of (dbr_suggest's
+ * rule, as for dbr's own keys) is, as a suggestion. */
 static char *near_keyword(const char *perr)
 {
     static const char prefix[] = "invalid connection option \"";
     PQconninfoOption *defs;
-    const char *best = NULL;
+    GPtrArray *keywords;
+    const char *best;
     char word[64];
     size_t n;
 
@@ -83,9 +67,14 @@ static char *near_keyword(const char *perr)
     memcpy(word, perr + strlen(prefix), n);
     word[n] = '\0';
     defs = PQconndefaults();
+    keywords = g_ptr_array_new();
     for (PQconninfoOption *o = defs; o && o->keyword; o++)
-        if (distance(word, o->keyword) <= 2 && !best)
-            best = g_intern_string(o->keyword);
+        g_ptr_array_add(keywords, o->keyword);
+    g_ptr_array_add(keywords, NULL);
+    best = dbr_suggest(word, (const char *const *)keywords->pdata);
+    if (best)
+        best = g_intern_string(best);
+    g_ptr_array_free(keywords, TRUE);
     PQconninfoFree(defs);
     return (char *)best;
 }

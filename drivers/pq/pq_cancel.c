@@ -28,7 +28,6 @@
  */
 #include <errno.h>
 #include <glib.h>
-#include <poll.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -80,23 +79,11 @@ void pq_cancel_key_learn(dbr_driver_conn *conn)
                 "cannot read this libpq's cancel key: deadlines will close the connection");
 }
 
-/* Waits for fd to be ready by deadline_us: true when it is. */
-static bool ready(int fd, short events, int64_t deadline_us)
+/* Waits for fd to be ready by deadline_us (pq_wait.c's poll loop, with no
+ * ctx: the request is sent because the ctx already ended): true when it is. */
+static bool ready(int fd, bool for_write, int64_t deadline_us)
 {
-    struct pollfd p = {.fd = fd, .events = events};
-
-    for (;;) {
-        int64_t left = (deadline_us - dbr_now_us() + 999) / 1000;
-        int n;
-
-        if (left <= 0)
-            return false;
-        n = poll(&p, 1, (int)MIN(left, G_MAXINT32));
-        if (n > 0)
-            return true;
-        if (n < 0 && errno != EINTR)
-            return false;
-    }
+    return pq_wait_socket(fd, for_write, NULL, deadline_us) == 1;
 }
 
 bool pq_cancel_send(const dbr_driver_conn *conn, int64_t deadline_us)
@@ -108,13 +95,14 @@ bool pq_cancel_send(const dbr_driver_conn *conn, int64_t deadline_us)
     int fd, soerr = 0;
     socklen_t len = sizeof(soerr);
 
-    if (!k->known)
+    /* No deadline would wait as long as TCP allows: never. */
+    if (!k->known || deadline_us <= 0)
         return false;
     fd = socket(k->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return false;
     if (connect(fd, (const struct sockaddr *)&k->addr, k->addr_len) != 0) {
-        if (errno != EINPROGRESS || !ready(fd, POLLOUT, deadline_us) ||
+        if (errno != EINPROGRESS || !ready(fd, true, deadline_us) ||
             getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || soerr != 0)
             goto out;
     }
@@ -126,7 +114,7 @@ bool pq_cancel_send(const dbr_driver_conn *conn, int64_t deadline_us)
     if (send(fd, packet, sizeof(packet), MSG_NOSIGNAL) != (ssize_t)sizeof(packet))
         goto out;
     /* The server answers nothing; it closes the connection once done. */
-    while (ready(fd, POLLIN, deadline_us)) {
+    while (ready(fd, false, deadline_us)) {
         ssize_t n = recv(fd, &byte, 1, 0);
 
         /* Only an orderly close is the server's acknowledgement; a reset

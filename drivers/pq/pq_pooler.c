@@ -41,14 +41,17 @@ typedef struct stmt {
     GArray *tok; /* dbr_sql_token: words, names, strings, numbers, punctuation */
 } stmt;
 
+/* Token i of s, or NULL past the end. */
+static const dbr_sql_token *tok_at(const stmt *s, guint i)
+{
+    return i < s->tok->len ? &g_array_index(s->tok, dbr_sql_token, i) : NULL;
+}
+
 static bool is_word(const stmt *s, guint i, const char *w)
 {
-    const dbr_sql_token *t;
+    const dbr_sql_token *t = tok_at(s, i);
 
-    if (i >= s->tok->len)
-        return false;
-    t = &g_array_index(s->tok, dbr_sql_token, i);
-    return t->kind == DBR_SQL_WORD && t->len == strlen(w) &&
+    return t && t->kind == DBR_SQL_WORD && t->len == strlen(w) &&
            g_ascii_strncasecmp(s->sql + t->start, w, t->len) == 0;
 }
 
@@ -56,15 +59,12 @@ static bool is_word(const stmt *s, guint i, const char *w)
  * quoted name spelled exactly ("set_config", "pg_temp"). */
 static bool is_name(const stmt *s, guint i, const char *w)
 {
-    const dbr_sql_token *t;
+    const dbr_sql_token *t = tok_at(s, i);
     size_t n = strlen(w);
 
     if (is_word(s, i, w))
         return true;
-    if (i >= s->tok->len)
-        return false;
-    t = &g_array_index(s->tok, dbr_sql_token, i);
-    return t->kind == DBR_SQL_QUOTED_NAME && t->len == n + 2 && s->sql[t->start] == '"' &&
+    return t && t->kind == DBR_SQL_QUOTED_NAME && t->len == n + 2 && s->sql[t->start] == '"' &&
            memcmp(s->sql + t->start + 1, w, n) == 0;
 }
 
@@ -82,12 +82,9 @@ static bool name_starts(const stmt *s, guint i, const char *prefix)
 
 static bool is_punct(const stmt *s, guint i, char c)
 {
-    const dbr_sql_token *t;
+    const dbr_sql_token *t = tok_at(s, i);
 
-    if (i >= s->tok->len)
-        return false;
-    t = &g_array_index(s->tok, dbr_sql_token, i);
-    return t->kind == DBR_SQL_PUNCTUATION && t->len == 1 && s->sql[t->start] == c;
+    return t && t->kind == DBR_SQL_PUNCTUATION && t->len == 1 && s->sql[t->start] == c;
 }
 
 static bool says_on_commit_drop(const stmt *s)

@@ -32,24 +32,22 @@
 
 #include <dbr/plugin.h>
 
+#include "splitmix64.h"
+
 typedef struct chaos {
     const dbr_host *host;
     bool enabled;
-    guint64 state; /* splitmix64, advanced atomically */
+    uint64_t state; /* splitmix64.h, advanced atomically */
     double error_rate, drop_rate, latency_rate;
     dbr_error_kind error_kind;
     int64_t latency_us;
     dbr_counter *errors, *drops, *delays;
 } chaos;
 
+/* A uniform draw in [0, 1): the generator's top 53 bits. */
 static double draw(chaos *c)
 {
-    guint64 z = __atomic_add_fetch(&c->state, 0x9e3779b97f4a7c15ULL, __ATOMIC_RELAXED);
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return (double)(z >> 11) / 9007199254740992.0;
+    return (double)(dbr_splitmix64(&c->state) >> 11) / 9007199254740992.0;
 }
 
 static bool chaos_create(const dbr_config_section *cfg, const dbr_host *host, void **self,

@@ -15,11 +15,11 @@
  * critical over 1 s): a ping answers even while locks or load make real
  * queries slow.
  */
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "health.h"
+#include "health_json.h"
 
 const char *const health_condition_names[NCONDS] = {
     [COND_BREAKER_OPEN] = "breaker_open",     [COND_CHECK_FAILED] = "check_failed",
@@ -132,129 +132,44 @@ void health_announce(const dbr_host *host, const health_settings *cfg, const hea
     }
 }
 
-/*
- * The report is written by hand rather than with JsonGenerator, which prints
- * every double with 17 significant digits (0.0062170000000000003): numbers
- * here have at most 6 decimals, a microsecond in seconds.
- */
-static void json_number(GString *out, double v)
-{
-    char buf[G_ASCII_DTOSTR_BUF_SIZE];
-    char *end;
-
-    if (!isfinite(v))
-        v = 0;
-    g_ascii_formatd(buf, sizeof(buf), "%.6f", v);
-    end = buf + strlen(buf);
-    while (end > buf && end[-1] == '0')
-        *--end = '\0';
-    if (end > buf && end[-1] == '.')
-        *--end = '\0';
-    if (strcmp(buf, "-0") == 0)
-        strcpy(buf, "0");
-    g_string_append(out, buf);
-}
-
-static void json_string(GString *out, const char *s)
-{
-    char *valid = g_utf8_make_valid(s ? s : "", -1);
-
-    g_string_append_c(out, '"');
-    for (const char *p = valid; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-
-        if (c == '"' || c == '\\')
-            g_string_append_printf(out, "\\%c", c);
-        else if (c < 0x20)
-            g_string_append_printf(out, "\\u%04x", c);
-        else
-            g_string_append_c(out, (char)c);
-    }
-    g_string_append_c(out, '"');
-    g_free(valid);
-}
-
-static void member(GString *out, const char *indent, const char *name)
-{
-    g_string_append_printf(out, "%s\"%s\": ", indent, name);
-}
-
 char *health_report_json(const health_settings *cfg, const health_report *r, bool detail)
 {
-    GString *out = g_string_new("{\n");
-    bool first = true;
-
-    member(out, "  ", "status");
-    json_string(out, health_status_name(r->status));
-    g_string_append_printf(out, ",\n  \"checked_at\": %" G_GINT64_FORMAT ",\n", r->at_unix);
-    g_string_append_printf(out, "  \"ok\": %s,\n", r->ok ? "true" : "false");
-    if (!r->ok) {
+    dbr_health_alert_view alerts[NCONDS + G_N_ELEMENTS(r->extra)];
+    dbr_health_view v = {
+        .status = health_status_name(r->status),
+        .has_checked_at = true,
+        .checked_at = r->at_unix,
+        .ok = r->ok,
         /* The kind is safe to show anywhere; the text may name hosts and users. */
-        member(out, "  ", "error_kind");
-        json_string(out, r->error_kind ? dbr_error_kind_name(r->error_kind) : "none");
-        g_string_append(out, ",\n");
-        if (detail) {
-            member(out, "  ", "error");
-            json_string(out, r->error);
-            g_string_append(out, ",\n");
-        }
-    }
-    /* A latency only for what answered: a failed step's time measures the failure. */
-    if (r->ping_ok) {
-        member(out, "  ", "ping_seconds");
-        json_number(out, (double)r->ping_us / 1e6);
-        g_string_append(out, ",\n");
-    }
-    if (r->ok) {
-        member(out, "  ", "query_seconds");
-        json_number(out, (double)r->query_us / 1e6);
-        g_string_append(out, ",\n");
-    }
-    g_string_append_printf(out,
-                           "  \"pool\": {\"max_open\": %d, \"open\": %d, \"in_use\": %d, "
-                           "\"idle\": %d, \"wait_count\": %lld, \"wait_duration_us\": %lld},\n",
-                           r->pool.max_open, r->pool.open, r->pool.in_use, r->pool.idle,
-                           r->pool.wait_count, r->pool.wait_duration_us);
-    member(out, "  ", "breaker");
-    json_string(out, r->breaker ? r->breaker : "none");
-    g_string_append(out, ",\n  \"alerts\": [");
-    for (int c = 0; c < NCONDS; c++) {
-        if (!r->active[c])
-            continue;
-        g_string_append(out, first ? "\n    {" : ",\n    {");
-        first = false;
-        member(out, "", "condition");
-        json_string(out, health_condition_names[c]);
-        g_string_append(out, ", ");
-        member(out, "", "severity");
-        json_string(out, health_status_name(health_condition_severity[c]));
-        g_string_append(out, ", ");
-        member(out, "", "value");
-        json_number(out, r->value[c]);
-        g_string_append(out, ", ");
-        member(out, "", "threshold");
-        json_number(out, health_threshold(cfg, c));
-        g_string_append(out, ", ");
-        member(out, "", "for_seconds");
-        json_number(out, (double)(r->at_us - r->since_us[c]) / 1e6);
-        g_string_append(out, "}");
-    }
-    for (int i = 0; i < r->nextra; i++) {
-        g_string_append(out, first ? "\n    {" : ",\n    {");
-        first = false;
-        member(out, "", "condition");
-        json_string(out, r->extra[i].condition);
-        g_string_append(out, ", ");
-        member(out, "", "severity");
-        json_string(out, health_status_name(r->extra[i].severity));
-        g_string_append(out, ", ");
-        member(out, "", "value");
-        json_number(out, r->extra[i].value);
-        g_string_append(out, ", ");
-        member(out, "", "threshold");
-        json_number(out, r->extra[i].threshold);
-        g_string_append(out, "}");
-    }
-    g_string_append(out, first ? "]\n}" : "\n  ]\n}");
-    return g_string_free(out, FALSE);
+        .error_kind = r->error_kind ? dbr_error_kind_name(r->error_kind) : "none",
+        .error = detail ? r->error : NULL,
+        /* A latency only for what answered: a failed step's time measures the failure. */
+        .has_ping = r->ping_ok,
+        .ping_seconds = (double)r->ping_us / 1e6,
+        .has_query = r->ok,
+        .query_seconds = (double)r->query_us / 1e6,
+        .has_pool = true,
+        .pool = r->pool,
+        .breaker = r->breaker ? r->breaker : "none",
+        .alerts = alerts,
+    };
+
+    for (int c = 0; c < NCONDS; c++)
+        if (r->active[c])
+            alerts[v.nalerts++] = (dbr_health_alert_view){
+                .condition = health_condition_names[c],
+                .severity = health_status_name(health_condition_severity[c]),
+                .value = r->value[c],
+                .threshold = health_threshold(cfg, c),
+                .has_for = true,
+                .for_seconds = (double)(r->at_us - r->since_us[c]) / 1e6,
+            };
+    for (int i = 0; i < r->nextra; i++)
+        alerts[v.nalerts++] = (dbr_health_alert_view){
+            .condition = r->extra[i].condition,
+            .severity = health_status_name(r->extra[i].severity),
+            .value = r->extra[i].value,
+            .threshold = r->extra[i].threshold,
+        };
+    return dbr_health_json(&v);
 }

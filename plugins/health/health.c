@@ -185,13 +185,7 @@ static bool health_control(void *self, const char *command, char **reply, dbr_er
     if (strcmp(command, "check") == 0) {
         health_check_now(h, &r);
     } else if (strcmp(command, "status") == 0) {
-        bool have;
-
-        g_mutex_lock(&h->lock);
-        have = h->have_last;
-        r = h->last;
-        g_mutex_unlock(&h->lock);
-        if (!have)
+        if (!health_last(h, &r))
             health_check_now(h, &r);
     } else {
         return dbr_set_error(err, DBR_ERR_MISUSE, HEALTH_LAYER,

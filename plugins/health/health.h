@@ -100,6 +100,9 @@ bool health_monitor_start(health *h, dbr_error **err);
 void health_monitor_stop(health *h);
 /* Runs one check now (on the calling thread) and publishes alert changes. */
 void health_check_now(health *h, health_report *out);
+/* A copy of the last completed check, taken under the lock; false (out
+ * untouched) when none has completed yet. */
+bool health_last(health *h, health_report *out);
 
 /* alerts.c */
 extern const char *const health_condition_names[NCONDS];

@@ -61,14 +61,9 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *ur
                      dbr_metrics_text(h->db));
     if (strcmp(url, "/healthz") == 0) {
         health_report r;
-        bool have;
         char *json, *body;
 
-        g_mutex_lock(&h->lock);
-        have = h->have_last;
-        r = h->last;
-        g_mutex_unlock(&h->lock);
-        if (!have)
+        if (!health_last(h, &r))
             return reply(
                 c, MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
                 strdup("{\"status\": \"unknown\", \"error\": \"no check has run yet\"}\n"));

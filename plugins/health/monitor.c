@@ -218,6 +218,18 @@ bool health_monitor_start(health *h, dbr_error **err)
     return true;
 }
 
+bool health_last(health *h, health_report *out)
+{
+    bool have;
+
+    g_mutex_lock(&h->lock);
+    have = h->have_last;
+    if (have)
+        *out = h->last;
+    g_mutex_unlock(&h->lock);
+    return have;
+}
+
 void health_monitor_stop(health *h)
 {
     if (!h->thread)

@@ -21,6 +21,7 @@
 
 #include <dbr/sql.h>
 
+#include "json_text.h"
 #include "migrate.h"
 
 typedef struct state {
@@ -35,14 +36,6 @@ static void state_clear(state *s)
         g_ptr_array_free(s->all, TRUE);
     if (s->applied)
         g_ptr_array_free(s->applied, TRUE);
-}
-
-static mig *find_mig(const state *s, long long version)
-{
-    for (guint i = 0; i < s->all->len; i++)
-        if (((mig *)g_ptr_array_index(s->all, i))->version == version)
-            return g_ptr_array_index(s->all, i);
-    return NULL;
 }
 
 static applied *find_applied(const state *s, long long version)
@@ -100,7 +93,7 @@ static bool verify(const state *s, dbr_error **err)
 
     for (guint i = 0; i < s->applied->len; i++) {
         const applied *a = g_ptr_array_index(s->applied, i);
-        const mig *x = find_mig(s, a->version);
+        const mig *x = mig_find(s->all, a->version);
 
         if (a->dirty) {
             char *advice = dirty_advice(s, a);
@@ -268,15 +261,6 @@ static bool step_tx(dbr_tx *tx, void *user, dbr_error **err)
     return run_body(st, tx, err) && record(st, tx, false, err);
 }
 
-static unsigned line_of(const char *text, size_t pos)
-{
-    unsigned line = 1;
-
-    for (size_t i = 0; i < pos; i++)
-        line += text[i] == '\n';
-    return line;
-}
-
 /* Outside a transaction, statement by statement: PostgreSQL runs a
  * multi-statement query as one implicit transaction, where CREATE INDEX
  * CONCURRENTLY and friends refuse to run. One session for the whole file,
@@ -307,7 +291,7 @@ static bool run_no_tx(step *st, dbr_error **err)
                                 "(line %u) failed after %d applied; the version is marked dirty "
                                 "(`dbr migrate status`; the next command says how to repair)",
                                 st->up ? mig_name(st->x) : st->x->down_path, st->x->version,
-                                done + 1, texts->len, line_of(sql, at), done));
+                                done + 1, texts->len, mig_line_at(sql, at), done));
     }
     g_array_free(starts, TRUE);
     g_ptr_array_free(texts, TRUE);
@@ -392,20 +376,10 @@ static bool down_to(state *s, long long target, int limit, JsonBuilder *done, db
 
         if (a->version <= target)
             break;
-        if (!apply(s->m, find_mig(s, a->version), false, done, err))
+        if (!apply(s->m, mig_find(s->all, a->version), false, done, err))
             return false;
     }
     return true;
-}
-
-static char *finish_json(JsonBuilder *b)
-{
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = json_builder_get_root(b);
-
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, TRUE);
-    return json_generator_to_data(gen, NULL);
 }
 
 static char *status_json(const state *s, const char *note)
@@ -415,12 +389,9 @@ static char *status_json(const state *s, const char *note)
     char *out;
 
     json_builder_begin_object(b);
-    json_builder_set_member_name(b, "version");
-    json_builder_add_int_value(b, current_version(s));
-    if (note) {
-        json_builder_set_member_name(b, "note");
-        json_builder_add_string_value(b, note);
-    }
+    dbr_json_add_int(b, "version", current_version(s));
+    if (note)
+        dbr_json_add_str(b, "note", note);
     json_builder_set_member_name(b, "migrations");
     json_builder_begin_array(b);
     for (guint i = 0; i < s->all->len; i++) {
@@ -435,23 +406,15 @@ static char *status_json(const state *s, const char *note)
         if (x->version)
             g_hash_table_add(seen, (gpointer)&x->version);
         json_builder_begin_object(b);
-        json_builder_set_member_name(b, "version");
-        json_builder_add_int_value(b, x->version); /* 0: a file whose name holds none */
-        json_builder_set_member_name(b, "description");
-        json_builder_add_string_value(b, x->description);
-        json_builder_set_member_name(b, "state");
-        json_builder_add_string_value(b, st);
-        json_builder_set_member_name(b, "source");
-        json_builder_add_string_value(b, x->problem ? x->bad_file : mig_name(x));
-        if (x->problem) {
-            json_builder_set_member_name(b, "problem");
-            json_builder_add_string_value(b, x->problem);
-        }
+        dbr_json_add_int(b, "version", x->version); /* 0: a file whose name holds none */
+        dbr_json_add_str(b, "description", x->description);
+        dbr_json_add_str(b, "state", st);
+        dbr_json_add_str(b, "source", x->problem ? x->bad_file : mig_name(x));
+        if (x->problem)
+            dbr_json_add_str(b, "problem", x->problem);
         if (a) {
-            json_builder_set_member_name(b, "applied_at");
-            json_builder_add_string_value(b, a->applied_at);
-            json_builder_set_member_name(b, "execution_ms");
-            json_builder_add_int_value(b, a->execution_ms);
+            dbr_json_add_str(b, "applied_at", a->applied_at);
+            dbr_json_add_int(b, "execution_ms", a->execution_ms);
         }
         json_builder_end_object(b);
     }
@@ -461,20 +424,16 @@ static char *status_json(const state *s, const char *note)
         if (g_hash_table_contains(seen, &a->version))
             continue;
         json_builder_begin_object(b);
-        json_builder_set_member_name(b, "version");
-        json_builder_add_int_value(b, a->version);
-        json_builder_set_member_name(b, "description");
-        json_builder_add_string_value(b, a->description);
-        json_builder_set_member_name(b, "state");
-        json_builder_add_string_value(b, a->dirty ? "dirty" : "missing");
-        json_builder_set_member_name(b, "applied_at");
-        json_builder_add_string_value(b, a->applied_at);
+        dbr_json_add_int(b, "version", a->version);
+        dbr_json_add_str(b, "description", a->description);
+        dbr_json_add_str(b, "state", a->dirty ? "dirty" : "missing");
+        dbr_json_add_str(b, "applied_at", a->applied_at);
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
     json_builder_end_object(b);
     g_hash_table_destroy(seen);
-    out = finish_json(b);
+    out = dbr_json_pretty(b);
     return out;
 }
 
@@ -561,22 +520,15 @@ static char *dry_run(state *s, dbr_error **err, bool *ok)
             continue;
         count[r]++;
         json_builder_begin_object(b);
-        json_builder_set_member_name(b, "version");
-        json_builder_add_int_value(b, x->version);
-        json_builder_set_member_name(b, "description");
-        json_builder_add_string_value(b, x->description);
-        json_builder_set_member_name(b, "source");
-        json_builder_add_string_value(b, mig_name(x));
+        dbr_json_add_int(b, "version", x->version);
+        dbr_json_add_str(b, "description", x->description);
+        dbr_json_add_str(b, "source", mig_name(x));
         json_builder_set_member_name(b, "transaction");
         json_builder_add_boolean_value(b, !x->no_tx);
-        json_builder_set_member_name(b, "sql");
-        json_builder_add_string_value(b, x->up_sql ? x->up_sql : "(C callback)");
-        json_builder_set_member_name(b, "result");
-        json_builder_add_string_value(b, dry_result_text(r));
-        if (r == DRY_FAILED && d.failure) {
-            json_builder_set_member_name(b, "error");
-            json_builder_add_string_value(b, dbr_error_message(d.failure));
-        }
+        dbr_json_add_str(b, "sql", x->up_sql ? x->up_sql : "(C callback)");
+        dbr_json_add_str(b, "result", dry_result_text(r));
+        if (r == DRY_FAILED && d.failure)
+            dbr_json_add_str(b, "error", dbr_error_message(d.failure));
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
@@ -600,12 +552,11 @@ static char *dry_run(state *s, dbr_error **err, bool *ok)
         g_string_append_printf(summary, "; %d not tried: the dry run could not start",
                                count[DRY_NOT_TRIED]);
     *ok = !d.failure;
-    json_builder_set_member_name(b, "result");
-    json_builder_add_string_value(b, summary->str);
+    dbr_json_add_str(b, "result", summary->str);
     json_builder_set_member_name(b, "ok");
     json_builder_add_boolean_value(b, *ok);
     json_builder_end_object(b);
-    out = finish_json(b);
+    out = dbr_json_pretty(b);
     if (d.failure)
         dbr_error_propagate(err, d.failure);
     g_string_free(summary, TRUE);
@@ -648,7 +599,7 @@ static bool force_tx(dbr_tx *tx, void *user, dbr_error **err)
     ok = dbr_tx_exec(tx, sql, 1, p, err);
     g_free(sql);
     if (ok && !f->baseline && f->version) {
-        const mig *x = find_mig(f->s, f->version);
+        const mig *x = mig_find(f->s->all, f->version);
         dbr_result *r;
 
         sql =
@@ -701,7 +652,7 @@ static bool run_force(state *s, char **w, char **reply, dbr_error **err)
 
     if (!parse_number(w[1], "a version number", 0, G_MAXINT64, &f.version, err))
         return false;
-    if (f.version && !find_mig(s, f.version))
+    if (f.version && !mig_find(s->all, f.version))
         return migrate_fail(err, "%s %lld: no such migration", w[0], f.version);
     if (!dbr_tx_run(s->m->db, NULL, NULL, force_tx, &f, err))
         return false;
@@ -744,7 +695,7 @@ static bool run_steps(state *s, char **w, char **reply, dbr_error **err)
                  down_to(s, 0, (int)n, done, err);
     } else {
         ok = parse_number(w[1], "a version number", 0, G_MAXINT64, &n, err);
-        if (ok && n && !find_mig(s, n))
+        if (ok && n && !mig_find(s->all, n))
             ok = migrate_fail(err, "goto %lld: no such migration", n);
         if (ok)
             ok = n >= current_version(s) ? up_to(s, n, done, err) : down_to(s, n, -1, done, err);
@@ -755,10 +706,9 @@ static bool run_steps(state *s, char **w, char **reply, dbr_error **err)
 
         ok = load(&after, err);
         if (ok) {
-            json_builder_set_member_name(done, "version");
-            json_builder_add_int_value(done, current_version(&after));
+            dbr_json_add_int(done, "version", current_version(&after));
             json_builder_end_object(done);
-            *reply = finish_json(done);
+            *reply = dbr_json_pretty(done);
         }
         state_clear(&after);
     }

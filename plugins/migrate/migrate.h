@@ -51,7 +51,11 @@ GPtrArray *mig_load(const migrate *m, dbr_error **err);
 /* False, with an error listing every bad file, when any entry has a problem. */
 bool mig_check(const GPtrArray *all, dbr_error **err);
 void mig_free(mig *x);
+/* The entry of version in all (loaded or loading), or NULL. */
+mig *mig_find(const GPtrArray *all, long long version);
 const char *mig_name(const mig *x); /* the up file, or "C migration N" */
+/* The 1-based line of text that byte pos is on, for error messages. */
+unsigned mig_line_at(const char *text, size_t pos);
 
 /* lock.c: the lock every migration transaction takes first. */
 bool migrate_lock(const migrate *m, dbr_tx *tx, dbr_error **err);

@@ -128,7 +128,7 @@ static gint by_version(gconstpointer a, gconstpointer b)
     return x->version < y->version ? -1 : x->version > y->version;
 }
 
-static mig *find(GPtrArray *all, long long version)
+mig *mig_find(const GPtrArray *all, long long version)
 {
     for (guint i = 0; i < all->len; i++)
         if (((mig *)g_ptr_array_index(all, i))->version == version)
@@ -136,7 +136,7 @@ static mig *find(GPtrArray *all, long long version)
     return NULL;
 }
 
-static unsigned line_at(const char *text, size_t pos)
+unsigned mig_line_at(const char *text, size_t pos)
 {
     unsigned line = 1;
 
@@ -165,7 +165,7 @@ static char *no_tx_problem(const char *sql)
             break;
         if (t.unterminated)
             return g_strdup_printf("line %u: an unterminated %s runs to the end of the file",
-                                   line_at(sql, t.start),
+                                   mig_line_at(sql, t.start),
                                    t.kind == DBR_SQL_COMMENT       ? "comment"
                                    : t.kind == DBR_SQL_QUOTED_NAME ? "quoted name"
                                                                    : "string");
@@ -186,7 +186,7 @@ static char *no_tx_problem(const char *sql)
             return g_strdup_printf("statement %d (line %u) is %s: outside a transaction each "
                                    "statement commits on its own; put a transaction in a "
                                    "migration without the no-transaction mark",
-                                   n, line_at(sql, st.start), first);
+                                   n, mig_line_at(sql, st.start), first);
     }
     return NULL;
 }
@@ -233,7 +233,7 @@ static bool load_dir(const char *dir, GPtrArray *all, dbr_error **err)
             g_free(path);
             continue;
         }
-        x = find(all, version);
+        x = mig_find(all, version);
         if (!x) {
             x = g_new0(mig, 1);
             x->version = version;
@@ -330,7 +330,7 @@ GPtrArray *mig_load(const migrate *m, dbr_error **err)
     }
     c = dbr_migration_list(&n);
     for (int i = 0; i < n; i++) {
-        mig *x = find(all, c[i].version);
+        mig *x = mig_find(all, c[i].version);
         char *sig;
 
         if (x) {

@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 #include <glib.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -164,6 +165,34 @@ START_TEST(test_pg_ctx_hung_server_gets_its_connection_closed)
 }
 END_TEST
 
+/* Both constructors clamp a timeout the same way: zero or less is already
+ * past, a huge one is capped short of overflowing the clock, and a child
+ * never outlives its parent's deadline. */
+START_TEST(test_pg_ctx_timeouts_are_clamped_alike)
+{
+    dbr_ctx *past = dbr_ctx_with_timeout(-5), *huge = dbr_ctx_with_timeout(LLONG_MAX);
+    dbr_ctx *parent = dbr_ctx_with_timeout(60000);
+    dbr_ctx *child_past = dbr_ctx_child(huge, LLONG_MIN);
+    dbr_ctx *child_huge = dbr_ctx_child(huge, LLONG_MAX);
+    dbr_ctx *child_capped = dbr_ctx_child(parent, LLONG_MAX);
+    int64_t now = g_get_monotonic_time();
+
+    ck_assert(dbr_ctx_done(past));
+    ck_assert(dbr_ctx_done(child_past));
+    ck_assert(!dbr_ctx_done(huge));
+    ck_assert(!dbr_ctx_done(child_huge));
+    ck_assert_int_gt(dbr_ctx_deadline(huge), now);
+    ck_assert_int_gt(dbr_ctx_deadline(child_huge), now);
+    ck_assert_int_eq(dbr_ctx_deadline(child_capped), dbr_ctx_deadline(parent));
+    dbr_ctx_free(child_capped);
+    dbr_ctx_free(child_huge);
+    dbr_ctx_free(child_past);
+    dbr_ctx_free(parent);
+    dbr_ctx_free(huge);
+    dbr_ctx_free(past);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pg_ctx");
@@ -174,6 +203,7 @@ int main(void)
     tcase_add_test(tc, test_pg_ctx_cancel_from_another_thread);
     tcase_add_test(tc, test_pg_ctx_deadline_bounds_connecting);
     tcase_add_test(tc, test_pg_ctx_hung_server_gets_its_connection_closed);
+    tcase_add_test(tc, test_pg_ctx_timeouts_are_clamped_alike);
     suite_add_tcase(s, tc);
     return t_run(s);
 }

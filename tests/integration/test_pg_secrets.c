@@ -9,6 +9,7 @@
  * connection.
  */
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,13 @@ START_TEST(test_pg_check_finds_a_conninfo_typo_without_connecting)
     ck_assert_msg(strstr(out, "[database] conninfo") && strstr(out, "did you mean \"user\""), "%s",
                   out);
     g_free(out);
+    /* the same "did you mean" as dbr's own keys: swapped letters, any case */
+    ck_assert(g_file_set_contents(
+        path, "[database]\ndriver = pq\nconninfo = SSLMdoe=require host=127.0.0.1 port=1\n", -1,
+        NULL));
+    ck_assert_int_eq(run_tool(argv, &out), 1);
+    ck_assert_msg(strstr(out, "did you mean \"sslmode\"") && !strstr(out, "SSLMdoe"), "%s", out);
+    g_free(out);
     /* a value libpq checks only when it connects, checked without connecting */
     ck_assert(g_file_set_contents(path,
                                   "[database]\ndriver = pq\nconninfo = host=127.0.0.1 port=1 "
@@ -138,6 +146,48 @@ START_TEST(test_pg_check_finds_a_conninfo_typo_without_connecting)
                                        &err));
     ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_CONFIG);
     dbr_error_free(err);
+    g_free(path);
+    g_free(dir);
+}
+END_TEST
+
+/* dbr check and dbr_chain_settings show neither an sslpassword nor the
+ * path or the contents of a password_file, in text or JSON. */
+START_TEST(test_pg_check_hides_sslpassword_and_password_file)
+{
+    char *dir = t_tmpdir("check-secret-keys");
+    char *path = g_build_filename(dir, "db.ini", NULL);
+    char *pwfile = g_build_filename(dir, "Zq31path.pw", NULL), *out;
+    char *argv[] = {getenv("DBR_TEST_TOOL"), "check", "-c", path, NULL};
+    char *argv_json[] = {getenv("DBR_TEST_TOOL"), "check", "-c", path, "--json", NULL};
+    char *text = g_strdup_printf("[database]\ndriver = pq\n"
+                                 "conninfo = host=127.0.0.1 port=1 sslpassword=Zq32ssl\n"
+                                 "password_file = %s\nconnect_on_open = false\n",
+                                 pwfile);
+    dbr_error *err = NULL;
+    char **settings;
+    dbr_db *db;
+
+    ck_assert(g_file_set_contents(pwfile, "Zq33content\n", -1, NULL));
+    ck_assert_int_eq(g_chmod(pwfile, 0600), 0);
+    ck_assert(g_file_set_contents(path, text, -1, NULL));
+    ck_assert_int_eq(run_tool(argv, &out), 0);
+    ck_assert_msg(strstr(out, "password_file = ***") && strstr(out, "sslpassword=***") &&
+                      !strstr(out, "Zq3"),
+                  "%s", out);
+    g_free(out);
+    ck_assert_int_eq(run_tool(argv_json, &out), 0);
+    ck_assert_msg(strstr(out, "sslpassword=***") && !strstr(out, "Zq3"), "%s", out);
+    g_free(out);
+    db = dbr_open_string(text, &err);
+    ck_assert_msg(db, "%s", err ? dbr_error_message(err) : "");
+    settings = dbr_chain_settings(db, -1);
+    for (char **kv = settings; kv && *kv; kv++)
+        ck_assert_msg(!strstr(*kv, "Zq3"), "dbr_chain_settings shows %s", *kv);
+    dbr_strv_free(settings);
+    dbr_close(db);
+    g_free(text);
+    g_free(pwfile);
     g_free(path);
     g_free(dir);
 }
@@ -224,6 +274,7 @@ int main(void)
     g_log_set_writer_func(capture, NULL, NULL);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_pg_secrets_never_in_errors_logs_or_check);
+    tcase_add_test(tc, test_pg_check_hides_sslpassword_and_password_file);
     tcase_add_test(tc, test_pg_check_finds_a_conninfo_typo_without_connecting);
     tcase_add_test(tc, test_pg_check_shows_settings_without_their_comments);
     tcase_add_test(tc, test_pg_log_never_shows_literals_or_quoted_values);

@@ -7,8 +7,8 @@
 set -euo pipefail
 cd "$1"
 pattern='\bg_(warning|message|info|debug|critical|error|log|log_structured|printerr|print)[[:space:]]*\(|\bfprintf[[:space:]]*\([[:space:]]*stderr|\bperror[[:space:]]*\('
-if grep -rnE "$pattern" core drivers plugins --include='*.c' --include='*.h'; then
+if grep -rnE "$pattern" common core drivers plugins --include='*.c' --include='*.h'; then
     echo "log-calls.sh: the lines above bypass dbr_log() (include/dbr/log.h)" >&2
     exit 1
 fi
-echo "log-calls.sh: every log line of core/, drivers/ and plugins/ goes through dbr_log()"
+echo "log-calls.sh: every log line of common/, core/, drivers/ and plugins/ goes through dbr_log()"

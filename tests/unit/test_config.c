@@ -227,6 +227,39 @@ START_TEST(test_config_api_misuse_is_reported)
 }
 END_TEST
 
+/* Every getter of dbr/config.h names the argument it was given NULL; the
+ * typed ones used to return false with no error at all for a NULL out. */
+START_TEST(test_config_getters_name_a_null_argument)
+{
+    static const char *const types[] = {"string", "int", "double", "bool", "duration"};
+    dbr_error *err = NULL;
+    const char *s;
+
+    for (size_t i = 0; i < G_N_ELEMENTS(types); i++) {
+        char *text = g_strdup_printf("[database]\ndriver = fake\n[chain]\nplugins = trace_a\n"
+                                     "[plugin.trace_a]\nnull_out = %s\n",
+                                     types[i]);
+        char *expected = g_strdup_printf("dbr_config_get_%s: out is NULL", types[i]);
+
+        ck_assert_ptr_null(dbr_open_string(text, &err));
+        ck_assert_ptr_nonnull(err);
+        ck_assert_msg(
+            strstr(dbr_error_message(err), expected) ||
+                (dbr_error_cause(err) && strstr(dbr_error_message(dbr_error_cause(err)), expected)),
+            "%s: %s", types[i], dbr_error_message(err));
+        dbr_error_free(err);
+        err = NULL;
+        g_free(expected);
+        g_free(text);
+    }
+    ck_assert(!dbr_config_get_string(NULL, "k", "", &s, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_MISUSE);
+    ck_assert_msg(strstr(dbr_error_message(err), "dbr_config_get_string: sec is NULL"), "%s",
+                  dbr_error_message(err));
+    dbr_error_free(err);
+}
+END_TEST
+
 static void expect_redacted(const char *in, const char *out)
 {
     char *r = dbr_redact_conninfo(in);
@@ -270,6 +303,7 @@ int main(void)
     tcase_add_test(tc, test_config_password_file_must_be_private);
     tcase_add_test(tc, test_config_reads_values_as_documented);
     tcase_add_test(tc, test_config_api_misuse_is_reported);
+    tcase_add_test(tc, test_config_getters_name_a_null_argument);
     tcase_add_test(tc, test_redaction_hides_every_password_form);
     suite_add_tcase(s, tc);
     return t_run(s);

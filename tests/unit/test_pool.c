@@ -362,6 +362,44 @@ START_TEST(test_pool_recycles_by_idle_time)
 }
 END_TEST
 
+/* dbr_pool_close_idle counts what it closes as the checkout does: by the
+ * reason each connection expired, and not at all when it closes a fit one. */
+static bool pruned_one(void *db)
+{
+    return dbr_pool_close_idle(db, false) == 1;
+}
+
+START_TEST(test_pool_close_idle_counts_by_reason)
+{
+    dbr_db *lifetime = t_open(DB "conn_max_lifetime = 50ms\n");
+    dbr_db *idle = t_open(DB "conn_max_idle_time = 30ms\n");
+    dbr_db *fit = t_open(DB);
+    dbr_pool_stats st;
+
+    conn_id(lifetime);
+    conn_id(idle);
+    conn_id(fit);
+    ck_assert(t_wait_for(pruned_one, lifetime, 5000));
+    dbr_pool_stats_get(lifetime, &st);
+    ck_assert_int_eq(st.max_lifetime_closed, 1);
+    ck_assert_int_eq(st.max_idle_time_closed, 0);
+    ck_assert_int_eq(st.open, 0);
+    ck_assert(t_wait_for(pruned_one, idle, 5000));
+    dbr_pool_stats_get(idle, &st);
+    ck_assert_int_eq(st.max_idle_time_closed, 1);
+    ck_assert_int_eq(st.max_lifetime_closed, 0);
+    ck_assert_int_eq(st.idle, 0);
+    ck_assert_int_eq(dbr_pool_close_idle(fit, false), 0);
+    ck_assert_int_eq(dbr_pool_close_idle(fit, true), 1);
+    dbr_pool_stats_get(fit, &st);
+    ck_assert_int_eq(st.max_idle_time_closed + st.max_lifetime_closed, 0);
+    ck_assert_int_eq(st.open, 0);
+    dbr_close(fit);
+    dbr_close(idle);
+    dbr_close(lifetime);
+}
+END_TEST
+
 START_TEST(test_pool_keeps_at_most_max_idle)
 {
     dbr_db *db = t_open(DB "max_open_conns = 4\nmax_idle_conns = 1\n");
@@ -417,6 +455,7 @@ int main(void)
 
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_pool_never_exceeds_max_open);
+    tcase_add_test(tc, test_pool_close_idle_counts_by_reason);
     tcase_add_test(tc, test_pool_gives_a_thread_its_own_connection_back);
     tcase_add_test(tc, test_pool_serves_waiters_fifo);
     tcase_add_test(tc, test_pool_wait_honours_deadline);

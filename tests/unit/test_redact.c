@@ -198,6 +198,29 @@ START_TEST(test_redaction_examples)
                "postgresql://127.0.0.1/app?password=***&port=1");
     ck_redacts("postgresql://h:5432/db?password=p@ss", "postgresql://h:5432/db?password=***");
     ck_redacts("postgresql://app:Zq5/rest@127.0.0.1:1/app", "postgresql://app:***@127.0.0.1:1/app");
+    /* every secret libpq knows, by the one rule dbr_chain_settings uses too
+     * (the exact-name copy showed libpq 18's oauth_client_secret) */
+    ck_redacts("host=h sslpassword=Zq6 sslmode=require", "host=h sslpassword=*** sslmode=require");
+    ck_redacts("host=h oauth_client_secret='Zq7 x' oauth_client_id=app",
+               "host=h oauth_client_secret=*** oauth_client_id=app");
+    ck_redacts("postgresql://h/db?oauth_client_secret=Zq8&sslPassword=Zq9",
+               "postgresql://h/db?oauth_client_secret=***&sslPassword=***");
+    ck_redacts("host=h passfile=/home/app/.pgpass", "host=h passfile=/home/app/.pgpass");
+}
+END_TEST
+
+START_TEST(test_secret_keys)
+{
+    static const char *const secret[] = {"password",      "sslpassword", "oauth_client_secret",
+                                         "password_file", "api_token",   "PASSWORD"};
+    static const char *const plain[] = {"passfile", "user", "sslkey", "dbname", "max_open_conns"};
+
+    for (size_t i = 0; i < G_N_ELEMENTS(secret); i++)
+        ck_assert_msg(dbr_secret_key(secret[i], strlen(secret[i])), "%s", secret[i]);
+    for (size_t i = 0; i < G_N_ELEMENTS(plain); i++)
+        ck_assert_msg(!dbr_secret_key(plain[i], strlen(plain[i])), "%s", plain[i]);
+    /* only the first len bytes are the key */
+    ck_assert(!dbr_secret_key("user=password", 4));
 }
 END_TEST
 
@@ -210,6 +233,7 @@ int main(void)
 
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_redaction_examples);
+    tcase_add_test(tc, test_secret_keys);
     tcase_add_test(tc, test_redaction_hides_every_password_libpq_reads);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);

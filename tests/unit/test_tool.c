@@ -258,6 +258,90 @@ START_TEST(test_tool_health_of_an_unreachable_database_is_critical)
 }
 END_TEST
 
+/* Every member of a but except is a member of b (shown as text). */
+static void ck_members_in(JsonObject *a, JsonObject *b, const char *except, const char *text)
+{
+    GList *members = json_object_get_members(a);
+
+    for (GList *l = members; l; l = l->next)
+        ck_assert_msg((except && strcmp(l->data, except) == 0) ||
+                          json_object_has_member(b, l->data),
+                      "no %s in %s", (char *)l->data, text);
+    g_list_free(members);
+}
+
+/* Without the health plugin, a ping that fails reads as the plugin's failed
+ * check does: the same members (checked_at, the whole pool) and its
+ * check_failed alert (the tool's own copy of the shape listed none). */
+START_TEST(test_tool_health_without_the_plugin_has_the_plugin_shape)
+{
+    g_autoptr(JsonParser) p = json_parser_new();
+    g_autoptr(JsonParser) q = json_parser_new();
+    char *text = g_strdup_printf("[database]\ndriver = pq\nconninfo = host=127.0.0.1 port=%d "
+                                 "dbname=app user=app\nconnect_timeout = 2s\n"
+                                 "connect_on_open = false\n",
+                                 closed_port());
+    char *with_health = g_strconcat(text, "[chain]\nplugins = health\n", NULL);
+    char *ini = write_config("down-basic.ini", text);
+    char *ini2 = write_config("down-plugin.ini", with_health);
+    run r = RUN("health", "-c", ini, "--json"), r2 = RUN("health", "-c", ini2, "--json");
+    JsonObject *o, *o2, *a;
+    JsonArray *alerts;
+
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_int_eq(r2.status, 2);
+    o = parse_object(p, r.out);
+    o2 = parse_object(q, r2.out);
+    /* every member the tool writes, the plugin writes too, and the other
+     * way round but for the breaker's state, which only the plugin sees */
+    ck_members_in(o, o2, NULL, r2.out);
+    ck_members_in(o2, o, "breaker", r.out);
+    ck_assert_int_gt(json_object_get_int_member(o, "checked_at"), 0);
+    ck_assert(json_object_has_member(json_object_get_object_member(o, "pool"), "wait_count"));
+    alerts = json_object_get_array_member(o, "alerts");
+    ck_assert_int_eq(json_array_get_length(alerts), 1);
+    a = json_array_get_object_element(alerts, 0);
+    ck_assert_str_eq(json_object_get_string_member(a, "condition"), "check_failed");
+    ck_assert_str_eq(json_object_get_string_member(a, "severity"), "critical");
+    run_free(&r2);
+    run_free(&r);
+    /* and people read the alert too */
+    r = RUN("health", "-c", ini);
+    ck_assert_int_eq(r.status, 2);
+    HAS(r.out, "critical: check_failed = 1 (threshold 1)");
+    run_free(&r);
+    g_free(ini2);
+    g_free(ini);
+    g_free(with_health);
+    g_free(text);
+}
+END_TEST
+
+/* A health plugin the chain names otherwise ([plugin.hc] module = its path)
+ * is asked by that name: the tool used to ask for "health" and fail
+ * (unknown, 3) where dbr migrate found its plugin by the chain's name. */
+START_TEST(test_tool_health_asks_the_plugin_by_the_chain_name)
+{
+    g_autoptr(JsonParser) p = json_parser_new();
+    char *text = g_strdup_printf("[database]\ndriver = pq\nconninfo = host=127.0.0.1 port=%d "
+                                 "dbname=app user=app\nconnect_timeout = 2s\n"
+                                 "connect_on_open = false\n[chain]\nplugins = hc\n"
+                                 "[plugin.hc]\nmodule = %s/plugins/dbr-plugin-health.so\n",
+                                 closed_port(), getenv("DBR_TEST_BUILD_ROOT"));
+    char *ini = write_config("renamed-health.ini", text);
+    run r = RUN("health", "-c", ini, "--json");
+    JsonObject *o;
+
+    ck_assert_msg(r.status == 2, "exit %d: %s", r.status, r.out);
+    o = parse_object(p, r.out);
+    ck_assert_str_eq(json_object_get_string_member(o, "status"), "critical");
+    ck_assert(json_object_has_member(o, "breaker")); /* the plugin's report */
+    run_free(&r);
+    g_free(ini);
+    g_free(text);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tool");
@@ -270,6 +354,8 @@ int main(void)
     tcase_add_test(tc, test_tool_names_the_config_file_once);
     tcase_add_test(tc, test_tool_prints_json_on_errors_too);
     tcase_add_test(tc, test_tool_health_of_an_unreachable_database_is_critical);
+    tcase_add_test(tc, test_tool_health_without_the_plugin_has_the_plugin_shape);
+    tcase_add_test(tc, test_tool_health_asks_the_plugin_by_the_chain_name);
     suite_add_tcase(s, tc);
     return t_run(s);
 }

@@ -166,6 +166,55 @@ START_TEST(test_tx_swallowed_failure_is_not_committed)
 }
 END_TEST
 
+static bool savepoint_swallows(dbr_tx *tx, void *user, dbr_error **err)
+{
+    dbr_error *inner = NULL;
+
+    (void)user;
+    ck_assert(!dbr_tx_savepoint(tx, swallow_failure, NULL, &inner));
+    /* Told like a transaction would be: the failed statement's kind, and
+     * the server answered it (the savepoint's copy used to leave the
+     * phase unset). */
+    ck_assert_int_eq(dbr_error_kind_of(inner), DBR_ERR_CONSTRAINT);
+    ck_assert_int_eq(dbr_error_phase_of(inner), DBR_PHASE_ANSWERED);
+    ck_assert_int_eq(dbr_error_outcome(inner), DBR_OUTCOME_NOT_APPLIED);
+    ck_assert_msg(strstr(dbr_error_message(inner),
+                         "savepoint rolled back: a statement failed and the callback went on"),
+                  "%s", dbr_error_message(inner));
+    dbr_error_free(inner);
+    return dbr_tx_exec(tx, "INSERT 2", 0, NULL, err);
+}
+
+START_TEST(test_tx_savepoint_swallowed_failure_is_rolled_back_to_it)
+{
+    dbr_db *db = t_open(DB);
+    dbr_error *err = NULL;
+
+    t_exec(db, "fake:reset");
+    ck_assert_msg(dbr_tx_run(db, NULL, NULL, savepoint_swallows, NULL, &err), "%s",
+                  err ? dbr_error_message(err) : "");
+    expect_log(db, "START TRANSACTION | SAVEPOINT dbr_sp_1 | ROLLBACK TO SAVEPOINT dbr_sp_1 | "
+                   "RELEASE SAVEPOINT dbr_sp_1 | INSERT 2 | COMMIT");
+    dbr_close(db);
+}
+END_TEST
+
+START_TEST(test_tx_swallowed_failure_is_answered_and_not_applied)
+{
+    dbr_db *db = t_open(DB);
+    dbr_error *err = NULL;
+
+    ck_assert(!dbr_tx_run(db, NULL, NULL, swallow_failure, NULL, &err));
+    ck_assert_int_eq(dbr_error_phase_of(err), DBR_PHASE_ANSWERED);
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+    ck_assert_msg(strstr(dbr_error_message(err),
+                         "transaction rolled back: a statement failed and the callback went on"),
+                  "%s", dbr_error_message(err));
+    dbr_error_free(err);
+    dbr_close(db);
+}
+END_TEST
+
 static bool level3(dbr_tx *tx, void *user, dbr_error **err)
 {
     (void)user;
@@ -402,6 +451,8 @@ int main(void)
     tcase_add_test(tc, test_tx_connection_lost_before_commit_is_retryable);
     tcase_add_test(tc, test_tx_swallowed_failure_is_not_committed);
     tcase_add_test(tc, test_tx_savepoints_nest_and_roll_back_to_their_level);
+    tcase_add_test(tc, test_tx_savepoint_swallowed_failure_is_rolled_back_to_it);
+    tcase_add_test(tc, test_tx_swallowed_failure_is_answered_and_not_applied);
     tcase_add_test(tc, test_tx_use_after_end_is_misuse);
     tcase_add_test(tc, test_tx_options_choose_the_begin_statement);
     tcase_add_test(tc, test_tx_query_returns_rows);

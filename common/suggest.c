@@ -2,7 +2,8 @@
 /*
  * "Did you mean": edit distance (with transpositions, ignoring case)
  * between a misspelt name and the names that exist. Shared by the config
- * checks, the loader and the dbr tool, which compiles this file in.
+ * checks, the loader, the dbr tool and the pq driver's conninfo keywords
+ * (common/: linked into each).
  */
 #include <glib.h>
 #include <string.h>

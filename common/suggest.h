@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* "Did you mean": the known name nearest a misspelt one. */
-#ifndef DBR_CORE_SUGGEST_H
-#define DBR_CORE_SUGGEST_H
+#ifndef DBR_COMMON_SUGGEST_H
+#define DBR_COMMON_SUGGEST_H
 
 #include <stddef.h>
 
