@@ -161,6 +161,14 @@ static gpointer run_close(gpointer db)
     return NULL;
 }
 
+static bool busy(void *arg)
+{
+    dbr_pool_stats st;
+
+    dbr_pool_stats_get(arg, &st);
+    return st.in_use == 1;
+}
+
 static bool all_waiting(void *arg)
 {
     return dbr_pool_waiters(arg) == 3;
@@ -187,6 +195,7 @@ START_TEST(test_abi_close_is_a_barrier)
     for (int i = 0; i < 4; i++)
         w[i].ctx = i == 0 ? dbr_ctx_new() : dbr_ctx_with_timeout(60000);
     th[0] = g_thread_new("busy", run_worker, &w[0]);
+    ck_assert(t_wait_for(busy, db, 30000)); /* it holds the only connection */
     for (int i = 1; i < 4; i++)
         th[i] = g_thread_new("waiter", run_worker, &w[i]);
     ck_assert(t_wait_for(all_waiting, db, 30000));
