@@ -162,7 +162,7 @@ static dbr_driver_result *collect(dbr_driver_conn *conn, const dbr_wait *wait, c
 
 /* libpq refused to queue the request: on a healthy connection that is the
  * request's fault (too many parameters, say), and nothing was sent. */
-static dbr_error *send_refused(dbr_driver_conn *conn)
+dbr_error *pq_send_refused(dbr_driver_conn *conn)
 {
     dbr_error *e;
     char *msg;
@@ -195,7 +195,7 @@ dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, const dbr_arg
     in_tx = PQtransactionStatus(conn->pg) != PQTRANS_IDLE; /* before the send changes it */
     if (!PQsendQueryParams(conn->pg, sql, args ? args->n : 0, NULL, args ? args->values : NULL,
                            args ? args->lengths : NULL, args ? args->formats : NULL, 0))
-        return dbr_error_propagate(err, send_refused(conn)), NULL;
+        return dbr_error_propagate(err, pq_send_refused(conn)), NULL;
     if (!conn->session_changed)
         conn->session_changed = pq_session_changing(sql, false);
     return collect(conn, wait, sql, in_tx, false, err);
@@ -212,7 +212,7 @@ bool pq_exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait
     /* The simple protocol: several statements, one implicit transaction
      * unless the script manages its own. */
     if (!PQsendQuery(conn->pg, sql))
-        return dbr_error_propagate(err, send_refused(conn));
+        return dbr_error_propagate(err, pq_send_refused(conn));
     conn->session_changed = true;
     r = collect(conn, wait, sql, in_tx, true, err);
     PQclear((PGresult *)r);
