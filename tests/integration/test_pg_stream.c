@@ -482,6 +482,7 @@ START_TEST(test_pg_stream_outcomes_of_writes_and_errors_after_rows)
     dbr_error_free(err);
     /* parameters, and a stream with no rows */
     memset(&c, 0, sizeof(c));
+    c.last = 7;
     ck_assert(dbr_query_stream(db, NULL, "SELECT id FROM stream_w WHERE id > $1 ORDER BY id", 1,
                                (const char *[]){"7"}, count_row, &c, &rows, &err));
     ck_assert_int_eq(rows, 3);
