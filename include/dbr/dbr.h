@@ -192,8 +192,9 @@ typedef union dbr_value {
     } bytes;
     int64_t us; /* timestamps and dates: microseconds since the Unix epoch, UTC */
 } dbr_value;
-DBR_API dbr_type dbr_result_coltype(const dbr_result *r, int col);     /* UNKNOWN out of range */
-DBR_API int dbr_result_column(const dbr_result *r, const char *name);  /* -1 when absent */
+DBR_API dbr_type dbr_result_coltype(const dbr_result *r, int col); /* UNKNOWN out of range */
+/* The first column named exactly name (case-sensitive); -1 when absent or NULL. */
+DBR_API int dbr_result_column(const dbr_result *r, const char *name);
 DBR_API bool dbr_result_isnull(const dbr_result *r, int row, int col); /* true out of range */
 DBR_API bool dbr_result_int64(const dbr_result *r, int row, int col, int64_t *out, dbr_error **err);
 DBR_API bool dbr_result_double(const dbr_result *r, int row, int col, double *out, dbr_error **err);

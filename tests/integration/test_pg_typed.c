@@ -163,6 +163,27 @@ START_TEST(test_pg_typed_errors_name_row_column_type_and_why)
     err = NULL;
     ck_assert(!dbr_result_bytes(r, 0, 6, &data, NULL, &err));
     expect_misuse(err, (const char *[]){"len is NULL", NULL});
+    dbr_result_free(r);
+    /* int64's edges from numeric and text: exact, or an overflow */
+    r = query(db, "SELECT '9223372036854775808'::numeric, '-9223372036854775808.000'::numeric, "
+                  "'-9223372036854775809'::text, '+17'::text, 'NaN'::numeric, '-'::text");
+    ck_assert(!dbr_result_int64(r, 0, 0, &i, &err));
+    expect_misuse(err, (const char *[]){"overflows int64", NULL});
+    err = NULL;
+    ck_assert(dbr_result_int64(r, 0, 1, &i, &err) && i == INT64_MIN);
+    ck_assert(!dbr_result_int64(r, 0, 2, &i, &err));
+    expect_misuse(err, (const char *[]){"overflows int64", NULL});
+    err = NULL;
+    ck_assert(dbr_result_int64(r, 0, 3, &i, &err) && i == 17);
+    ck_assert(!dbr_result_int64(r, 0, 4, &i, &err));
+    expect_misuse(err, (const char *[]){"not an integer", NULL});
+    err = NULL;
+    ck_assert(dbr_result_double(r, 0, 4, &d, &err) && isnan(d));
+    ck_assert(!dbr_result_int64(r, 0, 5, &i, &err));
+    expect_misuse(err, (const char *[]){"not an integer", NULL});
+    err = NULL;
+    ck_assert(!dbr_result_double(r, 0, 5, &d, &err));
+    expect_misuse(err, (const char *[]){"not a number", NULL});
     /* err NULL: no crash, just false */
     ck_assert(!dbr_result_int64(r, 0, 0, &i, NULL));
     dbr_result_free(r);
