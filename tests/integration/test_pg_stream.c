@@ -347,6 +347,30 @@ START_TEST(test_pg_stream_cancel_mid_stream_of_a_fast_query)
 }
 END_TEST
 
+START_TEST(test_pg_stream_cancel_without_grace_gives_the_connection_up)
+{
+    dbr_db *db = open_pg("cancel_grace = 0\n");
+    dbr_ctx *ctx = dbr_ctx_new();
+    long long pid = t_int(db, "SELECT pg_backend_pid()"), rows = 0;
+    dbr_error *err = NULL;
+    counter c = {.cancel = ctx, .cancel_at = 1000};
+
+    /* No time to hear the server's answer: the connection cannot be
+     * trusted to be in step, so it goes, and what ran is unknown. */
+    ck_assert(!dbr_query_stream(db, ctx, "SELECT g FROM generate_series(1, 1000000) g", 0, NULL,
+                                count_row, &c, &rows, &err));
+    ck_assert_msg(dbr_error_kind_of(err) == DBR_ERR_CANCELED, "%s", dbr_error_message(err));
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_UNKNOWN);
+    ck_assert_msg(strstr(dbr_error_message(err), "connection was closed"), "%s",
+                  dbr_error_message(err));
+    ck_assert_msg(rows >= 1000 && rows < MILLION, "%lld rows", rows);
+    dbr_error_free(err);
+    ck_assert_int_ne(t_int(db, "SELECT pg_backend_pid()"), pid);
+    dbr_ctx_free(ctx);
+    dbr_close(db);
+}
+END_TEST
+
 typedef struct in_tx {
     long long rows;
     dbr_tx *tx;
@@ -555,6 +579,7 @@ int main(void)
     tcase_add_test(tc, test_pg_stream_backend_terminated_before_the_first_row_is_retried);
     tcase_add_test(tc, test_pg_stream_deadline_mid_stream_times_out_and_keeps_the_connection);
     tcase_add_test(tc, test_pg_stream_cancel_mid_stream_of_a_fast_query);
+    tcase_add_test(tc, test_pg_stream_cancel_without_grace_gives_the_connection_up);
     tcase_add_test(tc, test_pg_stream_in_a_transaction);
     tcase_add_test(tc, test_pg_stream_outcomes_of_writes_and_errors_after_rows);
     tcase_add_test(tc, test_pg_stream_misuse_copy_and_unsupported);
