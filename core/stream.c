@@ -96,7 +96,10 @@ bool dbr_tx_query_stream(dbr_tx *handle, const char *sql, int nparams, const cha
 
     if (rows)
         *rows = 0;
-    /* A handle that names no transaction is dbr_tx_statement's to refuse. */
+    /* A handle that names no transaction of this thread is
+     * dbr_tx_statement's to refuse; another thread's is not read here. */
+    if (t && t->owner != g_thread_self())
+        t = NULL;
     if (t && !check("dbr_tx_query_stream", t->db, sql, &call.args, fn, err))
         return false;
     if (!sql || !fn)
