@@ -113,6 +113,8 @@ bool dbr_call_redirect(dbr_call *call, dbr_db *other, dbr_error **err)
     moved = *call;
     moved.result = NULL;
     ok = dbr_dispatch(other, &moved, err);
+    /* A stream's rows went to the caller through the moved call. */
+    call->replay_spent |= moved.replay_spent;
     if (ok && moved.result) {
         if (call->want_result)
             call->result = moved.result;

@@ -368,40 +368,6 @@ static bool pq_alive(dbr_driver_conn *conn)
     return PQstatus(conn->pg) == CONNECTION_OK;
 }
 
-static int pq_result_nrows(const dbr_driver_result *r)
-{
-    return PQntuples((const PGresult *)r);
-}
-
-static int pq_result_ncols(const dbr_driver_result *r)
-{
-    return PQnfields((const PGresult *)r);
-}
-
-static const char *pq_result_colname(const dbr_driver_result *r, int col)
-{
-    return PQfname((const PGresult *)r, col);
-}
-
-static const char *pq_result_value(const dbr_driver_result *r, int row, int col)
-{
-    const PGresult *res = (const PGresult *)r;
-
-    return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
-}
-
-static long long pq_result_affected(const dbr_driver_result *r)
-{
-    const char *n = PQcmdTuples((PGresult *)r);
-
-    return n && *n ? strtoll(n, NULL, 10) : -1;
-}
-
-static void pq_result_free(dbr_driver_result *r)
-{
-    PQclear((PGresult *)r);
-}
-
 static const struct dbr_driver_ops pq_ops = {
     .struct_size = sizeof(struct dbr_driver_ops),
     .connect = pq_connect,
@@ -433,6 +399,9 @@ static const struct dbr_driver_ops pq_ops = {
     .exec_batch = pq_exec_batch,
     .copy_from = pq_copy_from,
     .copy_to = pq_copy_to,
+    .result_coltype = pq_result_coltype,
+    .result_get = pq_result_get,
+    .exec_stream = pq_exec_stream,
 };
 
 DBR_MODULE_DEFINE(DBR_MODULE_DRIVER, "pq", "3.0.0", "PostgreSQL through libpq", &pq_ops)

@@ -37,6 +37,7 @@ struct dbr_driver_conn {
     int cache_size;       /* dbr_driver_opts.statement_cache_size */
     pq_stmt_cache *stmts; /* NULL until the first statement is kept */
     bool listener;        /* listened through the listen slot: its notifications are kept */
+    bool streaming;       /* a stream's rows are being read: no other request may start */
 };
 
 /* Errors. An answer's outcome: an ERROR rolled back an atomic statement
@@ -146,5 +147,23 @@ bool pq_listen(dbr_driver_conn *conn, const char *channel, bool on, const dbr_wa
                dbr_error **err);
 int pq_notify_wait(dbr_driver_conn *conn, const dbr_wait *wait, char **channel, char **payload,
                    int *pid, dbr_error **err);
+/* Results (pq_result.c): the PGresult itself, and its typed reading. */
+int pq_result_nrows(const dbr_driver_result *r);
+int pq_result_ncols(const dbr_driver_result *r);
+const char *pq_result_colname(const dbr_driver_result *r, int col);
+const char *pq_result_value(const dbr_driver_result *r, int row, int col);
+long long pq_result_affected(const dbr_driver_result *r);
+void pq_result_free(dbr_driver_result *r);
+dbr_type pq_result_coltype(const dbr_driver_result *r, int col);
+bool pq_result_get(const dbr_driver_result *r, int row, int col, dbr_type as, dbr_value *out,
+                   char *why, int why_len);
+
+/* Streaming (pq_stream.c): single-row mode, each row handed to row. */
+bool pq_exec_stream(dbr_driver_conn *conn, const char *sql, const dbr_args *args,
+                    dbr_driver_row_fn row, void *user, const dbr_wait *wait, long long *rows,
+                    dbr_error **err);
+/* libpq refused to queue a request (pq_exec.c): the error, and the
+ * connection given up when it cannot be trusted. */
+dbr_error *pq_send_refused(dbr_driver_conn *conn);
 
 #endif

@@ -178,6 +178,13 @@ bool pq_usable(dbr_driver_conn *conn, dbr_error **err)
      * true if less precise. */
     int64_t now = dbr_now_us();
 
+    /* A stream's row callback running a statement on its own connection
+     * (in the same transaction): libpq would refuse it half-way. */
+    if (conn->streaming)
+        return dbr_set_error(err, DBR_ERR_MISUSE, PQ_LAYER,
+                             "a stream is reading rows on this connection: its row callback "
+                             "cannot run another statement in the same transaction (nothing was "
+                             "sent)");
     if (!conn->broken && PQstatus(conn->pg) == CONNECTION_OK &&
         now - conn->last_answer_us >= 1000 && poll(&p, 1, 0) == 1 && PQconsumeInput(conn->pg))
         (void)PQisBusy(conn->pg); /* parses: a FATAL reaches pq_notice */

@@ -55,15 +55,35 @@ static void log_destroy(void *self)
     g_free(self);
 }
 
+/* Bytes of a binary parameter shown, in hex, before the rest is elided. */
+#define LOG_BINARY_SHOWN 32
+
+/* A binary parameter (format 1) is lengths[i] raw bytes, not a string: it
+ * may hold zero bytes and has no terminator, so it is shown in bytea's hex
+ * form with its length, never read as text. */
+static void append_binary(GString *s, const unsigned char *v, int len)
+{
+    g_string_append(s, "'\\x");
+    for (int i = 0; i < len && i < LOG_BINARY_SHOWN; i++)
+        g_string_append_printf(s, "%02x", v[i]);
+    g_string_append_printf(s, "%s' (%d bytes, binary)", len > LOG_BINARY_SHOWN ? "..." : "", len);
+}
+
 static char *params_text(const dbr_call *call)
 {
+    const dbr_args *args = dbr_call_args(call);
     GString *s = g_string_new(NULL);
 
-    for (int i = 0; i < dbr_call_nparams(call); i++) {
-        const char *v = dbr_call_params(call)[i];
+    for (int i = 0; args && i < args->n; i++) {
+        const char *v = args->values[i];
 
-        g_string_append_printf(s, "%s$%d=%s%s%s", i ? " " : "", i + 1, v ? "'" : "", v ? v : "NULL",
-                               v ? "'" : "");
+        g_string_append_printf(s, "%s$%d=", i ? " " : "", i + 1);
+        if (!v)
+            g_string_append(s, "NULL");
+        else if (args->formats && args->formats[i] == 1)
+            append_binary(s, (const unsigned char *)v, args->lengths ? args->lengths[i] : 0);
+        else
+            g_string_append_printf(s, "'%s'", v);
     }
     return g_string_free(s, FALSE);
 }

@@ -4,7 +4,7 @@
  * side in one run on one unix-socket connection.
  *
  *   dbr-bench [-n CALLS] [-r ROUNDS] [--chain "retry, breaker"] [-c EXTRA_CONFIG_FILE]
- *             [--rss MILLIONS]
+ *             [--rss MILLIONS] [--stream MILLIONS]
  *   dbr-bench --stmt [-n CALLS] [-r ROUNDS]
  *
  * Needs DBR_TEST_CONNINFO (scripts/run-bench.sh sets up a throwaway server).
@@ -15,6 +15,10 @@
  * Ratios are against raw PQexecParams. --chain adds a dbr variant with that
  * chain of plugins (default "retry, breaker"; "" for none); EXTRA_CONFIG_FILE
  * replaces it with a [chain] group and plugin groups of your own.
+ *
+ * --stream streams MILLIONS million rows (generate_series) through raw
+ * libpq's single-row mode and through dbr_query_stream, side by side:
+ * wall time per row and resident memory growth (peak - start).
  *
  * Then, on the scripted driver (no I/O), the core's own path and the
  * plugins' costs: a call through the chain against no chain, and a call an
@@ -719,10 +723,80 @@ static int bench_copy(const char *conninfo, int rounds)
     return 0;
 }
 
+typedef struct stream_count {
+    long long rows;
+    long peak_kb;
+} stream_count;
+
+static void stream_note(stream_count *c)
+{
+    if (++c->rows % 100000 == 0) {
+        long kb = rss_kb();
+
+        if (kb > c->peak_kb)
+            c->peak_kb = kb;
+    }
+}
+
+static bool stream_row(const dbr_result *row, void *user, dbr_error **err)
+{
+    (void)err;
+    if (!dbr_result_value(row, 0, 0))
+        die("dbr_query_stream", "a NULL row");
+    stream_note(user);
+    return true;
+}
+
+/* The same rows through raw libpq's single-row mode and dbr_query_stream. */
+static void bench_stream(PGconn *pg, dbr_db *db, int millions)
+{
+    char sql[128];
+    const char *names[2] = {"libpq single-row mode", "dbr_query_stream"};
+    double us[2];
+    stream_count c[2];
+
+    snprintf(sql, sizeof(sql), "SELECT g, 'row number ' || g FROM generate_series(1, %d) g",
+             millions * 1000000);
+    for (int v = 0; v < 2; v++) {
+        double w0;
+        long start;
+
+        memset(&c[v], 0, sizeof(c[v]));
+        start = c[v].peak_kb = rss_kb();
+        w0 = now_us(CLOCK_MONOTONIC);
+        if (v == 0) {
+            PGresult *r;
+
+            if (!PQsendQuery(pg, sql) || !PQsetSingleRowMode(pg))
+                die("PQsendQuery", PQerrorMessage(pg));
+            while ((r = PQgetResult(pg))) {
+                if (PQresultStatus(r) == PGRES_SINGLE_TUPLE)
+                    stream_note(&c[v]);
+                else if (PQresultStatus(r) != PGRES_TUPLES_OK)
+                    die("single-row mode", PQerrorMessage(pg));
+                PQclear(r);
+            }
+        } else {
+            dbr_error *err = NULL;
+
+            if (!dbr_query_stream(db, NULL, sql, 0, NULL, stream_row, &c[v], NULL, &err))
+                die("dbr_query_stream", dbr_error_message(err));
+        }
+        us[v] = now_us(CLOCK_MONOTONIC) - w0;
+        c[v].peak_kb -= start;
+    }
+    printf("streaming %d million rows of (int, text), one run each:\n", millions);
+    printf("%-28s %10s %12s %14s\n", "variant", "seconds", "ns per row", "RSS growth KiB");
+    for (int v = 0; v < 2; v++)
+        printf("%-28s %10.2f %12.0f %14ld\n", names[v], us[v] / 1e6,
+               us[v] * 1000.0 / (double)c[v].rows, c[v].peak_kb);
+    printf("dbr_query_stream / libpq: %.3f\n", us[1] / us[0]);
+}
+
 int main(int argc, char **argv)
 {
     const char *conninfo = getenv("DBR_TEST_CONNINFO"), *extra = NULL, *chain = "retry, breaker";
-    int n = 5000, rounds = 9, millions = 0;
+    int n = 5000, rounds = 9, millions = 0, stream_millions = 0;
     bool stmt = false, batch = false, copy = false;
     variant vs[5];
     int nv = 0;
@@ -745,10 +819,12 @@ int main(int argc, char **argv)
             batch = true;
         else if (strcmp(argv[i], "--copy") == 0)
             copy = true;
+        else if (strcmp(argv[i], "--stream") == 0 && i + 1 < argc)
+            stream_millions = atoi(argv[++i]);
         else
             die("usage", "dbr-bench [-n CALLS] [-r ROUNDS] [--chain LIST] [-c EXTRA_CONFIG] "
-                         "[--rss MILLIONS] | --stmt [-n CALLS] [-r ROUNDS] | --batch [-r ROUNDS] "
-                         "| --copy [-r ROUNDS]");
+                         "[--rss MILLIONS] [--stream MILLIONS] | --stmt [-n CALLS] [-r ROUNDS] "
+                         "| --batch [-r ROUNDS] | --copy [-r ROUNDS]");
     }
     if (!conninfo)
         die("DBR_TEST_CONNINFO", "not set (scripts/run-bench.sh sets it)");
@@ -777,6 +853,8 @@ int main(int argc, char **argv)
     if (nv > 3)
         vs[3].db = open_db(conninfo, extra, chain);
 
+    if (stream_millions > 0)
+        bench_stream(vs[0].pg, vs[2].db, stream_millions);
     if (millions > 0) {
         long start = rss_kb();
 
