@@ -35,16 +35,20 @@ typedef enum dbr_batch_mode {
 } dbr_batch_mode;
 
 DBR_API dbr_batch *dbr_batch_new(void);
-/* Queues a statement; sql and params are copied. */
+/* Queues a statement; sql and params are copied. Refuses (DBR_ERR_MISUSE,
+ * nothing queued) transaction control (BEGIN, COMMIT, SAVEPOINT, ...),
+ * which would break the mode's promise, and COPY (dbr/copy.h). */
 DBR_API bool dbr_batch_add(dbr_batch *b, const char *sql, int nparams, const char *const *params,
                            dbr_error **err);
 DBR_API int dbr_batch_count(const dbr_batch *b);
 DBR_API bool dbr_batch_run(dbr_db *db, dbr_ctx *ctx, dbr_batch *b, dbr_batch_mode mode,
                            dbr_error **err);
 DBR_API bool dbr_tx_batch_run(dbr_tx *tx, dbr_batch *b, dbr_error **err);
-/* After a run: statement i's result (NULL when it failed or did not run),
- * and its error (NULL when it succeeded). Both belong to the batch and live
- * until the next run, dbr_batch_clear or dbr_batch_free. */
+/* An empty batch sends nothing and succeeds. After a run: statement i's
+ * result (NULL when it failed or did not run, and in an ATOMIC batch that
+ * failed), and its error (NULL when it succeeded; the call's own error when
+ * the call failed before the batch was sent). Both belong to the batch and
+ * live until the next run, dbr_batch_clear or dbr_batch_free. */
 DBR_API const dbr_result *dbr_batch_result(const dbr_batch *b, int i);
 DBR_API const dbr_error *dbr_batch_error(const dbr_batch *b, int i);
 /* Forgets the statements and results, to fill the batch again. */

@@ -157,7 +157,19 @@ DBR_API void dbr_result_free(dbr_result *r);
  * with DBR_ERR_MISUSE naming the row, the column and why: a NULL (test with
  * dbr_result_isnull first), a type that does not convert, an overflow.
  * Timestamps are microseconds since 1970-01-01 00:00 UTC (a timestamp
- * without time zone is read as UTC). Byte strings belong to the result.
+ * without time zone is read as UTC, a date as its midnight UTC). Byte
+ * strings belong to the result and stay valid until dbr_result_free.
+ *
+ * What converts: int64 from INT, and from NUMERIC or text when the value
+ * is an exact integer that fits; double from FLOAT, INT, NUMERIC or text;
+ * bool from BOOL ("t"/"f"; text also "true"/"false"); bytes from BYTES
+ * (decoded), or text's own bytes; timestamp_us from TIMESTAMP, DATE or
+ * text in ISO form. Anything else is a type mismatch. The PostgreSQL
+ * driver reads timestamps in the ISO DateStyle only (the server's
+ * default): another DateStyle, or 'infinity', fails with a reason.
+ * Out-of-range row or column, NULL r or out: DBR_ERR_MISUSE naming it; a
+ * driver without DBR_CAP_TYPED: DBR_ERR_UNSUPPORTED. Reading a result from
+ * several threads at once is safe; freeing it while another reads is not.
  */
 typedef enum dbr_type {
     DBR_TYPE_UNKNOWN = 0, /* a type the driver does not map: read it as text */
@@ -180,8 +192,9 @@ typedef union dbr_value {
     } bytes;
     int64_t us; /* timestamps and dates: microseconds since the Unix epoch, UTC */
 } dbr_value;
-DBR_API dbr_type dbr_result_coltype(const dbr_result *r, int col);     /* UNKNOWN out of range */
-DBR_API int dbr_result_column(const dbr_result *r, const char *name);  /* -1 when absent */
+DBR_API dbr_type dbr_result_coltype(const dbr_result *r, int col); /* UNKNOWN out of range */
+/* The first column named exactly name (case-sensitive); -1 when absent or NULL. */
+DBR_API int dbr_result_column(const dbr_result *r, const char *name);
 DBR_API bool dbr_result_isnull(const dbr_result *r, int row, int col); /* true out of range */
 DBR_API bool dbr_result_int64(const dbr_result *r, int row, int col, int64_t *out, dbr_error **err);
 DBR_API bool dbr_result_double(const dbr_result *r, int row, int col, double *out, dbr_error **err);
@@ -190,6 +203,8 @@ DBR_API bool dbr_result_bytes(const dbr_result *r, int row, int col, const void 
                               dbr_error **err);
 DBR_API bool dbr_result_timestamp_us(const dbr_result *r, int row, int col, int64_t *out,
                                      dbr_error **err);
+/* "int", "timestamp", ...; "unknown" for a type this header does not know. */
+DBR_API const char *dbr_type_name(dbr_type type);
 
 /* Transactions. The callback's return decides: true commits, false rolls
  * back. A failed statement, a broken connection or a failed COMMIT rolls back

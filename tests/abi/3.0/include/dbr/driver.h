@@ -76,7 +76,10 @@ enum {
      * pooler in transaction mode is in front. A driver prepares a statement
      * on its first reuse, not its first run. */
     DBR_EXEC_CACHE = 1u << 0,
-    /* Prepare it now and keep it (an explicit dbr_stmt), cache or not. */
+    /* Prepare it now and keep it in the statement cache (an explicit
+     * dbr_stmt). Without DBR_EXEC_CACHE or with a cache size of 0 (a
+     * pooler in transaction mode): prepared unnamed and run in the same
+     * round trip, nothing kept. */
     DBR_EXEC_PREPARE = 1u << 1,
 };
 
@@ -206,7 +209,8 @@ struct dbr_driver_ops {
      * DBR_ERR_UNSUPPORTED, outcome not-applied, before anything is sent. */
 
     /* Prepares sql on conn and keeps it (as exec with DBR_EXEC_PREPARE
-     * would), reporting its number of parameters. DBR_CAP_PREPARE. */
+     * would; with a cache size of 0 only checks it), reporting its number
+     * of parameters. Errors as exec's, not applied. DBR_CAP_PREPARE. */
     bool (*prepare)(dbr_driver_conn *conn, const char *sql, int *nparams, const dbr_wait *wait,
                     dbr_error **err);
     /* Typed access to a value (DBR_CAP_TYPED): the column's portable type,
@@ -242,8 +246,11 @@ struct dbr_driver_ops {
     /* Notifications (DBR_CAP_LISTEN, all three): listen starts (on) or stops
      * listening on channel; notify_wait waits for the next notification and
      * returns 1 with *channel and *payload (malloc'd, the caller frees) and
-     * *pid, 0 when the wait's deadline passed first, -1 and an error. A
-     * connection that has never listened drains and drops what arrives. */
+     * *pid, 0 when the wait's deadline passed or its cancel_fd turned
+     * readable first (the caller's ctx says which), -1 and an error when
+     * the connection is lost (txstatus then says BROKEN), after handing out
+     * every notification that arrived before the loss. A connection that
+     * has never listened drains and drops what arrives. */
     bool (*listen)(dbr_driver_conn *conn, const char *channel, bool on, const dbr_wait *wait,
                    dbr_error **err);
     int (*notify_wait)(dbr_driver_conn *conn, const dbr_wait *wait, char **channel, char **payload,

@@ -18,6 +18,12 @@
  * Runs go through the whole chain like dbr_exec and dbr_query (kind exec or
  * query): retry, breaker, deadlines and cancel apply unchanged.
  *
+ * The automatic cache: dbr_exec, dbr_query and their forms prepare a
+ * plannable statement (SELECT, INSERT, UPDATE, DELETE, MERGE, WITH,
+ * VALUES, TABLE) on its second run on a connection and reuse it after;
+ * the same recovery from a schema change applies. A text seen once costs
+ * no more round trips or server memory than without a cache.
+ *
  * Threads: a dbr_stmt may be used from any number of threads at once. Free
  * it before its db is closed. Errors as everywhere in dbr.
  */
@@ -32,17 +38,41 @@ extern "C" {
 
 typedef struct dbr_stmt dbr_stmt;
 
+/*
+ * Checks sql on a pooled connection and returns a handle to free with
+ * dbr_stmt_free, or NULL and an error: the server's (DBR_ERR_SYNTAX for a
+ * syntax error or an unknown table, not applied), DBR_ERR_UNSUPPORTED when
+ * the driver cannot prepare, DBR_ERR_MISUSE for a NULL db or sql. The text
+ * is copied. Retried by the retry plugin like a read: it applies nothing.
+ */
 DBR_API dbr_stmt *dbr_prepare(dbr_db *db, dbr_ctx *ctx, const char *sql, dbr_error **err);
-DBR_API int dbr_stmt_nparams(const dbr_stmt *stmt); /* -1 for NULL */
-DBR_API const char *dbr_stmt_sql(const dbr_stmt *stmt);
+DBR_API int dbr_stmt_nparams(const dbr_stmt *stmt);     /* -1 for NULL */
+DBR_API const char *dbr_stmt_sql(const dbr_stmt *stmt); /* the handle's copy; NULL for NULL */
+/*
+ * Runs the statement, in autocommit or in the transaction tx, like
+ * dbr_exec, dbr_query and their _args forms (text parameters, NULL for SQL
+ * NULL; or dbr_args with binary values). nparams must equal
+ * dbr_stmt_nparams: a mismatch is DBR_ERR_MISUSE before anything is sent.
+ */
 DBR_API bool dbr_stmt_exec(dbr_stmt *stmt, dbr_ctx *ctx, int nparams, const char *const *params,
                            dbr_error **err);
 DBR_API dbr_result *dbr_stmt_query(dbr_stmt *stmt, dbr_ctx *ctx, int nparams,
                                    const char *const *params, dbr_error **err);
+DBR_API bool dbr_stmt_exec_args(dbr_stmt *stmt, dbr_ctx *ctx, const dbr_args *args,
+                                dbr_error **err);
+DBR_API dbr_result *dbr_stmt_query_args(dbr_stmt *stmt, dbr_ctx *ctx, const dbr_args *args,
+                                        dbr_error **err);
 DBR_API bool dbr_tx_stmt_exec(dbr_tx *tx, dbr_stmt *stmt, int nparams, const char *const *params,
                               dbr_error **err);
 DBR_API dbr_result *dbr_tx_stmt_query(dbr_tx *tx, dbr_stmt *stmt, int nparams,
                                       const char *const *params, dbr_error **err);
+DBR_API bool dbr_tx_stmt_exec_args(dbr_tx *tx, dbr_stmt *stmt, const dbr_args *args,
+                                   dbr_error **err);
+DBR_API dbr_result *dbr_tx_stmt_query_args(dbr_tx *tx, dbr_stmt *stmt, const dbr_args *args,
+                                           dbr_error **err);
+/* Frees the handle (NULL is ignored). Connections that prepared it keep
+ * their copy until their cache evicts it or the connection closes. Not
+ * while another thread still runs it. */
 DBR_API void dbr_stmt_free(dbr_stmt *stmt);
 
 #ifdef __cplusplus

@@ -12,6 +12,21 @@
  * The stream is one call (kind stream) through the chain. It may be retried
  * only until its first row reached fn (dbr_call_replayable): after that a
  * failure is the caller's to handle.
+ *
+ * The ctx's deadline and cancel hold for the whole stream (checked between
+ * rows too); as for any statement the server's answer decides, so rows that
+ * arrive within cancel_grace still reach fn, and a query that finished is a
+ * success. An ERROR after rows were delivered still rolls the statement
+ * back (not applied); a lost connection leaves it unknown.
+ *
+ * Threads: dbr_query_stream is thread-safe like dbr_query; fn runs on the
+ * calling thread. dbr_tx_query_stream follows dbr_tx_query's rules, and fn
+ * cannot run statements of the same transaction (DBR_ERR_MISUSE, nothing
+ * sent: the connection is busy with the stream). Stopping a stream in a
+ * transaction cancels its query, which aborts the transaction: run it in
+ * dbr_tx_savepoint to go on afterwards.
+ * Errors: DBR_ERR_MISUSE for a NULL db, tx, sql or fn or bad parameters;
+ * DBR_ERR_UNSUPPORTED (not applied) without DBR_CAP_STREAM.
  */
 #ifndef DBR_STREAM_H
 #define DBR_STREAM_H
