@@ -263,20 +263,27 @@ dbr_db *dbr_open_string(const char *config_text, dbr_error **err)
     return db_open(NULL, config_text, NULL, NULL, err);
 }
 
-dbr_db *dbr_open_with(const dbr_open_opts *opts, dbr_error **err)
+dbr_db *dbr_open_with(const dbr_open_opts *caller, dbr_error **err)
 {
-    if (!opts || !opts->config_path == !opts->config_text)
+    dbr_open_opts opts;
+    dbr_clock clock;
+
+    if (!caller)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_open_with: opts is NULL"), NULL;
+    if (!DBR_STRUCT_TAKE("dbr_open_with", "opts", &opts, caller, err) ||
+        (opts.clock && !DBR_STRUCT_TAKE("dbr_open_with", "opts->clock", &clock, opts.clock, err)))
+        return NULL;
+    if (opts.clock)
+        opts.clock = &clock; /* db_open copies it */
+    if (!opts.config_path == !opts.config_text)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core",
                              "dbr_open_with: give exactly one of config_path and config_text"),
                NULL;
-    if (!DBR_STRUCT_OK("dbr_open_with", "opts", opts, err) ||
-        (opts->clock && !DBR_STRUCT_OK("dbr_open_with", "opts->clock", opts->clock, err)))
-        return NULL;
-    if (opts->clock && (!opts->clock->now_us || !opts->clock->sleep_until))
+    if (opts.clock && (!opts.clock->now_us || !opts.clock->sleep_until))
         return dbr_set_error(err, DBR_ERR_MISUSE, "core",
                              "dbr_open_with: a clock needs now_us and sleep_until"),
                NULL;
-    return db_open(opts->config_path, opts->config_text, opts, NULL, err);
+    return db_open(opts.config_path, opts.config_text, &opts, NULL, err);
 }
 
 dbr_db *dbr_host_open_sibling(const dbr_host *host, const char *name, const char *const *keys,

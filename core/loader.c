@@ -235,9 +235,11 @@ static bool check_descriptor(const dbr_module *m, const char *path, const char *
                       "built for ABI %u.%u, newer than this libdbr's %d.%d: "
                       "upgrade libdbr",
                       m->abi_major, m->abi_minor, DBR_ABI_MAJOR, DBR_ABI_MINOR);
-    if (m->struct_size < sizeof(dbr_module))
-        return refuse(err, path, "descriptor size %u is smaller than %zu", (unsigned)m->struct_size,
-                      sizeof(dbr_module));
+    /* An older minor's descriptor may be shorter than this library's: what
+     * it must hold is the 3.0 fields, up to ops. */
+    if (m->struct_size < offsetof(dbr_module, ops) + sizeof(m->ops))
+        return refuse(err, path, "descriptor size %u is smaller than the %zu bytes of ABI 3.0",
+                      (unsigned)m->struct_size, offsetof(dbr_module, ops) + sizeof(m->ops));
     if (m->kind != kind)
         return refuse(err, path, "is not a %s module", kind_word(kind));
     if (!m->name || !*m->name || !m->ops)

@@ -8,6 +8,8 @@
 
 #include <dbr/dbr.h>
 
+#include "abi.h"
+
 static GMutex lock;
 static GArray *registry; /* dbr_migration, sorted by version; descriptions owned */
 
@@ -18,11 +20,16 @@ static gint by_version(gconstpointer a, gconstpointer b)
     return x < y ? -1 : x > y;
 }
 
-bool dbr_migration_register(const dbr_migration *m, dbr_error **err)
+bool dbr_migration_register(const dbr_migration *caller, dbr_error **err)
 {
-    dbr_migration copy;
+    dbr_migration copy, taken;
+    const dbr_migration *m = &taken;
 
-    if (!m || !m->up || m->version <= 0 || !m->description || !*m->description)
+    if (!caller)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_migration_register: m is NULL");
+    if (!DBR_STRUCT_TAKE("dbr_migration_register", "m", &taken, caller, err))
+        return false;
+    if (!m->up || m->version <= 0 || !m->description || !*m->description)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core",
                              "dbr_migration_register: needs a version > 0, a description and up");
     g_mutex_lock(&lock);

@@ -488,20 +488,21 @@ bool dbr_tx_savepoint(dbr_tx *handle, dbr_tx_fn fn, void *user, dbr_error **err)
 static bool tx_run(dbr_db *db, dbr_ctx *ctx, const dbr_tx_opts *opts, dbr_tx_fn fn, void *user,
                    const char *name, const char *key, bool *already, dbr_error **err)
 {
-    static const dbr_tx_opts defaults = {DBR_ISOLATION_DEFAULT, false, false, 0};
+    dbr_tx_opts taken = {0}; /* the defaults when opts is NULL */
     dbr_call call = {
         .kind = DBR_CALL_TX, .terminal = dbr_tx_terminal, .tx_key = key, .tx_already = already};
 
     if (!db || !fn)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: %s is NULL", name,
                              !db ? "db" : "fn");
-    if (opts && !DBR_STRUCT_OK(name, "opts", opts, err))
+    /* Plugins read the opts (dbr_call_tx_opts) as this library's struct. */
+    if (opts && !DBR_STRUCT_TAKE(name, "opts", &taken, opts, err))
         return false;
-    if (opts && ((unsigned)opts->isolation > DBR_ISOLATION_SERIALIZABLE))
+    if ((unsigned)taken.isolation > DBR_ISOLATION_SERIALIZABLE)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: unknown isolation level %d", name,
-                             (int)opts->isolation);
+                             (int)taken.isolation);
     call.ctx = ctx;
-    call.tx_opts = opts ? opts : &defaults;
+    call.tx_opts = &taken;
     call.fn = fn;
     call.user = user;
     /* A read-only transaction cannot apply anything twice, nor can one

@@ -274,9 +274,10 @@ static bool retry_handle(void *self, dbr_call *call, const dbr_next *next, dbr_e
             g_free(last_cause);
             last_cause = g_strdup(dbr_error_message(e));
         }
-        /* Once an attempt may have run, so may the call, whatever the
-         * later attempts say. */
-        if (dbr_error_outcome(e) == DBR_OUTCOME_UNKNOWN)
+        /* Once an attempt may have run, or ran in part, so may the call,
+         * whatever the later attempts say. */
+        if (dbr_error_outcome(e) == DBR_OUTCOME_UNKNOWN ||
+            dbr_error_outcome(e) == DBR_OUTCOME_PARTIAL)
             maybe_applied = true;
         why = not_retryable(r, call, e);
         if (!why && tries >= r->max_attempts)

@@ -18,6 +18,9 @@
 
 #include "../testutil.h"
 
+/* The core's own struct copy, to try it on structs of other minors. */
+#include "../../core/abi.c"
+
 #define MIN_CONFIG "[database]\ndriver = min\n[chain]\nplugins = min\n"
 
 static bool in_tx(dbr_tx *tx, void *user, dbr_error **err)
@@ -224,6 +227,50 @@ START_TEST(test_abi_close_is_a_barrier)
 }
 END_TEST
 
+/* The rule for a later minor, on the core's own copy function: a 3.1
+ * library (one more field after struct_size) takes a 3.0 program's struct,
+ * its new field zero; and a 3.0 library takes a 3.1 program's struct whose
+ * new field is unset, refusing it when set. */
+typedef struct {
+    const char *a;
+    bool b;
+    uint32_t struct_size;
+} v30;
+typedef struct {
+    const char *a;
+    bool b;
+    uint32_t struct_size;
+    const char *added;
+} v31;
+
+START_TEST(test_abi_older_and_newer_minors_of_a_sized_struct)
+{
+    v30 old = {"x", true, sizeof(v30)}, old_zero = {"y", false, 0}, back;
+    v31 got, newer = {"z", true, sizeof(v31), NULL};
+    dbr_error *err = NULL;
+
+    /* What DBR_STRUCT_TAKE passes: the caller's struct_size and the 3.0 end. */
+    const size_t end30 = offsetof(v30, struct_size) + sizeof(uint32_t);
+
+    memset(&got, 0x5a, sizeof(got));
+    ck_assert(dbr_struct_take("f", "opts", &got, sizeof(got), &old, old.struct_size, end30, &err));
+    ck_assert_str_eq(got.a, "x");
+    ck_assert_ptr_null(got.added);
+    memset(&got, 0x5a, sizeof(got));
+    ck_assert(dbr_struct_take("f", "opts", &got, sizeof(got), &old_zero, 0, end30, &err));
+    ck_assert_str_eq(got.a, "y");
+    ck_assert_ptr_null(got.added);
+    ck_assert(
+        dbr_struct_take("f", "opts", &back, sizeof(back), &newer, newer.struct_size, end30, &err));
+    ck_assert_str_eq(back.a, "z");
+    newer.added = "set";
+    ck_assert(
+        !dbr_struct_take("f", "opts", &back, sizeof(back), &newer, newer.struct_size, end30, &err));
+    ck_assert_msg(strstr(dbr_error_message(err), "newer dbr"), "%s", dbr_error_message(err));
+    dbr_error_free(err);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("abi");
@@ -233,6 +280,7 @@ int main(void)
     tcase_add_test(tc, test_abi_driver_without_a_required_slot_is_refused);
     tcase_add_test(tc, test_abi_result_outlives_close);
     tcase_add_test(tc, test_abi_sized_structs);
+    tcase_add_test(tc, test_abi_older_and_newer_minors_of_a_sized_struct);
     tcase_add_test(tc, test_abi_close_is_a_barrier);
     suite_add_tcase(s, tc);
     return t_run(s);

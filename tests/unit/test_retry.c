@@ -172,6 +172,30 @@ START_TEST(test_retry_gives_up_after_max_attempts)
 }
 END_TEST
 
+/* An attempt that applied part of the call (PARTIAL) leaves the call's
+ * fate open, whatever later attempts say: giving up after it is never
+ * "not applied". */
+START_TEST(test_retry_remembers_a_partial_attempt)
+{
+    dbr_db *db = open_fake(1, DB "[chain]\nplugins = retry, trace_a\n[plugin.retry]\n"
+                                 "max_attempts = 2\n[plugin.trace_a]\n"
+                                 "outcomes = partial, not-applied, not-applied\n");
+    dbr_ctx *ctx = dbr_ctx_new();
+    dbr_error *err = NULL;
+
+    dbr_ctx_set_idempotent(ctx, true);
+    ck_assert(!dbr_exec(db, ctx, "UPDATE t SET x = 1", 0, NULL, &err));
+    ck_assert_msg(strstr(dbr_error_message(err), "gave up after 2 attempts"), "%s",
+                  dbr_error_message(err));
+    ck_assert_msg(dbr_error_outcome(err) != DBR_OUTCOME_NOT_APPLIED,
+                  "an attempt applied part of it, yet the call says not applied: %s",
+                  dbr_error_message(err));
+    dbr_error_free(err);
+    dbr_ctx_free(ctx);
+    dbr_close(db);
+}
+END_TEST
+
 START_TEST(test_retry_stops_at_max_elapsed)
 {
     dbr_db *db = open_fake(1, DB "[chain]\nplugins = retry\n[plugin.retry]\njitter = false\n"
@@ -428,6 +452,7 @@ int main(void)
     tcase_add_test(tc, test_retry_cancel_interrupts_the_backoff_sleep);
     tcase_add_test(tc, test_retry_no_sleep_outlives_the_deadline);
     tcase_add_test(tc, test_retry_rejects_bad_settings);
+    tcase_add_test(tc, test_retry_remembers_a_partial_attempt);
     suite_add_tcase(s, tc);
     return t_run(s);
 }
