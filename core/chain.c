@@ -228,6 +228,21 @@ static bool gate_enter(dbr_db *db, const dbr_call *call)
     return false;
 }
 
+/* The calls this thread is inside, innermost last (a router's sibling
+ * nests one db's call in another's): dbr_close from inside one of its own
+ * db's calls would wait for itself for ever. */
+#define GATE_DEPTH 8
+static _Thread_local const dbr_db *inside[GATE_DEPTH];
+static _Thread_local int ninside;
+
+bool dbr_gate_inside(const dbr_db *db)
+{
+    for (int i = 0; i < ninside && i < GATE_DEPTH; i++)
+        if (inside[i] == db)
+            return true;
+    return false;
+}
+
 bool dbr_gate_enter(dbr_db *db)
 {
     return gate_enter(db, NULL);
@@ -275,7 +290,10 @@ bool dbr_dispatch(dbr_db *db, dbr_call *call, dbr_error **err)
         return dbr_error_propagate(err, e);
     }
     start = dbr_now_us();
+    if (ninside++ < GATE_DEPTH)
+        inside[ninside - 1] = db;
     ok = dbr_next_call(&top, call, &e);
+    ninside--;
     if (ok && e) {
         /* A plugin reported success and an error: believe the success. */
         dbr_log(DBR_LOG_WARNING, "core", NULL,

@@ -227,6 +227,23 @@ START_TEST(test_abi_close_is_a_barrier)
 }
 END_TEST
 
+static bool close_own_db(dbr_tx *tx, void *user, dbr_error **err)
+{
+    dbr_close(user); /* refused: it would wait for this very call */
+    return dbr_tx_exec(tx, "UPDATE t SET x = 1", 0, NULL, err);
+}
+
+START_TEST(test_abi_close_from_inside_a_call_is_refused_not_a_hang)
+{
+    dbr_db *db = t_open(MIN_CONFIG);
+    dbr_error *err = NULL;
+
+    ck_assert_msg(dbr_tx_run(db, NULL, NULL, close_own_db, db, &err), "%s", dbr_error_message(err));
+    ck_assert(dbr_ping(db, NULL, &err)); /* still open */
+    dbr_close(db);
+}
+END_TEST
+
 /* The rule for a later minor, on the core's own copy function: a 3.1
  * library (one more field after struct_size) takes a 3.0 program's struct,
  * its new field zero; and a 3.0 library takes a 3.1 program's struct whose
@@ -282,6 +299,7 @@ int main(void)
     tcase_add_test(tc, test_abi_sized_structs);
     tcase_add_test(tc, test_abi_older_and_newer_minors_of_a_sized_struct);
     tcase_add_test(tc, test_abi_close_is_a_barrier);
+    tcase_add_test(tc, test_abi_close_from_inside_a_call_is_refused_not_a_hang);
     suite_add_tcase(s, tc);
     return t_run(s);
 }
