@@ -254,7 +254,8 @@ bool sq_result_get(const dbr_driver_result *r, int row, int col, dbr_type as, db
             if (c->v.d == floor(c->v.d) && c->v.d >= -9223372036854775808.0 &&
                 c->v.d < 9223372036854775808.0)
                 return out->i = (int64_t)c->v.d, true;
-            return why(why_buf, why_len, "%s is not an integer in range of int64", c->text);
+            return why(why_buf, why_len, "%s",
+                       "a float value that is not an integer in range of int64");
         }
         if (c->type == SQLITE_TEXT && text_int64(c->text, &out->i))
             return true;

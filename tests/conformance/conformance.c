@@ -706,6 +706,13 @@ START_TEST(test_typed_results)
     g_clear_pointer(&err, dbr_error_free);
     ck_assert(!dbr_result_int64(r, 0, 2, &i, &err)); /* 'x' is no integer */
     g_clear_pointer(&err, dbr_error_free);
+    /* 1.5 is no integer either, and the message never quotes a value: it
+     * may be personal data, and errors are logged. */
+    ck_assert(!dbr_result_int64(r, 0, 1, &i, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_MISUSE);
+    ck_assert_msg(!strstr(dbr_error_message(err), "1.5"), "the value is quoted: %s",
+                  dbr_error_message(err));
+    g_clear_pointer(&err, dbr_error_free);
     dbr_result_free(r);
     dbr_close(db);
 }
