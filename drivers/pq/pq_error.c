@@ -51,6 +51,12 @@ dbr_error *pq_result_error(const PGresult *res, bool atomic)
     dbr_error_set_sqlstate(e, ss);
     dbr_error_set_detail(e, PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL));
     dbr_error_set_hint(e, PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
+    /* The server's words name a prepared statement the caller never made:
+     * dbr_exec sends one statement through the extended protocol. */
+    if (g_strcmp0(ss, "42601") == 0 && primary &&
+        g_str_has_prefix(primary, "cannot insert multiple commands into a prepared statement"))
+        dbr_error_set_hint(e, "dbr_exec and dbr_query run one statement: run several with "
+                              "dbr_exec_script, or one by one, or as a dbr_batch");
     dbr_error_set_phase(e, ss ? DBR_PHASE_ANSWERED : DBR_PHASE_SENT);
     /* An ERROR ends the statement and rolls back its work, unless the
      * statement could commit part of it first (a procedure's COMMIT, a

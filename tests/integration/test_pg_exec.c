@@ -112,6 +112,16 @@ START_TEST(test_pg_server_errors_map_to_kinds)
     expect_kind(db, "SELECT * FROM no_such_table", DBR_ERR_SYNTAX, "42P01");
     expect_kind(db, "SELECT 1/0", DBR_ERR_SYNTAX, "22012");
     expect_kind(db, "SET statement_timeout = 50; SELECT pg_sleep(1)", DBR_ERR_SYNTAX, "42601");
+    {
+        dbr_error *err = NULL;
+
+        /* Two statements in one dbr_exec: the hint names the way to run them. */
+        ck_assert(!dbr_exec(db, NULL, "SELECT 1; SELECT 2", 0, NULL, &err));
+        ck_assert_msg(strstr(dbr_error_hint(err), "dbr_exec_script"), "hint: %s",
+                      dbr_error_hint(err));
+        ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+        dbr_error_free(err);
+    }
     t_exec(db, "DROP TABLE IF EXISTS ex_secret");
     t_exec(db, "CREATE TABLE ex_secret (x int)");
     t_exec(db, "DROP ROLE IF EXISTS dbr_limited");
