@@ -225,6 +225,62 @@ static bool read_statement(batch_run *b, exec_wait *ew, int i, dbr_error **err)
     return true;
 }
 
+/* Whether statements from..upto-1 may have committed work before the
+ * batch's one Sync left (a CALL or DO that commits, CREATE DATABASE, ...
+ * CONCURRENTLY): then a batch whose Sync never left is not "not applied". */
+static bool may_have_committed(const batch_run *b, int from, int upto)
+{
+    for (int i = from; i < upto && i < b->n; i++)
+        if (!statement_atomic(b->sql[i], b->in_tx))
+            return true;
+    return false;
+}
+
+/* The Sync answered an ERROR that leaves the session usable (a deferred
+ * constraint at the implicit COMMIT): the statements it covers failed with
+ * it and nothing of them stands, unless one may have committed on its
+ * own. Reads on to the Sync's end. */
+static bool sync_failed(batch_run *b, exec_wait *ew, int upto, PGresult *r, dbr_error **err)
+{
+    dbr_outcome outcome = may_have_committed(b, b->confirmed, upto + 1) ? DBR_OUTCOME_UNKNOWN
+                                                                        : DBR_OUTCOME_NOT_APPLIED;
+    dbr_error *e = pq_result_error(r, outcome == DBR_OUTCOME_NOT_APPLIED), *w = NULL;
+
+    PQclear(r);
+    dbr_error_set_outcome(e, outcome);
+    for (int j = b->confirmed; j <= upto && j < b->n; j++) {
+        if (b->errors[j]) {
+            dbr_error_set_outcome(b->errors[j], outcome);
+            continue;
+        }
+        PQclear((PGresult *)b->results[j]);
+        b->results[j] = NULL;
+        b->errors[j] = dbr_error_copy(e);
+    }
+    if (!b->first)
+        b->first = dbr_error_copy(e);
+    /* Then the end of the error's results and the Sync's own answer. */
+    for (int k = 0; k < 3; k++) {
+        r = next_result(b->conn, ew, &w);
+        if (!r && !w)
+            continue;
+        if (r && PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            dbr_error_free(e);
+            b->confirmed = upto + 1;
+            return true;
+        }
+        break;
+    }
+    PQclear(r);
+    dbr_error_free(e);
+    return lost(b, upto,
+                w ? w
+                  : pq_conn_error(b->conn->pg, DBR_PHASE_SENT, DBR_OUTCOME_UNKNOWN,
+                                  "no Sync answer in the pipeline"),
+                err);
+}
+
 /* Reads a Sync's answer: what came before it is now final. */
 static bool read_sync(batch_run *b, exec_wait *ew, int upto, dbr_error **err)
 {
@@ -232,6 +288,10 @@ static bool read_sync(batch_run *b, exec_wait *ew, int upto, dbr_error **err)
     PGresult *r = next_result(b->conn, ew, &e);
     bool ok = r && PQresultStatus(r) == PGRES_PIPELINE_SYNC;
 
+    if (!ok && r && PQresultStatus(r) == PGRES_FATAL_ERROR && !session_ended(b->conn->pg, r) &&
+        !g_str_has_prefix(PQresultErrorField(r, PG_DIAG_SQLSTATE), "08") &&
+        !g_str_has_prefix(PQresultErrorField(r, PG_DIAG_SQLSTATE), "57P"))
+        return sync_failed(b, ew, upto, r, err);
     if (!ok && !e)
         e = r && is_error(PQresultStatus(r))
                 ? pq_result_error(r, false)
@@ -255,6 +315,7 @@ static int queue_all(batch_run *b, const dbr_args *args, int *synced)
     for (i = 0; i < b->n; i++) {
         const dbr_args *a = args && args[i].n > 0 ? &args[i] : NULL;
 
+        pq_stmt_observe(b->conn, b->sql[i], false); /* a DEALLOCATE or DISCARD ALL */
         if (!PQsendQueryParams(pg, b->sql[i], a ? a->n : 0, NULL, a ? a->values : NULL,
                                a ? a->lengths : NULL, a ? a->formats : NULL, 0))
             return i;
@@ -304,6 +365,9 @@ bool pq_exec_batch(dbr_driver_conn *conn, int n, const char *const *sql, const d
          * writing may have left too. */
         bool healthy = PQstatus(conn->pg) == CONNECTION_OK;
         int maybe = healthy ? synced : b.one_sync ? (queued < n ? 0 : n) : MIN(queued + 1, n);
+        /* libpq may have sent what it queued before: a CALL among it may
+         * have committed before the Sync. */
+        bool unsure = b.one_sync && may_have_committed(&b, 0, MIN(queued + 1, n));
 
         e = healthy ? dbr_error_new(DBR_ERR_MISUSE, PQ_LAYER,
                                     "libpq refused statement %d of the batch: %.*s", queued + 1,
@@ -315,19 +379,23 @@ bool pq_exec_batch(dbr_driver_conn *conn, int n, const char *const *sql, const d
         conn->broken = true;
         for (int i = maybe; i < n; i++) {
             errors[i] = dbr_error_copy(e);
-            dbr_error_set_outcome(errors[i], DBR_OUTCOME_NOT_APPLIED);
+            dbr_error_set_outcome(errors[i],
+                                  unsure ? DBR_OUTCOME_UNKNOWN : DBR_OUTCOME_NOT_APPLIED);
         }
-        dbr_error_set_outcome(e, maybe == 0 ? DBR_OUTCOME_NOT_APPLIED : DBR_OUTCOME_UNKNOWN);
+        dbr_error_set_outcome(e, maybe == 0 && !unsure ? DBR_OUTCOME_NOT_APPLIED
+                                                       : DBR_OUTCOME_UNKNOWN);
         return dbr_error_propagate(err, e);
     }
     sent = flush_reading(conn, wait, &e);
     if (sent != 0) {
         /* Part of the pipeline never left. One Sync at the end: it is the
          * part that did not, so nothing commits (closing the session rolls
-         * back). Else some statements' Syncs may have left. */
+         * back), unless a statement that left commits on its own (a CALL
+         * that COMMITs). Else some statements' Syncs may have left. */
         conn->broken = true;
-        dbr_error_set_outcome(e, sent == -1 && b.one_sync ? DBR_OUTCOME_NOT_APPLIED
-                                                          : DBR_OUTCOME_UNKNOWN);
+        dbr_error_set_outcome(e, sent == -1 && b.one_sync && !may_have_committed(&b, 0, n)
+                                     ? DBR_OUTCOME_NOT_APPLIED
+                                     : DBR_OUTCOME_UNKNOWN);
         return dbr_error_propagate(err, e);
     }
     for (int i = 0; i < n && ok; i++) {

@@ -44,6 +44,7 @@ static void setup(void)
 static void teardown(void)
 {
     t_exec(admin, "DROP TABLE IF EXISTS bt");
+    t_exec(admin, "DROP TABLE IF EXISTS btd");
     dbr_close(admin);
 }
 
@@ -500,6 +501,14 @@ START_TEST(test_pg_batch_misuse_is_refused_clearly)
     MISUSE(dbr_batch_add(b, "  begin", 0, NULL, &err), "\"begin\"");
     MISUSE(dbr_batch_add(b, "COMMIT", 0, NULL, &err), "\"commit\"");
     MISUSE(dbr_batch_add(b, "PREPARE TRANSACTION 'x'", 0, NULL, &err), "prepare transaction");
+    {
+        const char **many = g_new(const char *, 70000);
+
+        for (int i = 0; i < 70000; i++)
+            many[i] = "1";
+        MISUSE(dbr_batch_add(b, "SELECT $1", 70000, many, &err), "statement 1 has 70000");
+        g_free(many);
+    }
     ck_assert_int_eq(dbr_batch_count(b), 0);
     MISUSE(dbr_batch_run(NULL, NULL, b, DBR_BATCH_ATOMIC, &err), "db is NULL");
     MISUSE(dbr_batch_run(db, NULL, NULL, DBR_BATCH_ATOMIC, &err), "b is NULL");
@@ -517,6 +526,119 @@ START_TEST(test_pg_batch_misuse_is_refused_clearly)
     dbr_batch_free(b);
     dbr_close(db);
 #undef MISUSE
+}
+END_TEST
+
+static bool bt_has_a_row(void *arg)
+{
+    (void)arg;
+    return rows_in_bt() > 0;
+}
+
+/* A CALL that COMMITs inside commits on its own Execute, before the
+ * batch's one Sync: a send that never finished is then unknown. */
+START_TEST(test_pg_batch_send_cut_after_a_committing_call_is_unknown)
+{
+    dbr_db *db = open_pg("dbr_bt", NULL);
+    dbr_batch *b = dbr_batch_new();
+    dbr_error *err = NULL;
+    size_t len = 64u << 20; /* far more than the socket buffers hold */
+    char *big = g_malloc(len + 1);
+    const char *p1[] = {big};
+    dbr_ctx *ctx;
+
+    memset(big, 'y', len);
+    big[len] = 0;
+    t_exec(admin, "CREATE OR REPLACE PROCEDURE bt_commit(n int, s float8) LANGUAGE plpgsql AS $$ "
+                  "BEGIN INSERT INTO bt VALUES (n, 'proc'); COMMIT; PERFORM pg_sleep(s); END $$");
+    add(b, "CALL bt_commit(1, 5)");
+    ck_assert(dbr_batch_add(b, "SELECT length($1)", 1, p1, &err));
+    /* The server sleeps 5 s without reading: the deadline comes first. */
+    ctx = dbr_ctx_with_timeout(1500);
+    ck_assert(!dbr_batch_run(db, ctx, b, DBR_BATCH_ATOMIC, &err));
+    ck_assert_kind(err, DBR_ERR_TIMEOUT);
+    ck_assert_outcome(err, DBR_OUTCOME_UNKNOWN);
+    ck_assert(t_wait_for(bt_has_a_row, NULL, 20000)); /* indeed: the CALL committed */
+    ck_assert_int_eq(rows_in_bt(), 1);
+    dbr_error_free(err);
+    dbr_ctx_free(ctx);
+    dbr_batch_free(b);
+    g_free(big);
+    dbr_close(db);
+}
+END_TEST
+
+static bool tx_select_one(dbr_tx *tx, void *user, dbr_error **err)
+{
+    dbr_result *r = dbr_tx_query(tx, "SELECT 1 AS x", 0, NULL, err);
+
+    (void)user;
+    dbr_result_free(r);
+    return r != NULL;
+}
+
+/* A batch's DEALLOCATE ALL empties the statement cache too. */
+START_TEST(test_pg_batch_deallocate_is_seen_by_the_statement_cache)
+{
+    dbr_db *db = open_pg("dbr_bt", NULL);
+    dbr_batch *b = dbr_batch_new();
+    dbr_error *err = NULL;
+
+    for (int i = 0; i < 3; i++) /* prepared on reuse */
+        dbr_result_free(dbr_query(db, NULL, "SELECT 1 AS x", 0, NULL, NULL));
+    ck_assert_int_ge(t_int(db, "SELECT count(*) FROM pg_prepared_statements"), 1);
+    add(b, "DEALLOCATE ALL");
+    ck_assert_msg(dbr_batch_run(db, NULL, b, DBR_BATCH_EACH, &err), "%s", dbr_error_message(err));
+    ck_assert_msg(dbr_tx_run(db, NULL, NULL, tx_select_one, NULL, &err), "%s",
+                  dbr_error_message(err));
+    dbr_batch_free(b);
+    dbr_close(db);
+}
+END_TEST
+
+/* A deferred constraint fails at the implicit COMMIT, that is at the Sync:
+ * the statements it covers are not applied and the connection is kept. */
+START_TEST(test_pg_batch_deferred_constraint_at_the_sync_is_not_applied)
+{
+    dbr_db *db = open_pg("dbr_bt", NULL);
+    dbr_batch *b = dbr_batch_new();
+    dbr_error *err = NULL;
+    dbr_pool_stats st;
+
+    t_exec(admin, "DROP TABLE IF EXISTS btd");
+    t_exec(admin, "CREATE TABLE btd (id int, CONSTRAINT btd_u UNIQUE (id) DEFERRABLE INITIALLY "
+                  "DEFERRED)");
+    add(b, "INSERT INTO btd VALUES (1)");
+    add(b, "INSERT INTO btd VALUES (1)");
+    ck_assert(!dbr_batch_run(db, NULL, b, DBR_BATCH_ATOMIC, &err));
+    ck_assert_kind(err, DBR_ERR_CONSTRAINT);
+    ck_assert_outcome(err, DBR_OUTCOME_NOT_APPLIED);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_ptr_null(dbr_batch_result(b, i));
+        ck_assert_outcome(dbr_batch_error(b, i), DBR_OUTCOME_NOT_APPLIED);
+    }
+    ck_assert_int_eq(t_int(admin, "SELECT count(*) FROM btd"), 0);
+    dbr_pool_stats_get(db, &st);
+    ck_assert_int_eq(st.open, 1);
+    g_clear_pointer(&err, dbr_error_free);
+
+    /* EACH: only the statement whose own Sync failed. */
+    add(b, "INSERT INTO btd VALUES (2), (2)");
+    ck_assert(!dbr_batch_run(db, NULL, b, DBR_BATCH_EACH, &err));
+    ck_assert_outcome(err, DBR_OUTCOME_PARTIAL);
+    ck_assert_ptr_nonnull(dbr_batch_result(b, 0));
+    ck_assert_ptr_null(dbr_batch_error(b, 0));
+    ck_assert_kind(dbr_batch_error(b, 1), DBR_ERR_CONSTRAINT);
+    ck_assert_outcome(dbr_batch_error(b, 1), DBR_OUTCOME_NOT_APPLIED);
+    ck_assert_kind(dbr_batch_error(b, 2), DBR_ERR_CONSTRAINT);
+    ck_assert_outcome(dbr_batch_error(b, 2), DBR_OUTCOME_NOT_APPLIED);
+    ck_assert_int_eq(t_int(admin, "SELECT count(*) FROM btd"), 1);
+    dbr_pool_stats_get(db, &st);
+    ck_assert_int_eq(st.open, 1);
+    t_exec(db, "SELECT 1"); /* the connection still works */
+    dbr_error_free(err);
+    dbr_batch_free(b);
+    dbr_close(db);
 }
 END_TEST
 
@@ -538,6 +660,9 @@ int main(void)
     tcase_add_test(tc, test_pg_batch_retry_reruns_only_what_applied_nothing);
     tcase_add_test(tc, test_pg_batch_through_pgbouncer);
     tcase_add_test(tc, test_pg_batch_misuse_is_refused_clearly);
+    tcase_add_test(tc, test_pg_batch_send_cut_after_a_committing_call_is_unknown);
+    tcase_add_test(tc, test_pg_batch_deallocate_is_seen_by_the_statement_cache);
+    tcase_add_test(tc, test_pg_batch_deferred_constraint_at_the_sync_is_not_applied);
     suite_add_tcase(s, tc);
     return t_run(s);
 }
