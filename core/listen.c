@@ -28,6 +28,9 @@
  * jittered, so that listeners of many processes do not reconnect in step. */
 #define BACKOFF_FIRST_US (100 * G_TIME_SPAN_MILLISECOND)
 #define BACKOFF_MAX_US   (5 * G_TIME_SPAN_SECOND)
+/* Silence after which dbr_listener_next probes the connection (the default
+ * of dbr_listener_set_keepalive). */
+#define KEEPALIVE_DEFAULT_US (30 * G_TIME_SPAN_SECOND)
 
 struct dbr_listener {
     dbr_db *db;
@@ -38,6 +41,8 @@ struct dbr_listener {
     bool missed;
     unsigned failures; /* reconnects failed in a row: the backoff's exponent */
     dbr_counter *reconnects;
+    int64_t keepalive_us; /* silence before a probe; 0: never */
+    int64_t heard_us;     /* the server's last sign of life on dc */
 };
 
 struct dbr_notification {
@@ -224,6 +229,7 @@ dbr_listener *dbr_listener_new(dbr_db *db, dbr_ctx *ctx, dbr_error **err)
     l = g_new0(dbr_listener, 1);
     l->db = db;
     l->channels = g_ptr_array_new_with_free_func(g_free);
+    l->keepalive_us = KEEPALIVE_DEFAULT_US;
     labels = g_strdup_printf("db=\"%s\"", db->st->name);
     l->reconnects =
         dbr_metrics_counter(db->metrics, "dbr_listener_reconnects_total",
@@ -346,6 +352,12 @@ dbr_notification *dbr_listener_next(dbr_listener *l, dbr_ctx *ctx, dbr_error **e
         dbr_error_free(e);
         drop(l);
     }
+}
+
+void dbr_listener_set_keepalive(dbr_listener *l, long long ms)
+{
+    if (l)
+        l->keepalive_us = ms > 0 ? MIN(ms, G_MAXINT64 / 1000) * G_TIME_SPAN_MILLISECOND : 0;
 }
 
 void dbr_listener_free(dbr_listener *l)
