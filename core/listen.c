@@ -28,6 +28,9 @@
  * jittered, so that listeners of many processes do not reconnect in step. */
 #define BACKOFF_FIRST_US (100 * G_TIME_SPAN_MILLISECOND)
 #define BACKOFF_MAX_US   (5 * G_TIME_SPAN_SECOND)
+/* Silence after which dbr_listener_next probes the connection (the default
+ * of dbr_listener_set_keepalive). */
+#define KEEPALIVE_DEFAULT_US (30 * G_TIME_SPAN_SECOND)
 
 struct dbr_listener {
     dbr_db *db;
@@ -38,6 +41,8 @@ struct dbr_listener {
     bool missed;
     unsigned failures; /* reconnects failed in a row: the backoff's exponent */
     dbr_counter *reconnects;
+    int64_t keepalive_us; /* silence before a probe; 0: never */
+    int64_t heard_us;     /* the server's last sign of life on dc */
 };
 
 struct dbr_notification {
@@ -108,6 +113,7 @@ static bool connect_once(dbr_listener *l, dbr_ctx *ctx, dbr_error **err)
         }
     }
     l->dc = dc;
+    l->heard_us = dbr_now_us();
     return true;
 }
 
@@ -224,6 +230,7 @@ dbr_listener *dbr_listener_new(dbr_db *db, dbr_ctx *ctx, dbr_error **err)
     l = g_new0(dbr_listener, 1);
     l->db = db;
     l->channels = g_ptr_array_new_with_free_func(g_free);
+    l->keepalive_us = KEEPALIVE_DEFAULT_US;
     labels = g_strdup_printf("db=\"%s\"", db->st->name);
     l->reconnects =
         dbr_metrics_counter(db->metrics, "dbr_listener_reconnects_total",
@@ -298,6 +305,37 @@ bool dbr_listener_unlisten(dbr_listener *l, dbr_ctx *ctx, const char *channel, d
     return change(l, ctx, channel, false, "dbr_listener_unlisten", err);
 }
 
+/* Nothing has come for keepalive: the empty query, to be answered within
+ * connect_timeout (or the ctx). Through exec, which keeps the notifications
+ * that arrive meanwhile on a listener's connection. No answer: the driver
+ * gives the connection up (txstatus BROKEN), and the caller's next
+ * notify_wait hands out what was queued, then reports the loss. False only
+ * when the ctx cannot be waited on. */
+static bool probe(dbr_listener *l, dbr_ctx *ctx, dbr_error **err)
+{
+    const struct dbr_driver_ops *drv = l->db->drv;
+    int64_t limit = dbr_now_us() + l->db->st->connect_timeout_us;
+    dbr_driver_result *r;
+    dbr_error *e = NULL;
+    dbr_wait wait;
+
+    if (!dbr_ctx_wait(ctx, l->db->st->cancel_grace_us, &wait, err))
+        return false;
+    if (!wait.deadline_us || wait.deadline_us > limit)
+        wait.deadline_us = limit;
+    r = drv->exec(l->dc, "", NULL, 0, &wait, &e);
+    if (r)
+        drv->result_free(r);
+    if (!r && drv->txstatus(l->dc) == DBR_TXSTATUS_BROKEN)
+        dbr_log(DBR_LOG_NOTICE, "core", NULL,
+                "db \"%s\": listener connection gave no answer to a keepalive probe (%s)",
+                l->db->st->name, dbr_error_message(e));
+    else /* an answer, even an error (a cancel's, at the ctx's end) */
+        l->heard_us = dbr_now_us();
+    dbr_error_free(e);
+    return true;
+}
+
 dbr_notification *dbr_listener_next(dbr_listener *l, dbr_ctx *ctx, dbr_error **err)
 {
     const struct dbr_driver_ops *drv;
@@ -311,6 +349,7 @@ dbr_notification *dbr_listener_next(dbr_listener *l, dbr_ctx *ctx, dbr_error **e
         char *channel = NULL, *payload = NULL;
         dbr_error *e = NULL;
         dbr_wait wait;
+        int64_t probe_at;
         int pid = 0, r;
 
         if (!l->dc && !reconnect(l, ctx, err))
@@ -325,8 +364,14 @@ dbr_notification *dbr_listener_next(dbr_listener *l, dbr_ctx *ctx, dbr_error **e
         }
         if (!dbr_ctx_wait(ctx, l->db->st->cancel_grace_us, &wait, err))
             return NULL;
+        /* Waiting stops when a probe is due; notifications already come
+         * are handed out first. */
+        probe_at = l->keepalive_us ? l->heard_us + l->keepalive_us : 0;
+        if (probe_at && (!wait.deadline_us || wait.deadline_us > probe_at))
+            wait.deadline_us = probe_at;
         r = drv->notify_wait(l->dc, &wait, &channel, &payload, &pid, &e);
         if (r == 1) {
+            l->heard_us = dbr_now_us();
             n = g_new0(dbr_notification, 1);
             n->channel = channel;
             n->payload = payload;
@@ -335,6 +380,10 @@ dbr_notification *dbr_listener_next(dbr_listener *l, dbr_ctx *ctx, dbr_error **e
         }
         if (r == 0) {
             if (!dbr_ctx_check(ctx, "dbr_listener_next", err))
+                return NULL;
+            if (!probe_at || dbr_now_us() < probe_at)
+                continue;
+            if (!probe(l, ctx, err))
                 return NULL;
             continue;
         }
@@ -346,6 +395,12 @@ dbr_notification *dbr_listener_next(dbr_listener *l, dbr_ctx *ctx, dbr_error **e
         dbr_error_free(e);
         drop(l);
     }
+}
+
+void dbr_listener_set_keepalive(dbr_listener *l, long long ms)
+{
+    if (l)
+        l->keepalive_us = ms > 0 ? MIN(ms, G_MAXINT64 / 1000) * G_TIME_SPAN_MILLISECOND : 0;
 }
 
 void dbr_listener_free(dbr_listener *l)

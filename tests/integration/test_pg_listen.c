@@ -348,6 +348,109 @@ START_TEST(test_listen_network_cut_gives_a_gap)
 }
 END_TEST
 
+/* A path gone silent: the server's end is gone and nothing says so (a NAT
+ * entry or a virtual IP dropped; the stalled proxy keeps the socket open and
+ * the kernel ACKs, so TCP keepalives never fire). Only a probe finds it. */
+START_TEST(test_listen_silent_path_is_probed_then_gives_a_gap)
+{
+    t_proxy *proxy = t_proxy_start(atoi(getenv("DBR_TEST_PGPORT")));
+    dbr_db *db = t_open("[database]\ndriver = pq\nconninfo = host=127.0.0.1 port=%d user=dbr "
+                        "dbname=dbr_test application_name=dbr_listen_silent\n"
+                        "connect_timeout = 300ms\n",
+                        t_proxy_port(proxy));
+    dbr_db *admin = open_pg("dbr_listen_admin", NULL);
+    dbr_db *sender = open_pg("dbr_listen_sender", "max_open_conns = 1\n");
+    dbr_listener *l = new_listener(db);
+    int i;
+
+    listen_on(l, "silent");
+    dbr_listener_set_keepalive(l, 500);
+    t_proxy_stall(proxy, true);
+    terminate_listener(admin, "dbr_listen_silent");
+    notify(sender, "silent", "lost one");
+    /* Each wait ends at its ctx; the probe goes unanswered within
+     * connect_timeout, the connection is given up, and the reconnects
+     * (stalled too) fail: the wait then ends while reconnecting, with the
+     * last attempt's failure as the cause. Without a probe every wait ends
+     * on the ctx alone. */
+    for (i = 0; i < 30; i++) {
+        dbr_ctx *ctx = dbr_ctx_with_timeout(1000);
+        dbr_error *err = NULL;
+        dbr_notification *n = dbr_listener_next(l, ctx, &err);
+        bool reconnecting;
+
+        ck_assert_msg(n == NULL, "unexpected %s", dbr_notification_missed(n) ? "gap" : "note");
+        ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_TIMEOUT);
+        reconnecting = dbr_error_cause(err) != NULL;
+        dbr_error_free(err);
+        dbr_ctx_free(ctx);
+        if (reconnecting)
+            break;
+    }
+    ck_assert_msg(i < 30, "30 waits of 1 s and the silent connection was never given up");
+    t_proxy_stall(proxy, false);
+    assert_gap(next_within(l, 60000));
+    ck_assert_int_eq(reconnects(db), 1);
+    notify(sender, "silent", "heard again");
+    assert_note(next_within(l, 30000), "silent", "heard again", 0);
+    dbr_listener_free(l);
+    dbr_close(sender);
+    dbr_close(admin);
+    dbr_close(db);
+    t_proxy_stop(proxy);
+}
+END_TEST
+
+#define PROBED_NOTES 300
+
+static gpointer send_numbered(gpointer data)
+{
+    dbr_db *sender = data;
+
+    for (int i = 0; i < PROBED_NOTES; i++) {
+        char payload[16];
+
+        g_snprintf(payload, sizeof(payload), "%d", i);
+        notify(sender, "probed", payload);
+    }
+    return NULL;
+}
+
+/* A healthy listener probed all the time (keepalive 1 ms): notifications
+ * that arrive while a probe waits for its answer are kept, in order, and
+ * a probe answered is no loss (no gap, no reconnect). */
+START_TEST(test_listen_probes_of_a_healthy_listener_lose_nothing)
+{
+    dbr_db *db = open_pg("dbr_listen_probe", NULL);
+    dbr_db *admin = open_pg("dbr_listen_admin", NULL);
+    dbr_db *sender = open_pg("dbr_listen_sender", "max_open_conns = 1\n");
+    dbr_listener *l = new_listener(db);
+    GThread *t;
+
+    listen_on(l, "probed");
+    dbr_listener_set_keepalive(l, 1);
+    t = g_thread_new("sender", send_numbered, sender);
+    for (int i = 0; i < PROBED_NOTES; i++) {
+        char payload[16];
+
+        g_snprintf(payload, sizeof(payload), "%d", i);
+        assert_note(next_within(l, 30000), "probed", payload, 0);
+    }
+    g_thread_join(t);
+    assert_nothing_within(l, 300);
+    /* The session's last statement is a probe (the empty query), not the
+     * LISTEN: probes did run, on the one session. */
+    ck_assert_int_eq(t_int(admin, "SELECT count(*) FROM pg_stat_activity WHERE application_name "
+                                  "= 'dbr_listen_probe' AND query = ''"),
+                     1);
+    ck_assert_int_eq(reconnects(db), 0);
+    dbr_listener_free(l);
+    dbr_close(sender);
+    dbr_close(admin);
+    dbr_close(db);
+}
+END_TEST
+
 /* A refusal that waiting will not change is returned at once, not waited
  * out, and a later call tries again. */
 START_TEST(test_listen_lasting_refusal_is_returned_then_retried)
@@ -641,6 +744,8 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_listen_terminated_backend_gives_a_gap_then_delivers);
     tcase_add_test(tc, test_listen_lost_connection_is_reopened_by_listen_too);
     tcase_add_test(tc, test_listen_network_cut_gives_a_gap);
+    tcase_add_test(tc, test_listen_silent_path_is_probed_then_gives_a_gap);
+    tcase_add_test(tc, test_listen_probes_of_a_healthy_listener_lose_nothing);
     tcase_add_test(tc, test_listen_lasting_refusal_is_returned_then_retried);
     tcase_add_test(tc, test_listen_server_restart_gives_a_gap_then_delivers);
     tcase_add_test(tc, test_listen_misuse_is_refused_clearly);
