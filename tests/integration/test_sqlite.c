@@ -731,7 +731,7 @@ START_TEST(test_deadline_after_commit_is_not_not_applied)
     int failures = 0, i;
 
     t_exec(db, "CREATE TABLE t (v int)");
-    for (i = 0; i < 1000 && failures < 3; i++) {
+    for (i = 0; i < 400 && failures < 3; i++) {
         char n[16], q[64];
         const char *p[1] = {n};
         dbr_ctx *ctx = dbr_ctx_with_timeout(1);
