@@ -55,6 +55,9 @@ struct dbr_driver_conn {
     const dbr_wait *wait;
     sq_stop stop;
     int64_t busy_since_us; /* when the current wait for a lock began */
+    /* The commit hook ran since the statement began: its work is being or
+     * has been committed, and the progress handler no longer stops it. */
+    bool committing;
     /* The statement cache: SQL text -> sq_cached, most recent at the head. */
     GHashTable *cache;
     GQueue lru;
@@ -93,6 +96,8 @@ dbr_error *sq_misuse(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 void sq_wait_install(dbr_driver_conn *conn);
 void sq_wait_begin(dbr_driver_conn *conn, const dbr_wait *wait);
 void sq_wait_end(dbr_driver_conn *conn);
+/* Before each statement of a call: a commit seen is that statement's. */
+void sq_wait_statement(dbr_driver_conn *conn);
 /* Before a call: false and an error when its deadline or cancel has come. */
 bool sq_wait_check(const dbr_wait *wait, dbr_error **err);
 

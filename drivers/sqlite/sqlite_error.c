@@ -5,7 +5,9 @@
  * SQLite undoes a failed statement (its statement journal), so a failure
  * is not applied unless work of the same call had already committed: an
  * autocommit script past its first statement, or a COMMIT whose write may
- * have reached the disk before an I/O error. A constraint violation gets
+ * have reached the disk before an I/O error (sqlite_exec.c adds the
+ * failed autocommit write: ON CONFLICT FAIL, an I/O error). A constraint
+ * violation gets
  * the SQL standard's SQLSTATE for its class (23505 unique, 23503 foreign
  * key, 23502 not null, 23514 check, else 23000); other errors carry none.
  */
@@ -89,6 +91,10 @@ dbr_error *sq_error(dbr_driver_conn *conn, int rc, const char *what, bool applie
     sq_class c;
     dbr_error *e;
 
+    /* Interrupted once its commit had begun (see sqlite_wait.c): SQLite
+     * should not, but if it did the work may well be committed. */
+    if ((rc & 0xff) == SQLITE_INTERRUPT && conn && conn->committing)
+        applied_before = true;
     /* The extended code belongs to the last call on the handle: use it only
      * when it refines rc. */
     if ((xrc & 0xff) != (rc & 0xff))

@@ -324,15 +324,38 @@ static bool call_begin(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **
     return sq_wait_check(wait, err);
 }
 
-static long long affected(dbr_driver_conn *conn, const char *sql, sqlite3_stmt *st)
+/* Whether sql is a statement SQLite counts the changes of, write a
+ * statement that may write. */
+static bool counted(const char *sql, bool write)
 {
     char w[16];
 
     dbr_sql_next_word(sql, w, sizeof(w));
-    if (!strcmp(w, "insert") || !strcmp(w, "update") || !strcmp(w, "delete") ||
-        !strcmp(w, "replace") || (!strcmp(w, "with") && !sqlite3_stmt_readonly(st)))
-        return (long long)sqlite3_changes64(conn->db);
-    return -1;
+    return !strcmp(w, "insert") || !strcmp(w, "update") || !strcmp(w, "delete") ||
+           !strcmp(w, "replace") || (!strcmp(w, "with") && write);
+}
+
+static long long affected(dbr_driver_conn *conn, const char *sql, sqlite3_stmt *st)
+{
+    return counted(sql, !sqlite3_stmt_readonly(st)) ? (long long)sqlite3_changes64(conn->db) : -1;
+}
+
+/* A write that failed in autocommit (write: sqlite3_stmt_readonly said
+ * no), called once the statement is reset or finalized, which sets the
+ * change count of a statement that stopped before its end. ON CONFLICT
+ * FAIL and RAISE(FAIL) commit the rows written before the failing one
+ * (then the count is theirs; a statement rolled back counts 0): partly
+ * applied. An I/O error may strike after the commit record was written,
+ * as for COMMIT (after_failure): unknown. */
+static void autocommit_failure(dbr_driver_conn *conn, const char *sql, bool write, int rc,
+                               dbr_error *e)
+{
+    if (!write || dbr_error_outcome(e) != DBR_OUTCOME_NOT_APPLIED)
+        return;
+    if ((rc & 0xff) == SQLITE_IOERR)
+        dbr_error_set_outcome(e, DBR_OUTCOME_UNKNOWN);
+    else if (counted(sql, write) && sqlite3_changes64(conn->db) > 0)
+        dbr_error_set_outcome(e, DBR_OUTCOME_PARTIAL);
 }
 
 /* ---- the slots ---- */
@@ -363,6 +386,7 @@ static dbr_driver_result *exec_one(dbr_driver_conn *conn, const char *sql, const
     /* The columns are read after the first step: a schema change since the
      * statement was cached makes SQLite prepare it again there, and a
      * SELECT * may then have more columns than before. */
+    sq_wait_statement(conn);
     rc = sqlite3_step(st);
     res = sq_result_new(st);
     for (; rc == SQLITE_ROW; rc = sqlite3_step(st))
@@ -375,9 +399,11 @@ static dbr_driver_result *exec_one(dbr_driver_conn *conn, const char *sql, const
     }
     {
         dbr_error *e = sq_error(conn, rc, is_commit(sql) ? "COMMIT" : NULL, false);
+        bool write = !in_tx && !sqlite3_stmt_readonly(st);
 
         stmt_put(st, cached);
         sq_result_free(res);
+        autocommit_failure(conn, sql, write, rc, e);
         return dbr_error_propagate(err, after_failure(conn, sql, in_tx, rc, e)), NULL;
     }
 }
@@ -401,6 +427,7 @@ static bool exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *
         dbr_error *e;
 
         if (rc == SQLITE_OK && st) {
+            sq_wait_statement(conn);
             while ((rc = sqlite3_step(st)) == SQLITE_ROW)
                 ;
             if (rc == SQLITE_DONE) {
@@ -419,9 +446,11 @@ static bool exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *
         }
         if (rc != SQLITE_OK) {
             char *one = g_strndup(p, tail && tail > p ? (gsize)(tail - p) : strlen(p));
+            bool write = !in_tx && st && !sqlite3_stmt_readonly(st);
 
             e = sq_error(conn, rc, NULL, committed);
             sqlite3_finalize(st);
+            autocommit_failure(conn, one, write, rc, e);
             e = after_failure(conn, one, in_tx, rc, e);
             g_free(one);
             return dbr_error_propagate(err, e);
@@ -477,6 +506,7 @@ static bool exec_stream(dbr_driver_conn *conn, const char *sql, const dbr_args *
     }
     if (!st)
         return true;
+    sq_wait_statement(conn);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         dbr_driver_result *one = sq_result_new(st);
         dbr_error *e = NULL;
@@ -501,8 +531,10 @@ static bool exec_stream(dbr_driver_conn *conn, const char *sql, const dbr_args *
     }
     {
         dbr_error *e = sq_error(conn, rc, NULL, false);
+        bool write = !in_tx && !sqlite3_stmt_readonly(st);
 
         sqlite3_finalize(st);
+        autocommit_failure(conn, sql, write, rc, e);
         return dbr_error_propagate(err, after_failure(conn, sql, in_tx, rc, e));
     }
 }

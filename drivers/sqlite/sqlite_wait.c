@@ -11,6 +11,13 @@
  *
  * SQLite answers at once when it is stopped, so the grace period of a
  * dbr_wait is not needed: the connection is always left usable.
+ *
+ * Once a statement commits, it is not stopped any more: SQLite calls the
+ * progress handler once more after OP_Halt has committed (when its step
+ * counter crosses a period there), and an interrupt then would report
+ * committed work as rolled back. A commit hook marks the commit; the
+ * progress handler lets the statement end, and should SQLITE_INTERRUPT come
+ * all the same, sq_error says unknown, never not applied.
  */
 #include <poll.h>
 
@@ -43,12 +50,23 @@ static sq_stop must_stop(const dbr_wait *w)
 static int on_progress(void *arg)
 {
     dbr_driver_conn *conn = arg;
-    sq_stop s = must_stop(conn->wait);
+    sq_stop s;
 
+    if (conn->committing)
+        return 0;
+    s = must_stop(conn->wait);
     if (s == SQ_STOP_NONE)
         return 0;
     conn->stop = s;
     return 1;
+}
+
+static int on_commit(void *arg)
+{
+    dbr_driver_conn *conn = arg;
+
+    conn->committing = true;
+    return 0; /* let it commit */
 }
 
 static int on_busy(void *arg, int count)
@@ -87,12 +105,19 @@ void sq_wait_install(dbr_driver_conn *conn)
 {
     sqlite3_progress_handler(conn->db, SQ_PROGRESS_STEPS, on_progress, conn);
     sqlite3_busy_handler(conn->db, on_busy, conn);
+    sqlite3_commit_hook(conn->db, on_commit, conn);
 }
 
 void sq_wait_begin(dbr_driver_conn *conn, const dbr_wait *wait)
 {
     conn->wait = wait;
     conn->stop = SQ_STOP_NONE;
+    conn->committing = false;
+}
+
+void sq_wait_statement(dbr_driver_conn *conn)
+{
+    conn->committing = false;
 }
 
 void sq_wait_end(dbr_driver_conn *conn)

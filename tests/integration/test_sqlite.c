@@ -719,6 +719,88 @@ START_TEST(test_driver_slots_typed_prepare_stream)
 }
 END_TEST
 
+/* SQLite consults the progress handler once more after a statement's
+ * OP_Halt has committed (when its step counter, which a cached statement
+ * keeps across runs, crosses a multiple of the handler's period): a
+ * deadline seen there must not report committed work as not applied. Each
+ * insert outlives its 1 ms deadline (4 MB of randomblob); about one run in
+ * a hundred meets that last check. */
+START_TEST(test_deadline_after_commit_is_not_not_applied)
+{
+    dbr_db *db = open_file("late.db", NULL, "max_open_conns = 1\n");
+    int failures = 0, i;
+
+    t_exec(db, "CREATE TABLE t (v int)");
+    for (i = 0; i < 400 && failures < 3; i++) {
+        char n[16], q[64];
+        const char *p[1] = {n};
+        dbr_ctx *ctx = dbr_ctx_with_timeout(1);
+        dbr_error *err = NULL;
+        bool ok;
+
+        g_snprintf(n, sizeof(n), "%d", i);
+        ok = dbr_exec(db, ctx, "INSERT INTO t (v) SELECT $1 WHERE length(randomblob(4000000)) > 0",
+                      1, p, &err);
+        g_snprintf(q, sizeof(q), "SELECT count(*) FROM t WHERE v = %d", i);
+        if (ok) {
+            ck_assert_int_eq(t_int(db, q), 1);
+        } else {
+            failures++;
+            if (dbr_error_outcome(err) == DBR_OUTCOME_NOT_APPLIED)
+                ck_assert_msg(t_int(db, q) == 0,
+                              "insert %d reported not applied (%s) but its row is there", i,
+                              dbr_error_message(err));
+            else
+                ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_UNKNOWN);
+        }
+        dbr_error_free(err);
+        dbr_ctx_free(ctx);
+    }
+    dbr_close(db);
+}
+END_TEST
+
+/* ON CONFLICT FAIL (and RAISE(FAIL)) in autocommit keep the rows written
+ * before the failing one: partly applied, never "not applied". */
+START_TEST(test_on_conflict_fail_is_partial)
+{
+    dbr_db *db = open_file("fail.db", NULL, "max_open_conns = 1\n");
+    dbr_error *err = NULL;
+
+    t_exec(db, "CREATE TABLE u (v int UNIQUE ON CONFLICT FAIL)");
+    t_exec(db, "INSERT INTO u VALUES (3)");
+    ck_assert(!dbr_exec(db, NULL, "INSERT INTO u SELECT column1 FROM (VALUES (1),(2),(3),(4))", 0,
+                        NULL, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_CONSTRAINT);
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM u"), 3);
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_PARTIAL);
+    ck_assert(!dbr_error_retryable(err));
+    g_clear_pointer(&err, dbr_error_free);
+    /* the same through a trigger's RAISE(FAIL) */
+    t_exec(db, "CREATE TABLE w (v int)");
+    t_exec(db, "CREATE TRIGGER w_no3 BEFORE INSERT ON w WHEN new.v = 3 "
+               "BEGIN SELECT RAISE(FAIL, 'no 3'); END");
+    ck_assert(!dbr_exec(db, NULL, "INSERT INTO w SELECT column1 FROM (VALUES (1),(2),(3),(4))", 0,
+                        NULL, &err));
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM w"), 2);
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_PARTIAL);
+    g_clear_pointer(&err, dbr_error_free);
+    /* a failure that wrote nothing stays not applied (no stale change count) */
+    ck_assert(!dbr_exec(db, NULL, "INSERT INTO u VALUES (3)", 0, NULL, &err));
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+    g_clear_pointer(&err, dbr_error_free);
+    /* ON CONFLICT ABORT (the default) undoes the statement: not applied */
+    t_exec(db, "CREATE TABLE a (v int UNIQUE)");
+    t_exec(db, "INSERT INTO a VALUES (3)");
+    ck_assert(!dbr_exec(db, NULL, "INSERT INTO a SELECT column1 FROM (VALUES (1),(2),(3),(4))", 0,
+                        NULL, &err));
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM a"), 1);
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+    g_clear_pointer(&err, dbr_error_free);
+    dbr_close(db);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sqlite");
@@ -738,6 +820,8 @@ int main(void)
     tcase_add_test(tc, test_session_state_does_not_cross_borrowers);
     tcase_add_test(tc, test_driver_slots_typed_prepare_stream);
     tcase_add_test(tc, test_concurrent_writers_through_retry);
+    tcase_add_test(tc, test_deadline_after_commit_is_not_not_applied);
+    tcase_add_test(tc, test_on_conflict_fail_is_partial);
     suite_add_tcase(s, tc);
     return t_run(s);
 }
