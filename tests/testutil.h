@@ -32,4 +32,14 @@ bool t_wait_for(bool (*cond)(void *), void *arg, int timeout_ms);
  * start), g_free'd by the caller. */
 char *t_standby(const char *what, const char *name);
 
+/* An error's outcome and kind, named in the failure message. */
+#define ck_assert_outcome(e, o)                                                                    \
+    ck_assert_msg(dbr_error_outcome(e) == (o), "outcome %s, expected %s: %s",                      \
+                  dbr_outcome_name(dbr_error_outcome(e)), dbr_outcome_name(o),                     \
+                  dbr_error_message(e))
+#define ck_assert_kind(e, k)                                                                       \
+    ck_assert_msg(dbr_error_kind_of(e) == (k), "kind %s, expected %s: %s",                         \
+                  dbr_error_kind_name(dbr_error_kind_of(e)), dbr_error_kind_name(k),               \
+                  dbr_error_message(e))
+
 #endif

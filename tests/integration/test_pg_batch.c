@@ -15,15 +15,6 @@
 
 #include "../testutil.h"
 
-#define ck_assert_outcome(e, o)                                                                    \
-    ck_assert_msg(dbr_error_outcome(e) == (o), "outcome %s, expected %s: %s",                      \
-                  dbr_outcome_name(dbr_error_outcome(e)), dbr_outcome_name(o),                     \
-                  dbr_error_message(e))
-#define ck_assert_kind(e, k)                                                                       \
-    ck_assert_msg(dbr_error_kind_of(e) == (k), "kind %s, expected %s: %s",                         \
-                  dbr_error_kind_name(dbr_error_kind_of(e)), dbr_error_kind_name(k),               \
-                  dbr_error_message(e))
-
 static dbr_db *admin;
 
 static dbr_db *open_pg(const char *app, const char *extra)

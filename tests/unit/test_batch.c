@@ -15,11 +15,6 @@
 
 #define DB "[database]\ndriver = fake\nmax_open_conns = 1\n"
 
-#define ck_assert_outcome(e, o)                                                                    \
-    ck_assert_msg(dbr_error_outcome(e) == (o), "outcome %s, expected %s: %s",                      \
-                  dbr_outcome_name(dbr_error_outcome(e)), dbr_outcome_name(o),                     \
-                  dbr_error_message(e))
-
 static void expect_log(dbr_db *db, const char *expected)
 {
     dbr_result *r = dbr_query(db, NULL, "fake:log", 0, NULL, NULL);
