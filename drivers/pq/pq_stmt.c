@@ -9,8 +9,10 @@
  * A statement run with DBR_EXEC_CACHE is only noted the first time its text
  * is seen (it runs unnamed, as without a cache): a statement run once never
  * costs a Parse that is kept. On its first reuse it is prepared as
- * dbr_s<N> and run in the same round trip, in pipeline mode:
- *     [DEALLOCATE evicted  Sync]...  Parse dbr_sN  Bind  Execute  Sync
+ * dbr_<T>_<N> (T: 16 hex digits drawn at random for the connection, so
+ * that no two connections share a name) and run in the same round trip, in
+ * pipeline mode:
+ *     [DEALLOCATE evicted  Sync]...  Parse dbr_T_N  Bind  Execute  Sync
  * and from then on it is only bound and executed (PQsendQueryPrepared), the
  * same messages as PQexecPrepared. DBR_EXEC_PREPARE (an explicit dbr_stmt)
  * prepares it on its first run. With a cache size of 0 (and always behind a
@@ -41,7 +43,7 @@
  *     not applied serialization failure, for the retry plugin to run the
  *     whole transaction again.
  *   - DISCARD ALL (the pool's session reset, or the user's) and DEALLOCATE
- *     ALL or DEALLOCATE dbr_sN by the user: read from the text before it is
+ *     ALL or DEALLOCATE dbr_T_N by the user: read from the text before it is
  *     sent, and the entries forgotten (pq_stmt_observe).
  *   - Statements that vanish again and again (26000 three times): a pooler
  *     in transaction mode nobody declared. The connection stops keeping
@@ -65,7 +67,7 @@
 
 typedef struct entry {
     char *sql; /* the key, owned */
-    char name[24];
+    char name[40];
     bool prepared;        /* name exists on the server */
     bool ran;             /* its last unnamed run (or its statement) worked */
     bool changes_session; /* pq_session_changing(sql), read once */
@@ -78,6 +80,7 @@ struct pq_stmt_cache {
     GQueue lru;         /* prepared entries, most recently used first */
     GQueue seen;        /* run once, not prepared, most recently seen first */
     GPtrArray *doomed;  /* names to DEALLOCATE outside a transaction block */
+    guint64 tag;        /* random, in every name: no two connections share one */
     unsigned next_id;
     int capacity;
     int missing; /* our statements found gone (26000) */
@@ -98,6 +101,10 @@ static pq_stmt_cache *cache_of(dbr_driver_conn *conn)
     g_queue_init(&c->seen);
     c->doomed = g_ptr_array_new_with_free_func(g_free);
     c->capacity = conn->cache_size;
+    /* Behind a pooler nobody declared, a Bind may reach another client's
+     * server session: a name of its own answers 26000 there, never runs
+     * what that client prepared under the same name. */
+    c->tag = (guint64)g_random_int() << 32 | g_random_int();
     conn->stmts = c;
     return c;
 }
@@ -179,6 +186,11 @@ static void make_room(pq_stmt_cache *c)
     }
 }
 
+static void name_entry(pq_stmt_cache *c, entry *e)
+{
+    g_snprintf(e->name, sizeof(e->name), "dbr_%016" G_GINT64_MODIFIER "x_%u", c->tag, ++c->next_id);
+}
+
 static void mark_prepared(pq_stmt_cache *c, entry *e)
 {
     g_queue_unlink(&c->seen, &e->link);
@@ -253,7 +265,7 @@ static void observe_one(dbr_driver_conn *conn, const char *sql, size_t len)
 {
     pq_stmt_cache *c = conn->stmts;
     size_t pos = 0;
-    char w[32];
+    char w[48];
 
     next_name(sql, len, &pos, w, sizeof(w));
     if (strcmp(w, "discard") == 0) {
@@ -323,7 +335,7 @@ static bool send_pipe(dbr_driver_conn *conn, pq_stmt_cache *c, stmt_pipe *p, boo
     if (!PQenterPipelineMode(pg))
         return false;
     for (guint i = 0; c && !in_tx && i < c->doomed->len && i < MAX_DOOMED_PER_CALL; i++) {
-        char sql[48];
+        char sql[64];
 
         g_snprintf(sql, sizeof(sql), "DEALLOCATE %s", (const char *)c->doomed->pdata[i]);
         if (!PQsendQueryParams(pg, sql, 0, NULL, NULL, NULL, NULL, 0) || !PQpipelineSync(pg))
@@ -564,7 +576,7 @@ static dbr_driver_result *run_entry(dbr_driver_conn *conn, pq_stmt_cache *c, ent
     }
     if (!e->prepared) {
         make_room(c);
-        g_snprintf(e->name, sizeof(e->name), "dbr_s%u", ++c->next_id);
+        name_entry(c, e);
         p.parse = true;
     } else {
         touch(c, e);
@@ -674,7 +686,7 @@ bool pq_prepare(dbr_driver_conn *conn, const char *sql, int *nparams, const dbr_
             p.parse = false;
         } else if (e) {
             make_room(c);
-            g_snprintf(e->name, sizeof(e->name), "dbr_s%u", ++c->next_id);
+            name_entry(c, e);
             p.name = e->name;
         }
         if (run_pipe(conn, c, &p, in_tx, wait, &x)) {
