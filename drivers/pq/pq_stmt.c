@@ -41,7 +41,10 @@
  *     in the same call. Inside one the error has aborted the caller's
  *     transaction: the entry is dropped and the error becomes a transient,
  *     not applied serialization failure, for the retry plugin to run the
- *     whole transaction again.
+ *     whole transaction again. Only errors that name our statement (26000,
+ *     42P05), or 0A000 with the server's "cached plan must not change
+ *     result type", are taken so: the same codes raised while a statement
+ *     runs (a function's RAISE) are the statement's own errors.
  *   - DISCARD ALL (the pool's session reset, or the user's) and DEALLOCATE
  *     ALL or DEALLOCATE dbr_T_N by the user: read from the text before it is
  *     sent, and the entries forgotten (pq_stmt_observe).
@@ -515,15 +518,30 @@ static bool run_pipe(dbr_driver_conn *conn, pq_stmt_cache *c, stmt_pipe *p, bool
 
 /* --- running statements ------------------------------------------------ */
 
-/* Whether e says that entry's server-side statement was outdated, gone or
- * (before it was made) its name taken, all before anything ran. */
-static bool stale(const dbr_error *e, bool was_prepared)
+/* Whether e says that the server-side statement name was outdated, gone or
+ * (before it was made) its name taken, all before anything ran. The codes
+ * alone do not say it: a function the statement runs may raise them. The
+ * server's messages do: 0A000 from RevalidateCachedQuery has this primary
+ * message (the source function does not reach a dbr_error), and 26000 and
+ * 42P05 name the statement, whose name is ours alone (looked for whole,
+ * whatever quotes the server's language puts around it). */
+static bool stale(const dbr_error *e, bool was_prepared, const char *name)
 {
     const char *ss = dbr_error_sqlstate(e);
+    const char *msg = dbr_error_message(e);
+    size_t n = name ? strlen(name) : 0;
 
-    if (was_prepared)
-        return strcmp(ss, "0A000") == 0 || strcmp(ss, "26000") == 0;
-    return strcmp(ss, "42P05") == 0;
+    if (!n)
+        return false;
+    if (was_prepared && strcmp(ss, "0A000") == 0)
+        return strcmp(msg, "cached plan must not change result type") == 0;
+    if (strcmp(ss, was_prepared ? "26000" : "42P05") != 0)
+        return false;
+    for (const char *m = strstr(msg, name); m; m = strstr(m + 1, name))
+        if ((m == msg || (!g_ascii_isalnum(m[-1]) && m[-1] != '_')) && !g_ascii_isalnum(m[n]) &&
+            m[n] != '_')
+            return true;
+    return false;
 }
 
 /* Inside a transaction block the stale statement's error has aborted the
@@ -556,9 +574,10 @@ static void note_missing(pq_stmt_cache *c, const dbr_error *x)
             "on");
 }
 
+/* used: the name the statement ran under, for stale(). */
 static dbr_driver_result *run_entry(dbr_driver_conn *conn, pq_stmt_cache *c, entry *e,
                                     const dbr_args *args, bool in_tx, const dbr_wait *wait,
-                                    dbr_error **err)
+                                    char (*used)[40], dbr_error **err)
 {
     stmt_pipe p = {.sql = e->sql, .args = args, .execute = true, .nparams = -1};
 
@@ -569,6 +588,7 @@ static dbr_driver_result *run_entry(dbr_driver_conn *conn, pq_stmt_cache *c, ent
 
         /* The hot path: Bind, Execute, Sync, as PQexecPrepared sends. */
         touch(c, e);
+        g_strlcpy(*used, e->name, sizeof(*used));
         if (!PQsendQueryPrepared(conn->pg, e->name, a ? a->n : 0, a ? a->values : NULL,
                                  a ? a->lengths : NULL, a ? a->formats : NULL, 0))
             return dbr_error_propagate(err, pq_send_refused(conn)), NULL;
@@ -582,6 +602,7 @@ static dbr_driver_result *run_entry(dbr_driver_conn *conn, pq_stmt_cache *c, ent
         touch(c, e);
     }
     p.name = e->name;
+    g_strlcpy(*used, e->name, sizeof(*used));
     if (!run_pipe(conn, c, &p, in_tx, wait, err)) {
         if (p.parsed && !conn->broken) {
             mark_prepared(c, e);
@@ -640,12 +661,13 @@ dbr_driver_result *pq_stmt_exec(dbr_driver_conn *conn, const char *sql, const db
     in_tx = PQtransactionStatus(conn->pg) != PQTRANS_IDLE; /* before the send changes it */
     for (int attempt = 0;; attempt++) {
         bool was_prepared = e->prepared;
+        char used[40] = "";
         dbr_error *x = NULL;
-        dbr_driver_result *r = run_entry(conn, c, e, args, in_tx, wait, &x);
+        dbr_driver_result *r = run_entry(conn, c, e, args, in_tx, wait, &used, &x);
 
         if (r)
             return r;
-        if (conn->broken || !stale(x, was_prepared))
+        if (conn->broken || !stale(x, was_prepared, used))
             return dbr_error_propagate(err, x), NULL;
         /* 0A000: the old statement still exists, deallocate it later. */
         entry_unprepare(c, e, strcmp(dbr_error_sqlstate(x), "0A000") == 0);
@@ -678,6 +700,7 @@ bool pq_prepare(dbr_driver_conn *conn, const char *sql, int *nparams, const dbr_
     for (int attempt = 0;; attempt++) {
         stmt_pipe p = {.name = "", .sql = sql, .parse = true, .describe = true, .nparams = -1};
         bool was_prepared = e && e->prepared;
+        char used[40] = "";
         dbr_error *x = NULL;
 
         if (e && e->prepared) {
@@ -689,6 +712,7 @@ bool pq_prepare(dbr_driver_conn *conn, const char *sql, int *nparams, const dbr_
             name_entry(c, e);
             p.name = e->name;
         }
+        g_strlcpy(used, p.name, sizeof(used));
         if (run_pipe(conn, c, &p, in_tx, wait, &x)) {
             if (e && p.parse)
                 mark_prepared(c, e);
@@ -701,7 +725,7 @@ bool pq_prepare(dbr_driver_conn *conn, const char *sql, int *nparams, const dbr_
             mark_prepared(c, e);
         else if (e && !e->prepared)
             e->name[0] = '\0';
-        if (!e || conn->broken || !stale(x, was_prepared) || attempt > 0 || in_tx)
+        if (!e || conn->broken || !stale(x, was_prepared, used) || attempt > 0 || in_tx)
             return dbr_error_propagate(err, x);
         entry_unprepare(c, e, false);
         dbr_error_free(x);

@@ -577,6 +577,64 @@ START_TEST(test_stmt_names_are_unique_per_connection)
 }
 END_TEST
 
+/* 0A000 and 26000 raised while the statement runs (here by a function,
+ * after it advanced a sequence) are the statement's own errors, not a
+ * stale cached statement: never run again, in autocommit or in a
+ * transaction under the retry plugin. */
+static int raise_attempts;
+
+static bool tx_raise(dbr_tx *tx, void *user, dbr_error **err)
+{
+    const char *p[2] = {"1", user};
+    dbr_result *r;
+
+    raise_attempts++;
+    r = dbr_tx_query(tx, "SELECT stmt_raise($1::int, $2)", 2, p, err);
+    dbr_result_free(r);
+    return r != NULL;
+}
+
+START_TEST(test_stmt_runtime_0A000_and_26000_are_not_stale_statements)
+{
+    dbr_db *db = open_pg("reset = none\n[chain]\nplugins = retry\n[plugin.retry]\n"
+                         "max_attempts = 4\ninitial_interval = 1ms\n");
+    const char *sql = "SELECT stmt_raise($1::int, $2)";
+    static const char *const codes[] = {"0A000", "26000"};
+    dbr_error *err = NULL;
+
+    t_exec(db, "DROP SEQUENCE IF EXISTS stmt_raise_seq");
+    t_exec(db, "CREATE SEQUENCE stmt_raise_seq");
+    t_exec(db, "CREATE OR REPLACE FUNCTION stmt_raise(x int, code text) RETURNS int "
+               "LANGUAGE plpgsql AS $$ BEGIN PERFORM nextval('stmt_raise_seq'); IF x > 0 THEN "
+               "RAISE EXCEPTION 'refused' USING ERRCODE = code; END IF; RETURN x; END $$");
+    for (size_t i = 0; i < G_N_ELEMENTS(codes); i++) {
+        const char *p[2] = {"0", codes[i]};
+        long long before;
+        dbr_result *r;
+
+        for (int k = 0; k < 3; k++) /* cached (prepared) from the second run */
+            ck_assert_int_eq(q_int(db, sql, 2, p), 0);
+        ck_assert_int_eq(prepared(db, sql), 1);
+        before = t_int(db, "SELECT last_value FROM stmt_raise_seq");
+        p[0] = "1";
+        r = dbr_query(db, NULL, sql, 2, p, &err);
+        ck_assert_ptr_null(r);
+        ck_assert_str_eq(dbr_error_sqlstate(err), codes[i]);
+        ck_assert_int_eq(t_int(db, "SELECT last_value FROM stmt_raise_seq") - before, 1);
+        dbr_error_free(err);
+        err = NULL;
+        raise_attempts = 0;
+        ck_assert(!dbr_tx_run(db, NULL, NULL, tx_raise, (void *)codes[i], &err));
+        ck_assert_int_eq(raise_attempts, 1);
+        ck_assert_str_eq(dbr_error_sqlstate(err), codes[i]);
+        ck_assert(!dbr_error_transient(err));
+        dbr_error_free(err);
+        err = NULL;
+    }
+    dbr_close(db);
+}
+END_TEST
+
 /* --- the explicit API ----------------------------------------------------- */
 
 static bool tx_insert_stmt(dbr_tx *tx, void *user, dbr_error **err)
@@ -1045,6 +1103,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_stmt_statements_vanishing_turn_the_cache_off);
     tcase_add_test(tc, test_stmt_session_reset_forgets_the_cache);
     tcase_add_test(tc, test_stmt_names_are_unique_per_connection);
+    tcase_add_test(tc, test_stmt_runtime_0A000_and_26000_are_not_stale_statements);
     tcase_add_test(tc, test_stmt_prepare_and_run);
     tcase_add_test(tc, test_stmt_prepare_reports_errors_early);
     tcase_add_test(tc, test_stmt_misuse_is_refused_before_sending);
