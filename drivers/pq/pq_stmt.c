@@ -47,7 +47,8 @@
  *     runs (a function's RAISE) are the statement's own errors.
  *   - DISCARD ALL (the pool's session reset, or the user's) and DEALLOCATE
  *     ALL or DEALLOCATE dbr_T_N by the user: read from the text before it is
- *     sent, and the entries forgotten (pq_stmt_observe).
+ *     sent, and the entries forgotten (pq_stmt_observe); after a DISCARD
+ *     ALL only once it succeeded (inside a transaction block it fails).
  *   - Statements that vanish again and again (26000 three times): a pooler
  *     in transaction mode nobody declared. The connection stops keeping
  *     statements and says so in the log.
@@ -264,7 +265,9 @@ static void next_name(const char *sql, size_t len, size_t *pos, char *w, size_t 
     }
 }
 
-static void observe_one(dbr_driver_conn *conn, const char *sql, size_t len)
+/* True for a DISCARD ALL: the caller forgets the statements once it
+ * succeeded (inside a transaction block it fails, and they stay). */
+static bool observe_one(dbr_driver_conn *conn, const char *sql, size_t len)
 {
     pq_stmt_cache *c = conn->stmts;
     size_t pos = 0;
@@ -273,47 +276,48 @@ static void observe_one(dbr_driver_conn *conn, const char *sql, size_t len)
     next_name(sql, len, &pos, w, sizeof(w));
     if (strcmp(w, "discard") == 0) {
         next_name(sql, len, &pos, w, sizeof(w));
-        if (strcmp(w, "all") == 0)
-            pq_stmt_forget_all(conn);
-        return;
+        return strcmp(w, "all") == 0;
     }
     if (strcmp(w, "deallocate") != 0)
-        return;
+        return false;
     next_name(sql, len, &pos, w, sizeof(w));
     if (strcmp(w, "prepare") == 0)
         next_name(sql, len, &pos, w, sizeof(w));
     if (strcmp(w, "all") == 0) {
         pq_stmt_forget_all(conn);
-        return;
+        return false;
     }
     for (GList *l = c->lru.head; l; l = l->next) {
         entry *e = l->data;
 
         if (strcmp(e->name, w) == 0) {
             entry_unprepare(c, e, false);
-            return;
+            return false;
         }
     }
+    return false;
 }
 
-void pq_stmt_observe(dbr_driver_conn *conn, const char *sql, bool script)
+bool pq_stmt_observe(dbr_driver_conn *conn, const char *sql, bool script)
 {
     char w[16];
     dbr_sql_statement st;
     size_t pos = 0, len;
+    bool discard = false;
 
     if (!pq_stmt_server_side(conn))
-        return;
+        return false;
     if (!script) {
         /* The cheap test first: this runs before every uncached statement. */
         dbr_sql_next_word(sql, w, sizeof(w));
         if (strcmp(w, "deallocate") == 0 || strcmp(w, "discard") == 0)
-            observe_one(conn, sql, strlen(sql));
-        return;
+            return observe_one(conn, sql, strlen(sql));
+        return false;
     }
     len = strlen(sql);
     while (dbr_sql_next_statement(sql, len, &pos, &st))
-        observe_one(conn, sql + st.start, st.len);
+        discard |= observe_one(conn, sql + st.start, st.len);
+    return discard;
 }
 
 /* --- the pipeline: deallocations, Parse, Describe, Execute, Sync -------- */
@@ -408,17 +412,22 @@ static bool read_pipe(dbr_driver_conn *conn, pq_stmt_cache *c, stmt_pipe *p, exe
                       dbr_error **e)
 {
     PGresult *r = NULL;
+    bool gone[MAX_DOOMED_PER_CALL] = {false};
 
     for (int i = 0; i < p->ndoomed; i++) {
-        /* "does not exist" is fine (the user deallocated it); only an
-         * answer that did not come matters. */
+        /* Done, or "does not exist" (the user deallocated it): gone. A
+         * DEALLOCATE canceled or failed otherwise leaves the statement on
+         * the server: its name stays to be deallocated. */
         if (!read_request(conn, ew, &r, e) || !read_sync(conn, ew, e))
             goto lost;
+        gone[i] = r && (PQresultStatus(r) == PGRES_COMMAND_OK ||
+                        g_strcmp0(PQresultErrorField(r, PG_DIAG_SQLSTATE), "26000") == 0);
         PQclear(r);
         r = NULL;
     }
-    if (c && p->ndoomed)
-        g_ptr_array_remove_range(c->doomed, 0, (guint)p->ndoomed);
+    for (int i = p->ndoomed - 1; c && i >= 0; i--)
+        if (gone[i])
+            g_ptr_array_remove_index(c->doomed, (guint)i);
     if (p->parse) {
         if (!read_request(conn, ew, &r, e))
             goto lost;

@@ -635,6 +635,34 @@ START_TEST(test_stmt_runtime_0A000_and_26000_are_not_stale_statements)
 }
 END_TEST
 
+/* A user's DISCARD ALL inside a transaction block fails: the cached
+ * statements are still on the server, and are still used. */
+static bool tx_discard(dbr_tx *tx, void *user, dbr_error **err)
+{
+    (void)user;
+    return dbr_tx_exec(tx, "DISCARD ALL", 0, NULL, err);
+}
+
+START_TEST(test_stmt_failed_discard_all_in_a_transaction_forgets_nothing)
+{
+    dbr_db *db = open_pg("reset = none");
+    const char *sql = "SELECT $1::int + 7";
+    dbr_error *err = NULL;
+    long long ran;
+
+    one(db, sql, "1", 8);
+    one(db, sql, "1", 8);
+    ck_assert_int_eq(prepared(db, sql), 1);
+    ran = executions(db, sql);
+    ck_assert(!dbr_tx_run(db, NULL, NULL, tx_discard, NULL, &err));
+    dbr_error_free(err);
+    one(db, sql, "2", 9);
+    ck_assert_int_eq(prepared(db, sql), 1); /* no second name left behind */
+    ck_assert_int_eq(executions(db, sql), ran + 1);
+    dbr_close(db);
+}
+END_TEST
+
 /* --- the explicit API ----------------------------------------------------- */
 
 static bool tx_insert_stmt(dbr_tx *tx, void *user, dbr_error **err)
@@ -1104,6 +1132,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_stmt_session_reset_forgets_the_cache);
     tcase_add_test(tc, test_stmt_names_are_unique_per_connection);
     tcase_add_test(tc, test_stmt_runtime_0A000_and_26000_are_not_stale_statements);
+    tcase_add_test(tc, test_stmt_failed_discard_all_in_a_transaction_forgets_nothing);
     tcase_add_test(tc, test_stmt_prepare_and_run);
     tcase_add_test(tc, test_stmt_prepare_reports_errors_early);
     tcase_add_test(tc, test_stmt_misuse_is_refused_before_sending);
