@@ -44,6 +44,7 @@ struct dbr_db {
     dbr_events *events;
     gint commit_tracking; /* atomic: 0 not probed yet, 1 COMMIT can learn xids, -1 cannot */
     gint pooler_checked;  /* atomic: whether a pooler in front was looked for (pooler.c) */
+    gint pooler_found;    /* atomic: a pooler the config does not declare: no statement cache */
     bool check_only;
     bool one_shot; /* dbr_open_opts.one_shot or check_only */
     /* dbr_close's barrier (chain.c): calls in flight, counted on their own

@@ -42,7 +42,10 @@ bool dbr_check_statement(const char *fn, const dbr_db *db, const char *sql, cons
 
 unsigned dbr_exec_flags(const dbr_db *db)
 {
-    return db->st->pooler_transaction ? 0u : DBR_EXEC_CACHE;
+    /* A pooler in front that the config does not declare may be in
+     * transaction mode: a statement kept on one server session would be
+     * bound on another's. */
+    return db->st->pooler_transaction || g_atomic_int_get(&db->pooler_found) ? 0u : DBR_EXEC_CACHE;
 }
 
 bool dbr_unsupported(const dbr_db *db, const char *what, dbr_error **err)

@@ -14,7 +14,9 @@
  * A config that does not say so is caught once, at dbr_open: the driver
  * tells whether a pooler answers for the server, and a contradiction is a
  * warning (not an error: a pooler in session mode is fine with pooler =
- * none, and the check cannot tell the modes apart).
+ * none, and the check cannot tell the modes apart). The statement cache is
+ * turned off for that db all the same (dbr_exec_flags): a statement kept on
+ * one server session and bound on another would run another client's.
  */
 #include <dbr/log.h>
 
@@ -64,15 +66,16 @@ void dbr_pooler_detect(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait)
     }
     if (!g_atomic_int_compare_and_exchange(&db->pooler_checked, 0, 1))
         return;
-    if (found && !db->st->pooler_transaction)
+    if (found && !db->st->pooler_transaction) {
+        g_atomic_int_set(&db->pooler_found, 1); /* dbr_exec_flags: no statement cache */
         dbr_log(DBR_LOG_WARNING, "core", NULL,
                 "db \"%s\": a connection pooler answers for the server (the process id the "
                 "connection announced is not the server's); if it pools transactions "
                 "(PgBouncer's pool_mode = transaction), set [database] pooler = transaction, "
                 "or session settings, prepared statements and locks leak between its clients "
-                "(docs/pgbouncer.md)",
+                "(docs/pgbouncer.md); prepared statements are not kept for it",
                 db->st->name);
-    else if (!found && db->st->pooler_transaction)
+    } else if (!found && db->st->pooler_transaction)
         dbr_log(DBR_LOG_WARNING, "core", NULL,
                 "db \"%s\": [database] pooler = transaction, but the connection goes straight "
                 "to the server: statements that keep session state are refused for nothing",

@@ -190,30 +190,34 @@ dbr_error *pq_send_refused(dbr_driver_conn *conn)
 dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, const dbr_args *args,
                            unsigned flags, const dbr_wait *wait, dbr_error **err)
 {
-    bool in_tx;
+    dbr_driver_result *r;
+    bool in_tx, discard;
 
     if (flags & (DBR_EXEC_CACHE | DBR_EXEC_PREPARE))
         return pq_stmt_exec(conn, sql, args, flags, wait, err);
     if (!pq_usable(conn, err))
         return NULL;
-    pq_stmt_observe(conn, sql, false);
+    discard = pq_stmt_observe(conn, sql, false);
     in_tx = PQtransactionStatus(conn->pg) != PQTRANS_IDLE; /* before the send changes it */
     if (!PQsendQueryParams(conn->pg, sql, args ? args->n : 0, NULL, args ? args->values : NULL,
                            args ? args->lengths : NULL, args ? args->formats : NULL, 0))
         return dbr_error_propagate(err, pq_send_refused(conn)), NULL;
     if (!conn->session_changed)
         conn->session_changed = pq_session_changing(sql, false);
-    return pq_collect(conn, wait, sql, in_tx, false, err);
+    r = pq_collect(conn, wait, sql, in_tx, false, err);
+    if (r && discard)
+        pq_stmt_forget_all(conn);
+    return r;
 }
 
 bool pq_exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait, dbr_error **err)
 {
     dbr_driver_result *r;
-    bool in_tx;
+    bool in_tx, discard;
 
     if (!pq_usable(conn, err))
         return false;
-    pq_stmt_observe(conn, sql, true);
+    discard = pq_stmt_observe(conn, sql, true);
     in_tx = PQtransactionStatus(conn->pg) != PQTRANS_IDLE;
     /* The simple protocol: several statements, one implicit transaction
      * unless the script manages its own. */
@@ -222,6 +226,8 @@ bool pq_exec_script(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait
     conn->session_changed = true;
     r = pq_collect(conn, wait, sql, in_tx, true, err);
     PQclear((PGresult *)r);
+    if (r && discard)
+        pq_stmt_forget_all(conn);
     return r != NULL;
 }
 

@@ -9,8 +9,10 @@
  * A statement run with DBR_EXEC_CACHE is only noted the first time its text
  * is seen (it runs unnamed, as without a cache): a statement run once never
  * costs a Parse that is kept. On its first reuse it is prepared as
- * dbr_s<N> and run in the same round trip, in pipeline mode:
- *     [DEALLOCATE evicted  Sync]...  Parse dbr_sN  Bind  Execute  Sync
+ * dbr_<T>_<N> (T: 16 hex digits drawn at random for the connection, so
+ * that no two connections share a name) and run in the same round trip, in
+ * pipeline mode:
+ *     [DEALLOCATE evicted  Sync]...  Parse dbr_T_N  Bind  Execute  Sync
  * and from then on it is only bound and executed (PQsendQueryPrepared), the
  * same messages as PQexecPrepared. DBR_EXEC_PREPARE (an explicit dbr_stmt)
  * prepares it on its first run. With a cache size of 0 (and always behind a
@@ -39,10 +41,14 @@
  *     in the same call. Inside one the error has aborted the caller's
  *     transaction: the entry is dropped and the error becomes a transient,
  *     not applied serialization failure, for the retry plugin to run the
- *     whole transaction again.
+ *     whole transaction again. Only errors that name our statement (26000,
+ *     42P05), or 0A000 with the server's "cached plan must not change
+ *     result type", are taken so: the same codes raised while a statement
+ *     runs (a function's RAISE) are the statement's own errors.
  *   - DISCARD ALL (the pool's session reset, or the user's) and DEALLOCATE
- *     ALL or DEALLOCATE dbr_sN by the user: read from the text before it is
- *     sent, and the entries forgotten (pq_stmt_observe).
+ *     ALL or DEALLOCATE dbr_T_N by the user: read from the text before it is
+ *     sent, and the entries forgotten (pq_stmt_observe); after a DISCARD
+ *     ALL only once it succeeded (inside a transaction block it fails).
  *   - Statements that vanish again and again (26000 three times): a pooler
  *     in transaction mode nobody declared. The connection stops keeping
  *     statements and says so in the log.
@@ -65,7 +71,7 @@
 
 typedef struct entry {
     char *sql; /* the key, owned */
-    char name[24];
+    char name[40];
     bool prepared;        /* name exists on the server */
     bool ran;             /* its last unnamed run (or its statement) worked */
     bool changes_session; /* pq_session_changing(sql), read once */
@@ -78,6 +84,7 @@ struct pq_stmt_cache {
     GQueue lru;         /* prepared entries, most recently used first */
     GQueue seen;        /* run once, not prepared, most recently seen first */
     GPtrArray *doomed;  /* names to DEALLOCATE outside a transaction block */
+    guint64 tag;        /* random, in every name: no two connections share one */
     unsigned next_id;
     int capacity;
     int missing; /* our statements found gone (26000) */
@@ -98,6 +105,10 @@ static pq_stmt_cache *cache_of(dbr_driver_conn *conn)
     g_queue_init(&c->seen);
     c->doomed = g_ptr_array_new_with_free_func(g_free);
     c->capacity = conn->cache_size;
+    /* Behind a pooler nobody declared, a Bind may reach another client's
+     * server session: a name of its own answers 26000 there, never runs
+     * what that client prepared under the same name. */
+    c->tag = (guint64)g_random_int() << 32 | g_random_int();
     conn->stmts = c;
     return c;
 }
@@ -179,6 +190,11 @@ static void make_room(pq_stmt_cache *c)
     }
 }
 
+static void name_entry(pq_stmt_cache *c, entry *e)
+{
+    g_snprintf(e->name, sizeof(e->name), "dbr_%016" G_GINT64_MODIFIER "x_%u", c->tag, ++c->next_id);
+}
+
 static void mark_prepared(pq_stmt_cache *c, entry *e)
 {
     g_queue_unlink(&c->seen, &e->link);
@@ -249,56 +265,59 @@ static void next_name(const char *sql, size_t len, size_t *pos, char *w, size_t 
     }
 }
 
-static void observe_one(dbr_driver_conn *conn, const char *sql, size_t len)
+/* True for a DISCARD ALL: the caller forgets the statements once it
+ * succeeded (inside a transaction block it fails, and they stay). */
+static bool observe_one(dbr_driver_conn *conn, const char *sql, size_t len)
 {
     pq_stmt_cache *c = conn->stmts;
     size_t pos = 0;
-    char w[32];
+    char w[48];
 
     next_name(sql, len, &pos, w, sizeof(w));
     if (strcmp(w, "discard") == 0) {
         next_name(sql, len, &pos, w, sizeof(w));
-        if (strcmp(w, "all") == 0)
-            pq_stmt_forget_all(conn);
-        return;
+        return strcmp(w, "all") == 0;
     }
     if (strcmp(w, "deallocate") != 0)
-        return;
+        return false;
     next_name(sql, len, &pos, w, sizeof(w));
     if (strcmp(w, "prepare") == 0)
         next_name(sql, len, &pos, w, sizeof(w));
     if (strcmp(w, "all") == 0) {
         pq_stmt_forget_all(conn);
-        return;
+        return false;
     }
     for (GList *l = c->lru.head; l; l = l->next) {
         entry *e = l->data;
 
         if (strcmp(e->name, w) == 0) {
             entry_unprepare(c, e, false);
-            return;
+            return false;
         }
     }
+    return false;
 }
 
-void pq_stmt_observe(dbr_driver_conn *conn, const char *sql, bool script)
+bool pq_stmt_observe(dbr_driver_conn *conn, const char *sql, bool script)
 {
     char w[16];
     dbr_sql_statement st;
     size_t pos = 0, len;
+    bool discard = false;
 
     if (!pq_stmt_server_side(conn))
-        return;
+        return false;
     if (!script) {
         /* The cheap test first: this runs before every uncached statement. */
         dbr_sql_next_word(sql, w, sizeof(w));
         if (strcmp(w, "deallocate") == 0 || strcmp(w, "discard") == 0)
-            observe_one(conn, sql, strlen(sql));
-        return;
+            return observe_one(conn, sql, strlen(sql));
+        return false;
     }
     len = strlen(sql);
     while (dbr_sql_next_statement(sql, len, &pos, &st))
-        observe_one(conn, sql + st.start, st.len);
+        discard |= observe_one(conn, sql + st.start, st.len);
+    return discard;
 }
 
 /* --- the pipeline: deallocations, Parse, Describe, Execute, Sync -------- */
@@ -323,7 +342,7 @@ static bool send_pipe(dbr_driver_conn *conn, pq_stmt_cache *c, stmt_pipe *p, boo
     if (!PQenterPipelineMode(pg))
         return false;
     for (guint i = 0; c && !in_tx && i < c->doomed->len && i < MAX_DOOMED_PER_CALL; i++) {
-        char sql[48];
+        char sql[64];
 
         g_snprintf(sql, sizeof(sql), "DEALLOCATE %s", (const char *)c->doomed->pdata[i]);
         if (!PQsendQueryParams(pg, sql, 0, NULL, NULL, NULL, NULL, 0) || !PQpipelineSync(pg))
@@ -393,17 +412,22 @@ static bool read_pipe(dbr_driver_conn *conn, pq_stmt_cache *c, stmt_pipe *p, exe
                       dbr_error **e)
 {
     PGresult *r = NULL;
+    bool gone[MAX_DOOMED_PER_CALL] = {false};
 
     for (int i = 0; i < p->ndoomed; i++) {
-        /* "does not exist" is fine (the user deallocated it); only an
-         * answer that did not come matters. */
+        /* Done, or "does not exist" (the user deallocated it): gone. A
+         * DEALLOCATE canceled or failed otherwise leaves the statement on
+         * the server: its name stays to be deallocated. */
         if (!read_request(conn, ew, &r, e) || !read_sync(conn, ew, e))
             goto lost;
+        gone[i] = r && (PQresultStatus(r) == PGRES_COMMAND_OK ||
+                        g_strcmp0(PQresultErrorField(r, PG_DIAG_SQLSTATE), "26000") == 0);
         PQclear(r);
         r = NULL;
     }
-    if (c && p->ndoomed)
-        g_ptr_array_remove_range(c->doomed, 0, (guint)p->ndoomed);
+    for (int i = p->ndoomed - 1; c && i >= 0; i--)
+        if (gone[i])
+            g_ptr_array_remove_index(c->doomed, (guint)i);
     if (p->parse) {
         if (!read_request(conn, ew, &r, e))
             goto lost;
@@ -503,15 +527,30 @@ static bool run_pipe(dbr_driver_conn *conn, pq_stmt_cache *c, stmt_pipe *p, bool
 
 /* --- running statements ------------------------------------------------ */
 
-/* Whether e says that entry's server-side statement was outdated, gone or
- * (before it was made) its name taken, all before anything ran. */
-static bool stale(const dbr_error *e, bool was_prepared)
+/* Whether e says that the server-side statement name was outdated, gone or
+ * (before it was made) its name taken, all before anything ran. The codes
+ * alone do not say it: a function the statement runs may raise them. The
+ * server's messages do: 0A000 from RevalidateCachedQuery has this primary
+ * message (the source function does not reach a dbr_error), and 26000 and
+ * 42P05 name the statement, whose name is ours alone (looked for whole,
+ * whatever quotes the server's language puts around it). */
+static bool stale(const dbr_error *e, bool was_prepared, const char *name)
 {
     const char *ss = dbr_error_sqlstate(e);
+    const char *msg = dbr_error_message(e);
+    size_t n = name ? strlen(name) : 0;
 
-    if (was_prepared)
-        return strcmp(ss, "0A000") == 0 || strcmp(ss, "26000") == 0;
-    return strcmp(ss, "42P05") == 0;
+    if (!n)
+        return false;
+    if (was_prepared && strcmp(ss, "0A000") == 0)
+        return strcmp(msg, "cached plan must not change result type") == 0;
+    if (strcmp(ss, was_prepared ? "26000" : "42P05") != 0)
+        return false;
+    for (const char *m = strstr(msg, name); m; m = strstr(m + 1, name))
+        if ((m == msg || (!g_ascii_isalnum(m[-1]) && m[-1] != '_')) && !g_ascii_isalnum(m[n]) &&
+            m[n] != '_')
+            return true;
+    return false;
 }
 
 /* Inside a transaction block the stale statement's error has aborted the
@@ -544,9 +583,10 @@ static void note_missing(pq_stmt_cache *c, const dbr_error *x)
             "on");
 }
 
+/* used: the name the statement ran under, for stale(). */
 static dbr_driver_result *run_entry(dbr_driver_conn *conn, pq_stmt_cache *c, entry *e,
                                     const dbr_args *args, bool in_tx, const dbr_wait *wait,
-                                    dbr_error **err)
+                                    char (*used)[40], dbr_error **err)
 {
     stmt_pipe p = {.sql = e->sql, .args = args, .execute = true, .nparams = -1};
 
@@ -557,6 +597,7 @@ static dbr_driver_result *run_entry(dbr_driver_conn *conn, pq_stmt_cache *c, ent
 
         /* The hot path: Bind, Execute, Sync, as PQexecPrepared sends. */
         touch(c, e);
+        g_strlcpy(*used, e->name, sizeof(*used));
         if (!PQsendQueryPrepared(conn->pg, e->name, a ? a->n : 0, a ? a->values : NULL,
                                  a ? a->lengths : NULL, a ? a->formats : NULL, 0))
             return dbr_error_propagate(err, pq_send_refused(conn)), NULL;
@@ -564,12 +605,13 @@ static dbr_driver_result *run_entry(dbr_driver_conn *conn, pq_stmt_cache *c, ent
     }
     if (!e->prepared) {
         make_room(c);
-        g_snprintf(e->name, sizeof(e->name), "dbr_s%u", ++c->next_id);
+        name_entry(c, e);
         p.parse = true;
     } else {
         touch(c, e);
     }
     p.name = e->name;
+    g_strlcpy(*used, e->name, sizeof(*used));
     if (!run_pipe(conn, c, &p, in_tx, wait, err)) {
         if (p.parsed && !conn->broken) {
             mark_prepared(c, e);
@@ -628,12 +670,13 @@ dbr_driver_result *pq_stmt_exec(dbr_driver_conn *conn, const char *sql, const db
     in_tx = PQtransactionStatus(conn->pg) != PQTRANS_IDLE; /* before the send changes it */
     for (int attempt = 0;; attempt++) {
         bool was_prepared = e->prepared;
+        char used[40] = "";
         dbr_error *x = NULL;
-        dbr_driver_result *r = run_entry(conn, c, e, args, in_tx, wait, &x);
+        dbr_driver_result *r = run_entry(conn, c, e, args, in_tx, wait, &used, &x);
 
         if (r)
             return r;
-        if (conn->broken || !stale(x, was_prepared))
+        if (conn->broken || !stale(x, was_prepared, used))
             return dbr_error_propagate(err, x), NULL;
         /* 0A000: the old statement still exists, deallocate it later. */
         entry_unprepare(c, e, strcmp(dbr_error_sqlstate(x), "0A000") == 0);
@@ -666,6 +709,7 @@ bool pq_prepare(dbr_driver_conn *conn, const char *sql, int *nparams, const dbr_
     for (int attempt = 0;; attempt++) {
         stmt_pipe p = {.name = "", .sql = sql, .parse = true, .describe = true, .nparams = -1};
         bool was_prepared = e && e->prepared;
+        char used[40] = "";
         dbr_error *x = NULL;
 
         if (e && e->prepared) {
@@ -674,9 +718,10 @@ bool pq_prepare(dbr_driver_conn *conn, const char *sql, int *nparams, const dbr_
             p.parse = false;
         } else if (e) {
             make_room(c);
-            g_snprintf(e->name, sizeof(e->name), "dbr_s%u", ++c->next_id);
+            name_entry(c, e);
             p.name = e->name;
         }
+        g_strlcpy(used, p.name, sizeof(used));
         if (run_pipe(conn, c, &p, in_tx, wait, &x)) {
             if (e && p.parse)
                 mark_prepared(c, e);
@@ -689,7 +734,7 @@ bool pq_prepare(dbr_driver_conn *conn, const char *sql, int *nparams, const dbr_
             mark_prepared(c, e);
         else if (e && !e->prepared)
             e->name[0] = '\0';
-        if (!e || conn->broken || !stale(x, was_prepared) || attempt > 0 || in_tx)
+        if (!e || conn->broken || !stale(x, was_prepared, used) || attempt > 0 || in_tx)
             return dbr_error_propagate(err, x);
         entry_unprepare(c, e, false);
         dbr_error_free(x);

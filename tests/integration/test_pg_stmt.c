@@ -41,7 +41,7 @@ static long long session_query(dbr_db *db, const char *what, const char *stateme
 {
     static gint n;
     char *sql = g_strdup_printf("SELECT %s FROM pg_prepared_statements WHERE name LIKE "
-                                "'dbr\\_s%%' AND ($1::text IS NULL OR statement = $1) /* %d */",
+                                "'dbr\\_%%' AND ($1::text IS NULL OR statement = $1) /* %d */",
                                 what, g_atomic_int_add(&n, 1));
     const char *p[1] = {statement};
     long long v = q_int(db, sql, 1, p);
@@ -505,19 +505,30 @@ START_TEST(test_stmt_user_prepare_of_our_name_does_not_collide)
 {
     dbr_db *db = open_pg("reset = none");
     const char *sql = "SELECT $1::int * 5";
+    char *first, *next, *sql_text, *v;
 
-    /* A fresh connection names its first statement dbr_s1. */
-    t_exec(db, "PREPARE dbr_s1 AS SELECT 'mine'");
+    /* The connection's first statement is dbr_<T>_1: the user takes the
+     * name its next one gets, dbr_<T>_2. */
+    one(db, "SELECT $1::int * 6", "1", 6);
+    one(db, "SELECT $1::int * 6", "1", 6);
+    first = t_value(db, "SELECT name FROM pg_prepared_statements WHERE statement = "
+                        "'SELECT $1::int * 6'");
+    ck_assert_msg(g_str_has_suffix(first, "_1"), "%s", first);
+    next = g_strdup_printf("%.*s_2", (int)strlen(first) - 2, first);
+    sql_text = g_strdup_printf("PREPARE %s AS SELECT 'mine'", next);
+    t_exec(db, sql_text);
+    g_free(sql_text);
     one(db, sql, "1", 5);
-    one(db, sql, "2", 10);
+    one(db, sql, "2", 10); /* 42P05 naming it: prepared under another name */
     one(db, sql, "3", 15);
     ck_assert_int_eq(prepared(db, sql), 1);
-    {
-        char *v = t_value(db, "EXECUTE dbr_s1");
-
-        ck_assert_str_eq(v, "mine");
-        g_free(v);
-    }
+    sql_text = g_strdup_printf("EXECUTE %s", next);
+    v = t_value(db, sql_text);
+    g_free(sql_text);
+    ck_assert_str_eq(v, "mine");
+    g_free(v);
+    g_free(first);
+    g_free(next);
     dbr_close(db);
 }
 END_TEST
@@ -535,6 +546,119 @@ START_TEST(test_stmt_session_reset_forgets_the_cache)
     one(db, sql, "5", 4);
     one(db, sql, "5", 4);
     ck_assert_int_eq(prepared(db, sql), 1);
+    dbr_close(db);
+}
+END_TEST
+
+/* Each connection names its statements with a random tag of its own:
+ * behind a pooler, a Bind that reaches another client's session finds no
+ * statement of that name instead of running that client's. */
+START_TEST(test_stmt_names_are_unique_per_connection)
+{
+    dbr_db *a = open_pg("reset = none"), *b = open_pg("reset = none");
+    const char *sql = "SELECT $1::int * 4";
+    const char *q =
+        "SELECT name FROM pg_prepared_statements WHERE statement = 'SELECT $1::int * 4'";
+    char *na, *nb;
+
+    one(a, sql, "1", 4);
+    one(a, sql, "1", 4);
+    one(b, sql, "1", 4);
+    one(b, sql, "1", 4);
+    na = t_value(a, q);
+    nb = t_value(b, q);
+    ck_assert_msg(g_regex_match_simple("^dbr_[0-9a-f]{16}_[0-9]+$", na, 0, 0), "%s", na);
+    ck_assert_msg(g_regex_match_simple("^dbr_[0-9a-f]{16}_[0-9]+$", nb, 0, 0), "%s", nb);
+    ck_assert_str_ne(na, nb);
+    g_free(na);
+    g_free(nb);
+    dbr_close(a);
+    dbr_close(b);
+}
+END_TEST
+
+/* 0A000 and 26000 raised while the statement runs (here by a function,
+ * after it advanced a sequence) are the statement's own errors, not a
+ * stale cached statement: never run again, in autocommit or in a
+ * transaction under the retry plugin. */
+static int raise_attempts;
+
+static bool tx_raise(dbr_tx *tx, void *user, dbr_error **err)
+{
+    const char *p[2] = {"1", user};
+    dbr_result *r;
+
+    raise_attempts++;
+    r = dbr_tx_query(tx, "SELECT stmt_raise($1::int, $2)", 2, p, err);
+    dbr_result_free(r);
+    return r != NULL;
+}
+
+START_TEST(test_stmt_runtime_0A000_and_26000_are_not_stale_statements)
+{
+    dbr_db *db = open_pg("reset = none\n[chain]\nplugins = retry\n[plugin.retry]\n"
+                         "max_attempts = 4\ninitial_interval = 1ms\n");
+    const char *sql = "SELECT stmt_raise($1::int, $2)";
+    static const char *const codes[] = {"0A000", "26000"};
+    dbr_error *err = NULL;
+
+    t_exec(db, "DROP SEQUENCE IF EXISTS stmt_raise_seq");
+    t_exec(db, "CREATE SEQUENCE stmt_raise_seq");
+    t_exec(db, "CREATE OR REPLACE FUNCTION stmt_raise(x int, code text) RETURNS int "
+               "LANGUAGE plpgsql AS $$ BEGIN PERFORM nextval('stmt_raise_seq'); IF x > 0 THEN "
+               "RAISE EXCEPTION 'refused' USING ERRCODE = code; END IF; RETURN x; END $$");
+    for (size_t i = 0; i < G_N_ELEMENTS(codes); i++) {
+        const char *p[2] = {"0", codes[i]};
+        long long before;
+        dbr_result *r;
+
+        for (int k = 0; k < 3; k++) /* cached (prepared) from the second run */
+            ck_assert_int_eq(q_int(db, sql, 2, p), 0);
+        ck_assert_int_eq(prepared(db, sql), 1);
+        before = t_int(db, "SELECT last_value FROM stmt_raise_seq");
+        p[0] = "1";
+        r = dbr_query(db, NULL, sql, 2, p, &err);
+        ck_assert_ptr_null(r);
+        ck_assert_str_eq(dbr_error_sqlstate(err), codes[i]);
+        ck_assert_int_eq(t_int(db, "SELECT last_value FROM stmt_raise_seq") - before, 1);
+        dbr_error_free(err);
+        err = NULL;
+        raise_attempts = 0;
+        ck_assert(!dbr_tx_run(db, NULL, NULL, tx_raise, (void *)codes[i], &err));
+        ck_assert_int_eq(raise_attempts, 1);
+        ck_assert_str_eq(dbr_error_sqlstate(err), codes[i]);
+        ck_assert(!dbr_error_transient(err));
+        dbr_error_free(err);
+        err = NULL;
+    }
+    dbr_close(db);
+}
+END_TEST
+
+/* A user's DISCARD ALL inside a transaction block fails: the cached
+ * statements are still on the server, and are still used. */
+static bool tx_discard(dbr_tx *tx, void *user, dbr_error **err)
+{
+    (void)user;
+    return dbr_tx_exec(tx, "DISCARD ALL", 0, NULL, err);
+}
+
+START_TEST(test_stmt_failed_discard_all_in_a_transaction_forgets_nothing)
+{
+    dbr_db *db = open_pg("reset = none");
+    const char *sql = "SELECT $1::int + 7";
+    dbr_error *err = NULL;
+    long long ran;
+
+    one(db, sql, "1", 8);
+    one(db, sql, "1", 8);
+    ck_assert_int_eq(prepared(db, sql), 1);
+    ran = executions(db, sql);
+    ck_assert(!dbr_tx_run(db, NULL, NULL, tx_discard, NULL, &err));
+    dbr_error_free(err);
+    one(db, sql, "2", 9);
+    ck_assert_int_eq(prepared(db, sql), 1); /* no second name left behind */
+    ck_assert_int_eq(executions(db, sql), ran + 1);
     dbr_close(db);
 }
 END_TEST
@@ -938,6 +1062,54 @@ START_TEST(test_stmt_behind_pgbouncer_transaction_mode_keeps_nothing)
 }
 END_TEST
 
+/* PgBouncer in transaction mode that the config does not declare (only a
+ * warning at open): several clients, each checking its own answers. */
+typedef struct undeclared_worker {
+    int k, wrong, errors;
+} undeclared_worker;
+
+static gpointer undeclared_loop(gpointer arg)
+{
+    undeclared_worker *w = arg;
+    dbr_db *db = t_open("[database]\ndriver = pq\nconninfo = %s\nmax_open_conns = 1\n", bouncer());
+    char sql[64];
+
+    g_snprintf(sql, sizeof(sql), "SELECT $1::int * %d", w->k);
+    for (int i = 1; i <= 60; i++) {
+        char n[16];
+        const char *p[1] = {n};
+        dbr_error *err = NULL;
+        dbr_result *r;
+
+        g_snprintf(n, sizeof(n), "%d", i);
+        r = dbr_query(db, NULL, sql, 1, p, &err);
+        if (!r)
+            w->errors++;
+        else if (atoi(dbr_result_value(r, 0, 0)) != w->k * i)
+            w->wrong++;
+        dbr_result_free(r);
+        dbr_error_free(err);
+    }
+    dbr_close(db);
+    return NULL;
+}
+
+START_TEST(test_stmt_behind_an_undeclared_pgbouncer_no_wrong_answer)
+{
+    undeclared_worker w[6] = {{.k = 3}, {.k = 5}, {.k = 7}, {.k = 11}, {.k = 13}, {.k = 17}};
+    GThread *th[6];
+
+    for (int i = 0; i < 6; i++)
+        th[i] = g_thread_new("u", undeclared_loop, &w[i]);
+    for (int i = 0; i < 6; i++)
+        g_thread_join(th[i]);
+    for (int i = 0; i < 6; i++) {
+        ck_assert_msg(w[i].wrong == 0, "k=%d: %d wrong answers", w[i].k, w[i].wrong);
+        ck_assert_msg(w[i].errors == 0, "k=%d: %d errors", w[i].k, w[i].errors);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("pg_stmt");
@@ -958,6 +1130,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_stmt_user_prepare_of_our_name_does_not_collide);
     tcase_add_test(tc, test_stmt_statements_vanishing_turn_the_cache_off);
     tcase_add_test(tc, test_stmt_session_reset_forgets_the_cache);
+    tcase_add_test(tc, test_stmt_names_are_unique_per_connection);
+    tcase_add_test(tc, test_stmt_runtime_0A000_and_26000_are_not_stale_statements);
+    tcase_add_test(tc, test_stmt_failed_discard_all_in_a_transaction_forgets_nothing);
     tcase_add_test(tc, test_stmt_prepare_and_run);
     tcase_add_test(tc, test_stmt_prepare_reports_errors_early);
     tcase_add_test(tc, test_stmt_misuse_is_refused_before_sending);
@@ -966,6 +1141,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_stmt_deadline_during_a_prepared_run);
     tcase_add_test(tc, test_stmt_cancel_during_a_prepared_run);
     tcase_add_test(tc, test_stmt_behind_pgbouncer_transaction_mode_keeps_nothing);
+    tcase_add_test(tc, test_stmt_behind_an_undeclared_pgbouncer_no_wrong_answer);
     suite_add_tcase(s, tc);
     return s;
 }
