@@ -56,7 +56,10 @@ typedef struct dbr_event dbr_event;
  * threads, and returns once they have finished, before anything is freed.
  * Results, prepared statements, batches and listeners made from the db
  * must be freed before it (results stay readable after it: they hold
- * nothing of the db). */
+ * nothing of the db). Called from inside one of the db's own calls (a
+ * transaction's callback, a stream's row function, an event subscriber)
+ * it would wait for itself: it is refused with an error log line and the
+ * db stays open. */
 DBR_API dbr_db *dbr_open(const char *config_path, dbr_error **err);
 DBR_API dbr_db *dbr_open_string(const char *config_text, dbr_error **err);
 DBR_API void dbr_close(dbr_db *db);

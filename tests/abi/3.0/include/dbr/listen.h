@@ -64,6 +64,18 @@ DBR_API bool dbr_listener_unlisten(dbr_listener *l, dbr_ctx *ctx, const char *ch
  * dbr_notification_free.
  */
 DBR_API dbr_notification *dbr_listener_next(dbr_listener *l, dbr_ctx *ctx, dbr_error **err);
+/*
+ * A path that goes silent (a NAT entry or a virtual IP dropped, a hung
+ * peer: nothing closes the connection, and TCP keepalives may never fire)
+ * would leave a listener deaf. So when dbr_listener_next waits and nothing
+ * has come from the server for ms milliseconds (default 30000), it sends a
+ * probe (an empty query; notifications arriving meanwhile are kept) and
+ * gives it [database] connect_timeout (and cancel_grace) to be answered: no
+ * answer, and the connection is treated as lost (reconnect, then a gap).
+ * A probe also keeps a server's idle_session_timeout, if longer than ms,
+ * from ending the session. 0 or less: never probe. NULL is ignored.
+ */
+DBR_API void dbr_listener_set_keepalive(dbr_listener *l, long long ms);
 /* Closes the connection and frees; NULL is ignored. */
 DBR_API void dbr_listener_free(dbr_listener *l);
 
