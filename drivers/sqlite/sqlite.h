@@ -58,6 +58,7 @@ struct dbr_driver_conn {
     /* The commit hook ran since the statement began: its work is being or
      * has been committed, and the progress handler no longer stops it. */
     bool committing;
+    sqlite3_int64 changes_before; /* total_changes64 when the statement started */
     /* The statement cache: SQL text -> sq_cached, most recent at the head. */
     GHashTable *cache;
     GQueue lru;

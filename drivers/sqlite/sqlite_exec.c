@@ -354,7 +354,12 @@ static void autocommit_failure(dbr_driver_conn *conn, const char *sql, bool writ
         return;
     if ((rc & 0xff) == SQLITE_IOERR)
         dbr_error_set_outcome(e, DBR_OUTCOME_UNKNOWN);
-    else if (counted(sql, write) && sqlite3_changes64(conn->db) > 0)
+    /* The commit hook ran for a failed statement only when SQLite kept its
+     * work (OE_FAIL commits what came before; ABORT rolls all back without
+     * committing); the total count includes what triggers wrote, which
+     * sqlite3_changes64 leaves out. */
+    else if ((counted(sql, write) && sqlite3_changes64(conn->db) > 0) ||
+             (conn->committing && sqlite3_total_changes64(conn->db) > conn->changes_before))
         dbr_error_set_outcome(e, DBR_OUTCOME_PARTIAL);
 }
 

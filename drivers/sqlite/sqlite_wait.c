@@ -118,6 +118,7 @@ void sq_wait_begin(dbr_driver_conn *conn, const dbr_wait *wait)
 void sq_wait_statement(dbr_driver_conn *conn)
 {
     conn->committing = false;
+    conn->changes_before = sqlite3_total_changes64(conn->db);
 }
 
 void sq_wait_end(dbr_driver_conn *conn)

@@ -797,6 +797,26 @@ START_TEST(test_on_conflict_fail_is_partial)
     ck_assert_int_eq(t_int(db, "SELECT count(*) FROM a"), 1);
     ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
     g_clear_pointer(&err, dbr_error_free);
+    /* a trigger that writes, then RAISE(FAIL): the statement's own table
+     * keeps nothing (its change count is 0) but the trigger's row is
+     * committed: partly applied */
+    t_exec(db, "CREATE TABLE audit (v int)");
+    t_exec(db, "CREATE TABLE x (v int)");
+    t_exec(db, "CREATE TRIGGER x_audit BEFORE INSERT ON x BEGIN INSERT INTO audit "
+               "VALUES (new.v); SELECT RAISE(FAIL, 'no') WHERE new.v = 1; END");
+    ck_assert(!dbr_exec(db, NULL, "INSERT INTO x VALUES (1)", 0, NULL, &err));
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM audit"), 1);
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM x"), 0);
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_PARTIAL);
+    g_clear_pointer(&err, dbr_error_free);
+    /* the same with RAISE(ABORT): the trigger's row is undone too */
+    t_exec(db, "CREATE TABLE y (v int)");
+    t_exec(db, "CREATE TRIGGER y_audit BEFORE INSERT ON y BEGIN INSERT INTO audit "
+               "VALUES (new.v); SELECT RAISE(ABORT, 'no') WHERE new.v = 2; END");
+    ck_assert(!dbr_exec(db, NULL, "INSERT INTO y VALUES (2)", 0, NULL, &err));
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM audit"), 1);
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+    g_clear_pointer(&err, dbr_error_free);
     dbr_close(db);
 }
 END_TEST
