@@ -315,7 +315,12 @@ static int queue_all(batch_run *b, const dbr_args *args, int *synced)
     for (i = 0; i < b->n; i++) {
         const dbr_args *a = args && args[i].n > 0 ? &args[i] : NULL;
 
-        pq_stmt_observe(b->conn, b->sql[i], false); /* a DEALLOCATE or DISCARD ALL */
+        /* A DEALLOCATE is forgotten by pq_stmt_observe; a DISCARD ALL is
+         * forgotten here, before it runs: should it not run, the server
+         * keeps statements the cache no longer names (a leak until the
+         * session ends), never a name the server no longer has. */
+        if (pq_stmt_observe(b->conn, b->sql[i], false))
+            pq_stmt_forget_all(b->conn);
         if (!PQsendQueryParams(pg, b->sql[i], a ? a->n : 0, NULL, a ? a->values : NULL,
                                a ? a->lengths : NULL, a ? a->formats : NULL, 0))
             return i;

@@ -582,6 +582,15 @@ START_TEST(test_pg_batch_deallocate_is_seen_by_the_statement_cache)
     ck_assert_msg(dbr_batch_run(db, NULL, b, DBR_BATCH_EACH, &err), "%s", dbr_error_message(err));
     ck_assert_msg(dbr_tx_run(db, NULL, NULL, tx_select_one, NULL, &err), "%s",
                   dbr_error_message(err));
+    /* the same with DISCARD ALL */
+    for (int i = 0; i < 3; i++)
+        dbr_result_free(dbr_query(db, NULL, "SELECT 1 AS x", 0, NULL, NULL));
+    ck_assert_int_ge(t_int(db, "SELECT count(*) FROM pg_prepared_statements"), 1);
+    dbr_batch_clear(b);
+    add(b, "DISCARD ALL");
+    ck_assert_msg(dbr_batch_run(db, NULL, b, DBR_BATCH_EACH, &err), "%s", dbr_error_message(err));
+    ck_assert_msg(dbr_tx_run(db, NULL, NULL, tx_select_one, NULL, &err), "%s",
+                  dbr_error_message(err));
     dbr_batch_free(b);
     dbr_close(db);
 }
