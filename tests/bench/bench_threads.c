@@ -3,7 +3,9 @@
  * dbr-bench-threads: calls per second of N threads through dbr's pool next
  * to N threads on raw libpq, one connection each, side by side in one run.
  *
- *   dbr-bench-threads [-s SECONDS] [-r ROUNDS] [--chain LIST]
+ *   dbr-bench-threads [-s SECONDS] [-r ROUNDS] [--chain LIST] [--cache N]
+ * --cache N: [database] statement_cache_size (default 100; 0 sends what raw
+ * PQexecParams sends, the like-for-like comparison)
  *
  * Needs DBR_TEST_CONNINFO (scripts/run-bench.sh --threads sets up a
  * throwaway server). Scenarios, each raw against dbr:
@@ -174,6 +176,9 @@ static double median_of(result *rs, int n, size_t off)
     return v[n / 2];
 }
 
+/* [database] statement_cache_size of the dbs under test (--cache). */
+static int cache_size = 100;
+
 static dbr_db *open_pool(const char *conninfo, int size, const char *chain)
 {
     char text[4096];
@@ -182,13 +187,13 @@ static dbr_db *open_pool(const char *conninfo, int size, const char *chain)
 
     snprintf(text, sizeof(text),
              "[database]\ndriver = pq\nconninfo = %s\nmax_open_conns = %d\nmax_idle_conns = %d\n"
-             "[chain]\nplugins = %s\n[plugin.health]\ninterval = 1h\n",
-             conninfo, size, size, chain);
+             "statement_cache_size = %d\n[chain]\nplugins = %s\n[plugin.health]\ninterval = 1h\n",
+             conninfo, size, size, cache_size, chain);
     if (!*chain)
         snprintf(text, sizeof(text),
                  "[database]\ndriver = pq\nconninfo = %s\nmax_open_conns = %d\n"
-                 "max_idle_conns = %d\n",
-                 conninfo, size, size);
+                 "max_idle_conns = %d\nstatement_cache_size = %d\n",
+                 conninfo, size, size, cache_size);
     db = dbr_open_string(text, &err);
     if (!db)
         die("dbr_open", dbr_error_message(err));
@@ -215,8 +220,10 @@ int main(int argc, char **argv)
             rounds = atoi(argv[++i]);
         else if (strcmp(argv[i], "--chain") == 0 && i + 1 < argc)
             chain = argv[++i];
+        else if (strcmp(argv[i], "--cache") == 0 && i + 1 < argc)
+            cache_size = atoi(argv[++i]);
         else
-            die("usage", "dbr-bench-threads [-s SECONDS] [-r ROUNDS] [--chain LIST]");
+            die("usage", "dbr-bench-threads [-s SECONDS] [-r ROUNDS] [--chain LIST] [--cache N]");
     }
     if (!conninfo)
         die("DBR_TEST_CONNINFO", "not set (run scripts/run-bench.sh --threads)");
