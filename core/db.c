@@ -379,10 +379,11 @@ void dbr_close(dbr_db *db)
     if (dbr_gate_inside(db)) {
         /* Closing would wait for the call this thread is in: refuse, and
          * say so loudly, rather than hang. The db stays open. */
-        dbr_log(DBR_LOG_ERROR, "core", NULL,
-                "dbr_close called from inside a call of the same db (a transaction or stream "
-                "callback, an event subscriber): refused, the db stays open; close it after "
-                "the call returns");
+        dbr_log(
+            DBR_LOG_ERROR, "core", NULL,
+            "dbr_close called from inside a call of the same db (a transaction or stream "
+            "callback, an event raised by the call): refused, the db stays open; close it after "
+            "the call returns");
         return;
     }
     dbr_gate_close(db);

@@ -125,7 +125,7 @@ void dbr_gate_close(dbr_db *db);
  * calls dbr_gate_leave when done. */
 bool dbr_gate_enter(dbr_db *db);
 /* Whether this thread is inside a call of db (a callback, a row function,
- * an event subscriber): dbr_close there would wait for itself. */
+ * an event raised by the call): dbr_close there would wait for itself. */
 bool dbr_gate_inside(const dbr_db *db);
 void dbr_gate_leave(dbr_db *db);
 /* The terminals' pool checkout: honours the call's ctx and a fault-injected

@@ -57,9 +57,10 @@ typedef struct dbr_event dbr_event;
  * Results, prepared statements, batches and listeners made from the db
  * must be freed before it (results stay readable after it: they hold
  * nothing of the db). Called from inside one of the db's own calls (a
- * transaction's callback, a stream's row function, an event subscriber)
+ * transaction's callback, a stream's row function, a subscriber to an event the call raised)
  * it would wait for itself: it is refused with an error log line and the
- * db stays open. */
+ * db stays open. From a plugin's own thread (an event the health monitor
+ * raises) it is not detected: never close a db from an event subscriber. */
 DBR_API dbr_db *dbr_open(const char *config_path, dbr_error **err);
 DBR_API dbr_db *dbr_open_string(const char *config_text, dbr_error **err);
 DBR_API void dbr_close(dbr_db *db);
