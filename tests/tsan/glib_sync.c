@@ -9,7 +9,9 @@
  * they order (acquire after taking a lock, release before giving it up),
  * the annotations its documentation gives for custom synchronisation.
  */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* RTLD_NEXT */
+#endif
 #include <dlfcn.h>
 #include <glib.h>
 #include <stdlib.h>
