@@ -36,12 +36,17 @@
 #include <string.h>
 
 #include "ctx.h"
+#include "park.h"
 #include "pool.h"
 
+/* Why a waiter was woken (its park word). */
+enum { WOKEN_LOOK = 1, WOKEN_HANDED };
+
 typedef struct waiter {
-    GCond cond;
-    dbr_pconn *conn; /* handed over by a returning connection */
-    bool slot;       /* or: leave to open a connection of its own */
+    dbr_park park;
+    dbr_pconn *conn;  /* handed over by a returning connection */
+    bool slot;        /* or: leave to open a connection of its own */
+    int64_t start_us; /* dbr_now_us when it began to wait */
 } waiter;
 
 struct dbr_pool {
@@ -118,8 +123,9 @@ static void grant_slot(dbr_pool *pool)
         return;
     pool->open++;
     pool->in_use++;
+    pool->wait_duration_us += dbr_now_us() - w->start_us;
     w->slot = true;
-    g_cond_signal(&w->cond);
+    dbr_park_wake(&w->park, WOKEN_LOOK);
 }
 
 static dbr_pconn *pool_connect(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
@@ -191,7 +197,7 @@ static void wake_waiter(void *arg)
     waiter *w = pw[1];
 
     g_mutex_lock(&pool->lock);
-    g_cond_signal(&w->cond);
+    dbr_park_wake(&w->park, WOKEN_LOOK);
     g_mutex_unlock(&pool->lock);
 }
 
@@ -378,10 +384,10 @@ dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
         return NULL;
     /* Ready before the waker can see it. */
     memset(&w, 0, sizeof(w));
-    g_cond_init(&w.cond);
+    dbr_park_init(&w.park);
     g_mutex_lock(&pool->lock);
     for (;;) {
-        int64_t now = dbr_coarse_now_us(), start, until;
+        int64_t now = dbr_coarse_now_us(), until;
         bool paused, may_open;
 
         pc = take_idle(pool, now, &dead);
@@ -431,22 +437,31 @@ dbr_pconn *dbr_pool_get(dbr_pool *pool, dbr_ctx *ctx, dbr_error **err)
             continue;
         }
         g_queue_push_tail(&pool->waiters, &w);
-        pool->wait_count++;   /* as Go's WaitCount: counted when the wait starts */
-        start = dbr_now_us(); /* waiting is rare: measure it precisely */
+        pool->wait_count++;        /* as Go's WaitCount: counted when the wait starts */
+        w.start_us = dbr_now_us(); /* the one who pops it adds the wait to the total */
         /* While refusing, wake when the pause ends to try a connect again. */
         until = paused && may_open ? pool->refuse_until_us : 0;
         if (dbr_ctx_deadline(ctx) && (!until || dbr_ctx_deadline(ctx) < until))
             until = dbr_ctx_deadline(ctx);
-        while (!w.conn && !w.slot && !pool->closing && !dbr_ctx_done(ctx) &&
-               (!until || dbr_now_us() < until)) {
-            if (until)
-                g_cond_wait_until(&w.cond, &pool->lock, until);
-            else
-                g_cond_wait(&w.cond, &pool->lock);
+        for (;;) {
+            dbr_park_arm(&w.park);
+            if (w.conn || w.slot || pool->closing || dbr_ctx_done(ctx) ||
+                (until && dbr_now_us() >= until))
+                break;
+            g_mutex_unlock(&pool->lock);
+            /* Handed a connection: the hand-off was the last write to w,
+             * so go on without the lock the returning thread may still
+             * hold. Anything else is looked at under it. */
+            if (dbr_park_wait(&w.park, until) == WOKEN_HANDED) {
+                pc = w.conn;
+                goto out;
+            }
+            g_mutex_lock(&pool->lock);
         }
-        pool->wait_duration_us += dbr_now_us() - start;
-        if (!w.conn && !w.slot)
+        if (!w.conn && !w.slot) {
             g_queue_remove(&pool->waiters, &w);
+            pool->wait_duration_us += dbr_now_us() - w.start_us;
+        }
         if (w.conn) {
             pc = w.conn;
         } else if (w.slot) {
@@ -487,7 +502,7 @@ out:
     close_list(pool, dead);
     if (registered)
         dbr_ctx_remove_waker(ctx, &waker);
-    g_cond_clear(&w.cond);
+    dbr_park_clear(&w.park);
     if (e)
         dbr_error_propagate(err, e);
     return pc;
@@ -578,8 +593,9 @@ static void put(dbr_pool *pool, dbr_pconn *pc, bool discard, bool note_death)
     } else if ((w = g_queue_pop_head(&pool->waiters))) {
         /* Hand-off: in_use stays the same, the connection changes hands. */
         pc->returned_us = now;
+        pool->wait_duration_us += dbr_now_us() - w->start_us;
         w->conn = pc;
-        g_cond_signal(&w->cond);
+        dbr_park_wake(&w->park, WOKEN_HANDED);
         pc = NULL;
     } else if (pool->nidle >= pool->st->max_idle) {
         pool->max_idle_closed++;
@@ -611,7 +627,7 @@ void dbr_pool_begin_close(dbr_pool *pool)
     g_mutex_lock(&pool->lock);
     pool->closing = true;
     for (GList *l = pool->waiters.head; l; l = l->next)
-        g_cond_signal(&((waiter *)l->data)->cond);
+        dbr_park_wake(&((waiter *)l->data)->park, WOKEN_LOOK);
     g_mutex_unlock(&pool->lock);
 }
 

@@ -39,11 +39,68 @@
 #define MAX_THREADS 16
 
 typedef struct worker {
-    PGconn *pg; /* raw: its own connection */
-    dbr_db *db; /* or dbr */
+    PGconn *pg;                 /* raw: its own connection */
+    dbr_db *db;                 /* or dbr */
+    struct shared_pool *shared; /* or raw threads sharing these */
     atomic_bool *stop;
     long calls;
 } worker;
+
+/* The raw reference for waiters: raw threads sharing connections through a
+ * mutex-protected stack, a returned connection handed to the oldest waiter
+ * (what dbr's pool promises), with no dbr in the way. */
+typedef struct shared_waiter {
+    pthread_cond_t cond;
+    PGconn *conn;
+    struct shared_waiter *next;
+} shared_waiter;
+
+typedef struct shared_pool {
+    pthread_mutex_t lock;
+    PGconn *idle[MAX_THREADS];
+    int nidle;
+    shared_waiter *head, *tail;
+} shared_pool;
+
+static PGconn *shared_get(shared_pool *sp, shared_waiter *me)
+{
+    PGconn *c;
+
+    pthread_mutex_lock(&sp->lock);
+    if (sp->nidle) {
+        c = sp->idle[--sp->nidle];
+    } else {
+        me->conn = NULL;
+        me->next = NULL;
+        if (sp->tail)
+            sp->tail->next = me;
+        else
+            sp->head = me;
+        sp->tail = me;
+        while (!me->conn)
+            pthread_cond_wait(&me->cond, &sp->lock);
+        c = me->conn;
+    }
+    pthread_mutex_unlock(&sp->lock);
+    return c;
+}
+
+static void shared_put(shared_pool *sp, PGconn *c)
+{
+    shared_waiter *w;
+
+    pthread_mutex_lock(&sp->lock);
+    if ((w = sp->head)) {
+        sp->head = w->next;
+        if (!sp->head)
+            sp->tail = NULL;
+        w->conn = c;
+        pthread_cond_signal(&w->cond);
+    } else {
+        sp->idle[sp->nidle++] = c;
+    }
+    pthread_mutex_unlock(&sp->lock);
+}
 
 typedef struct result {
     double ops, cpu_us_per_call, migrations;
@@ -76,6 +133,27 @@ static void *raw_loop(void *arg)
         PQclear(r);
         w->calls++;
     }
+    return NULL;
+}
+
+static void *shared_loop(void *arg)
+{
+    worker *w = arg;
+    const char *p[1] = {"42"};
+    shared_waiter me = {.conn = NULL};
+
+    pthread_cond_init(&me.cond, NULL);
+    while (!atomic_load_explicit(w->stop, memory_order_relaxed)) {
+        PGconn *c = shared_get(w->shared, &me);
+        PGresult *r = PQexecParams(c, "SELECT $1::int", 1, NULL, p, NULL, NULL, 0);
+
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            die("PQexecParams", PQerrorMessage(c));
+        PQclear(r);
+        shared_put(w->shared, c);
+        w->calls++;
+    }
+    pthread_cond_destroy(&me.cond);
     return NULL;
 }
 
@@ -112,7 +190,7 @@ static int migrations_counter(void)
     return (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, 0);
 }
 
-static result run(int threads, PGconn **pgs, dbr_db *db, double seconds)
+static result run(int threads, PGconn **pgs, dbr_db *db, shared_pool *shared, double seconds)
 {
     pthread_t t[MAX_THREADS];
     worker w[MAX_THREADS];
@@ -130,8 +208,8 @@ static result run(int threads, PGconn **pgs, dbr_db *db, double seconds)
     wall0 = now_s(CLOCK_MONOTONIC);
     cpu0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
     for (int i = 0; i < threads; i++) {
-        w[i] = (worker){.pg = pgs ? pgs[i] : NULL, .db = db, .stop = &stop};
-        pthread_create(&t[i], NULL, pgs ? raw_loop : dbr_loop, &w[i]);
+        w[i] = (worker){.pg = pgs ? pgs[i] : NULL, .db = db, .shared = shared, .stop = &stop};
+        pthread_create(&t[i], NULL, shared ? shared_loop : pgs ? raw_loop : dbr_loop, &w[i]);
     }
     {
         struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
@@ -211,7 +289,8 @@ int main(int argc, char **argv)
     int rounds = 5;
     PGconn *pgs[MAX_THREADS];
     dbr_db *dbs[NS];
-    result raw[NS][64], via[NS][64];
+    result raw[NS][64], via[NS][64], shared[NS][64];
+    shared_pool sp;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
@@ -238,8 +317,17 @@ int main(int argc, char **argv)
         dbs[s] = open_pool(conninfo, scenarios[s].pool, chain);
     for (int r = 0; r < rounds; r++) {
         for (int s = 0; s < NS; s++) {
-            raw[s][r] = run(scenarios[s].raw, pgs, NULL, seconds);
-            via[s][r] = run(scenarios[s].threads, NULL, dbs[s], seconds);
+            raw[s][r] = run(scenarios[s].raw, pgs, NULL, NULL, seconds);
+            via[s][r] = run(scenarios[s].threads, NULL, dbs[s], NULL, seconds);
+            if (scenarios[s].threads > scenarios[s].pool) {
+                pthread_mutex_init(&sp.lock, NULL);
+                sp.nidle = scenarios[s].pool;
+                for (int i = 0; i < sp.nidle; i++)
+                    sp.idle[i] = pgs[i];
+                sp.head = sp.tail = NULL;
+                shared[s][r] = run(scenarios[s].threads, NULL, NULL, &sp, seconds);
+                pthread_mutex_destroy(&sp.lock);
+            }
         }
     }
     printf("%d rounds x %.1f s per variant, SELECT $1::int over one connection per raw thread; "
@@ -263,6 +351,15 @@ int main(int argc, char **argv)
         printf("%-34s %10.0f %7.3f %10.2f %12.0f\n", name, vo, vo / ro,
                median_of(via[s], rounds, offsetof(result, cpu_us_per_call)),
                median_of(via[s], rounds, offsetof(result, migrations)));
+        if (scenarios[s].threads > scenarios[s].pool) {
+            double so = median_of(shared[s], rounds, offsetof(result, ops));
+
+            snprintf(name, sizeof(name), "libpq, %d threads sharing %d (FIFO)",
+                     scenarios[s].threads, scenarios[s].pool);
+            printf("%-34s %10.0f %7.3f %10.2f %12.0f\n", name, so, so / ro,
+                   median_of(shared[s], rounds, offsetof(result, cpu_us_per_call)),
+                   median_of(shared[s], rounds, offsetof(result, migrations)));
+        }
     }
     for (int s = 0; s < NS; s++)
         dbr_close(dbs[s]);

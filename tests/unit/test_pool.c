@@ -217,6 +217,100 @@ START_TEST(test_pool_wait_honours_deadline)
 }
 END_TEST
 
+/* Waiters whose deadline or cancel races the hand-off of a connection:
+ * whichever wins, no connection may be lost or handed to two callers. */
+typedef struct racer {
+    dbr_db *db;
+    GMutex lock; /* guards ctx against the canceler */
+    dbr_ctx *ctx;
+    int seed, ok;
+} racer;
+
+static gint racers_left;
+
+static gpointer race_thread(gpointer data)
+{
+    racer *r = data;
+
+    for (int i = 0; i < 150; i++) {
+        dbr_ctx *ctx =
+            (r->seed + i) % 3 ? dbr_ctx_with_timeout(1 + (r->seed + i) % 2) : dbr_ctx_new();
+        dbr_error *err = NULL;
+
+        g_mutex_lock(&r->lock);
+        r->ctx = ctx;
+        g_mutex_unlock(&r->lock);
+        if (dbr_exec(r->db, ctx, "fake:sleep 1", 0, NULL, &err)) {
+            r->ok++;
+        } else {
+            dbr_error_kind k = dbr_error_kind_of(err);
+
+            ck_assert_msg(k == DBR_ERR_POOL_EXHAUSTED || k == DBR_ERR_TIMEOUT ||
+                              k == DBR_ERR_CANCELED,
+                          "%s", dbr_error_message(err));
+            dbr_error_free(err);
+        }
+        g_mutex_lock(&r->lock);
+        r->ctx = NULL;
+        g_mutex_unlock(&r->lock);
+        dbr_ctx_free(ctx);
+    }
+    g_atomic_int_add(&racers_left, -1);
+    return NULL;
+}
+
+START_TEST(test_pool_hand_off_races_deadlines_and_cancels)
+{
+    enum { N = 8 };
+    dbr_db *db = t_open(DB "max_open_conns = 2\nmax_idle_conns = 2\n");
+    racer r[N];
+    GThread *th[N];
+    dbr_pool_stats st;
+    int ok = 0;
+
+    g_atomic_int_set(&racers_left, N);
+    for (int i = 0; i < N; i++) {
+        r[i] = (racer){.db = db, .seed = i};
+        g_mutex_init(&r[i].lock);
+        th[i] = g_thread_new("race", race_thread, &r[i]);
+    }
+    /* cancel whoever is mid-call, round and round, until all are done */
+    for (int i = 0; g_atomic_int_get(&racers_left) > 0; i++) {
+        racer *v = &r[i % N];
+
+        g_mutex_lock(&v->lock);
+        if (v->ctx)
+            dbr_ctx_cancel(v->ctx);
+        g_mutex_unlock(&v->lock);
+        g_usleep(300);
+    }
+    for (int i = 0; i < N; i++) {
+        g_thread_join(th[i]);
+        g_mutex_clear(&r[i].lock);
+        ok += r[i].ok;
+    }
+    dbr_pool_stats_get(db, &st);
+    ck_assert_int_eq(st.in_use, 0);
+    ck_assert_int_le(st.open, 2);
+    ck_assert_int_gt(st.wait_count, 0);
+    ck_assert_int_gt(ok, 0);
+    /* both connections still serve: nothing was lost to a race */
+    {
+        dbr_ctx *ctx = dbr_ctx_with_timeout(10000);
+        holder *a = holder_new(db);
+        GThread *ta = g_thread_new("a", hold_thread, a);
+
+        ck_assert(t_wait_for(holder_holding, a, 10000));
+        ck_assert(dbr_exec(db, ctx, "SELECT 1", 0, NULL, NULL));
+        holder_release(a);
+        g_thread_join(ta);
+        holder_free(a);
+        dbr_ctx_free(ctx);
+    }
+    dbr_close(db);
+}
+END_TEST
+
 typedef struct canceler {
     dbr_db *db;
     dbr_ctx *ctx;
@@ -460,6 +554,7 @@ int main(void)
     tcase_add_test(tc, test_pool_serves_waiters_fifo);
     tcase_add_test(tc, test_pool_wait_honours_deadline);
     tcase_add_test(tc, test_pool_wait_is_woken_by_cancel);
+    tcase_add_test(tc, test_pool_hand_off_races_deadlines_and_cancels);
     tcase_add_test(tc, test_pool_discards_broken_connection);
     tcase_add_test(tc, test_pool_validates_idle_connections);
     tcase_add_test(tc, test_pool_rolls_back_connection_returned_in_transaction);
