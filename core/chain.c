@@ -212,6 +212,18 @@ bool dbr_next_call(const dbr_next *next, dbr_call *call, dbr_error **err)
     return link->ops->handle(link->self, call, &below, err);
 }
 
+/* Counts a caller out once close has begun. Under the lock: close reads
+ * the count under it, so the db cannot be freed between this thread's
+ * decrement and its wake-up of close (a lock taken after the decrement
+ * could be in freed memory). */
+static void count_out(dbr_db *db)
+{
+    g_mutex_lock(&db->gate.lock);
+    if (g_atomic_int_dec_and_test(&db->gate.inflight))
+        g_cond_broadcast(&db->gate.idle);
+    g_mutex_unlock(&db->gate.lock);
+}
+
 /* The caller counts itself in before it looks at closing, and close sets
  * closing before it looks at the count, so one of the two always sees the
  * other (both sequentially consistent). */
@@ -220,11 +232,7 @@ static bool gate_enter(dbr_db *db, const dbr_call *call)
     g_atomic_int_inc(&db->gate.inflight);
     if (G_LIKELY(!g_atomic_int_get(&db->gate.closing)) || (call && call->kind == DBR_CALL_TX_STMT))
         return true;
-    if (g_atomic_int_dec_and_test(&db->gate.inflight)) {
-        g_mutex_lock(&db->gate.lock);
-        g_cond_broadcast(&db->gate.idle);
-        g_mutex_unlock(&db->gate.lock);
-    }
+    count_out(db);
     return false;
 }
 
@@ -234,6 +242,11 @@ static bool gate_enter(dbr_db *db, const dbr_call *call)
 #define GATE_DEPTH 8
 static _Thread_local const dbr_db *inside[GATE_DEPTH];
 static _Thread_local int ninside;
+
+bool dbr_gate_closed(const dbr_db *db)
+{
+    return g_atomic_int_get(&db->gate.closing) != 0;
+}
 
 bool dbr_gate_inside(const dbr_db *db)
 {
@@ -250,11 +263,13 @@ bool dbr_gate_enter(dbr_db *db)
 
 void dbr_gate_leave(dbr_db *db)
 {
-    if (g_atomic_int_dec_and_test(&db->gate.inflight) && g_atomic_int_get(&db->gate.closing)) {
-        g_mutex_lock(&db->gate.lock);
-        g_cond_broadcast(&db->gate.idle);
-        g_mutex_unlock(&db->gate.lock);
-    }
+    /* The common case touches nothing but the count. A close that begins
+     * between the look and the decrement finds the count on its next poll
+     * (dbr_gate_close), since this thread wakes no one. */
+    if (G_LIKELY(!g_atomic_int_get(&db->gate.closing)))
+        g_atomic_int_add(&db->gate.inflight, -1);
+    else
+        count_out(db);
 }
 
 void dbr_gate_close(dbr_db *db)
@@ -264,7 +279,8 @@ void dbr_gate_close(dbr_db *db)
         dbr_pool_begin_close(db->pool);
     g_mutex_lock(&db->gate.lock);
     while (g_atomic_int_get(&db->gate.inflight) > 0)
-        g_cond_wait(&db->gate.idle, &db->gate.lock);
+        g_cond_wait_until(&db->gate.idle, &db->gate.lock,
+                          g_get_monotonic_time() + 10 * G_TIME_SPAN_MILLISECOND);
     g_mutex_unlock(&db->gate.lock);
 }
 

@@ -175,6 +175,8 @@ static dbr_db *db_open(const char *path, const char *text, const dbr_open_opts *
                        char *conninfo, dbr_error **err)
 {
     dbr_db *db = g_aligned_alloc0(1, sizeof(dbr_db), 64);
+
+    db->refs = 1;
     dbr_call first = {
         .kind = DBR_CALL_CONNECT, .terminal = dbr_connect_terminal, .idempotent = true};
     GString *chain;
@@ -394,6 +396,21 @@ void dbr_close(dbr_db *db)
             link->ops->close(link->self, db);
     }
     dbr_pool_free(db->pool);
+    db->pool = NULL;
+    dbr_db_release(db);
+}
+
+void dbr_db_hold(dbr_db *db)
+{
+    g_atomic_int_inc(&db->refs);
+}
+
+/* The rest of dbr_close, once no statement or listener needs the driver,
+ * the settings, the metrics or the events any more. */
+void dbr_db_release(dbr_db *db)
+{
+    if (!g_atomic_int_dec_and_test(&db->refs))
+        return;
     for (int i = db->nlinks - 1; i >= 0; i--) {
         dbr_link *link = &db->links[i];
 

@@ -47,6 +47,10 @@ struct dbr_db {
     gint pooler_found;    /* atomic: a pooler the config does not declare: no statement cache */
     bool check_only;
     bool one_shot; /* dbr_open_opts.one_shot or check_only */
+    /* atomic: one for the open db, one per prepared statement and listener
+     * (SQLite's sqlite3_close_v2 keeps a closed connection the same way
+     * until its last statement is finalized); the last to go frees it. */
+    gint refs;
     /* dbr_close's barrier (chain.c): calls in flight, counted on their own
      * cache line, and whether close has begun. */
     struct {
@@ -120,6 +124,13 @@ bool dbr_dispatch(dbr_db *db, dbr_call *call, dbr_error **err);
 /* dbr_close's barrier: refuses new calls and returns once those in flight
  * have finished. */
 void dbr_gate_close(dbr_db *db);
+/* Whether dbr_close has begun. */
+bool dbr_gate_closed(const dbr_db *db);
+/* A handle that outlives a call (dbr_stmt, dbr_listener) holds its db: after
+ * dbr_close the db refuses calls but stays in memory until the last handle
+ * is freed. */
+void dbr_db_hold(dbr_db *db);
+void dbr_db_release(dbr_db *db);
 /* For the db's other entry points (dbr_control, metrics, pool statistics,
  * subscriptions): false once close has begun, else true and the caller
  * calls dbr_gate_leave when done. */

@@ -69,6 +69,19 @@ static bool check_channel(const char *fn, const char *channel, dbr_error **err)
     return true;
 }
 
+/* After dbr_close a listener is only good for dbr_listener_free. */
+static bool check_open(const dbr_listener *l, const char *fn, dbr_error **err)
+{
+    if (!l)
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: listener is NULL", fn);
+    if (dbr_gate_closed(l->db))
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                             "%s: its db is closed (dbr_close); nothing was sent: free the "
+                             "listener",
+                             fn);
+    return true;
+}
+
 static int find_channel(const dbr_listener *l, const char *channel)
 {
     for (guint i = 0; i < l->channels->len; i++)
@@ -227,8 +240,15 @@ dbr_listener *dbr_listener_new(dbr_db *db, dbr_ctx *ctx, dbr_error **err)
                              "pooler = transaction says a pooler hands out transactions: open "
                              "the listener on a db whose conninfo reaches the server directly"),
                NULL;
+    /* Inside the gate while it opens, like a call: a dbr_close on another
+     * thread waits for it, and after that the listener holds the db. */
+    if (!dbr_gate_enter(db))
+        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
+                             "dbr_listener_new: the db is closing (dbr_close)"),
+               NULL;
     l = g_new0(dbr_listener, 1);
     l->db = db;
+    dbr_db_hold(db);
     l->channels = g_ptr_array_new_with_free_func(g_free);
     l->keepalive_us = KEEPALIVE_DEFAULT_US;
     labels = g_strdup_printf("db=\"%s\"", db->st->name);
@@ -240,8 +260,9 @@ dbr_listener *dbr_listener_new(dbr_db *db, dbr_ctx *ctx, dbr_error **err)
     g_free(labels);
     if (!connect_once(l, ctx, err)) {
         dbr_listener_free(l);
-        return NULL;
+        l = NULL;
     }
+    dbr_gate_leave(db);
     return l;
 }
 
@@ -255,9 +276,7 @@ static bool change(dbr_listener *l, dbr_ctx *ctx, const char *channel, bool on, 
     const struct dbr_driver_ops *drv;
     int at;
 
-    if (!l)
-        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: listener is NULL", fn);
-    if (!check_channel(fn, channel, err))
+    if (!check_open(l, fn, err) || !check_channel(fn, channel, err))
         return false;
     drv = l->db->drv;
     at = find_channel(l, channel);
@@ -340,9 +359,8 @@ dbr_notification *dbr_listener_next(dbr_listener *l, dbr_ctx *ctx, dbr_error **e
 {
     const struct dbr_driver_ops *drv;
 
-    if (!l)
-        return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_listener_next: listener is NULL"),
-               NULL;
+    if (!check_open(l, "dbr_listener_next", err))
+        return NULL;
     drv = l->db->drv;
     for (;;) {
         dbr_notification *n;
@@ -410,6 +428,7 @@ void dbr_listener_free(dbr_listener *l)
     if (l->dc)
         l->db->drv->close(l->dc);
     g_ptr_array_free(l->channels, TRUE);
+    dbr_db_release(l->db);
     g_free(l);
 }
 

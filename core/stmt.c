@@ -49,12 +49,16 @@ dbr_stmt *dbr_prepare(dbr_db *db, dbr_ctx *ctx, const char *sql, dbr_error **err
     if (!DBR_OPS_HAS(struct dbr_driver_ops, db->drv, prepare) || !db->drv->prepare)
         return dbr_unsupported(db, "dbr_prepare", err), NULL;
     call.exec_flags = dbr_exec_flags(db) | DBR_EXEC_PREPARE;
-    if (!dbr_dispatch(db, &call, err))
+    /* Held before the call: a dbr_close on another thread may finish as
+     * soon as the call leaves the gate. */
+    dbr_db_hold(db);
+    if (!dbr_dispatch(db, &call, err) ||
+        (nparams < 0 &&
+         !dbr_set_error(err, DBR_ERR_INTERNAL, "core",
+                        "dbr_prepare: the driver did not report the number of parameters"))) {
+        dbr_db_release(db);
         return NULL;
-    if (nparams < 0)
-        return dbr_set_error(err, DBR_ERR_INTERNAL, "core",
-                             "dbr_prepare: the driver did not report the number of parameters"),
-               NULL;
+    }
     s = g_new0(dbr_stmt, 1);
     s->db = db;
     s->sql = g_strdup(sql);
@@ -77,6 +81,7 @@ void dbr_stmt_free(dbr_stmt *stmt)
     if (!stmt)
         return;
     g_free(stmt->sql);
+    dbr_db_release(stmt->db);
     g_free(stmt);
 }
 

@@ -102,6 +102,28 @@ static void assert_nothing_within(dbr_listener *l, long long timeout_ms)
     dbr_ctx_free(ctx);
 }
 
+/* A listener freed after its db's dbr_close: its calls are refused, its own
+ * connection stays usable only for dbr_listener_free, which ends the close. */
+START_TEST(test_listen_outlives_dbr_close_and_is_refused)
+{
+    dbr_db *db = open_pg("listen_close", NULL);
+    dbr_listener *l = new_listener(db);
+    dbr_error *err = NULL;
+
+    listen_on(l, "closing");
+    dbr_close(db);
+    ck_assert_ptr_null(dbr_listener_next(l, NULL, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_MISUSE);
+    ck_assert_msg(strstr(dbr_error_message(err), "dbr_close"), "%s", dbr_error_message(err));
+    dbr_error_free(err);
+    err = NULL;
+    ck_assert(!dbr_listener_listen(l, NULL, "other", &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_MISUSE);
+    dbr_error_free(err);
+    dbr_listener_free(l);
+}
+END_TEST
+
 START_TEST(test_listen_delivers_channels_payloads_and_sender)
 {
     dbr_db *db = open_pg("dbr_listen", NULL);
@@ -752,6 +774,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_listen_unsupported_by_a_driver_without_the_slots);
     tcase_add_test(tc, test_listen_pooled_connection_does_not_pile_up_notifications);
     tcase_add_test(tc, test_listen_through_exec_is_reset_on_return);
+    tcase_add_test(tc, test_listen_outlives_dbr_close_and_is_refused);
     suite_add_tcase(s, tc);
     return t_run(s);
 }

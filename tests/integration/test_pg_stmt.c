@@ -70,6 +70,27 @@ static void one(dbr_db *db, const char *sql, const char *param, long long want)
 
 /* --- the cache ----------------------------------------------------------- */
 
+/* A statement freed after its db's dbr_close: its calls are refused (not a
+ * use of freed memory), and freeing it last ends the close. */
+START_TEST(test_stmt_outlives_dbr_close_and_is_refused)
+{
+    dbr_db *db = open_pg(NULL);
+    dbr_error *err = NULL;
+    dbr_stmt *s = dbr_prepare(db, NULL, "SELECT $1::int", &err);
+    const char *p[1] = {"7"};
+
+    ck_assert_msg(s, "%s", dbr_error_message(err));
+    dbr_close(db);
+    ck_assert_ptr_null(dbr_stmt_query(s, NULL, 1, p, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_MISUSE);
+    ck_assert_msg(strstr(dbr_error_message(err), "dbr_close"), "%s", dbr_error_message(err));
+    ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+    dbr_error_free(err);
+    ck_assert_str_eq(dbr_stmt_sql(s), "SELECT $1::int");
+    dbr_stmt_free(s);
+}
+END_TEST
+
 START_TEST(test_stmt_cache_prepares_on_first_reuse_then_hits)
 {
     dbr_db *db = open_pg(NULL);
@@ -1142,6 +1163,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_stmt_cancel_during_a_prepared_run);
     tcase_add_test(tc, test_stmt_behind_pgbouncer_transaction_mode_keeps_nothing);
     tcase_add_test(tc, test_stmt_behind_an_undeclared_pgbouncer_no_wrong_answer);
+    tcase_add_test(tc, test_stmt_outlives_dbr_close_and_is_refused);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -54,9 +54,12 @@ typedef struct dbr_event dbr_event;
 /* Opening and closing. dbr_close is a barrier: it refuses new calls on the
  * db (DBR_ERR_MISUSE), cancels the waits of those in flight on other
  * threads, and returns once they have finished, before anything is freed.
- * Results, prepared statements, batches and listeners made from the db
- * must be freed before it (results stay readable after it: they hold
- * nothing of the db). Called from inside one of the db's own calls (a
+ * Results, batches, prepared statements and listeners may outlive it:
+ * results and batches hold nothing of the db; a statement or a listener
+ * keeps the closed db in memory (connections, plugins' threads and calls
+ * are gone) until it is freed, and its calls fail with DBR_ERR_MISUSE,
+ * nothing sent (as SQLite's sqlite3_close_v2 keeps a connection until its
+ * last statement is finalized). Called from inside one of the db's own calls (a
  * transaction's callback, a stream's row function, a subscriber to an event the call raised)
  * it would wait for itself: it is refused with an error log line and the
  * db stays open. From a plugin's own thread (an event the health monitor

@@ -34,7 +34,8 @@ typedef struct dbr_notification dbr_notification;
  * and [database] connect_timeout. NULL and an error: DBR_ERR_MISUSE (db
  * NULL, or opened check_only), DBR_ERR_UNSUPPORTED (the driver lacks
  * DBR_CAP_LISTEN), or the connect's own (connection, timeout, canceled).
- * Free it with dbr_listener_free, before dbr_close(db).
+ * Free it with dbr_listener_free. After dbr_close(db) its calls fail with
+ * DBR_ERR_MISUSE; freeing it is all that is left to do.
  */
 DBR_API dbr_listener *dbr_listener_new(dbr_db *db, dbr_ctx *ctx, dbr_error **err);
 /*

@@ -72,7 +72,8 @@ DBR_API dbr_result *dbr_tx_stmt_query_args(dbr_tx *tx, dbr_stmt *stmt, const dbr
                                            dbr_error **err);
 /* Frees the handle (NULL is ignored). Connections that prepared it keep
  * their copy until their cache evicts it or the connection closes. Not
- * while another thread still runs it. */
+ * while another thread still runs it. May come after dbr_close of its db
+ * (whose calls on it then fail with DBR_ERR_MISUSE, nothing sent). */
 DBR_API void dbr_stmt_free(dbr_stmt *stmt);
 
 #ifdef __cplusplus
