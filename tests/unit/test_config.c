@@ -227,6 +227,24 @@ START_TEST(test_config_api_misuse_is_reported)
 }
 END_TEST
 
+/* A driver without redact_conninfo (the scripted one): the core knows no
+ * conninfo syntax, so `dbr check` shows a placeholder, never the text. */
+START_TEST(test_conninfo_hidden_without_the_driver_slot)
+{
+    dbr_db *db = t_open(DB "conninfo = user=app password=Zq1secret\nconnect_on_open = false\n");
+    char **lines = dbr_chain_settings(db, -1);
+    bool seen = false;
+
+    for (char **l = lines; *l; l++) {
+        ck_assert_msg(!strstr(*l, "Zq1"), "%s", *l);
+        seen |= strcmp(*l, "conninfo = (hidden: the driver cannot redact it)") == 0;
+    }
+    ck_assert(seen);
+    dbr_strv_free(lines);
+    dbr_close(db);
+}
+END_TEST
+
 /* Every getter of dbr/config.h names the argument it was given NULL; the
  * typed ones used to return false with no error at all for a NULL out. */
 START_TEST(test_config_getters_name_a_null_argument)
@@ -279,6 +297,7 @@ int main(void)
     tcase_add_test(tc, test_config_password_file_must_be_private);
     tcase_add_test(tc, test_config_reads_values_as_documented);
     tcase_add_test(tc, test_config_api_misuse_is_reported);
+    tcase_add_test(tc, test_conninfo_hidden_without_the_driver_slot);
     tcase_add_test(tc, test_config_getters_name_a_null_argument);
     suite_add_tcase(s, tc);
     return t_run(s);
