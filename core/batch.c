@@ -128,11 +128,6 @@ bool dbr_batch_add(dbr_batch *b, const char *sql, int nparams, const char *const
         return dbr_set_error(err, DBR_ERR_MISUSE, "core",
                              "dbr_batch_add: nparams is %d but params is %s", nparams,
                              params ? "set" : "NULL");
-    if (nparams > 65535) /* the protocol's limit: libpq would refuse it mid-batch */
-        return dbr_set_error(err, DBR_ERR_MISUSE, "core",
-                             "dbr_batch_add: statement %u has %d parameters, more than the "
-                             "65535 PostgreSQL takes; nothing was queued",
-                             b->stmts->len + 1, nparams);
     if (b->stmts->len >= G_MAXINT / 2)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core", "dbr_batch_add: the batch is full");
     if ((word = refused_word(sql)))

@@ -30,6 +30,10 @@ bool dbr_supports(const dbr_db *db, dbr_capability cap)
         return HAS(commit_tracked) && HAS(xact_status);
     case DBR_CAP_SESSION_RESET:
         return HAS(session_changed) && HAS(session_reset);
+    case DBR_CAP_REPLICATION:
+        return HAS(replication_state);
+    case DBR_CAP_ARCHIVE_STATUS:
+        return HAS(archive_state);
     }
     return false;
 }
@@ -46,6 +50,8 @@ const char *dbr_capability_name(dbr_capability cap)
         [DBR_CAP_ADVISORY_LOCK] = "advisory_lock",
         [DBR_CAP_COMMIT_TRACKING] = "commit_tracking",
         [DBR_CAP_SESSION_RESET] = "session_reset",
+        [DBR_CAP_REPLICATION] = "replication",
+        [DBR_CAP_ARCHIVE_STATUS] = "archive_status",
     };
 
     if ((unsigned)cap >= sizeof(names) / sizeof(names[0]) || !names[cap])

@@ -115,7 +115,8 @@ static bool check_duplicate_keys(const dbr_settings *st, dbr_error **err)
     return ok;
 }
 
-/* Reads password_file like libpq reads .pgpass: only when no one else may. */
+/* Reads password_file only when no one else may read it (the rule of
+ * libpq's .pgpass and ssh's private keys). */
 static bool read_password_file(const dbr_config_section *sec, const char *path, char **out,
                                dbr_error **err)
 {
@@ -144,27 +145,6 @@ static bool read_password_file(const dbr_config_section *sec, const char *path, 
     *strchrnul(text, '\n') = '\0';
     *out = text;
     return true;
-}
-
-char *dbr_conninfo_with(const char *conninfo, const char *key, const char *value)
-{
-    GString *s = g_string_new(conninfo);
-
-    if (g_str_has_prefix(conninfo, "postgresql://") || g_str_has_prefix(conninfo, "postgres://")) {
-        char *enc = g_uri_escape_string(value, NULL, FALSE);
-
-        g_string_append_printf(s, "%c%s=%s", strchr(conninfo, '?') ? '&' : '?', key, enc);
-        g_free(enc);
-    } else {
-        g_string_append_printf(s, "%s%s='", *conninfo ? " " : "", key);
-        for (const char *p = value; *p; p++) {
-            if (*p == '\'' || *p == '\\')
-                g_string_append_c(s, '\\');
-            g_string_append_c(s, *p);
-        }
-        g_string_append_c(s, '\'');
-    }
-    return g_string_free(s, FALSE);
 }
 
 /* A table name pasted into SQL: an identifier, optionally schema-qualified. */
@@ -269,8 +249,9 @@ static bool load_database(dbr_settings *st, dbr_error **err)
     } else if (ok && g_ascii_strcasecmp(pooler, "none") != 0) {
         dbr_error_propagate(
             err, dbr_config_error(sec, "pooler",
-                                  "expected none or transaction (PgBouncer's pool_mode = "
-                                  "transaction; session pooling needs none), got \"%s\"",
+                                  "expected none or transaction (a pooler that hands the "
+                                  "server session to another client after each transaction; "
+                                  "session pooling needs none), got \"%s\"",
                                   pooler));
         ok = false;
     }
@@ -308,16 +289,15 @@ static bool load_database(dbr_settings *st, dbr_error **err)
         if (password_file && !read_password_file(sec, password_file, &password, err)) {
             ok = false;
         } else {
-            st->conninfo =
-                password ? dbr_conninfo_with(conninfo, "password", password) : g_strdup(conninfo);
-            if (password)
-                memset(password, 0, strlen(password));
-            g_free(password);
+            /* The conninfo stays as written: the password goes to the
+             * driver beside it (driver_opts), which alone knows its syntax. */
+            st->conninfo = g_strdup(conninfo);
+            st->password = password;
             st->driver = g_strdup(driver);
             st->name = g_strdup(name);
             st->idempotency_table = g_strdup(keys);
             st->max_open = (int)max_open;
-            st->driver_opts.struct_size = sizeof(st->driver_opts);
+            dbr_settings_set_driver_opts(st);
             /* A prepared statement is the server session's: behind a pooler
              * in transaction mode the next transaction may find another. */
             st->driver_opts.statement_cache_size = st->pooler_transaction ? 0 : (int)cache;
@@ -557,6 +537,22 @@ out_free:
     return NULL;
 }
 
+static void wipe_strv(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        memset(v[i], 0, strlen(v[i]));
+    g_strfreev(v);
+}
+
+void dbr_settings_set_driver_opts(dbr_settings *st)
+{
+    st->driver_opts.struct_size = sizeof(st->driver_opts);
+    st->driver_opts.password = st->password;
+    st->driver_opts.noverrides = st->override_keys ? (int)g_strv_length(st->override_keys) : 0;
+    st->driver_opts.override_keys = (const char *const *)st->override_keys;
+    st->driver_opts.override_values = (const char *const *)st->override_values;
+}
+
 void dbr_settings_free(dbr_settings *st)
 {
     if (!st)
@@ -567,6 +563,11 @@ void dbr_settings_free(dbr_settings *st)
     if (st->conninfo)
         memset(st->conninfo, 0, strlen(st->conninfo));
     g_free(st->conninfo);
+    if (st->password)
+        memset(st->password, 0, strlen(st->password));
+    g_free(st->password);
+    wipe_strv(st->override_keys);
+    wipe_strv(st->override_values);
     g_free(st->driver);
     g_free(st->reset_sql);
     g_free(st->idempotency_table);

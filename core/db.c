@@ -171,8 +171,31 @@ static void register_core_metrics(dbr_db *db)
     }
 }
 
+/* What a sibling (dbr_host_open_sibling) takes from its parent's settings,
+ * beside its own config text: the connection, and keywords over it. */
+typedef struct sibling {
+    const dbr_settings *parent;
+    const char *const *keys, *const *vals;
+    int n;
+} sibling;
+
+static void adopt(dbr_settings *st, const sibling *sib)
+{
+    memset(st->conninfo, 0, strlen(st->conninfo));
+    g_free(st->conninfo);
+    st->conninfo = g_strdup(sib->parent->conninfo);
+    st->password = g_strdup(sib->parent->password);
+    st->override_keys = g_new0(char *, sib->n + 1);
+    st->override_values = g_new0(char *, sib->n + 1);
+    for (int i = 0; i < sib->n; i++) {
+        st->override_keys[i] = g_strdup(sib->keys[i]);
+        st->override_values[i] = g_strdup(sib->vals[i]);
+    }
+    dbr_settings_set_driver_opts(st);
+}
+
 static dbr_db *db_open(const char *path, const char *text, const dbr_open_opts *opts,
-                       char *conninfo, dbr_error **err)
+                       const sibling *sib, dbr_error **err)
 {
     dbr_db *db = g_aligned_alloc0(1, sizeof(dbr_db), 64);
 
@@ -184,15 +207,10 @@ static dbr_db *db_open(const char *path, const char *text, const dbr_open_opts *
     int n;
 
     db->st = dbr_settings_load(path, text, err);
-    if (!db->st) {
-        g_free(conninfo);
+    if (!db->st)
         goto out_fail;
-    }
-    if (conninfo) { /* a sibling's (dbr_host_open_sibling): set before anything reads it */
-        memset(db->st->conninfo, 0, strlen(db->st->conninfo));
-        g_free(db->st->conninfo);
-        db->st->conninfo = conninfo;
-    }
+    if (sib) /* set before anything reads it */
+        adopt(db->st, sib);
     db->metrics = dbr_metrics_new();
     db->events = dbr_events_new();
     dbr_host_init(&db->host, db, opts ? opts->clock : NULL, opts ? opts->seed : 0);
@@ -237,7 +255,7 @@ static dbr_db *db_open(const char *path, const char *text, const dbr_open_opts *
     chain = g_string_new(NULL);
     for (int i = 0; i < db->nlinks; i++)
         g_string_append_printf(chain, "%s > ", db->links[i].mod.mod->name);
-    safe = dbr_redact_conninfo(db->st->conninfo);
+    safe = dbr_conninfo_shown(db, db->st->conninfo);
     dbr_log(DBR_LOG_INFO, "core", NULL,
             "db \"%s\" open: chain %score, driver %s (%s), conninfo \"%s\"", db->st->name,
             chain->str, db->driver_mod.mod->name, db->driver_mod.path, safe);
@@ -294,31 +312,26 @@ dbr_db *dbr_host_open_sibling(const dbr_host *host, const char *name, const char
     const dbr_db *parent = host ? host->db : NULL;
     const dbr_settings *st;
     dbr_open_opts opts = {0};
-    char *conninfo, *text;
+    sibling sib = {.keys = keys, .vals = vals, .n = n};
+    char *text;
     dbr_db *db;
 
     if (!parent || !name || n < 0 || (n && (!keys || !vals)) || max_open_conns < 0)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core",
                              "dbr_host_open_sibling: NULL or negative argument"),
                NULL;
-    st = parent->st;
-    conninfo = g_strdup(st->conninfo);
-    for (int i = 0; i < n; i++) {
-        char *next;
-
-        if (!keys[i] || !vals[i]) {
-            g_free(conninfo);
+    for (int i = 0; i < n; i++)
+        if (!keys[i] || !vals[i] || !*keys[i])
             return dbr_set_error(err, DBR_ERR_MISUSE, "core",
-                                 "dbr_host_open_sibling: key or value %d is NULL", i),
+                                 "dbr_host_open_sibling: key or value %d is NULL (or the key "
+                                 "empty)",
+                                 i),
                    NULL;
-        }
-        next = dbr_conninfo_with(conninfo, keys[i], vals[i]);
-        memset(conninfo, 0, strlen(conninfo));
-        g_free(conninfo);
-        conninfo = next;
-    }
+    st = parent->st;
+    sib.parent = st;
     /* No conninfo in the text: it could hold a password with " #" or "${"
-     * that reading a config would cut or expand. It is set directly. */
+     * that reading a config would cut or expand. It is set directly, and
+     * the keys go to the driver beside it (driver_opts). */
     text = g_strdup_printf(
         "[database]\ndriver = %s\nname = %s\nmax_open_conns = %d\n"
         "max_idle_conns = %d\nconnect_on_open = false\n"
@@ -329,9 +342,25 @@ dbr_db *dbr_host_open_sibling(const dbr_host *host, const char *name, const char
         st->pooler_transaction ? "transaction" : "none", st->driver_opts.statement_cache_size);
     opts.config_text = text;
     opts.clock = host->clock.now_us ? &host->clock : NULL;
-    db = db_open(NULL, text, &opts, conninfo, err);
+    db = db_open(NULL, text, &opts, &sib, err);
     g_free(text);
     return db;
+}
+
+char *dbr_conninfo_shown(const dbr_db *db, const char *conninfo)
+{
+    char *shown, *out;
+
+    if (!conninfo || !*conninfo)
+        return g_strdup("");
+    if (!db->drv || !DBR_OPS_HAS(struct dbr_driver_ops, db->drv, redact_conninfo))
+        return g_strdup("(hidden: the driver cannot redact it)");
+    shown = db->drv->redact_conninfo(conninfo);
+    if (!shown)
+        return g_strdup("(hidden)");
+    out = g_strdup(shown);
+    free(shown);
+    return out;
 }
 
 static bool control(dbr_db *db, const char *plugin, const char *command, char **reply,
@@ -471,7 +500,7 @@ char **dbr_chain_settings(const dbr_db *db, int index)
     keys = g_key_file_get_keys(db->st->kf, group, NULL, NULL);
     for (char **k = keys; k && *k; k++) {
         char *raw = dbr_config_strip_comment(g_key_file_get_value(db->st->kf, group, *k, NULL));
-        char *shown = strcmp(*k, "conninfo") == 0      ? dbr_redact_conninfo(raw)
+        char *shown = strcmp(*k, "conninfo") == 0      ? dbr_conninfo_shown(db, raw)
                       : dbr_secret_key(*k, strlen(*k)) ? g_strdup("***")
                                                        : g_strdup(raw);
 

@@ -154,6 +154,9 @@ bool dbr_exec_run(dbr_call *call, dbr_driver_conn *dc, const dbr_wait *wait, dbr
 /* Fails a call whose driver lacks what it needs: DBR_ERR_UNSUPPORTED,
  * not applied. */
 bool dbr_unsupported(const dbr_db *db, const char *what, dbr_error **err);
+/* conninfo as the driver shows it, secrets hidden (its redact_conninfo),
+ * or a fixed placeholder when it cannot; g_free it. */
+char *dbr_conninfo_shown(const dbr_db *db, const char *conninfo);
 /* Runs one statement on a connection and wraps the result (NULL when unwanted). */
 bool dbr_run_on(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait, const char *sql,
                 const dbr_args *args, unsigned flags, dbr_result **out, dbr_error **err);

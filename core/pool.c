@@ -233,8 +233,8 @@ static void retire(dbr_pool *pool, dbr_pconn *pc, expiry why, dbr_pconn **dead)
  * back when it is idle (HikariCP's ConcurrentBag keeps the same affinity).
  * Threads that keep their connection keep their backend, and the scheduler
  * stops moving them after each other's; without it two threads on a pool of
- * two swap connections on most calls and run at half the speed of two raw
- * libpq threads. An id, not a pointer: the connection may be gone. One per
+ * two swap connections on most calls and run at half the speed of two
+ * threads on raw client connections. An id, not a pointer: the connection may be gone. One per
  * thread, for the pool it used last: a thread that alternates between two
  * dbs keeps no affinity (a cost, not a fault). */
 static _Thread_local struct {

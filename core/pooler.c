@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * [database] pooler = transaction: behind a pooler in transaction mode
- * (PgBouncer's pool_mode = transaction) the server session is this
+ * (PgBouncer's pool_mode = transaction, for one) the server session is this
  * client's only until its transaction ends; the next transaction may run on
  * another server, and the next client on this one. A statement that leaves
  * state in the session (SET without LOCAL, PREPARE, LISTEN, a session
@@ -9,7 +9,8 @@
  * cursor) would work once, then fail or act on another client's session
  * without a word. So it is refused before anything is sent, with the
  * construct named; the driver says what binds state (session_bound), the
- * core only decides. docs/pgbouncer.md is the table of what works.
+ * core only decides. The driver's documentation (for pq: docs/pgbouncer.md)
+ * is the table of what works.
  *
  * A config that does not say so is caught once, at dbr_open: the driver
  * tells whether a pooler answers for the server, and a contradiction is a
@@ -37,9 +38,10 @@ bool dbr_pooler_allows(const dbr_db *db, const char *sql, dbr_error **err)
     e = dbr_error_new(DBR_ERR_MISUSE, "core",
                       "refused: %s keeps state in the server session after the transaction, "
                       "and with [database] pooler = transaction that session is another "
-                      "client's by then (use SET LOCAL, set_config(..., true), "
-                      "pg_advisory_xact_lock or ON COMMIT DROP inside a transaction, or a "
-                      "direct connection; see docs/pgbouncer.md); nothing was sent",
+                      "client's by then (use the transaction-scoped form inside a "
+                      "transaction: SET LOCAL, dbr_tx_advisory_lock, a temporary table "
+                      "dropped at commit; or a direct connection; the driver's documentation "
+                      "lists what works); nothing was sent",
                       what);
     dbr_error_set_phase(e, DBR_PHASE_BEFORE_SEND);
     dbr_error_set_outcome(e, DBR_OUTCOME_NOT_APPLIED);
@@ -71,9 +73,9 @@ void dbr_pooler_detect(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait)
         dbr_log(DBR_LOG_WARNING, "core", NULL,
                 "db \"%s\": a connection pooler answers for the server (the process id the "
                 "connection announced is not the server's); if it pools transactions "
-                "(PgBouncer's pool_mode = transaction), set [database] pooler = transaction, "
-                "or session settings, prepared statements and locks leak between its clients "
-                "(docs/pgbouncer.md); prepared statements are not kept for it",
+                "(hands the server session to another client after each one), set "
+                "[database] pooler = transaction, or session settings, prepared statements "
+                "and locks leak between its clients; prepared statements are not kept for it",
                 db->st->name);
     } else if (!found && db->st->pooler_transaction)
         dbr_log(DBR_LOG_WARNING, "core", NULL,

@@ -25,8 +25,13 @@ struct dbr_settings {
     /* [database] */
     char *name;
     char *driver;
-    char *conninfo; /* secrets included: never log it; see dbr_redact_conninfo */
-    int max_open;   /* 0 = unlimited */
+    char *conninfo; /* as written, secrets included: never log it; see dbr_conninfo_shown */
+    /* password_file's first line, or NULL; and a sibling's connection
+     * keywords over the conninfo (dbr_host_open_sibling), NULL-terminated
+     * or NULL. Handed to the driver in driver_opts; wiped when freed. */
+    char *password;
+    char **override_keys, **override_values;
+    int max_open; /* 0 = unlimited */
     int max_idle;
     int64_t max_lifetime_us;  /* 0 = forever */
     int64_t max_idle_time_us; /* 0 = forever */
@@ -57,6 +62,8 @@ struct dbr_settings {
 };
 
 dbr_settings *dbr_settings_load(const char *path, const char *text, dbr_error **err);
+/* Points driver_opts at password and the overrides, after either changed. */
+void dbr_settings_set_driver_opts(dbr_settings *st);
 void dbr_settings_free(dbr_settings *st);
 
 dbr_config_section *dbr_section_new(dbr_settings *st, const char *group);
@@ -69,19 +76,12 @@ int dbr_settings_line(const dbr_settings *st, const char *group, const char *key
 bool dbr_section_get_list(const dbr_config_section *sec, const char *key, char ***out,
                           dbr_error **err);
 
-/* "host=db password=*** user=app": for logs and error text. */
-char *dbr_redact_conninfo(const char *conninfo);
-/* Whether the value of a setting named key (len bytes) is a secret, in a
- * connection string or a config group alike: its name holds "password",
- * "secret" or "token", in any case. That covers libpq's secrets (password,
- * sslpassword, libpq 18's oauth_client_secret), dbr's password_file and a
- * user plugin's api_token; wider than libpq on purpose, since a harmless
- * value hidden costs nothing and a secret shown cannot be taken back. */
+/* Whether the value of a config key named key (len bytes) is a secret:
+ * its name holds "password", "secret" or "token", in any case (dbr's
+ * password_file, a user plugin's api_token); wider than needed on purpose,
+ * since a harmless value hidden costs nothing and a secret shown cannot be
+ * taken back. */
 bool dbr_secret_key(const char *key, size_t len);
-/* conninfo with key = value added in the form it already uses (a URI
- * query parameter, percent-encoded, or a quoted key=value pair), so that
- * it overrides an earlier value (g_free). */
-char *dbr_conninfo_with(const char *conninfo, const char *key, const char *value);
 /* A raw key-file value without its trailing " # comment" and blanks, in
  * place (section.c). */
 char *dbr_config_strip_comment(char *raw);

@@ -10,7 +10,7 @@ const char *dbr_sql_next_word(const char *sql, char *word, size_t len)
     size_t n = 0;
 
     for (;;) {
-        /* Empty statements (";") are dropped by PostgreSQL: skip them too. */
+        /* Empty statements (";") run nothing on the server: skip them. */
         while (g_ascii_isspace(*sql) || *sql == ';')
             sql++;
         if (sql[0] == '-' && sql[1] == '-') {

@@ -54,7 +54,8 @@ bool dbr_tx_tracking_usable(dbr_db *db, dbr_pconn *pc, dbr_ctx *ctx)
     if (r == 0) {
         dbr_log(DBR_LOG_WARNING, "core", NULL,
                 "this server cannot take COMMIT pipelined behind a transaction id request "
-                "(a proxy without pipelines, or no pg_current_xact_id_if_assigned): a COMMIT "
+                "(a proxy without pipelines, or the driver's id request is missing or revoked "
+                "on the server): a COMMIT "
                 "whose answer is lost stays commit-unknown");
         g_atomic_int_set(&db->commit_tracking, -1);
     } else if (r == 1) {
@@ -126,7 +127,7 @@ static bool resolved(dbr_db *db, int status, const char *xid, dbr_error *ce, dbr
     if (status == 1) {
         if (xid)
             dbr_log(DBR_LOG_INFO, "core", NULL,
-                    "COMMIT's answer was lost; pg_xact_status(%s) says it committed", xid);
+                    "COMMIT's answer was lost; the server says transaction %s committed", xid);
         else
             dbr_log(DBR_LOG_INFO, "core", NULL,
                     "COMMIT's answer was lost; its idempotency key is recorded: it committed");

@@ -12,7 +12,7 @@
  *   after a crash, another process.
  * - When COMMIT's answer is lost, whether the key's row exists decides:
  *   asked of whatever server answers now, so it works after a failover,
- *   where a transaction id (pg_xact_status) means nothing. The question is
+ *   where a transaction id (the driver's xact_status) means nothing. The question is
  *   an INSERT of the key that is always rolled back: it waits for a
  *   transaction still committing on the same server instead of missing it.
  *
@@ -34,9 +34,10 @@ bool dbr_tx_key_table(dbr_db *db, dbr_pconn *pc, const dbr_wait *wait, dbr_error
 
     if (g_atomic_int_get(&db->keys_ready))
         return true;
-    /* A table that is there needs no CREATE right: PostgreSQL checks that
-     * right on the schema before it looks whether the table exists, and an
-     * application's role rarely has it. So look first. */
+    /* A table that is there needs no CREATE right, but a server may check
+     * that right on the schema before it looks whether the table exists
+     * (PostgreSQL does), and an application's role rarely has it. So look
+     * first. */
     sql = g_strdup_printf("SELECT 1 FROM %s WHERE false", db->st->idempotency_table);
     ok = dbr_run_on(db, pc->dc, wait, sql, NULL, 0, NULL, NULL);
     g_free(sql);

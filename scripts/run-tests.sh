@@ -86,6 +86,7 @@ lint() {
         shellcheck -x scripts/*.sh scripts/lib/*.sh tests/dr/*.sh tests/sdk/*.sh tests/lint/*.sh .ci/run
         echo "shellcheck: clean"
     fi
+    scripts/lint-neutral.sh
 }
 
 pgcluster_start

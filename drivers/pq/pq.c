@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "pq.h"
+#include "pq_redact.h"
 #include "pq_hosts.h"
 #include "suggest.h"
 
@@ -284,7 +285,7 @@ static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_driver_opts *
     int index = 0;
     PGconn *pg;
 
-    if (!pq_check_conninfo(conninfo, err) || !pq_hosts_init(&hosts, conninfo, err))
+    if (!pq_check_conninfo(conninfo, err) || !pq_hosts_init(&hosts, conninfo, opts, err))
         return NULL;
     conn = g_new0(dbr_driver_conn, 1);
     pg = connect_hosts(&hosts, wait, conn, &index, err);
@@ -402,6 +403,9 @@ static const struct dbr_driver_ops pq_ops = {
     .result_coltype = pq_result_coltype,
     .result_get = pq_result_get,
     .exec_stream = pq_exec_stream,
+    .redact_conninfo = pq_redact_conninfo_slot,
+    .replication_state = pq_replication_state,
+    .archive_state = pq_archive_state,
 };
 
 DBR_MODULE_DEFINE(DBR_MODULE_DRIVER, "pq", "3.0.0", "PostgreSQL through libpq", &pq_ops)

@@ -12,6 +12,9 @@
 #include "pq_sqlstate.h"
 
 #define PQ_LAYER "pq"
+/* The most parameters one statement may have: the protocol counts them in
+ * 16 bits. */
+#define PQ_MAX_PARAMS 65535
 
 /* A connection's prepared statements (pq_stmt.c). */
 typedef struct pq_stmt_cache pq_stmt_cache;
@@ -148,6 +151,11 @@ bool pq_listen(dbr_driver_conn *conn, const char *channel, bool on, const dbr_wa
                dbr_error **err);
 int pq_notify_wait(dbr_driver_conn *conn, const dbr_wait *wait, char **channel, char **payload,
                    int *pid, dbr_error **err);
+/* The replication_state and archive_state slots (pq_wal.c). */
+bool pq_replication_state(dbr_driver_conn *conn, const dbr_wait *wait, dbr_replication_state *out,
+                          dbr_error **err);
+bool pq_archive_state(dbr_driver_conn *conn, const dbr_wait *wait, dbr_archive_state *out,
+                      dbr_error **err);
 /* Results (pq_result.c): the PGresult itself, and its typed reading. */
 int pq_result_nrows(const dbr_driver_result *r);
 int pq_result_ncols(const dbr_driver_result *r);

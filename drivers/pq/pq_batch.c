@@ -337,6 +337,28 @@ static int queue_all(batch_run *b, const dbr_args *args, int *synced)
     return i;
 }
 
+/* The protocol counts a statement's parameters in 16 bits: libpq would
+ * refuse statement i when it comes to queue it, after the statements
+ * before it were queued (and may have left). Refused here first, nothing
+ * sent: statement i gets the error, err says the batch did not run. */
+static bool too_many_params(int n, const dbr_args *args, dbr_error **errors, dbr_error **err)
+{
+    for (int i = 0; args && i < n; i++) {
+        dbr_error *e;
+
+        if (args[i].n <= PQ_MAX_PARAMS)
+            continue;
+        e = dbr_error_new(DBR_ERR_MISUSE, PQ_LAYER,
+                          "statement %d of the batch has %d parameters, more than the %d the "
+                          "protocol takes; nothing was sent",
+                          i + 1, args[i].n, PQ_MAX_PARAMS);
+        dbr_error_set_phase(e, DBR_PHASE_BEFORE_SEND);
+        errors[i] = dbr_error_copy(e);
+        return dbr_error_propagate(err, e);
+    }
+    return true;
+}
+
 bool pq_exec_batch(dbr_driver_conn *conn, int n, const char *const *sql, const dbr_args *args,
                    bool atomic, dbr_driver_result **results, dbr_error **errors,
                    const dbr_wait *wait, dbr_error **err)
@@ -350,7 +372,7 @@ bool pq_exec_batch(dbr_driver_conn *conn, int n, const char *const *sql, const d
 
     if (n <= 0)
         return true;
-    if (!pq_usable(conn, err))
+    if (!too_many_params(n, args, errors, err) || !pq_usable(conn, err))
         return false;
     b.in_tx = PQtransactionStatus(conn->pg) != PQTRANS_IDLE;
     b.one_sync = atomic || b.in_tx;

@@ -57,18 +57,72 @@ static char **fit(char **list, int count, int n)
     return out;
 }
 
-bool pq_hosts_init(pq_hosts *h, const char *conninfo, dbr_error **err)
+/* A field of the core's dbr_driver_opts, when its struct_size has it. */
+#define OPTS_HAS(o, field)                                                                         \
+    ((o) && (o)->struct_size >= offsetof(dbr_driver_opts, field) + sizeof((o)->field))
+
+/* The value of keyword o once the core's settings are put over the
+ * conninfo's (dbr_driver_opts): the password, then the overrides in their
+ * order, the later winning; an empty override unsets it (NULL). */
+static const char *over(const PQconninfoOption *o, const dbr_driver_opts *opts)
+{
+    const char *v = o->val;
+
+    if (OPTS_HAS(opts, password) && opts->password && strcmp(o->keyword, "password") == 0)
+        v = opts->password;
+    for (int i = 0; OPTS_HAS(opts, override_values) && i < opts->noverrides; i++)
+        if (strcmp(o->keyword, opts->override_keys[i]) == 0)
+            v = *opts->override_values[i] ? opts->override_values[i] : NULL;
+    return v;
+}
+
+/* An override keyword libpq does not know, or NULL. */
+static const char *unknown_override(const PQconninfoOption *all, const dbr_driver_opts *opts)
+{
+    for (int i = 0; OPTS_HAS(opts, override_values) && i < opts->noverrides; i++) {
+        const PQconninfoOption *o = all;
+
+        while (o && o->keyword && strcmp(o->keyword, opts->override_keys[i]) != 0)
+            o++;
+        if (!o || !o->keyword)
+            return opts->override_keys[i];
+    }
+    return NULL;
+}
+
+/* Which conninfo: its text and the overrides (not the password), hashed. */
+static void hosts_id(pq_hosts *h, const char *conninfo, const dbr_driver_opts *opts)
+{
+    GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256);
+
+    g_checksum_update(sum, (const guchar *)conninfo, -1);
+    for (int i = 0; OPTS_HAS(opts, override_values) && i < opts->noverrides; i++) {
+        g_checksum_update(sum, (const guchar *)"\n", 1);
+        g_checksum_update(sum, (const guchar *)opts->override_keys[i], -1);
+        g_checksum_update(sum, (const guchar *)"=", 1);
+        g_checksum_update(sum, (const guchar *)opts->override_values[i], -1);
+    }
+    g_strlcpy(h->id, g_checksum_get_string(sum), sizeof(h->id));
+    g_checksum_free(sum);
+}
+
+bool pq_hosts_init(pq_hosts *h, const char *conninfo, const dbr_driver_opts *dopts, dbr_error **err)
 {
     PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
-    const char *host = NULL, *hostaddr = NULL, *port = NULL;
-    char *sum;
+    const char *host = NULL, *hostaddr = NULL, *port = NULL, *bad;
     int nh = 0, na = 0, np = 0;
 
     memset(h, 0, sizeof(*h));
+    if ((bad = unknown_override(opts, dopts))) {
+        PQconninfoFree(opts);
+        return dbr_set_error(err, DBR_ERR_CONFIG, "pq",
+                             "connection keyword \"%s\" (given beside the conninfo) is not one "
+                             "libpq knows",
+                             bad);
+    }
     h->conninfo = conninfo;
-    sum = g_compute_checksum_for_string(G_CHECKSUM_SHA256, conninfo, -1);
-    g_strlcpy(h->id, sum, sizeof(h->id));
-    g_free(sum);
+    h->opts = dopts;
+    hosts_id(h, conninfo, dopts);
     h->keys = g_ptr_array_new();
     h->vals = g_ptr_array_new_with_free_func(g_free);
     for (size_t i = 0; i < G_N_ELEMENTS(default_keys); i++) {
@@ -76,26 +130,28 @@ bool pq_hosts_init(pq_hosts *h, const char *conninfo, dbr_error **err)
         g_ptr_array_add(h->vals, g_strdup(default_vals[i]));
     }
     for (PQconninfoOption *o = opts; o && o->keyword; o++) {
-        if (!o->val)
+        const char *val = over(o, dopts);
+
+        if (!val)
             continue;
         if (strcmp(o->keyword, "host") == 0) {
-            host = o->val;
+            host = val;
         } else if (strcmp(o->keyword, "hostaddr") == 0) {
-            hostaddr = o->val;
+            hostaddr = val;
         } else if (strcmp(o->keyword, "port") == 0) {
-            port = o->val;
+            port = val;
         } else {
-            if (strcmp(o->keyword, "connect_timeout") == 0 && atoi(o->val) > 0)
+            if (strcmp(o->keyword, "connect_timeout") == 0 && atoi(val) > 0)
                 /* libpq reads 1 as 2 seconds: so does this */
-                h->per_host_us = (int64_t)MAX(atoi(o->val), 2) * G_USEC_PER_SEC;
+                h->per_host_us = (int64_t)MAX(atoi(val), 2) * G_USEC_PER_SEC;
             else if (strcmp(o->keyword, "load_balance_hosts") == 0)
-                h->random = strcmp(o->val, "random") == 0;
+                h->random = strcmp(val, "random") == 0;
             else if (strcmp(o->keyword, "dbname") == 0 &&
-                     (strchr(o->val, '=') || g_str_has_prefix(o->val, "postgresql://") ||
-                      g_str_has_prefix(o->val, "postgres://")))
+                     (strchr(val, '=') || g_str_has_prefix(val, "postgresql://") ||
+                      g_str_has_prefix(val, "postgres://")))
                 h->whole = true;
             g_ptr_array_add(h->keys, (char *)g_intern_string(o->keyword));
-            g_ptr_array_add(h->vals, g_strdup(o->val));
+            g_ptr_array_add(h->vals, g_strdup(val));
         }
     }
     h->host = split_list(host, &nh);
@@ -176,12 +232,21 @@ PGconn *pq_hosts_start(const pq_hosts *h, int i)
     PGconn *pg;
 
     if (h->whole) {
-        /* dbname is a whole conninfo: let libpq expand it, defaults first */
-        keys = g_new0(const char *, G_N_ELEMENTS(default_keys) + 2);
-        vals = g_new0(const char *, G_N_ELEMENTS(default_keys) + 2);
+        /* dbname is a whole conninfo: let libpq expand it, defaults first,
+         * the core's password and overrides after it (later entries win;
+         * libpq skips an empty value here, so one cannot unset a key) */
+        const dbr_driver_opts *o = h->opts;
+        int nover = OPTS_HAS(o, override_values) ? o->noverrides : 0;
+
+        keys = g_new0(const char *, G_N_ELEMENTS(default_keys) + 3 + (guint)nover);
+        vals = g_new0(const char *, G_N_ELEMENTS(default_keys) + 3 + (guint)nover);
         for (; k < G_N_ELEMENTS(default_keys); k++)
             keys[k] = default_keys[k], vals[k] = default_vals[k];
-        keys[k] = "dbname", vals[k] = h->conninfo;
+        keys[k] = "dbname", vals[k++] = h->conninfo;
+        if (OPTS_HAS(o, password) && o->password)
+            keys[k] = "password", vals[k++] = o->password;
+        for (int j = 0; j < nover; j++)
+            keys[k] = o->override_keys[j], vals[k++] = o->override_values[j];
         pg = PQconnectStartParams(keys, vals, 1);
         g_free(keys);
         g_free(vals);

@@ -17,12 +17,15 @@ typedef struct pq_hosts {
     bool random;                     /* load_balance_hosts = random */
     bool whole;                      /* a dbname that is itself a conninfo: libpq's own way */
     const char *conninfo;
+    const dbr_driver_opts *opts; /* the core's password and overrides (whole: after dbname) */
     char id[65]; /* SHA-256 of the conninfo: what the remembered host is kept under */
 } pq_hosts;
 
-/* Parses conninfo (which pq_check_conninfo has accepted). False only when
- * the host, hostaddr and port lists do not match, with a config error. */
-bool pq_hosts_init(pq_hosts *h, const char *conninfo, dbr_error **err);
+/* Parses conninfo (which pq_check_conninfo has accepted) and puts opts'
+ * password and override keywords over it (dbr_driver_opts; opts may be
+ * NULL). False with a config error when the host, hostaddr and port lists
+ * do not match, or an override names a keyword libpq does not know. */
+bool pq_hosts_init(pq_hosts *h, const char *conninfo, const dbr_driver_opts *opts, dbr_error **err);
 void pq_hosts_clear(pq_hosts *h);
 
 /* Where to start: the host that answered last time for this conninfo

@@ -19,6 +19,10 @@
 
 #include "pq.h"
 
+/* NAMEDATALEN - 1: the server cuts a longer identifier, and the
+ * notifications would then come under another name. */
+#define PQ_CHANNEL_MAX 63
+
 void pq_notify_drop(dbr_driver_conn *conn)
 {
     PGnotify *n;
@@ -38,6 +42,16 @@ bool pq_listen(dbr_driver_conn *conn, const char *channel, bool on, const dbr_wa
     if (!channel || !*channel)
         return dbr_set_error(err, DBR_ERR_MISUSE, PQ_LAYER, "listen: channel is %s",
                              channel ? "empty" : "NULL");
+    if (strlen(channel) > PQ_CHANNEL_MAX) {
+        dbr_error *e = dbr_error_new(DBR_ERR_MISUSE, PQ_LAYER,
+                                     "listen: channel is %zu bytes long; at most %d (the server "
+                                     "would cut it to NAMEDATALEN - 1, and notifications would "
+                                     "come under another name); nothing was sent",
+                                     strlen(channel), PQ_CHANNEL_MAX);
+
+        dbr_error_set_phase(e, DBR_PHASE_BEFORE_SEND);
+        return dbr_error_propagate(err, e);
+    }
     /* From now on this connection's notifications are wanted: none is
      * dropped, not even one that arrives with the answer to this LISTEN. */
     conn->listener = true;

@@ -105,10 +105,33 @@ bool sq_open(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err)
     return ok;
 }
 
+/* A field of the core's dbr_driver_opts, when its struct_size has it. */
+#define OPTS_HAS(o, field)                                                                         \
+    ((o) && (o)->struct_size >= offsetof(dbr_driver_opts, field) + sizeof((o)->field))
+
+/* What the core hands over beside the conninfo that SQLite has no use for:
+ * refused, rather than ignored as if it had worked. */
+static bool sq_opts_check(const dbr_driver_opts *opts, dbr_error **err)
+{
+    if (OPTS_HAS(opts, password) && opts->password)
+        return dbr_set_error(err, DBR_ERR_CONFIG, SQ_LAYER,
+                             "[database] password_file: an SQLite database takes no password");
+    if (OPTS_HAS(opts, override_values) && opts->noverrides > 0)
+        return dbr_set_error(err, DBR_ERR_CONFIG, SQ_LAYER,
+                             "connection keyword \"%s\" given beside the conninfo: the sqlite "
+                             "driver takes none",
+                             opts->override_keys[0]);
+    return true;
+}
+
 static dbr_driver_conn *sq_connect(const char *conninfo, const dbr_driver_opts *opts,
                                    const dbr_wait *wait, dbr_error **err)
 {
-    dbr_driver_conn *conn = g_new0(dbr_driver_conn, 1);
+    dbr_driver_conn *conn;
+
+    if (!sq_opts_check(opts, err))
+        return NULL;
+    conn = g_new0(dbr_driver_conn, 1);
 
     if (!sq_uri_parse(conninfo, &conn->uri, err) || !sq_wait_check(wait, err)) {
         if (err && *err && dbr_error_kind_of(*err) != DBR_ERR_CONFIG)
@@ -200,6 +223,8 @@ static const struct dbr_driver_ops sq_ops = {
     .result_coltype = sq_result_coltype,
     .result_get = sq_result_get,
     .exec_stream = sq_exec_stream,
+    .redact_conninfo = sq_redact_conninfo,
+    /* No replication_state, no archive_state: one file, no log shipping. */
 };
 
 DBR_MODULE_DEFINE(DBR_MODULE_DRIVER, "sqlite", "3.0.0", "SQLite through libsqlite3", &sq_ops)

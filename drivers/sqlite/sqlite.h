@@ -27,6 +27,9 @@ typedef struct sq_uri {
  * none of it but the name of a bad parameter. out may be NULL (a check). */
 bool sq_uri_parse(const char *conninfo, sq_uri *out, dbr_error **err);
 void sq_uri_clear(sq_uri *u);
+/* The redact_conninfo slot: the path as written, and of the URI's query
+ * only the parameters known to hold no secret (sqlite_uri.c). malloc'd. */
+char *sq_redact_conninfo(const char *conninfo);
 
 /* Why the running call was stopped by the progress or busy handler. */
 typedef enum { SQ_STOP_NONE = 0, SQ_STOP_DEADLINE, SQ_STOP_CANCEL, SQ_STOP_BUSY } sq_stop;

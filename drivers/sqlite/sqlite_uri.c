@@ -174,3 +174,59 @@ void sq_uri_clear(sq_uri *u)
 {
     g_clear_pointer(&u->open_name, g_free);
 }
+
+/* Parameters whose values are settings, never secrets: shown as written.
+ * Any other (a VFS's own, say a key for an encrypting one) is hidden. */
+static bool safe_param(const char *key)
+{
+    static const char *const safe[] = {
+        "mode",          "cache",         "immutable",    "nolock",        "psow", "vfs",
+        "_busy_timeout", "_journal_mode", "_synchronous", "_foreign_keys", NULL};
+
+    for (const char *const *s = safe; *s; s++)
+        if (strcmp(key, *s) == 0)
+            return true;
+    return false;
+}
+
+char *sq_redact_conninfo(const char *conninfo)
+{
+    const char *q;
+    GString *out;
+    char **params;
+    char *shown;
+
+    if (!conninfo)
+        return strdup("");
+    if (!g_str_has_prefix(conninfo, "file:"))
+        return strdup(conninfo); /* a plain path: nothing in it but the name */
+    q = strchr(conninfo, '?');
+    out = g_string_new_len(conninfo, q ? q - conninfo : (gssize)strcspn(conninfo, "#"));
+    params = q ? g_strsplit_set(q + 1, "&#", -1) : NULL;
+    /* g_strsplit_set cuts at '#' too: what follows it (a fragment) is not
+     * shown, so stop at the first piece after one. */
+    for (int i = 0; params && params[i]; i++) {
+        const char *piece = q + 1;
+        char *eq, *key;
+
+        for (int k = 0; k < i; k++)
+            piece += strlen(params[k]) + 1;
+        if (piece > q + 1 && piece[-1] == '#')
+            break;
+        if (!*params[i])
+            continue;
+        eq = strchr(params[i], '=');
+        key = g_uri_unescape_segment(params[i], eq, NULL);
+        g_string_append_c(out, strchr(out->str, '?') ? '&' : '?');
+        if (key && safe_param(key))
+            g_string_append(out, params[i]);
+        else
+            g_string_append_printf(out, "%.*s=***",
+                                   eq ? (int)(eq - params[i]) : (int)strlen(params[i]), params[i]);
+        g_free(key);
+    }
+    g_strfreev(params);
+    shown = strdup(out->str); /* the core frees it with free() */
+    g_string_free(out, TRUE);
+    return shown;
+}

@@ -278,9 +278,10 @@ DBR_API bool dbr_tx_savepoint(dbr_tx *tx, dbr_tx_fn fn, void *user, dbr_error **
  * parameters (the simple protocol): for schema migrations. */
 DBR_API bool dbr_exec_script(dbr_db *db, dbr_ctx *ctx, const char *sql, dbr_error **err);
 DBR_API bool dbr_tx_exec_script(dbr_tx *tx, const char *sql, dbr_error **err);
-/* Takes an advisory lock held until the transaction ends (PostgreSQL's
- * pg_advisory_xact_lock, which also works behind PgBouncer in transaction
- * pooling), waiting at most timeout_ms; DBR_ERR_TIMEOUT after that. */
+/* Takes an advisory lock held until the transaction ends (the pq driver:
+ * a transaction-scoped advisory lock, which also works behind a pooler in
+ * transaction mode), waiting at most timeout_ms; DBR_ERR_TIMEOUT after
+ * that; DBR_ERR_UNSUPPORTED without DBR_CAP_ADVISORY_LOCK. */
 DBR_API bool dbr_tx_advisory_lock(dbr_tx *tx, long long key, long long timeout_ms, dbr_error **err);
 
 /* Schema migrations written in C, registered before dbr_open for the
@@ -388,9 +389,59 @@ typedef enum dbr_capability {
     DBR_CAP_ADVISORY_LOCK,   /* dbr_tx_advisory_lock */
     DBR_CAP_COMMIT_TRACKING, /* an ambiguous COMMIT can be resolved */
     DBR_CAP_SESSION_RESET,   /* the pool resets session state */
+    DBR_CAP_REPLICATION,     /* dbr_replication_state_get */
+    DBR_CAP_ARCHIVE_STATUS,  /* dbr_archive_state_get */
 } dbr_capability;
 DBR_API bool dbr_supports(const dbr_db *db, dbr_capability cap);
 DBR_API const char *dbr_capability_name(dbr_capability cap); /* "prepare", ... */
+
+/*
+ * Where the server stands in replication (DBR_CAP_REPLICATION), for a
+ * plugin that measures how far a standby lags (the router). One round
+ * trip on a pooled connection, through the chain like dbr_ping. Output
+ * structs sized by the call: dbr_replication_state_get is a macro passing
+ * sizeof(*out); the library fills no more than that and sets
+ * out->struct_size to what it filled.
+ *
+ * position is in bytes of the server's write-ahead log, monotonic on one
+ * history and comparable between a primary and its standbys: a primary's
+ * write position, or a standby's replay position (0 before it has
+ * replayed anything). Thread-safe like dbr_ping. False and an error:
+ * DBR_ERR_MISUSE (a NULL argument, size smaller than the ABI 3.0 struct),
+ * DBR_ERR_UNSUPPORTED (the driver lacks the capability; nothing is sent),
+ * or the server's (connection, timeout, permission, ...); *out is then
+ * untouched.
+ */
+typedef struct dbr_replication_state {
+    uint32_t struct_size; /* set by the call: the bytes it filled */
+    bool standby;         /* the server replays another's log (a standby in recovery) */
+    int64_t position;     /* bytes of log: written (primary) or replayed (standby) */
+} dbr_replication_state;
+DBR_API bool dbr_replication_state_get_sized(dbr_db *db, dbr_ctx *ctx, dbr_replication_state *out,
+                                             size_t size, dbr_error **err);
+#define dbr_replication_state_get(db, ctx, out, err)                                               \
+    dbr_replication_state_get_sized((db), (ctx), (out), sizeof(*(out)), (err))
+
+/*
+ * The server's archiving of its write-ahead log (DBR_CAP_ARCHIVE_STATUS),
+ * the ground point-in-time recovery stands on, for the health plugin. One
+ * round trip like dbr_replication_state_get, sized and failing the same
+ * way; the role may need the server's monitoring privileges (the driver's
+ * documentation says which), else DBR_ERR_PERMISSION.
+ */
+typedef struct dbr_archive_state {
+    uint32_t struct_size;        /* set by the call: the bytes it filled */
+    bool archiving;              /* archiving is switched on */
+    bool failing;                /* the last attempt failed (after the last success) */
+    int64_t failed_count;        /* attempts failed since the server's counters were reset */
+    int64_t age_us;              /* age of the newest archived segment; -1: none yet */
+    int64_t wal_bytes;           /* write-ahead log kept on the server's disk */
+    int64_t slot_retained_bytes; /* the most log a replication slot holds back; 0: no slot */
+} dbr_archive_state;
+DBR_API bool dbr_archive_state_get_sized(dbr_db *db, dbr_ctx *ctx, dbr_archive_state *out,
+                                         size_t size, dbr_error **err);
+#define dbr_archive_state_get(db, ctx, out, err)                                                   \
+    dbr_archive_state_get_sized((db), (ctx), (out), sizeof(*(out)), (err))
 
 /* Monotonic microseconds: the clock of every deadline in dbr. */
 DBR_API int64_t dbr_now_us(void);

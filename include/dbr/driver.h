@@ -67,6 +67,23 @@ typedef struct dbr_wait {
 typedef struct dbr_driver_opts {
     uint32_t struct_size;     /* sizeof(dbr_driver_opts) the core was built with */
     int statement_cache_size; /* prepared statements a connection keeps (LRU); 0: none */
+    /* Settings the core hands over instead of editing the conninfo text,
+     * whose syntax only the driver knows. Each overrides what the conninfo
+     * says, in this order, the later winning: first password, then the
+     * override pairs in their order. The strings belong to the core and
+     * live as long as the db; a driver copies what it keeps past connect
+     * and wipes its copies of password (memset) before freeing them. */
+    const char *password; /* [database] password_file's first line; NULL: none. A secret:
+                             never in a log line, an error message or a metric label */
+    int noverrides;       /* pairs in override_keys / override_values; 0: none */
+    /* The driver's own connection keywords and their values, from a plugin
+     * that opens a db beside this one (dbr_host_open_sibling: the router
+     * gives a standby's host and port). An empty value unsets the key. A
+     * key the driver does not know fails connect with DBR_ERR_CONFIG
+     * naming the key (never the value); a driver that takes no keywords
+     * refuses any. */
+    const char *const *override_keys;
+    const char *const *override_values;
 } dbr_driver_opts;
 
 /* exec flags. */
@@ -255,6 +272,25 @@ struct dbr_driver_ops {
                    dbr_error **err);
     int (*notify_wait)(dbr_driver_conn *conn, const dbr_wait *wait, char **channel, char **payload,
                        int *pid, dbr_error **err);
+
+    /* What is specific to one database's syntax and catalogs, so that the
+     * core and the plugins need not know it (ABI 3.0). */
+
+    /* conninfo for a log line or `dbr check`: secrets hidden, and the rest
+     * of a text that cannot be parsed with certainty dropped. Returns a
+     * string allocated with malloc that the core frees with free(); NULL
+     * when out of memory. No I/O; thread-safe. Without it the core shows a
+     * fixed placeholder, never the text. */
+    char *(*redact_conninfo)(const char *conninfo);
+    /* Fills *out (dbr/dbr.h, DBR_CAP_REPLICATION) in one round trip outside
+     * any transaction. The core passes a zeroed struct with its own
+     * struct_size: a driver built against a newer header fills no field
+     * past it. Errors as exec's. */
+    bool (*replication_state)(dbr_driver_conn *conn, const dbr_wait *wait,
+                              dbr_replication_state *out, dbr_error **err);
+    /* Fills *out (dbr/dbr.h, DBR_CAP_ARCHIVE_STATUS), the same way. */
+    bool (*archive_state)(dbr_driver_conn *conn, const dbr_wait *wait, dbr_archive_state *out,
+                          dbr_error **err);
     /* Slots above: ABI 3.0 */
 };
 

@@ -40,7 +40,9 @@ typedef struct dbr_notification dbr_notification;
 DBR_API dbr_listener *dbr_listener_new(dbr_db *db, dbr_ctx *ctx, dbr_error **err);
 /*
  * Starts or stops listening on channel: an identifier taken as written
- * (case kept, quoted by the driver), 1 to 63 bytes. Listening twice on a
+ * (case kept, quoted by the driver), of 1 byte up to the driver's limit
+ * (pq: 63 bytes; a longer name is DBR_ERR_MISUSE from the driver, before
+ * anything is sent). Listening twice on a
  * channel, or stopping on one not listened on, does nothing. When the
  * connection was lost these open a new one first (one attempt within ctx
  * and connect_timeout; the next dbr_listener_next then returns a gap).

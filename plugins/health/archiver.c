@@ -1,29 +1,31 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The health monitor's watch on WAL archiving, the ground point-in-time
- * recovery stands on (docs/database-disaster-recovery.md):
+ * The health monitor's watch on the archiving of the server's write-ahead
+ * log (WAL), the ground point-in-time recovery stands on
+ * (docs/database-disaster-recovery.md):
  *
- *   critical: archive_failing    the last archive attempt failed
- *                                (pg_stat_archiver: last_failed_time after
- *                                last_archived_time); the server retries
- *                                forever and pg_wal grows meanwhile
+ *   critical: archive_failing    the last archive attempt failed (after
+ *                                the last success); the server retries
+ *                                forever and its WAL grows meanwhile
  *   warning:  archive_age        the newest archived segment is older than
  *                                archive_age_warning (15m, the seed's RPO);
- *                                only with archive_mode on
- *             pg_wal_size        pg_wal holds more than pg_wal_warning_mb
+ *                                only with archiving on
+ *             wal_size           the WAL on the server's disk is more than
+ *                                wal_warning_mb
  *             slot_retained_wal  a replication slot holds back more WAL
  *                                than slot_retained_warning_mb (a stopped
- *                                pg_receivewal or standby fills the disk)
+ *                                WAL receiver or standby fills the disk)
  *
- * Off unless watch_archiving = true. Then one query per check, after the
- * ping and probe, through the chain as a normal statement (the host's
- * below-the-chain check returns no rows), so it takes a pool connection;
- * it is skipped when the check already failed. Episodes are announced like the
- * other conditions (health.alert once, health.recovered once) and raise the
- * check's status. The role needs pg_monitor (pg_ls_waldir). Gauges:
+ * Off unless watch_archiving = true, which needs a driver with
+ * DBR_CAP_ARCHIVE_STATUS (health_open refuses otherwise). Then one
+ * dbr_archive_state_get per check, after the ping and probe, through the
+ * chain, so it takes a pool connection; it is skipped when the check
+ * already failed. Episodes are announced like the other conditions
+ * (health.alert once, health.recovered once) and raise the check's status.
+ * The role may need monitoring privileges (pq: pg_monitor). Gauges:
  * dbr_health_archive_failing, dbr_health_archive_failures,
  * dbr_health_archive_age_seconds (-1: nothing archived yet),
- * dbr_health_pg_wal_bytes, dbr_health_slot_retained_bytes.
+ * dbr_health_wal_bytes, dbr_health_slot_retained_bytes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +34,7 @@
 
 typedef enum { ARCH_FAILING, ARCH_AGE, ARCH_WAL_SIZE, ARCH_SLOT, NARCH } arch_cond;
 
-static const char *const arch_names[NARCH] = {"archive_failing", "archive_age", "pg_wal_size",
+static const char *const arch_names[NARCH] = {"archive_failing", "archive_age", "wal_size",
                                               "slot_retained_wal"};
 static const severity arch_severity[NARCH] = {SEV_CRITICAL, SEV_WARNING, SEV_WARNING, SEV_WARNING};
 
@@ -44,17 +46,6 @@ struct health_archiver {
     double value[NARCH]; /* and its values, for the report */
     dbr_gauge *failing, *failed_count, *age, *wal_bytes, *slot_bytes;
 };
-
-/* One row: archive_mode on, failed_count, failing, age (s, NULL: never),
- * pg_wal bytes, the most WAL any slot holds back (NULL: no slot). */
-static const char arch_sql[] =
-    "SELECT current_setting('archive_mode') <> 'off', a.failed_count,"
-    " coalesce(a.last_failed_time > coalesce(a.last_archived_time, '-infinity'), false),"
-    " extract(epoch FROM now() - a.last_archived_time),"
-    " (SELECT sum(size) FROM pg_ls_waldir()),"
-    " (SELECT max(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()"
-    " ELSE pg_current_wal_lsn() END, restart_lsn)) FROM pg_replication_slots)"
-    " FROM pg_stat_archiver a";
 
 health_archiver *health_archiver_new(const dbr_config_section *cfg, const dbr_host *host,
                                      dbr_error **err)
@@ -70,8 +61,7 @@ health_archiver *health_archiver_new(const dbr_config_section *cfg, const dbr_ho
     if (!dbr_config_get_duration(cfg, "archive_age_warning", 15 * G_TIME_SPAN_MINUTE,
                                  G_TIME_SPAN_SECOND, 7 * G_TIME_SPAN_DAY, &a->age_warning_us,
                                  err) ||
-        !dbr_config_get_int(cfg, "pg_wal_warning_mb", 8192, 1, 1LL << 30, &a->wal_warning_mb,
-                            err) ||
+        !dbr_config_get_int(cfg, "wal_warning_mb", 8192, 1, 1LL << 30, &a->wal_warning_mb, err) ||
         !dbr_config_get_int(cfg, "slot_retained_warning_mb", 4096, 1, 1LL << 30,
                             &a->slot_warning_mb, err)) {
         g_free(a);
@@ -81,10 +71,13 @@ health_archiver *health_archiver_new(const dbr_config_section *cfg, const dbr_ho
     a->failing = dbr_host_gauge(host, "dbr_health_archive_failing",
                                 "1 while the last WAL archive attempt failed.", labels);
     a->failed_count = dbr_host_gauge(host, "dbr_health_archive_failures",
-                                     "pg_stat_archiver.failed_count.", labels);
+                                     "WAL archive attempts that failed since the server's "
+                                     "counters were reset.",
+                                     labels);
     a->age = dbr_host_gauge(host, "dbr_health_archive_age_seconds",
                             "Age of the newest archived WAL segment (-1: none yet).", labels);
-    a->wal_bytes = dbr_host_gauge(host, "dbr_health_pg_wal_bytes", "Size of pg_wal.", labels);
+    a->wal_bytes = dbr_host_gauge(host, "dbr_health_wal_bytes",
+                                  "Size of the WAL on the server's disk.", labels);
     a->slot_bytes = dbr_host_gauge(host, "dbr_health_slot_retained_bytes",
                                    "The most WAL a replication slot holds back.", labels);
     return a;
@@ -93,13 +86,6 @@ health_archiver *health_archiver_new(const dbr_config_section *cfg, const dbr_ho
 void health_archiver_free(health_archiver *a)
 {
     g_free(a);
-}
-
-static double num(const dbr_result *res, int col, double def)
-{
-    const char *v = dbr_result_value(res, 0, col);
-
-    return v ? g_ascii_strtod(v, NULL) : def;
 }
 
 static double threshold(const health_archiver *a, arch_cond c)
@@ -118,18 +104,16 @@ static double threshold(const health_archiver *a, arch_cond c)
 
 severity health_archiver_check(health_archiver *a, dbr_db *db, dbr_ctx *ctx, int *nactive)
 {
-    dbr_error *err = NULL;
-    dbr_result *res = dbr_query(db, ctx, arch_sql, 0, NULL, &err);
+    dbr_archive_state st = {0};
     double value[NARCH];
     bool active[NARCH], mode_on;
     severity worst = SEV_OK;
 
     *nactive = 0;
-    if (!res || dbr_result_nrows(res) != 1) {
-        /* No new facts (no pg_monitor, a failover in progress): keep the
-         * episodes as they were rather than announce a false recovery. */
-        dbr_error_free(err);
-        dbr_result_free(res);
+    if (!dbr_archive_state_get(db, ctx, &st, NULL)) {
+        /* No new facts (no monitoring privilege, a failover in progress):
+         * keep the episodes as they were rather than announce a false
+         * recovery. */
         for (int c = 0; c < NARCH; c++)
             if (a->active[c]) {
                 (*nactive)++;
@@ -137,17 +121,16 @@ severity health_archiver_check(health_archiver *a, dbr_db *db, dbr_ctx *ctx, int
             }
         return worst;
     }
-    mode_on = g_strcmp0(dbr_result_value(res, 0, 0), "t") == 0;
-    value[ARCH_FAILING] = g_strcmp0(dbr_result_value(res, 0, 2), "t") == 0;
-    value[ARCH_AGE] = num(res, 3, -1);
-    value[ARCH_WAL_SIZE] = num(res, 4, 0);
-    value[ARCH_SLOT] = num(res, 5, 0);
+    mode_on = st.archiving;
+    value[ARCH_FAILING] = st.failing;
+    value[ARCH_AGE] = st.age_us < 0 ? -1 : (double)st.age_us / 1e6;
+    value[ARCH_WAL_SIZE] = (double)st.wal_bytes;
+    value[ARCH_SLOT] = (double)st.slot_retained_bytes;
     dbr_gauge_set(a->failing, value[ARCH_FAILING]);
-    dbr_gauge_set(a->failed_count, num(res, 1, 0));
+    dbr_gauge_set(a->failed_count, (double)st.failed_count);
     dbr_gauge_set(a->age, value[ARCH_AGE]);
     dbr_gauge_set(a->wal_bytes, value[ARCH_WAL_SIZE]);
     dbr_gauge_set(a->slot_bytes, value[ARCH_SLOT]);
-    dbr_result_free(res);
 
     active[ARCH_FAILING] = mode_on && value[ARCH_FAILING] > 0;
     active[ARCH_AGE] = mode_on && value[ARCH_AGE] > threshold(a, ARCH_AGE);

@@ -8,7 +8,7 @@
 typedef struct health_archiver health_archiver;
 
 /* Reads watch_archiving (false: returns NULL, err untouched),
- * archive_age_warning, pg_wal_warning_mb and slot_retained_warning_mb from
+ * archive_age_warning, wal_warning_mb and slot_retained_warning_mb from
  * the plugin's section and registers the gauges; NULL with err set on bad
  * settings. Free with health_archiver_free (NULL is fine). */
 health_archiver *health_archiver_new(const dbr_config_section *cfg, const dbr_host *host,

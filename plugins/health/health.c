@@ -140,6 +140,16 @@ static bool health_open(void *self, dbr_db *db, dbr_error **err)
 {
     health *h = self;
 
+    if (h->archiver && !dbr_supports(db, DBR_CAP_ARCHIVE_STATUS)) {
+        dbr_module_info drv = {0};
+
+        dbr_chain_module(db, -1, &drv);
+        return dbr_set_error(err, DBR_ERR_UNSUPPORTED, "health",
+                             "[plugin.health] watch_archiving = true needs the driver's "
+                             "capability \"%s\", which driver \"%s\" lacks: set it to false",
+                             dbr_capability_name(DBR_CAP_ARCHIVE_STATUS),
+                             drv.name ? drv.name : "?");
+    }
     h->db = db;
     /* The breaker's state until its next event (when one is called so). */
     {

@@ -5,8 +5,8 @@
  *
  * Each migration runs in its own transaction together with its history row,
  * under the migration lock (lock.c: a transaction-scoped advisory lock
- * where the driver has one, which also works behind PgBouncer in
- * transaction pooling; else a lock row; the SQL is portable: CAST, not ::).
+ * where the driver has one, which also works behind a pooler in
+ * transaction mode; else a lock row; the SQL is portable: CAST, not ::).
  * Inside the lock the history is read again, so when several processes
  * run `up` at once each migration is applied exactly once and the others
  * skip it. A migration
@@ -261,8 +261,8 @@ static bool step_tx(dbr_tx *tx, void *user, dbr_error **err)
     return run_body(st, tx, err) && record(st, tx, false, err);
 }
 
-/* Outside a transaction, statement by statement: PostgreSQL runs a
- * multi-statement query as one implicit transaction, where CREATE INDEX
+/* Outside a transaction, statement by statement: a server may run a
+ * multi-statement query as one implicit transaction (PostgreSQL does), where CREATE INDEX
  * CONCURRENTLY and friends refuse to run. One session for the whole file,
  * so that a SET before them holds. */
 static bool run_no_tx(step *st, dbr_error **err)

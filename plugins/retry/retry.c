@@ -17,7 +17,7 @@
  *   budget_window = 10s
  *   budget_min_retries = 10   # ...plus this many per window
  *   wait_breaker = true       # wait out an open breaker (below) instead of failing
- *   resolve_commit = true     # ask pg_xact_status when COMMIT's answer is lost
+ *   resolve_commit = true     # ask the server when COMMIT's answer is lost
  *
  * The defaults ride out a server restart or a failover of a few seconds
  * (docs/retry-and-breaker.md): with `plugins = retry, breaker` an outage
@@ -49,8 +49,9 @@
  * not limit that one caller; max_attempts and max_elapsed do).
  *
  * Ambiguous commits: with resolve_commit, a transaction whose COMMIT lost its
- * answer is looked up with pg_xact_status on a fresh connection (the driver
- * learns the transaction id in the COMMIT's own round trip): committed
+ * answer is looked up on a fresh connection (DBR_CAP_COMMIT_TRACKING: the
+ * driver learns the transaction id in the COMMIT's own round trip, and its
+ * xact_status says what became of it): committed
  * becomes success, aborted a retryable error that runs the transaction
  * again, anything else stays DBR_ERR_COMMIT_UNKNOWN.
  *

@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The router's checker: every check_interval it reads the primary's WAL
- * position and each standby's replay position, and from them how far
- * behind each standby is, in time.
+ * The router's checker: every check_interval it reads the primary's log
+ * position and each standby's replay position (dbr_replication_state_get:
+ * the driver knows how), and from them how far behind each standby is, in
+ * time.
  *
  * Lag in time, not bytes: the primary's position is sampled with the time
  * it was read, and a standby that has replayed up to L is as far behind as
  * the oldest sample the primary had already passed L at. A standby that
  * has everything the last sample saw is not behind, however idle the
  * primary; one whose replay is paused falls behind as soon as the primary
- * writes. (pg_last_xact_replay_timestamp would call an idle standby of an
- * idle primary late.)
+ * writes. (A replay timestamp, the last replayed transaction's commit
+ * time, would call an idle standby of an idle primary late.)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -46,52 +47,42 @@ int64_t router_lag_us(const router *r, int64_t lsn, int64_t now_us)
     return MAX(now_us - behind_since, 0);
 }
 
-static bool read_int64(dbr_db *db, const char *sql, int64_t *out, bool *flag, int64_t timeout_us)
+static bool read_state(dbr_db *db, dbr_replication_state *st, int64_t timeout_us)
 {
     /* generous: a slow answer is not a down standby (lag says how late) */
     dbr_ctx *ctx = dbr_ctx_with_timeout(MAX(timeout_us / 1000 * 4, 2000));
-    dbr_result *res = dbr_query(db, ctx, sql, 0, NULL, NULL);
-    bool ok = res && dbr_result_nrows(res) == 1 && dbr_result_value(res, 0, 0);
+    bool ok = dbr_replication_state_get(db, ctx, st, NULL);
 
-    if (ok) {
-        *out = g_ascii_strtoll(dbr_result_value(res, 0, 0), NULL, 10);
-        if (flag)
-            *flag = dbr_result_ncols(res) > 1 && dbr_result_value(res, 0, 1) &&
-                    dbr_result_value(res, 0, 1)[0] == 't';
-    }
-    dbr_result_free(res);
     dbr_ctx_free(ctx);
     return ok;
 }
 
 static void check_once(router *r)
 {
-    int64_t lsn, now;
+    dbr_replication_state primary = {0};
+    int64_t now;
 
-    if (read_int64(r->primary, "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint", &lsn, NULL,
-                   r->interval_us)) {
+    /* a primary that is itself replaying (mid-failover) gives no sample */
+    if (read_state(r->primary, &primary, r->interval_us) && !primary.standby) {
         g_mutex_lock(&r->lock);
-        r->samples[r->head] = (sample){dbr_host_now_us(r->host), lsn};
+        r->samples[r->head] = (sample){dbr_host_now_us(r->host), primary.position};
         r->head = (r->head + 1) % ROUTER_SAMPLES;
         r->nsamples = MIN(r->nsamples + 1, ROUTER_SAMPLES);
         g_mutex_unlock(&r->lock);
     }
     for (guint i = 0; i < r->replicas->len; i++) {
         replica *s = g_ptr_array_index(r->replicas, i);
-        bool recovering = false, ok;
-        int64_t replayed = 0, lag = 0;
+        dbr_replication_state st = {0};
+        int64_t lag = 0;
+        bool ok;
 
-        ok = read_int64(s->db,
-                        "SELECT coalesce((pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint, 0), "
-                        "pg_is_in_recovery()",
-                        &replayed, &recovering, r->interval_us);
         /* a standby that was promoted is no standby: its reads could see a
          * history the primary does not have */
-        ok = ok && recovering;
+        ok = read_state(s->db, &st, r->interval_us) && st.standby;
         if (ok) {
             now = dbr_host_now_us(r->host);
             g_mutex_lock(&r->lock);
-            lag = router_lag_us(r, replayed, now);
+            lag = router_lag_us(r, st.position, now);
             g_mutex_unlock(&r->lock);
         }
         g_atomic_int_set(&s->up, ok);

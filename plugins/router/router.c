@@ -18,8 +18,10 @@
  * (read your own writes). Each standby has its own pool, opened with the
  * db's conninfo and credentials and the standby's host and port on top
  * (target_session_attrs = any). A background check measures each
- * standby's replay lag against the primary's WAL position, in time (see
- * replicas.c). A read goes to the next standby, round robin, that is in
+ * standby's replay lag against the primary's log position, in time (see
+ * replicas.c); the driver must have DBR_CAP_REPLICATION (pq has, sqlite
+ * has not: the router then refuses to open). A read goes to the next
+ * standby, round robin, that is in
  * recovery, answering and no further behind than max_replica_lag; with
  * none, or when the standby fails it with a connection or transient error,
  * it runs on the primary through the rest of the chain (a read is safe to
@@ -153,7 +155,16 @@ static bool router_open(void *self, dbr_db *db, dbr_error **err)
     router *r = self;
     char name[96], labels[256];
 
-    (void)db;
+    if (!dbr_supports(db, DBR_CAP_REPLICATION)) {
+        dbr_module_info drv = {0};
+
+        dbr_chain_module(db, -1, &drv);
+        return dbr_set_error(err, DBR_ERR_UNSUPPORTED, ROUTER_LAYER,
+                             "the router needs the driver's capability \"%s\" (where the server "
+                             "stands in replication, to measure standby lag), which driver \"%s\" "
+                             "lacks: remove router from [chain] plugins",
+                             dbr_capability_name(DBR_CAP_REPLICATION), drv.name ? drv.name : "?");
+    }
     if (dbr_host_one_shot(r->host)) /* the dbr tool: no standbys, no thread */
         return true;
     g_snprintf(name, sizeof(name), "%s-router-primary", dbr_host_db_name(r->host));

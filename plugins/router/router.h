@@ -8,7 +8,7 @@
 #include <dbr/plugin.h>
 
 #define ROUTER_LAYER   "router"
-#define ROUTER_SAMPLES 512 /* the primary's WAL position over the last ones, for lag */
+#define ROUTER_SAMPLES 512 /* the primary's log position over the last ones, for lag */
 
 typedef struct replica {
     char *label;       /* "host:port", for metrics and messages */
@@ -22,7 +22,7 @@ typedef struct replica {
 
 typedef struct sample {
     int64_t at_us;
-    int64_t lsn; /* bytes since 0/0 */
+    int64_t lsn; /* the log position (dbr_replication_state.position), bytes */
 } sample;
 
 typedef struct router {
@@ -30,7 +30,7 @@ typedef struct router {
     GPtrArray *replicas; /* replica * */
     int64_t max_lag_us, interval_us;
     int max_conns;
-    dbr_db *primary; /* a sibling on the db's own conninfo: the WAL position */
+    dbr_db *primary; /* a sibling on the db's own conninfo: the log position */
     dbr_counter *fallbacks;
     guint next; /* atomic: round robin */
     /* the checker */

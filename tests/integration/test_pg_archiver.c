@@ -19,7 +19,7 @@
 
 typedef struct alerts {
     GMutex lock;
-    GString *log; /* "alert:pg_wal_size:warning recovered:pg_wal_size ..." */
+    GString *log; /* "alert:wal_size:warning recovered:wal_size ..." */
 } alerts;
 
 static void on_event(const dbr_event *ev, void *user)
@@ -122,7 +122,7 @@ static dbr_db *open_watching(int *port)
         *port = 20000 + g_random_int_range(0, 40000);
         text = g_strdup_printf("[database]\ndriver = pq\nconninfo = %s\nconnect_timeout = 2s\n"
                                "[chain]\nplugins = health\n[plugin.health]\ninterval = 200ms\n"
-                               "watch_archiving = true\npg_wal_warning_mb = 1\n"
+                               "watch_archiving = true\nwal_warning_mb = 1\n"
                                "slot_retained_warning_mb = 1\narchive_age_warning = 2s\n"
                                "listen = 127.0.0.1:%d\n",
                                t_conninfo(), *port);
@@ -149,7 +149,7 @@ START_TEST(test_pg_archiver_wal_slot_and_archive_failures_alert_and_recover)
     dbr_subscribe(db, on_event, &a);
 
     /* pg_wal is never under 1 MB: the warning shows at once. */
-    expect(&a, "alert:pg_wal_size:warning");
+    expect(&a, "alert:wal_size:warning");
 
     /* A slot that reserves WAL and nobody reads. */
     admin("SELECT pg_create_physical_replication_slot('dbr_test_archiver', true)");
@@ -159,7 +159,7 @@ START_TEST(test_pg_archiver_wal_slot_and_archive_failures_alert_and_recover)
     expect(&a, "alert:slot_retained_wal:warning");
     body = metrics(port);
     ck_assert_msg(strstr(body, "dbr_health_slot_retained_bytes{"), "%.2000s", body);
-    ck_assert_msg(strstr(body, "dbr_health_pg_wal_bytes{"), "%.2000s", body);
+    ck_assert_msg(strstr(body, "dbr_health_wal_bytes{"), "%.2000s", body);
     ck_assert_msg(strstr(body, "dbr_health_archive_failing{"), "%.2000s", body);
     g_free(body);
     admin("SELECT pg_drop_replication_slot('dbr_test_archiver')");
@@ -173,6 +173,23 @@ START_TEST(test_pg_archiver_wal_slot_and_archive_failures_alert_and_recover)
     admin("DROP TABLE archiver_filler");
     admin("SELECT pg_switch_wal()");
     expect(&a, "alert:archive_failing:critical");
+    /* What the plugin read, as the application can read it (the pq
+     * driver's archive_state slot). */
+    {
+        dbr_archive_state st = {0};
+        dbr_error *err = NULL;
+
+        ck_assert(dbr_supports(db, DBR_CAP_ARCHIVE_STATUS));
+        ck_assert_msg(dbr_archive_state_get(db, NULL, &st, &err), "%s", dbr_error_message(err));
+        ck_assert_int_eq(st.struct_size, sizeof(st));
+        ck_assert(st.archiving && st.failing);
+        ck_assert_int_ge(st.failed_count, 1);
+        ck_assert_int_gt(st.wal_bytes, 0);
+        ck_assert_int_eq(st.slot_retained_bytes, 0); /* the slot was dropped */
+        ck_assert(!dbr_archive_state_get(db, NULL, NULL, &err));
+        ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_MISUSE);
+        dbr_error_free(err);
+    }
     ck_assert(dbr_control(db, "health", "check", &status, NULL));
     ck_assert_msg(strstr(status, "\"status\": \"critical\""), "%s", status);
     /* and the report says why: a critical status with no alert is no help */

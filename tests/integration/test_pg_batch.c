@@ -493,11 +493,34 @@ START_TEST(test_pg_batch_misuse_is_refused_clearly)
     MISUSE(dbr_batch_add(b, "COMMIT", 0, NULL, &err), "\"commit\"");
     MISUSE(dbr_batch_add(b, "PREPARE TRANSACTION 'x'", 0, NULL, &err), "prepare transaction");
     {
+        /* More parameters than the protocol counts: the pq driver refuses
+         * the batch before anything is sent, the statement before too. */
         const char **many = g_new(const char *, 70000);
+        dbr_batch *big = dbr_batch_new();
+        dbr_result *r;
 
         for (int i = 0; i < 70000; i++)
             many[i] = "1";
-        MISUSE(dbr_batch_add(b, "SELECT $1", 70000, many, &err), "statement 1 has 70000");
+        ck_assert(dbr_batch_add(big, "CREATE TABLE bt_never_sent (x int)", 0, NULL, &err));
+        ck_assert(dbr_batch_add(big, "SELECT $1", 70000, many, &err));
+        for (int mode = DBR_BATCH_ATOMIC; mode <= DBR_BATCH_EACH; mode++) {
+            ck_assert(!dbr_batch_run(db, NULL, big, (dbr_batch_mode)mode, &err));
+            ck_assert_kind(err, DBR_ERR_MISUSE);
+            ck_assert_int_eq(dbr_error_outcome(err), DBR_OUTCOME_NOT_APPLIED);
+            ck_assert_msg(strstr(dbr_error_message(err), "has 70000 parameters"), "%s",
+                          dbr_error_message(err));
+            ck_assert_ptr_nonnull(strstr(dbr_error_message(err), "nothing was sent"));
+            ck_assert_int_eq(dbr_error_outcome(dbr_batch_error(big, 0)), DBR_OUTCOME_NOT_APPLIED);
+            ck_assert_ptr_nonnull(
+                strstr(dbr_error_message(dbr_batch_error(big, 1)), "statement 2 of the batch"));
+            dbr_error_free(err);
+            err = NULL;
+        }
+        r = dbr_query(db, NULL, "SELECT to_regclass('bt_never_sent') IS NULL", 0, NULL, &err);
+        ck_assert_ptr_nonnull(r);
+        ck_assert_str_eq(dbr_result_value(r, 0, 0), "t");
+        dbr_result_free(r);
+        dbr_batch_free(big);
         g_free(many);
     }
     ck_assert_int_eq(dbr_batch_count(b), 0);

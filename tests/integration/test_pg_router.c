@@ -140,6 +140,32 @@ START_TEST(test_pg_router_sends_reads_to_a_fitting_standby)
     /* a standby whose replay is paused falls behind and is skipped */
     sconn = g_strdup_printf("host=127.0.0.1 port=%s user=dbr dbname=dbr_test", port);
     on_standby = t_open("[database]\ndriver = pq\nconninfo = %s\n", sconn);
+    /* What the router reads (the pq driver's replication_state slot): the
+     * primary's write position grows with a write; the standby replays. */
+    {
+        dbr_replication_state p1 = {0}, p2 = {0}, s = {0};
+        dbr_error *err = NULL;
+
+        ck_assert(dbr_supports(admin, DBR_CAP_REPLICATION));
+        ck_assert_msg(dbr_replication_state_get(admin, NULL, &p1, &err), "%s",
+                      dbr_error_message(err));
+        ck_assert_int_eq(p1.struct_size, sizeof(p1));
+        ck_assert(!p1.standby);
+        ck_assert_int_gt(p1.position, 0);
+        t_exec(admin, "INSERT INTO r1_t SELECT generate_series(1, 1000)");
+        ck_assert(dbr_replication_state_get(admin, NULL, &p2, &err));
+        ck_assert_int_gt(p2.position, p1.position);
+        ck_assert_msg(dbr_replication_state_get(on_standby, NULL, &s, &err), "%s",
+                      dbr_error_message(err));
+        ck_assert(s.standby);
+        ck_assert_int_gt(s.position, 0);
+        ck_assert_int_le(s.position, p2.position + (1 << 20));
+        /* a caller's struct smaller than the ABI 3.0 one is refused */
+        ck_assert(!dbr_replication_state_get_sized(admin, NULL, &s, sizeof(uint32_t), &err));
+        ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_MISUSE);
+        ck_assert_msg(strstr(dbr_error_message(err), "size is 4"), "%s", dbr_error_message(err));
+        dbr_error_free(err);
+    }
     t_exec(on_standby, "SELECT pg_wal_replay_pause()");
     both[0] = db;
     both[1] = admin;

@@ -821,6 +821,108 @@ START_TEST(test_on_conflict_fail_is_partial)
 }
 END_TEST
 
+/* The plugins that need what only a server with a replicated, archived log
+ * has refuse SQLite at open, naming the driver and the capability; the
+ * health plugin without watch_archiving works. */
+START_TEST(test_server_only_plugins_refuse_clearly)
+{
+    char *path = db_path("plugins.db");
+    dbr_error *err;
+    dbr_db *db;
+    dbr_replication_state rs = {0};
+    dbr_archive_state as = {0};
+
+    err = t_open_fail("[database]\ndriver = sqlite\nconninfo = file:%s?mode=rwc\n[chain]\n"
+                      "plugins = router\n[plugin.router]\nstandbys = 127.0.0.1:5432\n",
+                      path);
+    ck_assert_kind(err, DBR_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(dbr_error_message(err), "\"replication\"") &&
+                      strstr(dbr_error_message(err), "\"sqlite\""),
+                  "%s", dbr_error_message(err));
+    dbr_error_free(err);
+    err = t_open_fail("[database]\ndriver = sqlite\nconninfo = file:%s?mode=rwc\n[chain]\n"
+                      "plugins = health\n[plugin.health]\nwatch_archiving = true\n",
+                      path);
+    ck_assert_kind(err, DBR_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(dbr_error_message(err), "\"archive_status\"") &&
+                      strstr(dbr_error_message(err), "\"sqlite\"") &&
+                      strstr(dbr_error_message(err), "watch_archiving"),
+                  "%s", dbr_error_message(err));
+    dbr_error_free(err);
+    db = t_open("[database]\ndriver = sqlite\nconninfo = file:%s?mode=rwc\n[chain]\n"
+                "plugins = health\n[plugin.health]\ninterval = 50ms\n",
+                path);
+    t_exec(db, "CREATE TABLE IF NOT EXISTS h (x int)");
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM h"), 0);
+    /* the calls themselves: unsupported, not applied, nothing sent */
+    ck_assert(!dbr_supports(db, DBR_CAP_REPLICATION));
+    ck_assert(!dbr_supports(db, DBR_CAP_ARCHIVE_STATUS));
+    err = NULL;
+    ck_assert(!dbr_replication_state_get(db, NULL, &rs, &err));
+    ck_assert_kind(err, DBR_ERR_UNSUPPORTED);
+    ck_assert_outcome(err, DBR_OUTCOME_NOT_APPLIED);
+    ck_assert_msg(strstr(dbr_error_message(err), "sqlite"), "%s", dbr_error_message(err));
+    dbr_error_free(err);
+    err = NULL;
+    ck_assert(!dbr_archive_state_get(db, NULL, &as, &err));
+    ck_assert_kind(err, DBR_ERR_UNSUPPORTED);
+    dbr_error_free(err);
+    ck_assert_int_eq(rs.struct_size, 0); /* untouched */
+    dbr_close(db);
+    g_free(path);
+}
+END_TEST
+
+/* `dbr check` and the open log line show the conninfo through the driver's
+ * redact_conninfo: the path and the known settings, every other URI
+ * parameter's value hidden. A password or a connection keyword from the
+ * core is refused, not ignored. */
+START_TEST(test_conninfo_redacted_and_password_refused)
+{
+    char *path = db_path("redact.db"), *pwfile = db_path("pw"), *text, **lines;
+    dbr_open_opts opts = {0};
+    dbr_error *err = NULL;
+    bool seen = false;
+    dbr_db *db;
+
+    text = g_strdup_printf("[database]\ndriver = sqlite\n"
+                           "conninfo = file:%s?mode=rwc&modeof=/Zq4/secret&_busy_timeout=200\n",
+                           path);
+    opts.config_text = text;
+    opts.check_only = true;
+    db = dbr_open_with(&opts, &err);
+    ck_assert_msg(db, "%s", dbr_error_message(err));
+    lines = dbr_chain_settings(db, -1);
+    for (char **l = lines; *l; l++) {
+        ck_assert_msg(!strstr(*l, "Zq4"), "%s", *l);
+        if (g_str_has_prefix(*l, "conninfo = ")) {
+            char *want =
+                g_strdup_printf("conninfo = file:%s?mode=rwc&modeof=***&_busy_timeout=200", path);
+
+            ck_assert_str_eq(*l, want);
+            g_free(want);
+            seen = true;
+        }
+    }
+    ck_assert(seen);
+    dbr_strv_free(lines);
+    dbr_close(db);
+    g_free(text);
+    ck_assert(g_file_set_contents(pwfile, "Zq5\n", -1, NULL));
+    ck_assert_int_eq(g_chmod(pwfile, 0600), 0);
+    err = t_open_fail("[database]\ndriver = sqlite\nconninfo = file:%s?mode=rwc\n"
+                      "password_file = %s\n",
+                      path, pwfile);
+    ck_assert_kind(err, DBR_ERR_CONFIG);
+    ck_assert_msg(strstr(dbr_error_message(err), "takes no password") &&
+                      !strstr(dbr_error_message(err), "Zq5"),
+                  "%s", dbr_error_message(err));
+    dbr_error_free(err);
+    g_free(pwfile);
+    g_free(path);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sqlite");
@@ -842,6 +944,8 @@ int main(void)
     tcase_add_test(tc, test_concurrent_writers_through_retry);
     tcase_add_test(tc, test_deadline_after_commit_is_not_not_applied);
     tcase_add_test(tc, test_on_conflict_fail_is_partial);
+    tcase_add_test(tc, test_server_only_plugins_refuse_clearly);
+    tcase_add_test(tc, test_conninfo_redacted_and_password_refused);
     suite_add_tcase(s, tc);
     return t_run(s);
 }

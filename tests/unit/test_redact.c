@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Connection strings redacted for logs and `dbr check` (core/redact.c),
+ * Connection strings redacted for logs and `dbr check` (the pq driver's
+ * redact_conninfo slot, drivers/pq/pq_redact.c; core/redact.c's secret keys),
  * fuzzed with libpq as the oracle: random passwords (quotes, backslashes,
  * blanks, '@', ':', '/', '?', '&', '=', '%') written into every form libpq
  * reads (key=value quoted and unquoted, URI user info raw or percent-
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #include "../../core/settings.h"
+#include "../../drivers/pq/pq_redact.h"
 
 static GRand *rng;
 
@@ -156,7 +158,7 @@ START_TEST(test_redaction_hides_every_password_libpq_reads)
         ck_assert_msg(read && strcmp(read, pw) == 0,
                       "generator bug: libpq reads [%s] from [%s], expected [%s]",
                       read ? read : "(none)", ci, pw);
-        red = dbr_redact_conninfo(ci);
+        red = pq_redact_conninfo(ci);
         enc = encoded(pw, false);
         ck_assert_msg(!strstr(red, "Zq") && !strstr(red, enc),
                       "round %d: the password [%s] survives in\n%s\n->\n%s", i, pw, ci, red);
@@ -174,7 +176,7 @@ END_TEST
 
 static void ck_redacts(const char *in, const char *want)
 {
-    char *got = dbr_redact_conninfo(in);
+    char *got = pq_redact_conninfo(in);
 
     ck_assert_msg(strcmp(got, want) == 0, "%s\n-> %s\nwanted %s", in, got, want);
     g_free(got);
@@ -221,6 +223,37 @@ START_TEST(test_secret_keys)
         ck_assert_msg(!dbr_secret_key(plain[i], strlen(plain[i])), "%s", plain[i]);
     /* only the first len bytes are the key */
     ck_assert(!dbr_secret_key("user=password", 4));
+    /* the driver's own copy of the rule, for its keywords */
+    for (size_t i = 0; i < G_N_ELEMENTS(secret); i++)
+        ck_assert_msg(pq_secret_key(secret[i], strlen(secret[i])), "%s", secret[i]);
+    for (size_t i = 0; i < G_N_ELEMENTS(plain); i++)
+        ck_assert_msg(!pq_secret_key(plain[i], strlen(plain[i])), "%s", plain[i]);
+}
+END_TEST
+
+/* Moved with the redaction from the core (tests/unit/test_config.c). */
+START_TEST(test_redaction_hides_every_password_form)
+{
+    ck_redacts("host=db password=s3cret user=app", "host=db password=*** user=app");
+    ck_redacts("host=db password='s3 cret' user=app", "host=db password=*** user=app");
+    ck_redacts("password = 'it\\'s s3cret'", "password=***");
+    ck_redacts("host=db sslpassword=s3cret", "host=db sslpassword=***");
+    ck_redacts("host=db password='s3cret", "host=db password=***");
+    ck_redacts("postgresql://app:s3cret@db:5432/app?sslmode=require",
+               "postgresql://app:***@db:5432/app?sslmode=require");
+    ck_redacts("postgres://db/app?user=x&password=s3cret&a=b",
+               "postgres://db/app?user=x&password=***&a=b");
+    ck_redacts("host=db s3cret", "host=db ...");
+}
+END_TEST
+
+/* The slot hands out malloc'd memory the core frees with free(). */
+START_TEST(test_redaction_slot_is_malloced)
+{
+    char *r = pq_redact_conninfo_slot("host=db password=s3cret");
+
+    ck_assert_str_eq(r, "host=db password=***");
+    free(r);
 }
 END_TEST
 
@@ -234,6 +267,8 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_redaction_examples);
     tcase_add_test(tc, test_secret_keys);
+    tcase_add_test(tc, test_redaction_hides_every_password_form);
+    tcase_add_test(tc, test_redaction_slot_is_malloced);
     tcase_add_test(tc, test_redaction_hides_every_password_libpq_reads);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);

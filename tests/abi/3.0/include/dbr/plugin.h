@@ -158,10 +158,15 @@ DBR_API bool dbr_host_check(const dbr_host *host, dbr_ctx *ctx, const char *sql,
  * Opens a db beside the host's own, for a plugin that talks to another
  * server of the same cluster (a router's standby): the same driver,
  * credentials and timeouts, no plugins, no connection until the first
- * call, and the host's conninfo with keys[i] = vals[i] added on top (they
- * win: host, port, target_session_attrs). name (letters, digits, '_', '-')
- * labels its metrics; the pooler setting is the host's too. Close it with
- * dbr_close before the plugin's destroy returns.
+ * call, and the host's conninfo with the driver's connection keywords
+ * keys[i] = vals[i] on top (they win; an empty value unsets the key; for
+ * pq: host, port, target_session_attrs). The core does not edit the
+ * conninfo: the pairs reach the driver in dbr_driver_opts, and a key the
+ * driver does not know fails the first connect with DBR_ERR_CONFIG. The
+ * strings are copied. name (letters, digits, '_', '-') labels its
+ * metrics; the pooler setting is the host's too. Close it with dbr_close
+ * before the plugin's destroy returns. NULL and DBR_ERR_MISUSE for a NULL
+ * or negative argument, a NULL key or value, or an empty key.
  */
 DBR_API dbr_db *dbr_host_open_sibling(const dbr_host *host, const char *name,
                                       const char *const *keys, const char *const *vals, int n,
