@@ -31,6 +31,7 @@ struct dbr_driver_conn {
     PGconn *pg;
     bool broken; /* given up on: a FATAL goodbye, an unanswered cancel, a half-sent request */
     bool session_changed;     /* a statement since the last reset may have changed the session */
+    bool plan_changed;        /* the last failed answer was a cached plan's changed result type */
     int64_t last_answer_us;   /* when the last answer was read (dbr_now_us) */
     char goodbye_sqlstate[6]; /* a FATAL the server sent while the session was idle */
     char goodbye[128];
@@ -47,6 +48,9 @@ struct dbr_driver_conn {
  * (not applied); a FATAL after the request left, or an ERROR of a statement
  * that may commit part-way (CALL, DO, a script), leaves it unknown. */
 dbr_error *pq_result_error(const PGresult *res, bool atomic);
+/* Whether res is the server's refusal to run a prepared statement whose
+ * result type a schema change altered (0A000 from RevalidateCachedQuery). */
+bool pq_plan_changed(const PGresult *res);
 dbr_error *pq_conn_error(PGconn *pg, dbr_error_phase phase, dbr_outcome outcome, const char *what);
 dbr_error *pq_connect_error(PGconn *pg);
 

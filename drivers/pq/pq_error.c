@@ -28,6 +28,16 @@ static char *first_line(const char *msg)
     return nl ? g_strndup(msg, (gsize)(nl - msg)) : g_strdup(msg);
 }
 
+/* By the server function that raises it, not by its words, which the
+ * server translates (lc_messages); 0A000 alone is any unsupported feature,
+ * a function the statement calls included. */
+bool pq_plan_changed(const PGresult *res)
+{
+    return g_strcmp0(PQresultErrorField(res, PG_DIAG_SQLSTATE), "0A000") == 0 &&
+           g_strcmp0(PQresultErrorField(res, PG_DIAG_SOURCE_FUNCTION), "RevalidateCachedQuery") ==
+               0;
+}
+
 dbr_error *pq_result_error(const PGresult *res, bool atomic)
 {
     const char *ss = PQresultErrorField(res, PG_DIAG_SQLSTATE);

@@ -157,6 +157,7 @@ dbr_driver_result *pq_collect(dbr_driver_conn *conn, const dbr_wait *wait, const
         e = ew.stopping && g_strcmp0(PQresultErrorField(keep, PG_DIAG_SQLSTATE), "57014") == 0
                 ? pq_interrupted(&ew, keep)
                 : pq_result_error(keep, pq_wait_atomic(&ew));
+        conn->plan_changed = pq_plan_changed(keep);
         pq_note_read_only_server(conn, e);
         PQclear(keep);
         return fail(err, e, ended);

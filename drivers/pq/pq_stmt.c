@@ -399,8 +399,9 @@ static bool read_sync(dbr_driver_conn *conn, exec_wait *ew, dbr_error **e)
 
 /* The error a failed answer stands for: after our cancel, the caller's
  * timeout or cancel; else what the server said. */
-static dbr_error *answer_error(exec_wait *ew, const PGresult *r, bool atomic)
+static dbr_error *answer_error(dbr_driver_conn *conn, exec_wait *ew, const PGresult *r, bool atomic)
 {
+    conn->plan_changed = pq_plan_changed(r);
     if (ew->stopping && g_strcmp0(PQresultErrorField(r, PG_DIAG_SQLSTATE), "57014") == 0)
         return pq_interrupted(ew, r);
     return pq_result_error(r, atomic);
@@ -435,7 +436,7 @@ static bool read_pipe(dbr_driver_conn *conn, pq_stmt_cache *c, stmt_pipe *p, exe
         /* Nothing ran after a failed Parse: not applied, whatever the
          * statement would have done. */
         if (!p->parsed && r && PQresultStatus(r) == PGRES_FATAL_ERROR)
-            *e = answer_error(ew, r, true);
+            *e = answer_error(conn, ew, r, true);
         PQclear(r);
         r = NULL;
     }
@@ -445,7 +446,7 @@ static bool read_pipe(dbr_driver_conn *conn, pq_stmt_cache *c, stmt_pipe *p, exe
         if (r && PQresultStatus(r) == PGRES_COMMAND_OK)
             p->nparams = PQnparams(r);
         else if (!*e && r && PQresultStatus(r) == PGRES_FATAL_ERROR)
-            *e = answer_error(ew, r, true);
+            *e = answer_error(conn, ew, r, true);
         PQclear(r);
         r = NULL;
     }
@@ -463,7 +464,7 @@ static bool read_pipe(dbr_driver_conn *conn, pq_stmt_cache *c, stmt_pipe *p, exe
             break;
         default:
             if (!*e)
-                *e = r ? answer_error(ew, r, pq_wait_atomic(ew))
+                *e = r ? answer_error(conn, ew, r, pq_wait_atomic(ew))
                        : pq_conn_error(conn->pg, DBR_PHASE_SENT, DBR_OUTCOME_UNKNOWN, "no result");
             PQclear(r);
         }
@@ -529,12 +530,13 @@ static bool run_pipe(dbr_driver_conn *conn, pq_stmt_cache *c, stmt_pipe *p, bool
 
 /* Whether e says that the server-side statement name was outdated, gone or
  * (before it was made) its name taken, all before anything ran. The codes
- * alone do not say it: a function the statement runs may raise them. The
- * server's messages do: 0A000 from RevalidateCachedQuery has this primary
- * message (the source function does not reach a dbr_error), and 26000 and
+ * alone do not say it: a function the statement runs may raise them. For
+ * 0A000 the server function that raised it does (pq_plan_changed, noted on
+ * the connection as the answer was read, in any server language); 26000 and
  * 42P05 name the statement, whose name is ours alone (looked for whole,
  * whatever quotes the server's language puts around it). */
-static bool stale(const dbr_error *e, bool was_prepared, const char *name)
+static bool stale(const dbr_driver_conn *conn, const dbr_error *e, bool was_prepared,
+                  const char *name)
 {
     const char *ss = dbr_error_sqlstate(e);
     const char *msg = dbr_error_message(e);
@@ -543,7 +545,7 @@ static bool stale(const dbr_error *e, bool was_prepared, const char *name)
     if (!n)
         return false;
     if (was_prepared && strcmp(ss, "0A000") == 0)
-        return strcmp(msg, "cached plan must not change result type") == 0;
+        return conn->plan_changed;
     if (strcmp(ss, was_prepared ? "26000" : "42P05") != 0)
         return false;
     for (const char *m = strstr(msg, name); m; m = strstr(m + 1, name))
@@ -590,6 +592,7 @@ static dbr_driver_result *run_entry(dbr_driver_conn *conn, pq_stmt_cache *c, ent
 {
     stmt_pipe p = {.sql = e->sql, .args = args, .execute = true, .nparams = -1};
 
+    conn->plan_changed = false;
     if (!conn->session_changed)
         conn->session_changed = e->changes_session;
     if (e->prepared && (in_tx || !c->doomed->len)) {
@@ -676,7 +679,7 @@ dbr_driver_result *pq_stmt_exec(dbr_driver_conn *conn, const char *sql, const db
 
         if (r)
             return r;
-        if (conn->broken || !stale(x, was_prepared, used))
+        if (conn->broken || !stale(conn, x, was_prepared, used))
             return dbr_error_propagate(err, x), NULL;
         /* 0A000: the old statement still exists, deallocate it later. */
         entry_unprepare(c, e, strcmp(dbr_error_sqlstate(x), "0A000") == 0);
@@ -722,6 +725,7 @@ bool pq_prepare(dbr_driver_conn *conn, const char *sql, int *nparams, const dbr_
             p.name = e->name;
         }
         g_strlcpy(used, p.name, sizeof(used));
+        conn->plan_changed = false;
         if (run_pipe(conn, c, &p, in_tx, wait, &x)) {
             if (e && p.parse)
                 mark_prepared(c, e);
@@ -734,7 +738,7 @@ bool pq_prepare(dbr_driver_conn *conn, const char *sql, int *nparams, const dbr_
             mark_prepared(c, e);
         else if (e && !e->prepared)
             e->name[0] = '\0';
-        if (!e || conn->broken || !stale(x, was_prepared, used) || attempt > 0 || in_tx)
+        if (!e || conn->broken || !stale(conn, x, was_prepared, used) || attempt > 0 || in_tx)
             return dbr_error_propagate(err, x);
         entry_unprepare(c, e, false);
         dbr_error_free(x);

@@ -391,6 +391,35 @@ static void prime_tx_table(dbr_db *db)
     t_exec(db, "ALTER TABLE stmt_tx ADD COLUMN b int");
 }
 
+/* The same schema change on a server that speaks German: the stale plan
+ * is known by the server function that refused it, not by its words. */
+START_TEST(test_stmt_schema_change_is_recognised_in_any_server_language)
+{
+    dbr_db *db = t_open("[database]\ndriver = pq\nconninfo = %s "
+                        "options='-c lc_messages=de_DE.UTF-8'\nmax_open_conns = 1\n",
+                        t_conninfo());
+    const char *sel = "SELECT * FROM stmt_de WHERE a = $1::int";
+    dbr_error *err = NULL;
+    dbr_result *r;
+    const char *p[1] = {"7"};
+
+    t_exec(db, "DROP TABLE IF EXISTS stmt_de");
+    t_exec(db, "CREATE TABLE stmt_de (a int)");
+    t_exec(db, "INSERT INTO stmt_de VALUES (7)");
+    for (int i = 0; i < 2; i++)
+        one(db, sel, "7", 7);
+    ck_assert_int_eq(prepared(db, sel), 1);
+    t_exec(db, "ALTER TABLE stmt_de ADD COLUMN b text DEFAULT 'neu'");
+    r = dbr_query(db, NULL, sel, 1, p, &err);
+    ck_assert_msg(r, "%s", dbr_error_message(err));
+    ck_assert_int_eq(dbr_result_ncols(r), 2);
+    ck_assert_str_eq(dbr_result_value(r, 0, 1), "neu");
+    dbr_result_free(r);
+    t_exec(db, "DROP TABLE stmt_de");
+    dbr_close(db);
+}
+END_TEST
+
 START_TEST(test_stmt_schema_change_in_a_transaction_is_transient_and_not_applied)
 {
     dbr_db *db = open_pg(NULL);
@@ -1164,6 +1193,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_stmt_behind_pgbouncer_transaction_mode_keeps_nothing);
     tcase_add_test(tc, test_stmt_behind_an_undeclared_pgbouncer_no_wrong_answer);
     tcase_add_test(tc, test_stmt_outlives_dbr_close_and_is_refused);
+    tcase_add_test(tc, test_stmt_schema_change_is_recognised_in_any_server_language);
     suite_add_tcase(s, tc);
     return s;
 }
