@@ -256,6 +256,17 @@ bool dbr_gate_inside(const dbr_db *db)
     return false;
 }
 
+void dbr_gate_mark(const dbr_db *db)
+{
+    if (ninside++ < GATE_DEPTH)
+        inside[ninside - 1] = db;
+}
+
+void dbr_gate_unmark(void)
+{
+    ninside--;
+}
+
 bool dbr_gate_enter(dbr_db *db)
 {
     return gate_enter(db, NULL);
@@ -306,10 +317,9 @@ bool dbr_dispatch(dbr_db *db, dbr_call *call, dbr_error **err)
         return dbr_error_propagate(err, e);
     }
     start = dbr_now_us();
-    if (ninside++ < GATE_DEPTH)
-        inside[ninside - 1] = db;
+    dbr_gate_mark(db);
     ok = dbr_next_call(&top, call, &e);
-    ninside--;
+    dbr_gate_unmark();
     if (ok && e) {
         /* A plugin reported success and an error: believe the success. */
         dbr_log(DBR_LOG_WARNING, "core", NULL,

@@ -413,8 +413,8 @@ void dbr_close(dbr_db *db)
         dbr_log(
             DBR_LOG_ERROR, "core", NULL,
             "dbr_close called from inside a call of the same db (a transaction or stream "
-            "callback, an event raised by the call): refused, the db stays open; close it after "
-            "the call returns");
+            "callback) or from a subscriber to its events: refused, the db stays open; close it "
+            "after the call or the event returns");
         return;
     }
     dbr_gate_close(db);

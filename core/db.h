@@ -124,6 +124,10 @@ bool dbr_dispatch(dbr_db *db, dbr_call *call, dbr_error **err);
 /* dbr_close's barrier: refuses new calls and returns once those in flight
  * have finished. */
 void dbr_gate_close(dbr_db *db);
+/* This thread is inside one of db's calls or event deliveries until the
+ * matching unmark: dbr_close(db) from here is refused (dbr_gate_inside). */
+void dbr_gate_mark(const dbr_db *db);
+void dbr_gate_unmark(void);
 /* Whether dbr_close has begun. */
 bool dbr_gate_closed(const dbr_db *db);
 /* A handle that outlives a call (dbr_stmt, dbr_listener) holds its db: after

@@ -64,7 +64,12 @@ void dbr_host_publish(const dbr_host *host, const char *type, ...)
     va_list ap;
 
     va_start(ap, type);
+    /* A subscriber runs on the publisher's thread, a plugin's own (the
+     * health monitor's) included: dbr_close from it would wait for that
+     * thread, so it is refused like one from inside a call. */
+    dbr_gate_mark(host->db);
     dbr_events_publishv(host->events, type, ap);
+    dbr_gate_unmark();
     va_end(ap);
 }
 

@@ -60,10 +60,10 @@ typedef struct dbr_event dbr_event;
  * are gone) until it is freed, and its calls fail with DBR_ERR_MISUSE,
  * nothing sent (as SQLite's sqlite3_close_v2 keeps a connection until its
  * last statement is finalized). Called from inside one of the db's own calls (a
- * transaction's callback, a stream's row function, a subscriber to an event the call raised)
- * it would wait for itself: it is refused with an error log line and the
- * db stays open. From a plugin's own thread (an event the health monitor
- * raises) it is not detected: never close a db from an event subscriber. */
+ * transaction's callback, a stream's row function) or from a subscriber to
+ * one of its events (on any thread, a plugin's own included: the health
+ * monitor's) it would wait for itself: it is refused with an error log
+ * line and the db stays open. */
 DBR_API dbr_db *dbr_open(const char *config_path, dbr_error **err);
 DBR_API dbr_db *dbr_open_string(const char *config_text, dbr_error **err);
 DBR_API void dbr_close(dbr_db *db);

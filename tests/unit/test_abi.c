@@ -244,6 +244,44 @@ START_TEST(test_abi_close_from_inside_a_call_is_refused_not_a_hang)
 }
 END_TEST
 
+/* An event the health monitor raises on its own thread: a subscriber that
+ * closes the db would make dbr_close join the very thread it runs on. */
+typedef struct closer {
+    dbr_db *db;
+    gint tried; /* atomic */
+} closer;
+
+static void close_on_alert(const dbr_event *ev, void *user)
+{
+    closer *c = user;
+
+    if (strcmp(dbr_event_type(ev), "health.alert") == 0 && !g_atomic_int_get(&c->tried)) {
+        dbr_close(c->db); /* refused: the health monitor's thread is inside its db */
+        g_atomic_int_set(&c->tried, 1);
+    }
+}
+
+static bool tried(void *user)
+{
+    return g_atomic_int_get(&((closer *)user)->tried) != 0;
+}
+
+START_TEST(test_abi_close_from_a_plugin_threads_event_is_refused_not_a_hang)
+{
+    /* min_open_conns above max_open_conns: the first check raises an alert */
+    dbr_db *db = t_open("[database]\ndriver = fake\nmax_open_conns = 1\n[chain]\nplugins = "
+                        "health\n[plugin.health]\ninterval = 20ms\nmin_open_conns = 5\n");
+    closer c = {db, 0};
+    dbr_error *err = NULL;
+
+    dbr_subscribe(db, close_on_alert, &c);
+    ck_assert(t_wait_for(tried, &c, 20000));
+    ck_assert_msg(dbr_ping(db, NULL, &err), "%s", dbr_error_message(err)); /* still open */
+    dbr_unsubscribe(db, close_on_alert, &c);
+    dbr_close(db);
+}
+END_TEST
+
 /* The rule for a later minor, on the core's own copy function: a 3.1
  * library (one more field after struct_size) takes a 3.0 program's struct,
  * its new field zero; and a 3.0 library takes a 3.1 program's struct whose
@@ -300,6 +338,7 @@ int main(void)
     tcase_add_test(tc, test_abi_older_and_newer_minors_of_a_sized_struct);
     tcase_add_test(tc, test_abi_close_is_a_barrier);
     tcase_add_test(tc, test_abi_close_from_inside_a_call_is_refused_not_a_hang);
+    tcase_add_test(tc, test_abi_close_from_a_plugin_threads_event_is_refused_not_a_hang);
     suite_add_tcase(s, tc);
     return t_run(s);
 }
