@@ -122,9 +122,10 @@ void pq_note_read_only_server(dbr_driver_conn *conn, dbr_error *e);
 
 /* Prepared statements and the statement cache (pq_stmt.c). pq_exec hands
  * pq_stmt_exec what carries DBR_EXEC_CACHE or DBR_EXEC_PREPARE.
- * pq_stmt_observe reads a user's DEALLOCATE or DISCARD ALL before it is
- * sent, and returns true for a DISCARD ALL, after whose success the caller
- * calls pq_stmt_forget_all; pq_stmt_forget_all also follows a session
+ * pq_stmt_observe reads a user's DEALLOCATE or DISCARD ALL (after one
+ * statement succeeded; before a script or batch is sent), and returns true
+ * for a DISCARD ALL, after whose success the caller calls
+ * pq_stmt_forget_all; pq_stmt_forget_all also follows a session
  * reset; pq_stmt_server_side tells whether the server holds any of ours. */
 dbr_driver_result *pq_stmt_exec(dbr_driver_conn *conn, const char *sql, const dbr_args *args,
                                 unsigned flags, const dbr_wait *wait, dbr_error **err);

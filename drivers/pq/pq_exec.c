@@ -192,13 +192,12 @@ dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, const dbr_arg
                            unsigned flags, const dbr_wait *wait, dbr_error **err)
 {
     dbr_driver_result *r;
-    bool in_tx, discard;
+    bool in_tx;
 
     if (flags & (DBR_EXEC_CACHE | DBR_EXEC_PREPARE))
         return pq_stmt_exec(conn, sql, args, flags, wait, err);
     if (!pq_usable(conn, err))
         return NULL;
-    discard = pq_stmt_observe(conn, sql, false);
     in_tx = PQtransactionStatus(conn->pg) != PQTRANS_IDLE; /* before the send changes it */
     if (!PQsendQueryParams(conn->pg, sql, args ? args->n : 0, NULL, args ? args->values : NULL,
                            args ? args->lengths : NULL, args ? args->formats : NULL, 0))
@@ -206,7 +205,10 @@ dbr_driver_result *pq_exec(dbr_driver_conn *conn, const char *sql, const dbr_arg
     if (!conn->session_changed)
         conn->session_changed = pq_session_changing(sql, false);
     r = pq_collect(conn, wait, sql, in_tx, false, err);
-    if (r && discard)
+    /* One statement's answer says exactly whether its DEALLOCATE or DISCARD
+     * ran (they are not transactional): forgotten once they did, kept
+     * when the server refused them. */
+    if (r && pq_stmt_observe(conn, sql, false))
         pq_stmt_forget_all(conn);
     return r;
 }

@@ -46,9 +46,13 @@
  *     result type", are taken so: the same codes raised while a statement
  *     runs (a function's RAISE) are the statement's own errors.
  *   - DISCARD ALL (the pool's session reset, or the user's) and DEALLOCATE
- *     ALL or DEALLOCATE dbr_T_N by the user: read from the text before it is
- *     sent, and the entries forgotten (pq_stmt_observe); after a DISCARD
- *     ALL only once it succeeded (inside a transaction block it fails).
+ *     ALL or DEALLOCATE dbr_T_N by the user: read from the text, and the
+ *     entries forgotten (pq_stmt_observe) once the statement succeeded; a
+ *     refused one (inside a failed transaction block) deallocated nothing.
+ *     In a script or a batch, where one answer covers several statements,
+ *     a DEALLOCATE is forgotten before it is sent (should it not run, the
+ *     server keeps a statement the cache no longer names until the session
+ *     ends: a leak, never a name the server no longer has).
  *   - Statements that vanish again and again (26000 three times): a pooler
  *     in transaction mode nobody declared. The connection stops keeping
  *     statements and says so in the log.

@@ -478,6 +478,52 @@ static bool deallocate_then_read(dbr_tx *tx, void *user, dbr_error **err)
     return true;
 }
 
+/* A DEALLOCATE that the server refuses (the transaction already failed)
+ * deallocated nothing: the cache keeps the statement, which is still on
+ * the server, instead of forgetting it there until the session ends. */
+static bool failed_then_deallocate(dbr_tx *tx, void *user, dbr_error **err)
+{
+    dbr_error *e = NULL;
+
+    ck_assert(!dbr_tx_exec(tx, "SELECT 1/0", 0, NULL, &e));
+    dbr_error_free(e);
+    e = NULL;
+    ck_assert(!dbr_tx_exec(tx, user, 0, NULL, &e));
+    ck_assert_msg(strcmp(dbr_error_sqlstate(e), "25P02") == 0, "%s: %s", dbr_error_sqlstate(e),
+                  dbr_error_message(e));
+    dbr_error_free(e);
+    (void)err;
+    return false; /* roll back */
+}
+
+START_TEST(test_stmt_refused_deallocate_keeps_the_statement)
+{
+    dbr_db *db = open_pg("reset = none");
+    const char *sql = "SELECT $1::int * 3";
+    dbr_error *err = NULL;
+    char *name, *dealloc;
+
+    one(db, sql, "1", 3);
+    one(db, sql, "1", 3);
+    name = t_value(db, "SELECT name FROM pg_prepared_statements WHERE statement = "
+                       "'SELECT $1::int * 3'");
+    for (int i = 0; i < 2; i++) {
+        dealloc = g_strdup_printf(i ? "DEALLOCATE %s" : "DEALLOCATE ALL", name);
+        ck_assert(!dbr_tx_run(db, NULL, NULL, failed_then_deallocate, dealloc, &err));
+        dbr_error_free(err);
+        err = NULL;
+        g_free(dealloc);
+        one(db, sql, "2", 6);
+        /* still the one statement, run again: not a second one beside a
+         * forgotten first */
+        ck_assert_int_eq(prepared(db, sql), 1);
+        ck_assert_int_eq(prepared(db, NULL), 1);
+    }
+    g_free(name);
+    dbr_close(db);
+}
+END_TEST
+
 START_TEST(test_stmt_user_deallocate_all_does_not_desynchronise)
 {
     dbr_db *db = open_pg("reset = none");
@@ -1193,6 +1239,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_stmt_behind_pgbouncer_transaction_mode_keeps_nothing);
     tcase_add_test(tc, test_stmt_behind_an_undeclared_pgbouncer_no_wrong_answer);
     tcase_add_test(tc, test_stmt_outlives_dbr_close_and_is_refused);
+    tcase_add_test(tc, test_stmt_refused_deallocate_keeps_the_statement);
     tcase_add_test(tc, test_stmt_schema_change_is_recognised_in_any_server_language);
     suite_add_tcase(s, tc);
     return s;
