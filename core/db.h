@@ -45,6 +45,7 @@ struct dbr_db {
     gint commit_tracking; /* atomic: 0 not probed yet, 1 COMMIT can learn xids, -1 cannot */
     gint pooler_checked;  /* atomic: whether a pooler in front was looked for (pooler.c) */
     gint pooler_found;    /* atomic: a pooler the config does not declare: no statement cache */
+    gint pooler_tries;    /* atomic: failed attempts to look (pooler.c gives up after 3) */
     bool check_only;
     bool one_shot; /* dbr_open_opts.one_shot or check_only */
     /* atomic: one for the open db, one per prepared statement and listener

@@ -12,8 +12,10 @@
  * core only decides. The driver's documentation (for pq: docs/pgbouncer.md)
  * is the table of what works.
  *
- * A config that does not say so is caught once, at dbr_open: the driver
- * tells whether a pooler answers for the server, and a contradiction is a
+ * A config that does not say so is caught once, on the first connection
+ * (dbr_open's, or the first call's when dbr_open did not connect or could
+ * not ask): the driver tells whether a pooler answers for the server, and
+ * a contradiction is a
  * warning (not an error: a pooler in session mode is fine with pooler =
  * none, and the check cannot tell the modes apart). The statement cache is
  * turned off for that db all the same (dbr_exec_flags): a statement kept on
@@ -55,15 +57,22 @@ void dbr_pooler_detect(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait)
     dbr_error *e = NULL;
     int found;
 
-    if (!DBR_OPS_HAS(struct dbr_driver_ops, db->drv, pooler_detect) || !db->drv->pooler_detect ||
-        g_atomic_int_get(&db->pooler_checked))
+    if (g_atomic_int_get(&db->pooler_checked))
         return;
+    if (!DBR_OPS_HAS(struct dbr_driver_ops, db->drv, pooler_detect) || !db->drv->pooler_detect) {
+        g_atomic_int_set(&db->pooler_checked, 1); /* nothing to ask */
+        return;
+    }
     /* dbr_open has no ctx: a server that took the connection and then
      * hangs must not hold it for ever. */
     bounded = dbr_wait_within(*wait, db->st->connect_timeout_us);
     found = db->drv->pooler_detect(dc, &bounded, &e);
     if (found < 0) { /* not known (the call failed): no warning either way */
         dbr_error_free(e);
+        /* Asked again by the next calls, a few times: not for ever, since
+         * each asking is a round trip ahead of a caller's statement. */
+        if (g_atomic_int_add(&db->pooler_tries, 1) >= 2)
+            g_atomic_int_set(&db->pooler_checked, 1);
         return;
     }
     if (!g_atomic_int_compare_and_exchange(&db->pooler_checked, 0, 1))

@@ -564,6 +564,36 @@ START_TEST(test_bouncer_open_warns_when_pooler_setting_contradicts)
 }
 END_TEST
 
+/* dbr_open that does not connect (connect_on_open = false) leaves the
+ * look to the first call, which warns (and turns the statement cache off:
+ * the same flag). */
+START_TEST(test_bouncer_undeclared_pooler_is_found_by_the_first_call)
+{
+    const char *sql = "SELECT $1::int + 1";
+    const char *p[1] = {"1"};
+    dbr_error *err = NULL;
+    dbr_db *db;
+    char *w;
+
+    warnings = g_string_new(NULL);
+    dbr_log_set_handler(keep_warnings, NULL);
+    db = t_open("[database]\ndriver = pq\nconninfo = %s\nconnect_on_open = false\n", bouncer());
+    ck_assert_msg(!strstr(warnings->str, "pooler"), "%s", warnings->str);
+    for (int i = 0; i < 3; i++) {
+        dbr_result *r = dbr_query(db, NULL, sql, 1, p, &err);
+
+        ck_assert_msg(r, "%s", dbr_error_message(err));
+        dbr_result_free(r);
+    }
+    dbr_close(db);
+    dbr_log_set_handler(NULL, NULL);
+    w = g_string_free(warnings, FALSE);
+    warnings = NULL;
+    ck_assert_msg(strstr(w, "pooler answers for the server"), "no warning: %s", w);
+    g_free(w);
+}
+END_TEST
+
 /* Startup settings in the conninfo: PgBouncer refuses them at connect
  * (and with ignore_startup_parameters = options it would drop them without
  * a word), and dbr_open says so. */
@@ -849,6 +879,7 @@ int main(void)
     tcase_add_test(tc, test_bouncer_session_settings_leak_between_clients_without_pooler);
     tcase_add_test(tc, test_bouncer_pool_sends_no_reset);
     tcase_add_test(tc, test_bouncer_open_warns_when_pooler_setting_contradicts);
+    tcase_add_test(tc, test_bouncer_undeclared_pooler_is_found_by_the_first_call);
     tcase_add_test(tc, test_bouncer_conninfo_options_are_refused_at_open);
     tcase_add_test(tc, test_bouncer_migrate_up_concurrently);
     tcase_add_test(tc, test_bouncer_migrate_refuses_set_in_a_no_transaction_file);
