@@ -17,6 +17,7 @@
 #include "abi.h"
 #include "ctx.h"
 #include "db.h"
+#include "secret_key.h"
 
 #ifndef DBR_VERSION
 #define DBR_VERSION "0.0.0"

@@ -76,12 +76,6 @@ int dbr_settings_line(const dbr_settings *st, const char *group, const char *key
 bool dbr_section_get_list(const dbr_config_section *sec, const char *key, char ***out,
                           dbr_error **err);
 
-/* Whether the value of a config key named key (len bytes) is a secret:
- * its name holds "password", "secret" or "token", in any case (dbr's
- * password_file, a user plugin's api_token); wider than needed on purpose,
- * since a harmless value hidden costs nothing and a secret shown cannot be
- * taken back. */
-bool dbr_secret_key(const char *key, size_t len);
 /* A raw key-file value without its trailing " # comment" and blanks, in
  * place (section.c). */
 char *dbr_config_strip_comment(char *raw);

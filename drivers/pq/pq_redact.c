@@ -14,18 +14,7 @@
 #include <string.h>
 
 #include "pq_redact.h"
-
-bool pq_secret_key(const char *key, size_t len)
-{
-    static const char *const words[] = {"password", "secret", "token"};
-    char *low = g_ascii_strdown(key, (gssize)len);
-    bool secret = false;
-
-    for (size_t i = 0; i < G_N_ELEMENTS(words) && !secret; i++)
-        secret = strstr(low, words[i]) != NULL;
-    g_free(low);
-    return secret;
-}
+#include "secret_key.h"
 
 static bool is_uri(const char *s)
 {
@@ -36,7 +25,7 @@ static bool is_uri(const char *s)
 static bool is_secret_uri_key(const char *key, size_t len)
 {
     char *raw = g_strndup(key, len), *dec = g_uri_unescape_string(raw, NULL);
-    bool secret = dec ? pq_secret_key(dec, strlen(dec)) : true; /* undecodable: hide */
+    bool secret = dec ? dbr_secret_key(dec, strlen(dec)) : true; /* undecodable: hide */
 
     g_free(dec);
     g_free(raw);
@@ -155,7 +144,7 @@ char *pq_redact_conninfo(const char *conninfo)
             g_string_append(out, out->len ? " ..." : "...");
             break;
         }
-        secret = pq_secret_key(key, (size_t)(kend - key));
+        secret = dbr_secret_key(key, (size_t)(kend - key));
         dbname = kend - key == 6 && g_ascii_strncasecmp(key, "dbname", 6) == 0;
         if (out->len)
             g_string_append_c(out, ' ');

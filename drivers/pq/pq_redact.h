@@ -12,11 +12,5 @@ char *pq_redact_conninfo(const char *conninfo);
 /* The redact_conninfo slot: the same, allocated with malloc (the core
  * frees it with free()). */
 char *pq_redact_conninfo_slot(const char *conninfo);
-/* Whether the value of a keyword named key (len bytes) is a secret: its
- * name holds "password", "secret" or "token", in any case. That covers
- * libpq's secrets (password, sslpassword, libpq 18's oauth_client_secret);
- * wider than libpq on purpose, since a harmless value hidden costs nothing
- * and a secret shown cannot be taken back. */
-bool pq_secret_key(const char *key, size_t len);
 
 #endif

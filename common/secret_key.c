@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Which config keys hold a secret, to keep their values out of logs, error
- * text and `dbr check`. The conninfo's own secrets are the driver's to
- * find (its redact_conninfo slot, shown through dbr_conninfo_shown in
- * db.c): only it knows the syntax.
+ * The one rule for which keys hold a secret, shared by the core (config
+ * values in `dbr check` and logs) and the drivers (their conninfo
+ * redaction), so that the two can never disagree.
  */
+#include "secret_key.h"
+
 #include <glib.h>
 #include <string.h>
-
-#include "settings.h"
 
 bool dbr_secret_key(const char *key, size_t len)
 {
