@@ -7,6 +7,17 @@
 
 #include <dbr/dbr.h>
 
+/* RUNNING_ON_VALGRIND: true under valgrind (0 where its header is absent),
+ * for the few tests that do less there. */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 /* Opens a db from a printf-formatted config; fails the test on error. */
 dbr_db *t_open(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Opens a db expecting failure; returns the error (never NULL). */

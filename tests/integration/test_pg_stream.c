@@ -22,14 +22,6 @@
  * million under ASan,
  * still flat and still checked; the 5-million-row figure is the native
  * run's (and dbr-bench --stream's). */
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
 #ifdef __SANITIZE_ADDRESS__
 #define STREAM_ROWS MILLION
 #else
