@@ -224,11 +224,24 @@ static dbr_db *db_open(const char *path, const char *text, const dbr_open_opts *
     if (DBR_OPS_HAS(struct dbr_driver_ops, db->drv, check_conninfo)) {
         dbr_error *e = NULL;
 
-        if (!db->drv->check_conninfo(db->st->conninfo, &e)) {
+        /* The conninfo alone, then with what goes beside it (the password
+         * of password_file, a sibling's keywords), so that the error names
+         * the line at fault. Here, not at the first connect: dbr check and
+         * connect_on_open = false see it too. */
+        if (!db->drv->check_conninfo(db->st->conninfo, NULL, &e)) {
             dbr_error_propagate(err,
                                 dbr_error_wrap(e, DBR_ERR_CONFIG, "core",
                                                "%s:%d: [database] conninfo", db->st->source,
                                                dbr_settings_line(db->st, "database", "conninfo")));
+            goto out_fail;
+        }
+        if (!db->drv->check_conninfo(db->st->conninfo, &db->st->driver_opts, &e)) {
+            const char *key = db->st->driver_opts.password ? "password_file" : "conninfo";
+
+            dbr_error_propagate(err,
+                                dbr_error_wrap(e, DBR_ERR_CONFIG, "core", "%s:%d: [database] %s",
+                                               db->st->source,
+                                               dbr_settings_line(db->st, "database", key), key));
             goto out_fail;
         }
     }

@@ -27,6 +27,16 @@ bool dbr_host_one_shot(const dbr_host *host)
     return host && host->db && host->db->one_shot;
 }
 
+bool dbr_host_supports(const dbr_host *host, dbr_capability cap)
+{
+    return host && host->db && dbr_supports(host->db, cap);
+}
+
+const char *dbr_host_driver_name(const dbr_host *host)
+{
+    return host && host->db ? host->db->st->driver : "";
+}
+
 int64_t dbr_host_now_us(const dbr_host *host)
 {
     return host->clock.now_us ? host->clock.now_us(host->clock.user) : dbr_now_us();

@@ -47,14 +47,15 @@ static dbr_error *section_errorv(const dbr_config_section *sec, const char *key,
     int line = dbr_settings_line(sec->st, sec->group, key);
     dbr_error *e;
 
+    /* key NULL: the group as a whole, at its header's line */
     if (line > 0)
-        e = dbr_error_new(DBR_ERR_CONFIG, "config", "%s:%d: [%s] %s: %s", sec->st->source, line,
-                          dbr_quote_name(sec->group).text, key ? dbr_quote_name(key).text : "",
-                          what);
+        e = dbr_error_new(DBR_ERR_CONFIG, "config", "%s:%d: [%s]%s%s: %s", sec->st->source, line,
+                          dbr_quote_name(sec->group).text, key ? " " : "",
+                          key ? dbr_quote_name(key).text : "", what);
     else
-        e = dbr_error_new(DBR_ERR_CONFIG, "config", "%s: [%s] %s: %s", sec->st->source,
-                          dbr_quote_name(sec->group).text, key ? dbr_quote_name(key).text : "",
-                          what);
+        e = dbr_error_new(DBR_ERR_CONFIG, "config", "%s: [%s]%s%s: %s", sec->st->source,
+                          dbr_quote_name(sec->group).text, key ? " " : "",
+                          key ? dbr_quote_name(key).text : "", what);
     g_free(what);
     return e;
 }

@@ -100,7 +100,10 @@ static void print_report(const char *config, JsonObject *r)
  * being unreachable for the service: critical. */
 static bool config_fault(const dbr_error *err)
 {
-    return (dbr_error_kind_of(err) == DBR_ERR_CONFIG || dbr_error_kind_of(err) == DBR_ERR_MISUSE) &&
+    dbr_error_kind k = dbr_error_kind_of(err);
+
+    /* UNSUPPORTED: the config asks the driver for what it cannot do */
+    return (k == DBR_ERR_CONFIG || k == DBR_ERR_MISUSE || k == DBR_ERR_UNSUPPORTED) &&
            !*dbr_error_sqlstate(err);
 }
 

@@ -144,7 +144,7 @@ static bool check_values(const PQconninfoOption *opts, dbr_error **err)
     return true;
 }
 
-static bool pq_check_conninfo(const char *conninfo, dbr_error **err)
+static bool check_text(const char *conninfo, dbr_error **err)
 {
     char *perr = NULL, *near;
     PQconninfoOption *opts;
@@ -171,6 +171,22 @@ static bool pq_check_conninfo(const char *conninfo, dbr_error **err)
                       "percent-encoding; its text is not shown, it may hold a password)");
     PQfreemem(perr);
     return false;
+}
+
+/* The text, then (with opts) the keywords put over it and the host list
+ * they make, as connect would: no I/O. */
+static bool pq_check_conninfo(const char *conninfo, const dbr_driver_opts *opts, dbr_error **err)
+{
+    pq_hosts hosts;
+
+    if (!check_text(conninfo, err))
+        return false;
+    if (!opts)
+        return true;
+    if (!pq_hosts_init(&hosts, conninfo, opts, err))
+        return false;
+    pq_hosts_clear(&hosts);
+    return true;
 }
 
 /* One host's libpq connection, polled until it is up, failed, or
@@ -285,7 +301,7 @@ static dbr_driver_conn *pq_connect(const char *conninfo, const dbr_driver_opts *
     int index = 0;
     PGconn *pg;
 
-    if (!pq_check_conninfo(conninfo, err) || !pq_hosts_init(&hosts, conninfo, opts, err))
+    if (!check_text(conninfo, err) || !pq_hosts_init(&hosts, conninfo, opts, err))
         return NULL;
     conn = g_new0(dbr_driver_conn, 1);
     pg = connect_hosts(&hosts, wait, conn, &index, err);

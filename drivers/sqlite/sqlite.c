@@ -194,9 +194,9 @@ static const char *sq_begin_sql(const dbr_tx_opts *opts)
     return opts && opts->read_only ? SQ_BEGIN_READ_ONLY : SQ_BEGIN_WRITE;
 }
 
-static bool sq_check_conninfo(const char *conninfo, dbr_error **err)
+static bool sq_check_conninfo(const char *conninfo, const dbr_driver_opts *opts, dbr_error **err)
 {
-    return sq_uri_parse(conninfo, NULL, err);
+    return sq_uri_parse(conninfo, NULL, err) && sq_opts_check(opts, err);
 }
 
 static const struct dbr_driver_ops sq_ops = {

@@ -199,10 +199,13 @@ struct dbr_driver_ops {
     bool (*session_reset)(dbr_driver_conn *conn, const char *sql, const dbr_wait *wait,
                           dbr_error **err);
     /* Checks the syntax of a conninfo without any I/O: unknown keywords,
-     * quoting, encoding. Returns false with a DBR_ERR_CONFIG error that
-     * quotes none of the conninfo (it may hold a password). The core calls
-     * it in dbr_open, before anything connects. */
-    bool (*check_conninfo)(const char *conninfo, dbr_error **err);
+     * quoting, encoding; with opts (non-NULL), also what connect would be
+     * given beside it (a password the driver cannot use, an unknown
+     * override keyword). Returns false with a DBR_ERR_CONFIG error that
+     * quotes none of the conninfo or opts (they may hold a password). The
+     * core calls it in dbr_open, before anything connects, once without
+     * opts and once with them. */
+    bool (*check_conninfo)(const char *conninfo, const dbr_driver_opts *opts, dbr_error **err);
     /* Names the first thing in sql (a script of one or more statements)
      * that binds state to the server session beyond its transaction: a
      * session setting, a prepared statement, a listener, a session advisory

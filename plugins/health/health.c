@@ -93,8 +93,15 @@ static bool health_create(const dbr_config_section *cfg, const dbr_host *host, v
         return false;
     }
     h->archiver = health_archiver_new(cfg, host, &aerr);
+    if (!aerr && h->archiver && !dbr_host_supports(host, DBR_CAP_ARCHIVE_STATUS))
+        aerr = dbr_config_error(cfg, "watch_archiving",
+                                "true needs the driver's capability \"%s\", which driver \"%s\" "
+                                "lacks: set it to false",
+                                dbr_capability_name(DBR_CAP_ARCHIVE_STATUS),
+                                dbr_host_driver_name(host));
     if (aerr) {
         dbr_error_propagate(err, aerr);
+        health_archiver_free(h->archiver);
         g_free(h);
         return false;
     }
@@ -140,16 +147,6 @@ static bool health_open(void *self, dbr_db *db, dbr_error **err)
 {
     health *h = self;
 
-    if (h->archiver && !dbr_supports(db, DBR_CAP_ARCHIVE_STATUS)) {
-        dbr_module_info drv = {0};
-
-        dbr_chain_module(db, -1, &drv);
-        return dbr_set_error(err, DBR_ERR_UNSUPPORTED, "health",
-                             "[plugin.health] watch_archiving = true needs the driver's "
-                             "capability \"%s\", which driver \"%s\" lacks: set it to false",
-                             dbr_capability_name(DBR_CAP_ARCHIVE_STATUS),
-                             drv.name ? drv.name : "?");
-    }
     h->db = db;
     /* The breaker's state until its next event (when one is called so). */
     {

@@ -87,6 +87,18 @@ static bool router_create(const dbr_config_section *cfg, const dbr_host *host, v
         router_destroy(r);
         return false;
     }
+    if (!dbr_host_supports(host, DBR_CAP_REPLICATION)) {
+        dbr_error_propagate(err, dbr_config_error(cfg, NULL,
+                                                  "the router needs the driver's capability "
+                                                  "\"%s\" (where the server stands in "
+                                                  "replication, to measure standby lag), which "
+                                                  "driver \"%s\" lacks: remove router from "
+                                                  "[chain] plugins",
+                                                  dbr_capability_name(DBR_CAP_REPLICATION),
+                                                  dbr_host_driver_name(host)));
+        router_destroy(r);
+        return false;
+    }
     *self = r;
     return true;
 }
@@ -155,16 +167,6 @@ static bool router_open(void *self, dbr_db *db, dbr_error **err)
     router *r = self;
     char name[96], labels[256];
 
-    if (!dbr_supports(db, DBR_CAP_REPLICATION)) {
-        dbr_module_info drv = {0};
-
-        dbr_chain_module(db, -1, &drv);
-        return dbr_set_error(err, DBR_ERR_UNSUPPORTED, ROUTER_LAYER,
-                             "the router needs the driver's capability \"%s\" (where the server "
-                             "stands in replication, to measure standby lag), which driver \"%s\" "
-                             "lacks: remove router from [chain] plugins",
-                             dbr_capability_name(DBR_CAP_REPLICATION), drv.name ? drv.name : "?");
-    }
     if (dbr_host_one_shot(r->host)) /* the dbr tool: no standbys, no thread */
         return true;
     g_snprintf(name, sizeof(name), "%s-router-primary", dbr_host_db_name(r->host));

@@ -834,23 +834,38 @@ START_TEST(test_server_only_plugins_refuse_clearly)
     dbr_replication_state rs = {0};
     dbr_archive_state as = {0};
 
-    err = t_open_fail("[database]\ndriver = sqlite\nconninfo = file:%s?mode=rwc\n[chain]\n"
-                      "plugins = router\n[plugin.router]\nstandbys = 127.0.0.1:5432\n",
-                      path);
-    ck_assert_kind(err, DBR_ERR_UNSUPPORTED);
-    ck_assert_msg(strstr(dbr_error_message(err), "\"replication\"") &&
-                      strstr(dbr_error_message(err), "\"sqlite\""),
-                  "%s", dbr_error_message(err));
-    dbr_error_free(err);
-    err = t_open_fail("[database]\ndriver = sqlite\nconninfo = file:%s?mode=rwc\n[chain]\n"
-                      "plugins = health\n[plugin.health]\nwatch_archiving = true\n",
-                      path);
-    ck_assert_kind(err, DBR_ERR_UNSUPPORTED);
-    ck_assert_msg(strstr(dbr_error_message(err), "\"archive_status\"") &&
-                      strstr(dbr_error_message(err), "\"sqlite\"") &&
-                      strstr(dbr_error_message(err), "watch_archiving"),
-                  "%s", dbr_error_message(err));
-    dbr_error_free(err);
+    /* A config error on the plugin's lines, in check mode (dbr check) too */
+    for (int check = 0; check < 2; check++) {
+        char *text =
+            g_strdup_printf("[database]\ndriver = sqlite\nconninfo = file:%s?mode=rwc\n[chain]\n"
+                            "plugins = router\n[plugin.router]\nstandbys = 127.0.0.1:5432\n",
+                            path);
+        dbr_open_opts opts = {.config_text = text, .check_only = check};
+
+        err = NULL;
+        ck_assert_ptr_null(dbr_open_with(&opts, &err));
+        ck_assert_kind(err, DBR_ERR_CONFIG);
+        ck_assert_msg(strstr(dbr_error_message(err), "<string>:6: [plugin.router]: ") &&
+                          strstr(dbr_error_message(err), "\"replication\"") &&
+                          strstr(dbr_error_message(err), "\"sqlite\""),
+                      "%s", dbr_error_message(err));
+        dbr_error_free(err);
+        g_free(text);
+        text = g_strdup_printf("[database]\ndriver = sqlite\nconninfo = file:%s?mode=rwc\n[chain]\n"
+                               "plugins = health\n[plugin.health]\nwatch_archiving = true\n",
+                               path);
+        opts = (dbr_open_opts){.config_text = text, .check_only = check};
+        err = NULL;
+        ck_assert_ptr_null(dbr_open_with(&opts, &err));
+        ck_assert_kind(err, DBR_ERR_CONFIG);
+        ck_assert_msg(
+            strstr(dbr_error_message(err), "\"archive_status\"") &&
+                strstr(dbr_error_message(err), "\"sqlite\"") &&
+                strstr(dbr_error_message(err), "<string>:7: [plugin.health] watch_archiving"),
+            "%s", dbr_error_message(err));
+        dbr_error_free(err);
+        g_free(text);
+    }
     db = t_open("[database]\ndriver = sqlite\nconninfo = file:%s?mode=rwc\n[chain]\n"
                 "plugins = health\n[plugin.health]\ninterval = 50ms\n",
                 path);
@@ -912,14 +927,23 @@ START_TEST(test_conninfo_redacted_and_password_refused)
     g_free(text);
     ck_assert(g_file_set_contents(pwfile, "Zq5\n", -1, NULL));
     ck_assert_int_eq(g_chmod(pwfile, 0600), 0);
-    err = t_open_fail("[database]\ndriver = sqlite\nconninfo = file:%s?mode=rwc\n"
-                      "password_file = %s\n",
-                      path, pwfile);
-    ck_assert_kind(err, DBR_ERR_CONFIG);
-    ck_assert_msg(strstr(dbr_error_message(err), "takes no password") &&
-                      !strstr(dbr_error_message(err), "Zq5"),
-                  "%s", dbr_error_message(err));
-    dbr_error_free(err);
+    /* At open, on the password_file line, even without connecting or in
+     * check mode (dbr check). */
+    for (int mode = 0; mode < 3; mode++) {
+        text = g_strdup_printf("[database]\ndriver = sqlite\nconninfo = file:%s?mode=rwc\n"
+                               "password_file = %s\n%s",
+                               path, pwfile, mode == 1 ? "connect_on_open = false\n" : "");
+        opts = (dbr_open_opts){.config_text = text, .check_only = mode == 2};
+        err = NULL;
+        ck_assert_ptr_null(dbr_open_with(&opts, &err));
+        ck_assert_kind(err, DBR_ERR_CONFIG);
+        ck_assert_msg(strstr(dbr_error_message(err), "takes no password") &&
+                          strstr(dbr_error_message(err), "<string>:4: [database] password_file") &&
+                          !strstr(dbr_error_message(err), "Zq5"),
+                      "%s", dbr_error_message(err));
+        dbr_error_free(err);
+        g_free(text);
+    }
     g_free(pwfile);
     g_free(path);
 }

@@ -139,6 +139,12 @@ DBR_API const char *dbr_host_db_name(const dbr_host *host);
  * background threads, periodic work) and answers its commands (control)
  * on the caller's thread. Constant for the life of the db. */
 DBR_API bool dbr_host_one_shot(const dbr_host *host);
+/* Whether the db's driver has capability cap (as dbr_supports), and the
+ * driver's name from [database] driver: already known in a plugin's
+ * create, so a plugin that needs a capability refuses there, where its
+ * config error names the file and line and `dbr check` sees it too. */
+DBR_API bool dbr_host_supports(const dbr_host *host, dbr_capability cap);
+DBR_API const char *dbr_host_driver_name(const dbr_host *host);
 
 /* Looking at the database below the chain. Both are thread-safe, block
  * within ctx (NULL: no deadline) and return false with an error when the
