@@ -210,10 +210,23 @@ static bool router_open(void *self, dbr_db *db, dbr_error **err)
     return true;
 }
 
+/* The db's calls are over (dbr_close waits for them): the checker stops and
+ * the siblings' connections go now, not when the last statement or
+ * listener that keeps the closed db in memory is freed. */
 static void router_close(void *self, dbr_db *db)
 {
+    router *r = self;
+
     (void)db;
-    router_checker_stop(self);
+    router_checker_stop(r);
+    dbr_close(r->primary);
+    r->primary = NULL;
+    for (guint i = 0; i < r->replicas->len; i++) {
+        replica *s = g_ptr_array_index(r->replicas, i);
+
+        dbr_close(s->db);
+        s->db = NULL;
+    }
 }
 
 /* The next standby, round robin, that is up and close enough; NULL if none. */

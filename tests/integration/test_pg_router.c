@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dbr/stmt.h>
+
 #include "../testutil.h"
 
 typedef struct where {
@@ -194,6 +196,53 @@ START_TEST(test_pg_router_sends_reads_to_a_fitting_standby)
 }
 END_TEST
 
+/* The router's own connections (its primary and standby siblings) go at
+ * dbr_close, even while a prepared statement keeps the closed db in
+ * memory. The standby is the primary itself, so one server holds all. */
+static long long router_conns(void)
+{
+    dbr_db *probe = t_open("[database]\ndriver = pq\nconninfo = %s\n", t_conninfo());
+    long long n = t_int(probe, "SELECT count(*) FROM pg_stat_activity WHERE application_name "
+                               "= 'dbr_router_close'");
+
+    dbr_close(probe);
+    return n;
+}
+
+static bool conns_at_least(void *want)
+{
+    return router_conns() >= *(long long *)want;
+}
+
+static bool conns_at_most(void *want)
+{
+    return router_conns() <= *(long long *)want;
+}
+
+START_TEST(test_pg_router_close_gives_back_its_connections)
+{
+    dbr_db *probe = t_open("[database]\ndriver = pq\nconninfo = %s\n", t_conninfo());
+    char *port = t_value(probe, "SELECT current_setting('port')");
+    long long two = 2, none = 0;
+    dbr_error *err = NULL;
+    dbr_stmt *s;
+    dbr_db *db;
+
+    dbr_close(probe);
+    db = t_open("[database]\ndriver = pq\nconninfo = %s host=127.0.0.1 port=%s "
+                "application_name=dbr_router_close\n[chain]\nplugins = router\n[plugin.router]\n"
+                "standbys = 127.0.0.1:%s\ncheck_interval = 50ms\n",
+                t_conninfo(), port, port);
+    ck_assert(t_wait_for(conns_at_least, &two, 20000));
+    s = dbr_prepare(db, NULL, "SELECT 1", &err);
+    ck_assert_msg(s, "%s", dbr_error_message(err));
+    dbr_close(db);
+    ck_assert_msg(t_wait_for(conns_at_most, &none, 20000), "%lld connections left", router_conns());
+    dbr_stmt_free(s);
+    g_free(port);
+}
+END_TEST
+
 START_TEST(test_pg_router_config_errors)
 {
     dbr_error *err = t_open_fail("[database]\ndriver = pq\nconninfo = %s\n[chain]\n"
@@ -219,6 +268,7 @@ int main(void)
     tcase_add_unchecked_fixture(tc, NULL, cleanup);
     tcase_add_test(tc, test_pg_router_sends_reads_to_a_fitting_standby);
     tcase_add_test(tc, test_pg_router_config_errors);
+    tcase_add_test(tc, test_pg_router_close_gives_back_its_connections);
     suite_add_tcase(s, tc);
     return t_run(s);
 }

@@ -227,7 +227,9 @@ struct dbr_plugin_ops {
      * A failure fails dbr_open. Optional. */
     bool (*open)(void *self, dbr_db *db, dbr_error **err);
     /* Runs when the db closes, in reverse chain order, before the pool
-     * closes: stop threads here. Optional. */
+     * closes: stop threads and give back connections of your own (sibling
+     * dbs) here; destroy may come much later (a prepared statement or a
+     * listener can keep the closed db in memory). Optional. */
     void (*close)(void *self, dbr_db *db);
     /* Carries out an operator's command from dbr_control(); *reply, when
      * set, is a malloc'd string the caller frees. Thread-safe. Optional. */
