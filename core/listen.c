@@ -28,6 +28,9 @@
 /* Silence after which dbr_listener_next probes the connection (the default
  * of dbr_listener_set_keepalive). */
 #define KEEPALIVE_DEFAULT_US (30 * G_TIME_SPAN_SECOND)
+/* The longest a dbr_listener_next waits before it looks whether its db was
+ * closed meanwhile: a wake-up four times a second on an idle listener. */
+#define CLOSE_LOOK_US (250 * G_TIME_SPAN_MILLISECOND)
 
 struct dbr_listener {
     dbr_db *db;
@@ -60,16 +63,22 @@ static bool check_channel(const char *fn, const char *channel, dbr_error **err)
     return true;
 }
 
-/* After dbr_close a listener is only good for dbr_listener_free. */
-static bool check_open(const dbr_listener *l, const char *fn, dbr_error **err)
+/* After dbr_close a listener is only good for dbr_listener_free: its
+ * connection goes at the first call that finds the db closed. */
+static bool check_open(dbr_listener *l, const char *fn, dbr_error **err)
 {
     if (!l)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core", "%s: listener is NULL", fn);
-    if (dbr_gate_closed(l->db))
+    if (dbr_gate_closed(l->db)) {
+        if (l->dc) {
+            l->db->drv->close(l->dc);
+            l->dc = NULL;
+        }
         return dbr_set_error(err, DBR_ERR_MISUSE, "core",
                              "%s: its db is closed (dbr_close); nothing was sent: free the "
                              "listener",
                              fn);
+    }
     return true;
 }
 
@@ -361,6 +370,11 @@ dbr_notification *dbr_listener_next(dbr_listener *l, dbr_ctx *ctx, dbr_error **e
         int64_t probe_at;
         int pid = 0, r;
 
+        /* dbr_close on another thread: looked at between waits, each at
+         * most CLOSE_LOOK_US long, so that a thread looping here ends and
+         * the listener's connection goes soon after the db closed. */
+        if (!check_open(l, "dbr_listener_next", err))
+            return NULL;
         if (!l->dc && !reconnect(l, ctx, err))
             return NULL;
         if (l->missed) {
@@ -378,6 +392,8 @@ dbr_notification *dbr_listener_next(dbr_listener *l, dbr_ctx *ctx, dbr_error **e
         probe_at = l->keepalive_us ? l->heard_us + l->keepalive_us : 0;
         if (probe_at && (!wait.deadline_us || wait.deadline_us > probe_at))
             wait.deadline_us = probe_at;
+        if (!wait.deadline_us || wait.deadline_us > dbr_now_us() + CLOSE_LOOK_US)
+            wait.deadline_us = dbr_now_us() + CLOSE_LOOK_US;
         r = drv->notify_wait(l->dc, &wait, &channel, &payload, &pid, &e);
         if (r == 1) {
             l->heard_us = dbr_now_us();

@@ -124,6 +124,51 @@ START_TEST(test_listen_outlives_dbr_close_and_is_refused)
 }
 END_TEST
 
+/* A thread waiting in dbr_listener_next (no deadline) when another closes
+ * the db: the wait ends with DBR_ERR_MISUSE and the listener's connection
+ * goes, instead of waiting on (and delivering) for ever. */
+typedef struct next_run {
+    dbr_listener *l;
+    dbr_notification *n;
+    dbr_error *err;
+} next_run;
+
+static gpointer next_thread(gpointer arg)
+{
+    next_run *r = arg;
+
+    r->n = dbr_listener_next(r->l, NULL, &r->err);
+    return NULL;
+}
+
+static bool listener_gone(void *admin)
+{
+    return t_int(admin, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                        "'listen_close_wait'") == 0;
+}
+
+START_TEST(test_listen_wait_in_progress_ends_at_dbr_close)
+{
+    dbr_db *db = open_pg("listen_close_wait", NULL);
+    dbr_db *admin = open_pg("listen_close_admin", NULL);
+    dbr_listener *l = new_listener(db);
+    next_run r = {.l = l};
+    GThread *th;
+
+    listen_on(l, "closing_wait");
+    th = g_thread_new("next", next_thread, &r);
+    dbr_close(db);
+    g_thread_join(th);
+    ck_assert_ptr_null(r.n);
+    ck_assert_int_eq(dbr_error_kind_of(r.err), DBR_ERR_MISUSE);
+    ck_assert_msg(strstr(dbr_error_message(r.err), "dbr_close"), "%s", dbr_error_message(r.err));
+    dbr_error_free(r.err);
+    ck_assert(t_wait_for(listener_gone, admin, 20000));
+    dbr_listener_free(l);
+    dbr_close(admin);
+}
+END_TEST
+
 START_TEST(test_listen_delivers_channels_payloads_and_sender)
 {
     dbr_db *db = open_pg("dbr_listen", NULL);
@@ -775,6 +820,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_listen_pooled_connection_does_not_pile_up_notifications);
     tcase_add_test(tc, test_listen_through_exec_is_reset_on_return);
     tcase_add_test(tc, test_listen_outlives_dbr_close_and_is_refused);
+    tcase_add_test(tc, test_listen_wait_in_progress_ends_at_dbr_close);
     suite_add_tcase(s, tc);
     return t_run(s);
 }
