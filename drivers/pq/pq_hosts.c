@@ -161,6 +161,20 @@ bool pq_hosts_init(pq_hosts *h, const char *conninfo, const dbr_driver_opts *dop
     h->n = MAX(MAX(nh, na), 1);
     if (h->whole) {
         h->n = 1; /* the hosts are inside dbname: libpq walks them itself */
+        /* There libpq skips an empty value: a keyword the core asks to
+         * unset (a router's standby drops the primary's hostaddr) would
+         * stay, and the connection would go where it should not. */
+        for (int i = 0; OPTS_HAS(dopts, override_values) && i < dopts->noverrides; i++)
+            if (!*dopts->override_values[i]) {
+                const char *key = dopts->override_keys[i];
+
+                pq_hosts_clear(h);
+                return dbr_set_error(err, DBR_ERR_CONFIG, "pq",
+                                     "conninfo: its dbname is itself a connection string, where "
+                                     "libpq cannot unset \"%s\" as a standby's connection "
+                                     "must: write the connection string out flat",
+                                     key);
+            }
         return true;
     }
     if ((nh > 1 && na > 1 && nh != na) || (np > 1 && np != h->n) || (nh > 1 && na == 1) ||

@@ -126,6 +126,32 @@ START_TEST(test_unknown_override_is_a_config_error_without_the_value)
 }
 END_TEST
 
+/* A dbname that is itself a conninfo: libpq skips empty values there, so
+ * a keyword the core must unset (a standby's hostaddr) is refused, not
+ * silently kept (the standby would connect to the primary's address). */
+START_TEST(test_empty_override_beside_a_dbname_conninfo_is_refused)
+{
+    const char *keys[] = {"host", "hostaddr", "port"};
+    const char *vals[] = {"/tmp/standby", "", "3"};
+    dbr_driver_opts o = {
+        .struct_size = sizeof(o), .noverrides = 3, .override_keys = keys, .override_values = vals};
+    dbr_error *err = NULL;
+    pq_hosts h;
+
+    ck_assert(
+        !pq_hosts_init(&h, "hostaddr=10.0.0.1 dbname='host=10.0.0.1 port=1 dbname=app'", &o, &err));
+    ck_assert_int_eq(dbr_error_kind_of(err), DBR_ERR_CONFIG);
+    ck_assert_msg(strstr(dbr_error_message(err), "\"hostaddr\"") &&
+                      strstr(dbr_error_message(err), "flat"),
+                  "%s", dbr_error_message(err));
+    dbr_error_free(err);
+    /* without the empty one it is taken as before */
+    o.noverrides = 1;
+    ck_assert(pq_hosts_init(&h, "dbname='host=10.0.0.1 port=1 dbname=app'", &o, &err));
+    pq_hosts_clear(&h);
+}
+END_TEST
+
 /* A core built before the fields existed: struct_size stops short of them. */
 START_TEST(test_older_opts_are_read_within_their_size)
 {
@@ -151,6 +177,7 @@ int main(void)
     tcase_add_test(tc, test_overrides_win_in_order_and_empty_unsets);
     tcase_add_test(tc, test_unknown_override_is_a_config_error_without_the_value);
     tcase_add_test(tc, test_older_opts_are_read_within_their_size);
+    tcase_add_test(tc, test_empty_override_beside_a_dbname_conninfo_is_refused);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
