@@ -1,38 +1,31 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The wake-up word (park.h). On Linux a futex on the word itself: a wake is
+ * The wake-up word (park.h): a futex on the word itself: a wake is
  * one store and one FUTEX_WAKE, a wait one FUTEX_WAIT, and nothing else is
  * shared (one waiter owns each word, so none of the care a futex mutex
- * needs: futex(2)). Elsewhere a mutex and a condition.
+ * needs: futex(2)). Linux only, as the rest of the core (eventfd,
+ * CLOCK_MONOTONIC_COARSE).
  */
 #include "park.h"
 
 #include "ctx.h"
 
-#ifdef __linux__
+#ifndef __linux__
+#error "core/park.c waits on futex(2): the core builds on Linux only"
+#endif
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-#endif
 
 void dbr_park_init(dbr_park *p)
 {
     __atomic_store_n(&p->word, 0, __ATOMIC_RELAXED);
-#ifndef __linux__
-    g_mutex_init(&p->lock);
-    g_cond_init(&p->cond);
-#endif
 }
 
 void dbr_park_clear(dbr_park *p)
 {
-#ifndef __linux__
-    g_mutex_clear(&p->lock);
-    g_cond_clear(&p->cond);
-#else
     (void)p;
-#endif
 }
 
 void dbr_park_arm(dbr_park *p)
@@ -40,7 +33,6 @@ void dbr_park_arm(dbr_park *p)
     __atomic_store_n(&p->word, 0, __ATOMIC_RELAXED);
 }
 
-#ifdef __linux__
 int dbr_park_wait(dbr_park *p, int64_t until_us)
 {
     struct timespec rel, *timeout = NULL;
@@ -68,30 +60,3 @@ void dbr_park_wake(dbr_park *p, int why)
     __atomic_store_n(&p->word, why, __ATOMIC_RELEASE);
     syscall(SYS_futex, &p->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
-#else
-int dbr_park_wait(dbr_park *p, int64_t until_us)
-{
-    int why;
-
-    g_mutex_lock(&p->lock);
-    if (!__atomic_load_n(&p->word, __ATOMIC_ACQUIRE)) {
-        if (until_us)
-            g_cond_wait_until(&p->cond, &p->lock, until_us);
-        else
-            g_cond_wait(&p->cond, &p->lock);
-    }
-    why = __atomic_load_n(&p->word, __ATOMIC_ACQUIRE);
-    g_mutex_unlock(&p->lock);
-    return why;
-}
-
-/* Here the waiter takes p->lock after the store, so the unlock is not a
- * write to freed memory. */
-void dbr_park_wake(dbr_park *p, int why)
-{
-    g_mutex_lock(&p->lock);
-    __atomic_store_n(&p->word, why, __ATOMIC_RELEASE);
-    g_cond_signal(&p->cond);
-    g_mutex_unlock(&p->lock);
-}
-#endif

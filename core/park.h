@@ -21,10 +21,6 @@
 
 typedef struct dbr_park {
     int word; /* atomic: 0 armed, else the reason it was woken */
-#ifndef __linux__
-    GMutex lock; /* where there is no futex */
-    GCond cond;
-#endif
 } dbr_park;
 
 void dbr_park_init(dbr_park *p);
