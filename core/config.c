@@ -185,8 +185,24 @@ static bool load_database(dbr_settings *st, dbr_error **err)
     long long max_open, max_idle, cache;
     bool ok;
 
-    if (!g_key_file_has_group(st->kf, "database"))
-        return fail_file(st, 0, err, "missing group [database] (it names the driver)");
+    if (!g_key_file_has_group(st->kf, "database")) {
+        /* A misspelt header ([databse]) is the likely cause: name its line. */
+        char **groups = g_key_file_get_groups(st->kf, NULL);
+        const char *const want[] = {"database", NULL};
+        const char *near = NULL;
+        bool r;
+
+        for (char **g = groups; g && *g && !near; g++)
+            if (dbr_suggest(*g, want))
+                near = *g;
+        r = near ? fail_file(st, dbr_settings_line(st, near, NULL), err,
+                             "unknown group [%s]: did you mean [database]? (the group that names "
+                             "the driver is missing)",
+                             dbr_quote_name(near).text)
+                 : fail_file(st, 0, err, "missing group [database] (it names the driver)");
+        g_strfreev(groups);
+        return r;
+    }
     sec = dbr_section_new(st, "database");
     ok = dbr_config_get_string(sec, "driver", NULL, &driver, err) &&
          dbr_config_get_string(sec, "conninfo", "", &conninfo, err) &&

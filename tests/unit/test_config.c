@@ -54,6 +54,9 @@ START_TEST(test_config_rejects_missing_driver_and_database)
 {
     EXPECT("[database]\nconninfo = x\n", "driver", "missing");
     EXPECT("[chain]\nplugins =\n", "missing group [database]");
+    /* a misspelt header: its line, and the group it was meant to be */
+    EXPECT("[chain]\nplugins =\n[databse]\ndriver = pq\n", "<string>:3:", "unknown group [databse]",
+           "did you mean [database]?");
     EXPECT("[database]\ndriver =\n", "driver", "missing");
 }
 END_TEST
