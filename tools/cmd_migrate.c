@@ -61,8 +61,7 @@ static void print_plan(JsonObject *r)
 {
     JsonArray *plan = json_object_get_array_member(r, "plan");
 
-    if (!json_array_get_length(plan))
-        printf("nothing to apply\n");
+    /* An empty plan: the result line below says so on its own. */
     for (guint i = 0; i < json_array_get_length(plan); i++) {
         JsonObject *m = json_array_get_object_element(plan, i);
 
