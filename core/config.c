@@ -522,6 +522,7 @@ dbr_settings *dbr_settings_load(const char *path, const char *text, dbr_error **
 
     /* Every message starts with the source: bound it like any user text. */
     st->source = g_strdup(path ? dbr_quote_name(path).text : "<string>");
+    st->path = g_strdup(path);
     if (path) {
         if (!read_file(st, path, &owned, err))
             goto out_free;
@@ -594,5 +595,6 @@ void dbr_settings_free(dbr_settings *st)
     if (st->kf)
         g_key_file_free(st->kf);
     g_free(st->source);
+    g_free(st->path);
     g_free(st);
 }

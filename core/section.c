@@ -40,6 +40,11 @@ const char *dbr_config_group(const dbr_config_section *sec)
     return sec ? sec->group : "";
 }
 
+const char *dbr_config_file(const dbr_config_section *sec)
+{
+    return sec ? sec->st->path : NULL;
+}
+
 static dbr_error *section_errorv(const dbr_config_section *sec, const char *key, const char *fmt,
                                  va_list ap)
 {

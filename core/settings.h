@@ -18,7 +18,8 @@ struct dbr_config_section {
 };
 
 struct dbr_settings {
-    char *source; /* the path, or "<string>" */
+    char *source; /* the path, or "<string>" (quoted for messages) */
+    char *path;   /* the file as given to dbr_open; NULL for text */
     GKeyFile *kf;
     char **lines; /* the raw text, to name lines in errors */
 

@@ -28,6 +28,10 @@ extern "C" {
 typedef struct dbr_config_section dbr_config_section;
 
 DBR_API const char *dbr_config_group(const dbr_config_section *sec); /* "plugin.retry" */
+/* The config file's path as given to dbr_open, or NULL for a config given
+ * as text: for a plugin that resolves a relative path against the file's
+ * directory rather than the process's working directory. Owned by the db. */
+DBR_API const char *dbr_config_file(const dbr_config_section *sec);
 DBR_API bool dbr_config_has(const dbr_config_section *sec, const char *key);
 DBR_API bool dbr_config_get_string(const dbr_config_section *sec, const char *key, const char *def,
                                    const char **out, dbr_error **err);

@@ -64,6 +64,15 @@ static bool migrate_create(const dbr_config_section *cfg, const dbr_host *host, 
                             dbr_config_error(cfg, "require", "expected \"latest\" or nothing"));
         goto out_fail;
     }
+    /* Relative to the config file, not to wherever the process runs (as
+     * `dbr migrate` from another directory would find another folder). */
+    if (*m->dir && !g_path_is_absolute(m->dir) && dbr_config_file(cfg)) {
+        char *base = g_path_get_dirname(dbr_config_file(cfg));
+
+        m->dir_owned = g_build_filename(base, m->dir, NULL);
+        m->dir = m->dir_owned;
+        g_free(base);
+    }
     if (*m->dir && !g_file_test(m->dir, G_FILE_TEST_IS_DIR)) {
         dbr_error_propagate(err, dbr_config_error(cfg, "dir", "%s is not a directory", m->dir));
         goto out_fail;
@@ -81,6 +90,7 @@ static bool migrate_create(const dbr_config_section *cfg, const dbr_host *host, 
     return true;
 
 out_fail:
+    g_free(m->dir_owned);
     g_free(m);
     return false;
 }
@@ -90,6 +100,7 @@ static void migrate_destroy(void *self)
     migrate *m = self;
 
     g_mutex_clear(&m->lock);
+    g_free(m->dir_owned);
     g_free(m);
 }
 

@@ -33,6 +33,7 @@ typedef struct migrate {
     const dbr_host *host;
     dbr_db *db;
     const char *dir; /* "" = none */
+    char *dir_owned; /* dir made absolute against the config file's directory */
     const char *table;
     int64_t lock_timeout_us;
     long long lock_key;

@@ -949,6 +949,37 @@ START_TEST(test_conninfo_redacted_and_password_refused)
 }
 END_TEST
 
+/* [plugin.migrate] dir, relative: found beside the config file, whatever
+ * the working directory (`dbr migrate -c conf/app.ini` from anywhere). */
+START_TEST(test_migrate_dir_is_relative_to_the_config_file)
+{
+    char *conf = db_path("conf"), *mig = g_build_filename(conf, "mig", NULL);
+    char *up = g_build_filename(mig, "0001_t.up.sql", NULL), *ini = db_path("conf/app.ini");
+    char *text, *dbfile = db_path("conf/app.db"), *reply = NULL;
+    dbr_error *err = NULL;
+    dbr_db *db;
+
+    ck_assert_int_eq(g_mkdir_with_parents(mig, 0700), 0);
+    ck_assert(g_file_set_contents(up, "CREATE TABLE t (x int);\n", -1, NULL));
+    text = g_strdup_printf("[database]\ndriver = sqlite\nconninfo = file:%s?mode=rwc\n[chain]\n"
+                           "plugins = migrate\n[plugin.migrate]\ndir = mig\n",
+                           dbfile);
+    ck_assert(g_file_set_contents(ini, text, -1, NULL));
+    db = dbr_open(ini, &err); /* the tests run in the build directory, not conf/ */
+    ck_assert_msg(db, "%s", dbr_error_message(err));
+    ck_assert_msg(dbr_control(db, "migrate", "up", &reply, &err), "%s", dbr_error_message(err));
+    ck_assert_int_eq(t_int(db, "SELECT count(*) FROM t"), 0);
+    g_free(reply);
+    dbr_close(db);
+    g_free(text);
+    g_free(conf);
+    g_free(mig);
+    g_free(up);
+    g_free(ini);
+    g_free(dbfile);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sqlite");
@@ -972,6 +1003,7 @@ int main(void)
     tcase_add_test(tc, test_on_conflict_fail_is_partial);
     tcase_add_test(tc, test_server_only_plugins_refuse_clearly);
     tcase_add_test(tc, test_conninfo_redacted_and_password_refused);
+    tcase_add_test(tc, test_migrate_dir_is_relative_to_the_config_file);
     suite_add_tcase(s, tc);
     return t_run(s);
 }
