@@ -315,9 +315,10 @@ bool dbr_dispatch(dbr_db *db, dbr_call *call, dbr_error **err)
         return dbr_set_error(err, DBR_ERR_MISUSE, "core",
                              "this db was opened with check_only: it runs no calls");
     if (!gate_enter(db, call)) {
-        e = dbr_error_new(DBR_ERR_MISUSE, "core",
-                          "%s: the db is closing (dbr_close was called): nothing was sent",
-                          dbr_call_kind_name(call->kind));
+        e = dbr_error_new(
+            DBR_ERR_MISUSE, "core",
+            "%s: the db is closing or closed (dbr_close was called): nothing was sent",
+            dbr_call_kind_name(call->kind));
         dbr_error_set_phase(e, DBR_PHASE_BEFORE_SEND);
         return dbr_error_propagate(err, e);
     }

@@ -14,8 +14,10 @@
  * only when the connection was lost while listening on some channel.
  *
  * Threads: one listener is used by one thread at a time; dbr_ctx_cancel on
- * the ctx of a waiting dbr_listener_next may come from any thread. Free it
- * before its db is closed. Errors as everywhere in dbr.
+ * the ctx of a waiting dbr_listener_next may come from any thread. After
+ * dbr_close of its db (even while one waits: the wait ends within a
+ * quarter of a second) its calls fail with DBR_ERR_MISUSE and its
+ * connection is closed: free it either way. Errors as everywhere in dbr.
  */
 #ifndef DBR_LISTEN_H
 #define DBR_LISTEN_H

@@ -24,8 +24,9 @@
  * the same recovery from a schema change applies. A text seen once costs
  * no more round trips or server memory than without a cache.
  *
- * Threads: a dbr_stmt may be used from any number of threads at once. Free
- * it before its db is closed. Errors as everywhere in dbr.
+ * Threads: a dbr_stmt may be used from any number of threads at once. It
+ * may outlive dbr_close of its db, which then refuses its runs
+ * (DBR_ERR_MISUSE): free it either way. Errors as everywhere in dbr.
  */
 #ifndef DBR_STMT_H
 #define DBR_STMT_H
