@@ -194,11 +194,9 @@ dbr_pconn *dbr_terminal_begin(dbr_call *call, dbr_wait *wait, dbr_error **err)
         dbr_pool_put(call->db->pool, pc, false);
         return NULL;
     }
-    /* The pooler check dbr_open makes, when it did not (connect_on_open =
-     * false, or the server was not there yet): once, on the first
-     * connection a call gets, before the call sends anything. */
-    if (G_UNLIKELY(!g_atomic_int_get(&call->db->pooler_checked)))
-        dbr_pooler_detect(call->db, pc->dc, wait);
+    if (G_UNLIKELY(!g_atomic_int_get(&call->db->pooler_checked)) &&
+        !dbr_pooler_first_look(call, &pc, wait, err))
+        return NULL;
     return pc;
 }
 

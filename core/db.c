@@ -421,6 +421,13 @@ void dbr_close(dbr_db *db)
 {
     if (!db)
         return;
+    /* A second close of a db a statement or listener keeps in memory would
+     * drop the open db's reference twice and free it under them. */
+    if (dbr_gate_closed(db)) {
+        dbr_log(DBR_LOG_ERROR, "core", NULL,
+                "dbr_close called twice on the same db: the second call is ignored");
+        return;
+    }
     if (dbr_gate_inside(db)) {
         /* Closing would wait for the call this thread is in: refuse, and
          * say so loudly, rather than hang. The db stays open. */

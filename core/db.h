@@ -184,6 +184,10 @@ bool dbr_pooler_allows(const dbr_db *db, const char *sql, dbr_error **err);
 /* Once per db: asks the driver whether a pooler answers for the server on
  * dc and warns when that contradicts [database] pooler. Never fails. */
 void dbr_pooler_detect(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait);
+/* The pooler check dbr_open makes, made on the first call's connection
+ * when dbr_open did not (pooler.c). On false *pc went back to the pool and
+ * *err says why: nothing of the call was sent. */
+bool dbr_pooler_first_look(dbr_call *call, dbr_pconn **pc, dbr_wait *wait, dbr_error **err);
 /* A result of db's driver, for the application: it keeps the driver
  * module mapped until dbr_result_free, even past dbr_close. */
 dbr_result *dbr_result_wrap(const dbr_db *db, dbr_driver_result *res);

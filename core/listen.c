@@ -198,15 +198,29 @@ static bool reconnect(dbr_listener *l, dbr_ctx *ctx, dbr_error **err)
     unsigned attempts = 0;
 
     for (;;) {
+        int64_t pause = l->failures > 0 ? backoff_us(l) : 0;
+
         if (dbr_ctx_done(ctx))
             return ctx_ended(ctx, last, err);
-        if (l->failures > 0 && !dbr_host_sleep(&db->host, ctx, backoff_us(l), NULL))
-            return ctx_ended(ctx, last, err);
+        /* The pause in slices, looking whether the db was closed meanwhile */
+        for (; pause > 0; pause -= CLOSE_LOOK_US) {
+            if (!check_open(l, "dbr_listener_next", err)) {
+                dbr_error_free(last);
+                return false;
+            }
+            if (!dbr_host_sleep(&db->host, ctx, MIN(pause, CLOSE_LOOK_US), NULL))
+                return ctx_ended(ctx, last, err);
+        }
         dbr_error_free(last);
         last = NULL;
+        if (!check_open(l, "dbr_listener_next", err))
+            return false;
         attempts++;
-        if (connect_once(l, ctx, &last))
+        if (connect_once(l, ctx, &last)) {
+            if (!check_open(l, "dbr_listener_next", err))
+                return false; /* closed while connecting: the new one goes too */
             break;
+        }
         l->failures++;
         dbr_log(DBR_LOG_DEBUG, "core", NULL, "db \"%s\": listener reconnect failed: %s",
                 db->st->name, dbr_error_message(last));

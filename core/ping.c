@@ -11,8 +11,7 @@ bool dbr_connect_terminal(dbr_call *call, dbr_error **err)
     dbr_pconn *pc = dbr_terminal_begin(call, &wait, err);
 
     if (!pc)
-        return false;
-    dbr_pooler_detect(call->db, pc->dc, &wait);
+        return false; /* dbr_terminal_begin made the pooler check */
     dbr_pool_put(call->db->pool, pc, false);
     return true;
 }

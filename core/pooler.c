@@ -51,6 +51,37 @@ bool dbr_pooler_allows(const dbr_db *db, const char *sql, dbr_error **err)
     return dbr_error_propagate(err, e);
 }
 
+bool dbr_pooler_first_look(dbr_call *call, dbr_pconn **pc, dbr_wait *wait, dbr_error **err)
+{
+    dbr_db *db = call->db;
+    bool broken;
+
+    dbr_pooler_detect(db, (*pc)->dc, wait);
+    /* Found: this call too runs without the statement cache. */
+    if (g_atomic_int_get(&db->pooler_found))
+        call->exec_flags &= ~(unsigned)DBR_EXEC_CACHE;
+    /* The look took time and may have lost the connection: the call's own
+     * checks again, so that it is refused before sending rather than sent
+     * late or on a dead connection. */
+    broken = db->drv->txstatus((*pc)->dc) == DBR_TXSTATUS_BROKEN;
+    if (!broken && dbr_ctx_check(call->ctx, dbr_call_kind_name(call->kind), err) &&
+        dbr_ctx_wait(call->ctx, db->st->cancel_grace_us, wait, err))
+        return true;
+    dbr_pool_put(db->pool, *pc, broken);
+    *pc = NULL;
+    if (broken) {
+        dbr_error *e = dbr_error_new(DBR_ERR_CONNECTION, "core",
+                                     "the connection was lost while looking for a pooler in "
+                                     "front of the server; nothing of the call was sent");
+
+        dbr_error_set_phase(e, DBR_PHASE_BEFORE_SEND);
+        dbr_error_set_outcome(e, DBR_OUTCOME_NOT_APPLIED);
+        dbr_error_set_transient(e, true);
+        dbr_error_propagate(err, e);
+    }
+    return false;
+}
+
 void dbr_pooler_detect(dbr_db *db, dbr_driver_conn *dc, const dbr_wait *wait)
 {
     dbr_wait bounded;

@@ -169,6 +169,14 @@ bool dbr_tx_terminal(dbr_call *call, dbr_error **err)
     pc = dbr_checkout(call, err);
     if (!pc)
         return false;
+    if (G_UNLIKELY(!g_atomic_int_get(&db->pooler_checked))) {
+        if (!dbr_ctx_wait(call->ctx, db->st->cancel_grace_us, &wait, err)) {
+            dbr_pool_put(db->pool, pc, false);
+            return false;
+        }
+        if (!dbr_pooler_first_look(call, &pc, &wait, err))
+            return false;
+    }
     /* Probed before BEGIN: a failure inside the transaction would abort it.
      * Where the driver can pipeline COMMIT, it does even without
      * resolve_commit: the request that goes ahead of COMMIT tells a session

@@ -173,17 +173,13 @@ static bool check_text(const char *conninfo, dbr_error **err)
     return false;
 }
 
-/* The text, then (with opts) the keywords put over it and the host list
- * they make, as connect would: no I/O. */
+/* The text, then the host list it makes with opts' keywords put over it
+ * (opts may be NULL), as connect would: no I/O. */
 static bool pq_check_conninfo(const char *conninfo, const dbr_driver_opts *opts, dbr_error **err)
 {
     pq_hosts hosts;
 
-    if (!check_text(conninfo, err))
-        return false;
-    if (!opts)
-        return true;
-    if (!pq_hosts_init(&hosts, conninfo, opts, err))
+    if (!check_text(conninfo, err) || !pq_hosts_init(&hosts, conninfo, opts, err))
         return false;
     pq_hosts_clear(&hosts);
     return true;

@@ -567,6 +567,12 @@ END_TEST
 /* dbr_open that does not connect (connect_on_open = false) leaves the
  * look to the first call, which warns (and turns the statement cache off:
  * the same flag). */
+static bool tx_select_one(dbr_tx *tx, void *user, dbr_error **err)
+{
+    (void)user;
+    return dbr_tx_exec(tx, "SELECT 1", 0, NULL, err);
+}
+
 START_TEST(test_bouncer_undeclared_pooler_is_found_by_the_first_call)
 {
     const char *sql = "SELECT $1::int + 1";
@@ -590,6 +596,19 @@ START_TEST(test_bouncer_undeclared_pooler_is_found_by_the_first_call)
     w = g_string_free(warnings, FALSE);
     warnings = NULL;
     ck_assert_msg(strstr(w, "pooler answers for the server"), "no warning: %s", w);
+    g_free(w);
+    /* The same for a program that only runs transactions */
+    warnings = g_string_new(NULL);
+    dbr_log_set_handler(keep_warnings, NULL);
+    db = t_open("[database]\ndriver = pq\nconninfo = %s\nconnect_on_open = false\n", bouncer());
+    ck_assert_msg(dbr_tx_run(db, NULL, NULL, tx_select_one, NULL, &err), "%s",
+                  dbr_error_message(err));
+    dbr_close(db);
+    dbr_log_set_handler(NULL, NULL);
+    w = g_string_free(warnings, FALSE);
+    warnings = NULL;
+    ck_assert_msg(strstr(w, "pooler answers for the server"), "no warning for a transaction: %s",
+                  w);
     g_free(w);
 }
 END_TEST
