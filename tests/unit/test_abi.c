@@ -158,9 +158,12 @@ static gpointer run_worker(gpointer arg)
     return NULL;
 }
 
+static gint closed; /* atomic: run_close's dbr_close returned */
+
 static gpointer run_close(gpointer db)
 {
     dbr_close(db);
+    g_atomic_int_set(&closed, 1);
     return NULL;
 }
 
@@ -202,16 +205,20 @@ START_TEST(test_abi_close_is_a_barrier)
     for (int i = 1; i < 4; i++)
         th[i] = g_thread_new("waiter", run_worker, &w[i]);
     ck_assert(t_wait_for(all_waiting, db, 30000));
+    g_atomic_int_set(&closed, 0);
     closer = g_thread_new("close", run_close, db);
     /* The waiters fail at once, long before their 60 s ctx... */
     ck_assert(t_wait_for(waiters_done, w, 30000));
     /* ...while close waits for the call in flight, which still runs. */
     ck_assert(!g_atomic_int_get(&w[0].done));
+    ck_assert(!g_atomic_int_get(&closed));
     dbr_ctx_cancel(w[0].ctx);
     g_thread_join(closer);
-    ck_assert(g_atomic_int_get(&w[0].done));
+    /* The call left the db before close returned; its thread sets done a
+     * moment after dbr_exec returns, so that is looked at once it ended. */
     for (int i = 0; i < 4; i++)
         g_thread_join(th[i]);
+    ck_assert(g_atomic_int_get(&w[0].done));
     ck_assert_int_eq(dbr_error_kind_of(w[0].err), DBR_ERR_CANCELED);
     dbr_error_free(w[0].err);
     for (int i = 1; i < 4; i++) {
