@@ -57,10 +57,6 @@ static char **fit(char **list, int count, int n)
     return out;
 }
 
-/* A field of the core's dbr_driver_opts, when its struct_size has it. */
-#define OPTS_HAS(o, field)                                                                         \
-    ((o) && (o)->struct_size >= offsetof(dbr_driver_opts, field) + sizeof((o)->field))
-
 /* The value of keyword o once the core's settings are put over the
  * conninfo's (dbr_driver_opts): the password, then the overrides in their
  * order, the later winning; an empty override unsets it (NULL). */
@@ -68,9 +64,10 @@ static const char *over(const PQconninfoOption *o, const dbr_driver_opts *opts)
 {
     const char *v = o->val;
 
-    if (OPTS_HAS(opts, password) && opts->password && strcmp(o->keyword, "password") == 0)
+    if (DBR_DRIVER_OPTS_HAS(opts, password) && opts->password &&
+        strcmp(o->keyword, "password") == 0)
         v = opts->password;
-    for (int i = 0; OPTS_HAS(opts, override_values) && i < opts->noverrides; i++)
+    for (int i = 0; DBR_DRIVER_OPTS_HAS(opts, override_values) && i < opts->noverrides; i++)
         if (strcmp(o->keyword, opts->override_keys[i]) == 0)
             v = *opts->override_values[i] ? opts->override_values[i] : NULL;
     return v;
@@ -79,7 +76,7 @@ static const char *over(const PQconninfoOption *o, const dbr_driver_opts *opts)
 /* An override keyword libpq does not know, or NULL. */
 static const char *unknown_override(const PQconninfoOption *all, const dbr_driver_opts *opts)
 {
-    for (int i = 0; OPTS_HAS(opts, override_values) && i < opts->noverrides; i++) {
+    for (int i = 0; DBR_DRIVER_OPTS_HAS(opts, override_values) && i < opts->noverrides; i++) {
         const PQconninfoOption *o = all;
 
         while (o && o->keyword && strcmp(o->keyword, opts->override_keys[i]) != 0)
@@ -96,7 +93,7 @@ static void hosts_id(pq_hosts *h, const char *conninfo, const dbr_driver_opts *o
     GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256);
 
     g_checksum_update(sum, (const guchar *)conninfo, -1);
-    for (int i = 0; OPTS_HAS(opts, override_values) && i < opts->noverrides; i++) {
+    for (int i = 0; DBR_DRIVER_OPTS_HAS(opts, override_values) && i < opts->noverrides; i++) {
         g_checksum_update(sum, (const guchar *)"\n", 1);
         g_checksum_update(sum, (const guchar *)opts->override_keys[i], -1);
         g_checksum_update(sum, (const guchar *)"=", 1);
@@ -164,7 +161,7 @@ bool pq_hosts_init(pq_hosts *h, const char *conninfo, const dbr_driver_opts *dop
         /* There libpq skips an empty value: a keyword the core asks to
          * unset (a router's standby drops the primary's hostaddr) would
          * stay, and the connection would go where it should not. */
-        for (int i = 0; OPTS_HAS(dopts, override_values) && i < dopts->noverrides; i++)
+        for (int i = 0; DBR_DRIVER_OPTS_HAS(dopts, override_values) && i < dopts->noverrides; i++)
             if (!*dopts->override_values[i]) {
                 const char *key = dopts->override_keys[i];
 
@@ -250,14 +247,14 @@ PGconn *pq_hosts_start(const pq_hosts *h, int i)
          * the core's password and overrides after it (later entries win;
          * libpq skips an empty value here, so one cannot unset a key) */
         const dbr_driver_opts *o = h->opts;
-        int nover = OPTS_HAS(o, override_values) ? o->noverrides : 0;
+        int nover = DBR_DRIVER_OPTS_HAS(o, override_values) ? o->noverrides : 0;
 
         keys = g_new0(const char *, G_N_ELEMENTS(default_keys) + 3 + (guint)nover);
         vals = g_new0(const char *, G_N_ELEMENTS(default_keys) + 3 + (guint)nover);
         for (; k < G_N_ELEMENTS(default_keys); k++)
             keys[k] = default_keys[k], vals[k] = default_vals[k];
         keys[k] = "dbname", vals[k++] = h->conninfo;
-        if (OPTS_HAS(o, password) && o->password)
+        if (DBR_DRIVER_OPTS_HAS(o, password) && o->password)
             keys[k] = "password", vals[k++] = o->password;
         for (int j = 0; j < nover; j++)
             keys[k] = o->override_keys[j], vals[k++] = o->override_values[j];

@@ -105,18 +105,14 @@ bool sq_open(dbr_driver_conn *conn, const dbr_wait *wait, dbr_error **err)
     return ok;
 }
 
-/* A field of the core's dbr_driver_opts, when its struct_size has it. */
-#define OPTS_HAS(o, field)                                                                         \
-    ((o) && (o)->struct_size >= offsetof(dbr_driver_opts, field) + sizeof((o)->field))
-
 /* What the core hands over beside the conninfo that SQLite has no use for:
  * refused, rather than ignored as if it had worked. */
 static bool sq_opts_check(const dbr_driver_opts *opts, dbr_error **err)
 {
-    if (OPTS_HAS(opts, password) && opts->password)
+    if (DBR_DRIVER_OPTS_HAS(opts, password) && opts->password)
         return dbr_set_error(err, DBR_ERR_CONFIG, SQ_LAYER,
                              "[database] password_file: an SQLite database takes no password");
-    if (OPTS_HAS(opts, override_values) && opts->noverrides > 0)
+    if (DBR_DRIVER_OPTS_HAS(opts, override_values) && opts->noverrides > 0)
         return dbr_set_error(err, DBR_ERR_CONFIG, SQ_LAYER,
                              "connection keyword \"%s\" given beside the conninfo: the sqlite "
                              "driver takes none",

@@ -86,6 +86,12 @@ typedef struct dbr_driver_opts {
     const char *const *override_values;
 } dbr_driver_opts;
 
+/* Whether opts (may be NULL) carries field: a core of an older minor hands
+ * a smaller struct, whose struct_size stops short of the fields it never
+ * had. A driver reads a field only when this is true. */
+#define DBR_DRIVER_OPTS_HAS(opts, field)                                                           \
+    ((opts) && (opts)->struct_size >= offsetof(dbr_driver_opts, field) + sizeof((opts)->field))
+
 /* exec flags. */
 enum {
     /* The statement may be prepared and kept in the connection's statement
